@@ -1,0 +1,29 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Layers, bottom up: C shims → FastCGI / Postgres / JSON → HTTP → Engine → one module per API
+// surface → the `flowgate` executable that wires them together.
+let package = Package(
+    name: "Flowgate",
+    products: [
+        .executable(name: "flowgate", targets: ["Flowgate"]),
+    ],
+    targets: [
+        .systemLibrary(name: "CFastCGI", path: "Sources/CFastCGI"),
+        .systemLibrary(name: "CLibPQ", path: "Sources/CLibPQ", pkgConfig: "libpq",
+                       providers: [.apt(["libpq-dev"])]),
+        .target(name: "JSON"),
+        .target(name: "Log"),
+        .target(name: "FastCGI", dependencies: ["CFastCGI"]),
+        .target(name: "Postgres", dependencies: ["CLibPQ"]),
+        .target(name: "HTTP", dependencies: ["JSON", "Postgres", "Log"]),
+        .target(name: "Engine", dependencies: ["JSON", "Postgres", "Log"]),
+        .target(name: "NativeAPI", dependencies: ["HTTP", "Engine", "JSON"]),
+        .target(name: "BlocksAPI", dependencies: ["HTTP", "Engine", "JSON"]),
+        .executableTarget(name: "Flowgate",
+                          dependencies: ["FastCGI", "Postgres", "HTTP", "Engine", "NativeAPI", "BlocksAPI", "Log", "JSON"]),
+        .testTarget(name: "UnitTests", dependencies: ["JSON", "HTTP", "Engine", "BlocksAPI"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["JSON", "Postgres", "Engine", "BlocksAPI"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,209 @@
+import JSON
+import Postgres
+
+/// A new token: the secret is returned once; only its SHA-256 digest is stored.
+public struct IssuedToken: Sendable {
+    public let token: String
+    public let expiresAt: String
+}
+
+public struct NewUser: Sendable {
+    public var username: String
+    public var password: String
+    public var email: String?
+    public var roles: [String]
+    public var privileges: [String]
+    public var groups: [String]
+
+    public init(username: String, password: String, email: String? = nil, roles: [String] = [],
+                privileges: [String] = [], groups: [String] = []) {
+        self.username = username
+        self.password = password
+        self.email = email
+        self.roles = roles
+        self.privileges = privileges
+        self.groups = groups
+    }
+}
+
+/// Changes to a user; nil leaves a field as it is, a list replaces the whole set.
+public struct UserChanges: Sendable {
+    public var email: String??
+    public var password: String?
+    public var active: Bool?
+    public var roles: [String]?
+    public var privileges: [String]?
+    public var groups: [String]?
+
+    public init() {}
+}
+
+/// Users, roles, privileges, groups and tokens.
+public struct Accounts {
+    let connection: Connection
+    public static let defaultTokenLifetimeSeconds = 24 * 3600
+
+    init(_ connection: Connection) {
+        self.connection = connection
+    }
+
+    // MARK: Tokens
+
+    /// The active user a token belongs to, or nil (unknown, expired, revoked, or user inactive).
+    public func authenticate(token: String) throws -> User? {
+        guard !token.isEmpty, token.utf8.count <= 512 else { return nil }
+        return try userRow(connection.execute(AccountQueries.userByToken, [token]))
+    }
+
+    /// Checks a username and password and issues a token; nil when either is wrong.
+    public func login(username: String, password: String, lifetimeSeconds: Int = defaultTokenLifetimeSeconds) throws -> IssuedToken? {
+        try issue(AccountQueries.loginByUsername, login: username, password: password, lifetimeSeconds: lifetimeSeconds)
+    }
+
+    /// The same, with the email address as the login (the Blocks surface).
+    public func login(email: String, password: String, lifetimeSeconds: Int = defaultTokenLifetimeSeconds) throws -> IssuedToken? {
+        try issue(AccountQueries.loginByEmail, login: email, password: password, lifetimeSeconds: lifetimeSeconds)
+    }
+
+    private func issue(_ statement: Statement, login: String, password: String, lifetimeSeconds: Int) throws -> IssuedToken? {
+        let token = Accounts.newTokenText()
+        let result = try connection.execute(statement, [login, password, token, lifetimeSeconds])
+        return result.first.map { IssuedToken(token: token, expiresAt: $0.string(0)) }
+    }
+
+    /// A token for a user without a password check (the CLI's `token issue`).
+    public func issueToken(username: String, lifetimeSeconds: Int = defaultTokenLifetimeSeconds) throws -> IssuedToken? {
+        let token = Accounts.newTokenText()
+        let result = try connection.execute(AccountQueries.issueToken, [username, token, lifetimeSeconds])
+        return result.first.map { IssuedToken(token: token, expiresAt: $0.string(0)) }
+    }
+
+    public func revoke(token: String) throws {
+        try connection.execute(AccountQueries.revokeToken, [token])
+    }
+
+    /// 32 random bytes as 64 hex digits. `SystemRandomNumberGenerator` reads getrandom(2).
+    static func newTokenText() -> String {
+        var generator = SystemRandomNumberGenerator()
+        var text = ""
+        text.reserveCapacity(64)
+        for _ in 0..<4 {
+            let word = generator.next() as UInt64
+            let hex = String(word, radix: 16)
+            text += String(repeating: "0", count: 16 - hex.count) + hex
+        }
+        return text
+    }
+
+    // MARK: Users
+
+    public func user(named username: String) throws -> User? {
+        try userRow(connection.execute(AccountQueries.userByName, [username]))
+    }
+
+    public func user(email: String) throws -> User? {
+        try userRow(connection.execute(AccountQueries.userByEmail, [email]))
+    }
+
+    public func listUsers() throws -> [User] {
+        try connection.execute(AccountQueries.allUsers).rows.compactMap { row in
+            (try? JSON.parse(row.string(0))).flatMap(User.init)
+        }
+    }
+
+    public func anyActiveAdminExists() throws -> Bool {
+        try connection.execute(AccountQueries.activeAdminExists).first?.bool(0) ?? false
+    }
+
+    /// Creates a user in one transaction. Unknown role/privilege names are `.invalid`; a taken
+    /// username or email is `.conflict`. Groups are created on first mention.
+    public func create(_ new: NewUser) throws -> User {
+        try Accounts.validate(roles: new.roles, privileges: new.privileges)
+        guard !new.username.isEmpty else { throw EngineError(.invalid, "username must not be empty") }
+        guard !new.password.isEmpty else { throw EngineError(.invalid, "password must not be empty") }
+        do {
+            return try connection.transaction { tx in
+                guard let id = try tx.execute(AccountQueries.insertUser, [new.username, new.email, new.password]).first?.int64(0) else {
+                    throw EngineError(.conflict, "User \(new.username) could not be created")
+                }
+                try replaceAccess(of: id, roles: new.roles, privileges: new.privileges, groups: new.groups, on: tx)
+                return try userOrFail(try tx.execute(AccountQueries.userById, [id]))
+            }
+        } catch let error as PostgresError where error.isUniqueViolation {
+            throw EngineError(.conflict, "A user with that username or email already exists")
+        }
+    }
+
+    public func update(username: String, _ changes: UserChanges) throws -> User {
+        try Accounts.validate(roles: changes.roles ?? [], privileges: changes.privileges ?? [])
+        if let password = changes.password, password.isEmpty { throw EngineError(.invalid, "password must not be empty") }
+        do {
+            return try connection.transaction { tx in
+                guard let id = try tx.execute(AccountQueries.lockUser, [username]).first?.int64(0) else {
+                    throw EngineError(.notFound, "User \(username) not found")
+                }
+                let emailGiven = changes.email != nil
+                try tx.execute(AccountQueries.updateUser, [id, emailGiven, changes.email ?? nil, changes.password, changes.active])
+                if changes.active == false { try tx.execute(AccountQueries.revokeUserTokens, [id]) }
+                if changes.roles != nil || changes.privileges != nil || changes.groups != nil {
+                    try replaceAccess(of: id, roles: changes.roles, privileges: changes.privileges, groups: changes.groups, on: tx)
+                }
+                return try userOrFail(try tx.execute(AccountQueries.userById, [id]))
+            }
+        } catch let error as PostgresError where error.isUniqueViolation {
+            throw EngineError(.conflict, "A user with that email already exists")
+        }
+    }
+
+    /// Deactivates a user and revokes every token (history keeps referring to the user).
+    public func deactivate(username: String) throws -> User {
+        var changes = UserChanges()
+        changes.active = false
+        return try update(username: username, changes)
+    }
+
+    /// Replaces the password after checking the current one; false when it does not match.
+    public func changePassword(userId: Int64, current: String, new: String) throws -> Bool {
+        guard !new.isEmpty else { throw EngineError(.invalid, "password must not be empty") }
+        return try connection.execute(AccountQueries.changePassword, [userId, current, new]).affectedRows == 1
+    }
+
+    // MARK: Internals
+
+    static func validate(roles: [String], privileges: [String]) throws {
+        if let unknown = roles.first(where: { !AccessNames.roles.contains($0) }) {
+            throw EngineError(.invalid, "Unknown role \(unknown)")
+        }
+        if let unknown = privileges.first(where: { !AccessNames.privileges.contains($0) }) {
+            throw EngineError(.invalid, "Unknown privilege \(unknown)")
+        }
+    }
+
+    private func replaceAccess(of id: Int64, roles: [String]?, privileges: [String]?, groups: [String]?, on tx: Connection) throws {
+        if let roles {
+            try tx.execute(AccountQueries.clearRoles, [id])
+            try tx.execute(AccountQueries.addRoles, [id, Array(Set(roles))])
+        }
+        if let privileges {
+            try tx.execute(AccountQueries.clearPrivileges, [id])
+            try tx.execute(AccountQueries.addPrivileges, [id, Array(Set(privileges))])
+        }
+        if let groups {
+            let names = Array(Set(groups))
+            if names.contains("") { throw EngineError(.invalid, "Group names must not be empty") }
+            try tx.execute(AccountQueries.ensureGroups, [names])
+            try tx.execute(AccountQueries.clearGroups, [id])
+            try tx.execute(AccountQueries.addGroups, [id, names])
+        }
+    }
+
+    private func userRow(_ result: QueryResult) throws -> User? {
+        guard let text = result.first?[0] else { return nil }
+        return User(try JSON.parse(text))
+    }
+
+    private func userOrFail(_ result: QueryResult) throws -> User {
+        guard let user = try userRow(result) else { throw EngineError(.notFound, "User not found") }
+        return user
+    }
+}

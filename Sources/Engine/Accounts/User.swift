@@ -1,0 +1,45 @@
+import JSON
+
+/// A Flowgate user as every surface sees it. The password hash never leaves the database.
+public struct User: Sendable, Equatable {
+    public let id: Int64
+    public let username: String
+    public let email: String?
+    /// 24-hex id used in Itential documents.
+    public let accountId: String
+    public let active: Bool
+    public let roles: [String]
+    public let privileges: [String]
+    public let groups: [String]
+    public let createdAt: String
+
+    public func hasRole(_ role: String) -> Bool { roles.contains(role) }
+    public func hasPrivilege(_ privilege: String) -> Bool { privileges.contains(privilege) }
+
+    /// Decodes the JSON object built by `AccountQueries.userColumns`.
+    init?(_ json: JSON) {
+        guard let id = json["id"]?.intValue, let username = json["username"]?.stringValue,
+              let accountId = json["account_id"]?.stringValue else { return nil }
+        self.id = Int64(id)
+        self.username = username
+        email = json["email"]?.stringValue
+        self.accountId = accountId
+        active = json["active"]?.boolValue ?? false
+        roles = json["roles"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        privileges = json["privileges"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        groups = json["groups"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        createdAt = json["created_at"]?.stringValue ?? ""
+    }
+}
+
+/// The names the schema accepts, so that a bad name is a 400 before any write.
+public enum AccessNames {
+    public static let roles = ["admin", "engineering", "support", "apiwrite", "apiread", "operations"]
+    public static let privileges = [
+        "adminAdvanced", "adminBasic", "jobAssignAny", "jobAssignGroup", "jobAssignIndividual", "jobClose",
+        "jobCreate", "jobDelete", "jobForceStop", "jobReopenClosed", "jobUpdateAttachments", "jobUpdateDate",
+        "jobUpdateDescription", "jobUpdateExtendedProperties", "jobUpdateHolds", "jobUpdateLocation",
+        "jobUpdateName", "jobUpdateNotes", "jobUpdateOwner", "jobUpdateParentJob", "jobUpdatePercentComplete",
+        "jobUpdatePriority", "jobUpdateStatus", "jobUpgrade", "workflowSetStepCurrent",
+    ]
+}

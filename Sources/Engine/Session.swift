@@ -1,0 +1,35 @@
+import Postgres
+
+/// The engine as one thread sees it: a private PostgreSQL connection and the services that use
+/// it. A FastCGI worker or runner thread creates one and never shares it.
+public final class Session {
+    public let connection: Connection
+    public let accounts: Accounts
+
+    public init(conninfo: String, connectNow: Bool = true) throws {
+        connection = try Connection(conninfo: conninfo, connectNow: connectNow)
+        accounts = Accounts(connection)
+    }
+
+    /// Reopens the connection if the server went away since the last request.
+    public func reconnectIfNeeded() throws {
+        try connection.reconnectIfNeeded()
+    }
+
+    private var lastDatabaseContact: UInt64 = 0
+    private static let ping = Statement("ping", "SELECT 1")
+
+    /// True when the database answered within the last second, or answers now. Caching keeps
+    /// the health route from costing a round trip per request.
+    public func databaseIsReachable(now: UInt64) -> Bool {
+        if now &- lastDatabaseContact < 1_000_000_000, connection.isHealthy { return true }
+        do {
+            try connection.reconnectIfNeeded()
+            try connection.execute(Session.ping)
+            lastDatabaseContact = now
+            return true
+        } catch {
+            return false
+        }
+    }
+}

@@ -1,0 +1,192 @@
+import CFastCGI
+import Foundation
+import Glibc
+
+/// What nginx handed over for one request: the FastCGI parameters and the body.
+public struct RawRequest {
+    public let params: [String: String]
+    public let body: [UInt8]
+    /// CONTENT_LENGTH was above the server's limit; `body` is empty and was never read.
+    public let bodyExceededLimit: Bool
+}
+
+/// What goes back: a status, headers and a body. `Status:` is written as a CGI header.
+public struct RawResponse {
+    public var status: Int
+    public var headers: [(String, String)]
+    public var body: [UInt8]
+
+    public init(status: Int, headers: [(String, String)] = [], body: [UInt8] = []) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+}
+
+/// Handles requests on one worker thread. Created inside that thread, so it may own things that
+/// are not thread-safe (its PostgreSQL connection).
+public protocol RequestHandler: AnyObject {
+    func handle(_ request: RawRequest) -> RawResponse
+}
+
+/// Where the FastCGI listener binds: a unix socket path, or `:port` / `host:port`.
+public enum ListenAddress: Sendable {
+    case unixSocket(String)
+    case tcp(String)
+}
+
+/// A threaded libfcgi server: N workers each accept and serve one request at a time.
+///
+/// Shutdown is driven from outside (`stop()`), because libfcgi installs its own SIGTERM handler
+/// that only sets a flag: the process blocks the signals, waits for them in one thread, and then
+/// calls `stop()`, which makes every blocked `accept` return.
+public final class FastCGIServer: @unchecked Sendable {
+    public let address: ListenAddress
+    public let workerCount: Int
+    public let bodyLimit: Int
+    private let makeHandler: @Sendable (Int) -> any RequestHandler
+    private var listenFD: Int32 = -1
+    private var socketInode: ino_t = 0
+    private let finished = DispatchGroup()
+    // Written once by stop() and read by workers between requests; a torn read is impossible for
+    // a Bool and a late read only means one more accept, which then fails.
+    private nonisolated(unsafe) var stopping = false
+
+    public init(address: ListenAddress, workerCount: Int, bodyLimit: Int,
+                makeHandler: @escaping @Sendable (Int) -> any RequestHandler) {
+        self.address = address
+        self.workerCount = workerCount
+        self.bodyLimit = bodyLimit
+        self.makeHandler = makeHandler
+    }
+
+    /// Opens the socket and starts the workers; returns at once.
+    public func start() throws {
+        guard FCGX_Init() == 0 else { throw FastCGIError("FCGX_Init failed") }
+        switch address {
+        case let .unixSocket(path):
+            listenFD = FCGX_OpenSocket(path, 1024)
+            guard listenFD >= 0 else { throw FastCGIError("cannot listen on \(path): \(String(cString: strerror(errno)))") }
+            // nginx's workers may run as another user.
+            chmod(path, 0o666)
+            var info = stat()
+            if stat(path, &info) == 0 { socketInode = info.st_ino }
+        case let .tcp(hostPort):
+            listenFD = FCGX_OpenSocket(hostPort, 1024)
+            guard listenFD >= 0 else { throw FastCGIError("cannot listen on \(hostPort): \(String(cString: strerror(errno)))") }
+        }
+        for index in 0..<workerCount {
+            finished.enter()
+            let thread = Thread { [self] in
+                serve(worker: index)
+                finished.leave()
+            }
+            thread.name = "fcgi-\(index)"
+            thread.stackSize = 4 << 20
+            thread.start()
+        }
+    }
+
+    /// Stops accepting; requests in flight finish. Safe to call from any thread, more than once.
+    public func stop() {
+        guard !stopping else { return }
+        stopping = true
+        FCGX_ShutdownPending()
+        if listenFD >= 0 { shutdown(listenFD, Int32(SHUT_RDWR)) }
+    }
+
+    /// Blocks until every worker has returned, then removes the socket file if it is still ours
+    /// (a newer instance may already have replaced it at the same path).
+    public func waitUntilStopped() {
+        finished.wait()
+        if listenFD >= 0 { Glibc.close(listenFD) }
+        if case let .unixSocket(path) = address {
+            var info = stat()
+            if stat(path, &info) == 0, info.st_ino == socketInode { unlink(path) }
+        }
+    }
+
+    private func serve(worker index: Int) {
+        let handler = makeHandler(index)
+        // libfcgi keeps a pointer back to the request: it must not move.
+        let request = UnsafeMutablePointer<FCGX_Request>.allocate(capacity: 1)
+        defer { request.deallocate() }
+        FCGX_InitRequest(request, listenFD, 0)
+        while !stopping, FCGX_Accept_r(request) >= 0 {
+            let raw = read(request)
+            let response = handler.handle(raw)
+            write(response, to: request)
+            FCGX_Finish_r(request)
+        }
+        FCGX_Free(request, 1)
+    }
+
+    private func read(_ request: UnsafeMutablePointer<FCGX_Request>) -> RawRequest {
+        var params: [String: String] = [:]
+        if var cursor = request.pointee.envp {
+            while let entry = cursor.pointee {
+                let text = String(decoding: UnsafeRawBufferPointer(start: entry, count: strlen(entry)), as: UTF8.self)
+                if let equals = text.firstIndex(of: "=") {
+                    params[String(text[..<equals])] = String(text[text.index(after: equals)...])
+                }
+                cursor += 1
+            }
+        }
+        let length = params["CONTENT_LENGTH"].flatMap { Int($0) } ?? 0
+        guard length <= bodyLimit else { return RawRequest(params: params, body: [], bodyExceededLimit: true) }
+        var body = [UInt8](repeating: 0, count: length)
+        var received = 0
+        while received < length {
+            let n = body.withUnsafeMutableBufferPointer { buffer in
+                FCGX_GetStr(UnsafeMutableRawPointer(buffer.baseAddress! + received).assumingMemoryBound(to: CChar.self),
+                            Int32(length - received), request.pointee.in)
+            }
+            if n <= 0 { break }
+            received += Int(n)
+        }
+        if received < length { body.removeSubrange(received...) }
+        return RawRequest(params: params, body: body, bodyExceededLimit: false)
+    }
+
+    private func write(_ response: RawResponse, to request: UnsafeMutablePointer<FCGX_Request>) {
+        var head = "Status: \(response.status) \(FastCGIServer.reasonPhrase(response.status))\r\n"
+        for (name, value) in response.headers { head += "\(name): \(value)\r\n" }
+        head += "\r\n"
+        var bytes = Array(head.utf8)
+        bytes.append(contentsOf: response.body)
+        bytes.withUnsafeBufferPointer { buffer in
+            buffer.withMemoryRebound(to: CChar.self) { chars in
+                _ = FCGX_PutStr(chars.baseAddress, Int32(chars.count), request.pointee.out)
+            }
+        }
+    }
+}
+
+extension FastCGIServer {
+    static func reasonPhrase(_ status: Int) -> String {
+        switch status {
+        case 200: "OK"
+        case 201: "Created"
+        case 204: "No Content"
+        case 400: "Bad Request"
+        case 401: "Unauthorized"
+        case 403: "Forbidden"
+        case 404: "Not Found"
+        case 405: "Method Not Allowed"
+        case 409: "Conflict"
+        case 413: "Content Too Large"
+        case 414: "URI Too Long"
+        case 415: "Unsupported Media Type"
+        case 422: "Unprocessable Content"
+        case 431: "Request Header Fields Too Large"
+        case 500: "Internal Server Error"
+        case 503: "Service Unavailable"
+        default: "Status"
+        }
+    }
+}
+
+public struct FastCGIError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
+}

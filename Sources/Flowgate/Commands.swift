@@ -1,0 +1,142 @@
+import Engine
+import FastCGI
+import Glibc
+import HTTP
+import Log
+import NativeAPI
+import Postgres
+
+/// The `flowgate` subcommands. Each returns the process exit status.
+enum Commands {
+    static let usage = """
+        usage: flowgate COMMAND
+          serve                      run the FastCGI server (refuses while migrations are pending)
+          migrate                    apply pending migrations and refresh report views
+          user add NAME --password P [--email E] [--role R]... [--privilege P]... [--group G]...
+          ensure-admin               create user 'admin' with every role and privilege if no admin exists
+                                     (password from FLOWGATE_ADMIN_PASSWORD, default 'admin')
+          token issue NAME           print a new token for user NAME
+          version
+        configuration comes from FLOWGATE_* environment variables (see README.md)
+        """
+
+    static func run(_ arguments: [String], _ configuration: Configuration) -> Int32 {
+        do {
+            switch arguments.first {
+            case "serve": return try serve(configuration)
+            case "migrate": return try migrate(configuration)
+            case "user" where arguments.dropFirst().first == "add": return try addUser(Array(arguments.dropFirst(2)), configuration)
+            case "ensure-admin": return try ensureAdmin(configuration)
+            case "token" where arguments.dropFirst().first == "issue" && arguments.count == 3:
+                return try issueToken(arguments[2], configuration)
+            case "version":
+                print(Configuration.version)
+                return 0
+            default:
+                print(usage)
+                return 2
+            }
+        } catch let error as EngineError {
+            Log.error("refused", [("reason", error.message)])
+            return 1
+        } catch {
+            Log.error("failed", [("error", "\(error)")])
+            return 1
+        }
+    }
+
+    static func migrator(_ configuration: Configuration) throws -> Migrator {
+        try Migrator(migrationsDirectory: configuration.sqlDirectory + "/migrations",
+                     reportsDirectory: configuration.sqlDirectory + "/reports")
+    }
+
+    static func migrate(_ configuration: Configuration) throws -> Int32 {
+        let connection = try Connection(conninfo: configuration.conninfo)
+        let applied = try migrator(configuration).migrate(on: connection)
+        Log.info(applied.isEmpty ? "database is up to date" : "migrations applied",
+                 [("applied", applied.joined(separator: ","))])
+        return 0
+    }
+
+    static func serve(_ configuration: Configuration) throws -> Int32 {
+        let connection = try Connection(conninfo: configuration.conninfo)
+        let pending = try migrator(configuration).pending(on: connection)
+        guard pending.isEmpty else {
+            Log.error("refusing to serve: migrations are pending; run `flowgate migrate` first",
+                      [("pending", pending.map(\.fileStem).joined(separator: ","))])
+            return 3
+        }
+        connection.close()
+        let application = makeApplication(configuration)
+        let conninfo = configuration.conninfo
+        let server = FastCGIServer(address: configuration.listen, workerCount: configuration.workers,
+                                   bodyLimit: configuration.bodyLimit) { _ in
+            // Connect lazily: a worker that starts while the database is down answers 503s.
+            HTTPBridge(application: application, session: try! Session(conninfo: conninfo, connectNow: false))
+        }
+        return try Lifecycle.run(services: [server]) {
+            Log.info("serving", [("listen", "\(configuration.listen)"), ("workers", String(configuration.workers)),
+                                 ("version", Configuration.version)])
+        }
+    }
+
+    static func makeApplication(_ configuration: Configuration) -> Application<Session> {
+        let native = NativeAPI.surface(.init(instance: configuration.instance, version: Configuration.version,
+                                             tokenLifetimeSeconds: configuration.tokenLifetimeSeconds))
+        return Application(surfaces: [native], bodyLimit: configuration.bodyLimit)
+    }
+
+    static func addUser(_ arguments: [String], _ configuration: Configuration) throws -> Int32 {
+        guard let name = arguments.first, !name.hasPrefix("--") else {
+            print(usage)
+            return 2
+        }
+        var new = NewUser(username: name, password: "")
+        var index = 1
+        while index < arguments.count {
+            guard index + 1 < arguments.count else {
+                print(usage)
+                return 2
+            }
+            let value = arguments[index + 1]
+            switch arguments[index] {
+            case "--password": new.password = value
+            case "--email": new.email = value
+            case "--role": new.roles.append(value)
+            case "--privilege": new.privileges.append(value)
+            case "--group": new.groups.append(value)
+            default:
+                print(usage)
+                return 2
+            }
+            index += 2
+        }
+        let session = try Session(conninfo: configuration.conninfo)
+        let user = try session.accounts.create(new)
+        print("created user \(user.username) (account \(user.accountId))")
+        return 0
+    }
+
+    static func ensureAdmin(_ configuration: Configuration) throws -> Int32 {
+        let session = try Session(conninfo: configuration.conninfo)
+        if try session.accounts.anyActiveAdminExists() {
+            print("an admin user exists")
+            return 0
+        }
+        let password = getenv("FLOWGATE_ADMIN_PASSWORD").map { String(cString: $0) } ?? "admin"
+        _ = try session.accounts.create(NewUser(username: "admin", password: password.isEmpty ? "admin" : password,
+                                                roles: AccessNames.roles, privileges: AccessNames.privileges))
+        print("created user admin")
+        return 0
+    }
+
+    static func issueToken(_ name: String, _ configuration: Configuration) throws -> Int32 {
+        let session = try Session(conninfo: configuration.conninfo)
+        guard let issued = try session.accounts.issueToken(username: name, lifetimeSeconds: configuration.tokenLifetimeSeconds) else {
+            Log.error("no active user", [("username", name)])
+            return 1
+        }
+        print(issued.token)
+        return 0
+    }
+}

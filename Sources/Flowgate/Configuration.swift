@@ -1,0 +1,55 @@
+import FastCGI
+import Glibc
+
+/// Everything the process reads from its environment, read once at start-up.
+struct Configuration: Sendable {
+    static let version = "0.1.0"
+
+    var databaseURL: String
+    var listen: ListenAddress
+    var workers: Int
+    var runners: Int
+    var bodyLimit: Int
+    var instance: String
+    var statementTimeoutMs: Int
+    var tokenLifetimeSeconds: Int
+    var sqlDirectory: String
+    var logLevel: String
+
+    static func fromEnvironment() -> Configuration {
+        func env(_ name: String) -> String? {
+            guard let value = getenv(name) else { return nil }
+            let text = String(cString: value)
+            return text.isEmpty ? nil : text
+        }
+        func int(_ name: String, _ fallback: Int) -> Int { env(name).flatMap { Int($0) } ?? fallback }
+        let listen: ListenAddress
+        if let socket = env("FLOWGATE_SOCKET") {
+            listen = .unixSocket(socket)
+        } else {
+            listen = .tcp(env("FLOWGATE_LISTEN") ?? "127.0.0.1:9000")
+        }
+        return Configuration(
+            databaseURL: env("FLOWGATE_DATABASE_URL") ?? "dbname=flowgate",
+            listen: listen,
+            workers: max(1, int("FLOWGATE_WORKERS", 8)),
+            runners: max(0, int("FLOWGATE_RUNNERS", 2)),
+            bodyLimit: max(1024, int("FLOWGATE_BODY_LIMIT", 1 << 20)),
+            instance: env("FLOWGATE_INSTANCE") ?? "flowgate-\(getpid())",
+            statementTimeoutMs: max(100, int("FLOWGATE_STATEMENT_TIMEOUT_MS", 5000)),
+            tokenLifetimeSeconds: max(60, int("FLOWGATE_TOKEN_TTL_SECONDS", 24 * 3600)),
+            sqlDirectory: env("FLOWGATE_SQL_DIR") ?? "sql",
+            logLevel: env("FLOWGATE_LOG_LEVEL") ?? "info")
+    }
+
+    /// The database URL with Flowgate's session settings added as libpq `options`.
+    var conninfo: String {
+        let options = "options='-c statement_timeout=\(statementTimeoutMs) -c application_name=\(instance)'"
+        if databaseURL.hasPrefix("postgres://") || databaseURL.hasPrefix("postgresql://") {
+            let separator = databaseURL.contains("?") ? "&" : "?"
+            return databaseURL + separator + "options=-c%20statement_timeout%3D\(statementTimeoutMs)"
+                + "%20-c%20application_name%3D\(instance)&application_name=\(instance)"
+        }
+        return databaseURL + " " + options
+    }
+}

@@ -1,0 +1,87 @@
+import JSON
+import Log
+import Postgres
+
+/// Turns one HTTP request into one response: parse, find the surface and route, run the handler,
+/// and render any error in the owning surface's shape. Shared by every worker thread.
+public struct Application<Context>: Sendable {
+    public let surfaces: [Surface<Context>]
+    private let router: Router<Context>
+    private let fallbackError: @Sendable (HTTPError) -> Response
+    private let bodyLimit: Int
+
+    public init(surfaces: [Surface<Context>], bodyLimit: Int,
+                fallbackError: @escaping @Sendable (HTTPError) -> Response = NativeErrorShape.render) {
+        self.surfaces = surfaces
+        self.bodyLimit = bodyLimit
+        self.fallbackError = fallbackError
+        var router = Router<Context>()
+        for surface in surfaces { router.add(surface.routes) }
+        self.router = router
+    }
+
+    /// `prepare` runs before the handler (e.g. reconnect the database); its errors are rendered
+    /// like the handler's.
+    public func respond(method: String, target: String, headers: [String: String], body: [UInt8],
+                        bodyExceededLimit: Bool, context: Context,
+                        prepare: (Context) throws -> Void = { _ in }) -> Response {
+        let renderError = errorRenderer(forTarget: target)
+        let request: Request
+        do {
+            request = try Request(method: method, target: target, headers: headers, body: body)
+        } catch {
+            return renderError(error)
+        }
+        if bodyExceededLimit {
+            return renderError(HTTPError(413, "Request body larger than \(bodyLimit) bytes"))
+        }
+        var response: Response
+        switch router.match(method: method, segments: request.segments) {
+        case .notFound:
+            response = renderError(.notFound("No route for \(method) \(request.rawPath)"))
+        case let .methodNotAllowed(allowed):
+            response = renderError(HTTPError(405, "Method \(method) not allowed on \(request.rawPath)",
+                                             headers: [("Allow", allowed.joined(separator: ", "))]))
+        case let .found(route, parameters):
+            var bound = request
+            bound.pathParameters = parameters
+            do {
+                try prepare(context)
+                response = try route.handler(bound, context)
+            } catch let error as HTTPError {
+                response = renderError(error)
+            } catch let error as PostgresError {
+                response = renderError(Application.httpError(for: error, request: request))
+            } catch {
+                Log.error("unhandled error", [("path", request.rawPath), ("error", "\(error)")])
+                response = renderError(HTTPError(500, "Internal server error"))
+            }
+        }
+        if method == "HEAD" { response.body = [] }
+        return response
+    }
+
+    private func errorRenderer(forTarget target: String) -> @Sendable (HTTPError) -> Response {
+        let path = target.split(separator: "?", maxSplits: 1).first.map(String.init) ?? target
+        // Ownership is decided on raw segments: a malformed escape must still get its surface's shape.
+        let segments = path.dropFirst().split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        return surfaces.first(where: { $0.owns(segments) })?.renderError ?? fallbackError
+    }
+
+    /// SQLSTATE classes mapped to what the client can do about them.
+    static func httpError(for error: PostgresError, request: Request) -> HTTPError {
+        if error.isUnavailable {
+            Log.warning("database unavailable", [("path", request.rawPath), ("error", error.description)])
+            return HTTPError(503, "Database unavailable, try again")
+        }
+        switch error.sqlState {
+        case "23505": return .conflict("Already exists" + (error.detail.map { ": \($0)" } ?? ""))
+        case "23503": return .conflict("Refers to a missing or still referenced row")
+        case "23514", "23502", "22P02", "22003", "22007", "22008", "22001": return .badRequest("Invalid value: \(error.message)")
+        case "40001", "40P01", "55P03": return HTTPError(503, "Too much contention, try again")
+        default:
+            Log.error("database error", [("path", request.rawPath), ("error", error.description)])
+            return HTTPError(500, "Internal server error")
+        }
+    }
+}

@@ -1,0 +1,86 @@
+/// A request handler. `Context` is the per-thread state the application passes in (a database
+/// session); handlers are shared by all threads, so they capture nothing mutable.
+public typealias Handler<Context> = @Sendable (Request, Context) throws -> Response
+
+public struct Route<Context>: Sendable {
+    public let method: String
+    public let pattern: [PatternSegment]
+    public let handler: Handler<Context>
+
+    /// `pattern` is a path such as `/api/jobs/{jobId}`; `{name}` matches one non-empty segment.
+    public init(_ method: String, _ pattern: String, _ handler: @escaping Handler<Context>) {
+        self.method = method
+        self.pattern = PatternSegment.parse(pattern)
+        self.handler = handler
+    }
+}
+
+public enum PatternSegment: Sendable, Equatable {
+    case literal(String)
+    case parameter(String)
+
+    static func parse(_ pattern: String) -> [PatternSegment] {
+        pattern.dropFirst().split(separator: "/", omittingEmptySubsequences: false).map { piece in
+            piece.hasPrefix("{") && piece.hasSuffix("}")
+                ? .parameter(String(piece.dropFirst().dropLast())) : .literal(String(piece))
+        }
+    }
+}
+
+/// Matches method + path. Among patterns that match a path, the one with a literal at the
+/// first position where they differ wins (`/jobs/search` beats `/jobs/{id}`).
+public struct Router<Context>: Sendable {
+    public enum Match {
+        case found(Route<Context>, [String: String])
+        /// The path exists, but not for this method; the methods it does allow.
+        case methodNotAllowed([String])
+        case notFound
+    }
+
+    private var routes: [Route<Context>] = []
+
+    public init() {}
+
+    public mutating func add(_ route: Route<Context>) { routes.append(route) }
+    public mutating func add(_ newRoutes: [Route<Context>]) { routes.append(contentsOf: newRoutes) }
+
+    public func match(method: String, segments: [String]) -> Match {
+        var best: (route: Route<Context>, parameters: [String: String])?
+        var allowed: [String] = []
+        // HEAD is served by GET routes (the body is dropped later).
+        let lookupMethod = method == "HEAD" ? "GET" : method
+        for route in routes {
+            guard let parameters = Router.bind(route.pattern, to: segments) else { continue }
+            if !allowed.contains(route.method) { allowed.append(route.method) }
+            guard route.method == lookupMethod else { continue }
+            if let current = best, !Router.isMoreSpecific(route.pattern, than: current.route.pattern) { continue }
+            best = (route, parameters)
+        }
+        if let best { return .found(best.route, best.parameters) }
+        guard !allowed.isEmpty else { return .notFound }
+        if allowed.contains("GET"), !allowed.contains("HEAD") { allowed.append("HEAD") }
+        return .methodNotAllowed(allowed)
+    }
+
+    static func bind(_ pattern: [PatternSegment], to segments: [String]) -> [String: String]? {
+        guard pattern.count == segments.count else { return nil }
+        var parameters: [String: String] = [:]
+        for (piece, segment) in zip(pattern, segments) {
+            switch piece {
+            case let .literal(text): if text != segment { return nil }
+            case let .parameter(name):
+                if segment.isEmpty { return nil }
+                parameters[name] = segment
+            }
+        }
+        return parameters
+    }
+
+    static func isMoreSpecific(_ a: [PatternSegment], than b: [PatternSegment]) -> Bool {
+        for (x, y) in zip(a, b) where x != y {
+            if case .literal = x, case .parameter = y { return true }
+            return false
+        }
+        return false
+    }
+}

@@ -1,0 +1,179 @@
+import Engine
+import Glibc
+import HTTP
+import JSON
+
+/// Flowgate's own routes under `/flowgate/v1`: health, login/logout, whoami and user admin.
+public enum NativeAPI {
+    public struct Configuration: Sendable {
+        public let instance: String
+        public let version: String
+        public let tokenLifetimeSeconds: Int
+
+        public init(instance: String, version: String, tokenLifetimeSeconds: Int) {
+            self.instance = instance
+            self.version = version
+            self.tokenLifetimeSeconds = tokenLifetimeSeconds
+        }
+    }
+
+    public static func surface(_ configuration: Configuration) -> Surface<Session> {
+        let v1 = "/flowgate/v1"
+        return Surface(
+            name: "native",
+            owns: Surface<Session>.ownsPrefix(["flowgate"]),
+            routes: [
+                Route("GET", "\(v1)/health") { _, session in health(session, configuration) },
+                Route("POST", "\(v1)/login") { request, session in try login(request, session, configuration) },
+                Route("POST", "\(v1)/logout") { request, session in try logout(request, session) },
+                Route("GET", "\(v1)/whoami") { request, session in .json(render(try authenticated(request, session))) },
+                Route("POST", "\(v1)/users") { request, session in try createUser(request, session) },
+                Route("GET", "\(v1)/users") { request, session in
+                    _ = try admin(request, session)
+                    return .json(.array(try session.accounts.listUsers().map(render)))
+                },
+                Route("GET", "\(v1)/users/{username}") { request, session in
+                    _ = try admin(request, session)
+                    guard let user = try session.accounts.user(named: request.parameter("username")) else {
+                        throw HTTPError.notFound("User \(request.parameter("username")) not found")
+                    }
+                    return .json(render(user))
+                },
+                Route("PATCH", "\(v1)/users/{username}") { request, session in try updateUser(request, session) },
+                Route("DELETE", "\(v1)/users/{username}") { request, session in
+                    _ = try admin(request, session)
+                    return .json(render(try engineCall { try session.accounts.deactivate(username: request.parameter("username")) }))
+                },
+            ],
+            renderError: NativeErrorShape.render)
+    }
+
+    // MARK: Handlers
+
+    static func health(_ session: Session, _ configuration: Configuration) -> Response {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        let reachable = session.databaseIsReachable(now: UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec))
+        let body: JSON = [
+            "status": reachable ? "ok" : "unavailable",
+            "database": reachable ? "ok" : "unreachable",
+            "version": .string(configuration.version),
+            "instance": .string(configuration.instance),
+        ]
+        return .json(body, status: reachable ? 200 : 503)
+    }
+
+    static func login(_ request: Request, _ session: Session, _ configuration: Configuration) throws -> Response {
+        let body = try request.jsonBody()
+        guard let username = body["username"]?.stringValue, let password = body["password"]?.stringValue else {
+            throw HTTPError.badRequest("username and password are required strings")
+        }
+        guard let issued = try session.accounts.login(username: username, password: password,
+                                                      lifetimeSeconds: configuration.tokenLifetimeSeconds) else {
+            throw HTTPError.unauthorized("Invalid username or password")
+        }
+        return .json(["token": .string(issued.token), "expires_at": .string(issued.expiresAt)])
+    }
+
+    static func logout(_ request: Request, _ session: Session) throws -> Response {
+        _ = try authenticated(request, session)
+        if let token = request.token { try session.accounts.revoke(token: token) }
+        return .json(["status": "logged out"])
+    }
+
+    static func createUser(_ request: Request, _ session: Session) throws -> Response {
+        _ = try admin(request, session)
+        let body = try request.jsonBody()
+        guard case .object = body else { throw HTTPError.badRequest("Body must be a JSON object") }
+        let new = NewUser(username: try requiredString(body, "username"), password: try requiredString(body, "password"),
+                          email: try optionalString(body, "email"), roles: try stringList(body, "roles") ?? [],
+                          privileges: try stringList(body, "privileges") ?? [], groups: try stringList(body, "groups") ?? [])
+        return .json(render(try engineCall { try session.accounts.create(new) }), status: 201)
+    }
+
+    static func updateUser(_ request: Request, _ session: Session) throws -> Response {
+        _ = try admin(request, session)
+        let body = try request.jsonBody()
+        guard case .object = body else { throw HTTPError.badRequest("Body must be a JSON object") }
+        var changes = UserChanges()
+        if let email = body["email"] {
+            guard email.isNull || email.stringValue != nil else { throw HTTPError.badRequest("email must be a string or null") }
+            changes.email = .some(email.stringValue)
+        }
+        changes.password = try optionalString(body, "password")
+        if let active = body["active"] {
+            guard let flag = active.boolValue else { throw HTTPError.badRequest("active must be a boolean") }
+            changes.active = flag
+        }
+        changes.roles = try stringList(body, "roles")
+        changes.privileges = try stringList(body, "privileges")
+        changes.groups = try stringList(body, "groups")
+        return .json(render(try engineCall { try session.accounts.update(username: request.parameter("username"), changes) }))
+    }
+
+    // MARK: Auth
+
+    static func authenticated(_ request: Request, _ session: Session) throws -> User {
+        guard let token = request.token else { throw HTTPError.unauthorized("A token is required") }
+        guard let user = try session.accounts.authenticate(token: token) else {
+            throw HTTPError.unauthorized("Invalid or expired token")
+        }
+        return user
+    }
+
+    static func admin(_ request: Request, _ session: Session) throws -> User {
+        let user = try authenticated(request, session)
+        guard user.hasRole("admin") else { throw HTTPError.forbidden("The admin role is required") }
+        return user
+    }
+
+    // MARK: Rendering and input
+
+    static func render(_ user: User) -> JSON {
+        [
+            "username": .string(user.username),
+            "email": .string(user.email),
+            "account_id": .string(user.accountId),
+            "active": .bool(user.active),
+            "roles": .array(user.roles.map(JSON.string)),
+            "privileges": .array(user.privileges.map(JSON.string)),
+            "groups": .array(user.groups.map(JSON.string)),
+            "created_at": .string(user.createdAt),
+        ]
+    }
+
+    /// Engine refusals become native statuses.
+    static func engineCall<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as EngineError {
+            switch error.kind {
+            case .invalid: throw HTTPError.badRequest(error.message)
+            case .notFound: throw HTTPError.notFound(error.message)
+            case .conflict: throw HTTPError.conflict(error.message)
+            case .forbidden: throw HTTPError.forbidden(error.message)
+            }
+        }
+    }
+
+    static func requiredString(_ body: JSON, _ key: String) throws -> String {
+        guard let value = body[key]?.stringValue, !value.isEmpty else {
+            throw HTTPError.badRequest("\(key) is required and must be a non-empty string")
+        }
+        return value
+    }
+
+    static func optionalString(_ body: JSON, _ key: String) throws -> String? {
+        guard let value = body[key], !value.isNull else { return nil }
+        guard let text = value.stringValue else { throw HTTPError.badRequest("\(key) must be a string") }
+        return text
+    }
+
+    static func stringList(_ body: JSON, _ key: String) throws -> [String]? {
+        guard let value = body[key], !value.isNull else { return nil }
+        guard let items = value.arrayValue, items.allSatisfy({ $0.stringValue != nil }) else {
+            throw HTTPError.badRequest("\(key) must be an array of strings")
+        }
+        return items.compactMap(\.stringValue)
+    }
+}

@@ -1,0 +1,205 @@
+import CLibPQ
+import Glibc
+
+/// A named SQL statement. It is prepared once per connection, on first use, under its name.
+public struct Statement: Sendable, Hashable {
+    public let name: String
+    public let sql: String
+
+    public init(_ name: String, _ sql: String) {
+        self.name = name
+        self.sql = sql
+    }
+}
+
+/// One libpq connection. Not thread-safe by design: each worker or runner thread opens its own
+/// and keeps it to itself, so no locking is needed anywhere in this layer.
+public final class Connection {
+    private var handle: OpaquePointer?
+    private var prepared: Set<String> = []
+    private let conninfo: String
+    public private(set) var inTransaction = false
+
+    /// Opens a connection. `conninfo` is a libpq keyword string or a `postgresql://` URL.
+    /// With `connectNow: false` the first `reconnectIfNeeded()` connects, so a worker can start
+    /// while the database is down and serve 503s until it is back.
+    public init(conninfo: String, connectNow: Bool = true) throws(PostgresError) {
+        self.conninfo = conninfo
+        if connectNow { try connect() }
+    }
+
+    deinit { close() }
+
+    private func connect() throws(PostgresError) {
+        let connection = PQconnectdb(conninfo)
+        guard PQstatus(connection) == CONNECTION_OK else {
+            let message = connection.map { String(cString: PQerrorMessage($0)) } ?? "out of memory"
+            PQfinish(connection)
+            throw PostgresError(sqlState: nil, message: Connection.trimmed(message), connectionLost: true)
+        }
+        handle = connection
+        prepared = []
+        inTransaction = false
+    }
+
+    public func close() {
+        if let handle { PQfinish(handle) }
+        handle = nil
+    }
+
+    /// False once the server went away; `reconnectIfNeeded` then opens a fresh connection.
+    public var isHealthy: Bool { handle.map { PQstatus($0) == CONNECTION_OK } ?? false }
+
+    public func reconnectIfNeeded() throws(PostgresError) {
+        if isHealthy { return }
+        close()
+        try connect()
+    }
+
+    /// The server process id of this connection (for `pg_stat_activity` checks and logs).
+    public var backendPID: Int32 { handle.map { PQbackendPID($0) } ?? 0 }
+
+    /// Runs a named statement with text parameters, preparing it on first use.
+    @discardableResult
+    public func execute(_ statement: Statement, _ parameters: [any PostgresParameter] = []) throws(PostgresError) -> QueryResult {
+        let connection = try liveHandle()
+        if !prepared.contains(statement.name) {
+            let result = PQprepare(connection, statement.name, statement.sql, 0, nil)
+            _ = try consume(result, connection: connection)
+            prepared.insert(statement.name)
+        }
+        let texts = parameters.map { $0.postgresText }
+        let result = Connection.withCStrings(texts) { pointers in
+            PQexecPrepared(connection, statement.name, Int32(pointers.count), pointers, nil, nil, 0)
+        }
+        return try consume(result, connection: connection)
+    }
+
+    /// Runs one or more statements without parameters (migrations, BEGIN/COMMIT, LISTEN).
+    @discardableResult
+    public func run(_ sql: String) throws(PostgresError) -> QueryResult {
+        let connection = try liveHandle()
+        return try consume(PQexec(connection, sql), connection: connection)
+    }
+
+    /// Runs `body` in a transaction. Serialization failures and deadlocks roll back and run it
+    /// again, up to `retries` more times; any other error rolls back and is rethrown.
+    @discardableResult
+    public func transaction<T>(retries: Int = 3, isolation: String = "READ COMMITTED",
+                               _ body: (Connection) throws -> T) throws -> T {
+        var attempt = 0
+        while true {
+            do {
+                try run("BEGIN ISOLATION LEVEL \(isolation)")
+                inTransaction = true
+                let value = try body(self)
+                try run("COMMIT")
+                inTransaction = false
+                return value
+            } catch let error as PostgresError {
+                rollbackQuietly()
+                if error.isRetryable, attempt < retries {
+                    attempt += 1
+                    usleep(UInt32.random(in: 1_000...(5_000 * UInt32(attempt))))
+                    continue
+                }
+                throw error
+            } catch {
+                rollbackQuietly()
+                throw error
+            }
+        }
+    }
+
+    private func rollbackQuietly() {
+        if inTransaction, isHealthy { _ = try? run("ROLLBACK") }
+        inTransaction = false
+    }
+
+    // MARK: LISTEN/NOTIFY
+
+    /// The socket to `poll` while waiting for notifications.
+    public var socket: Int32 { handle.map { PQsocket($0) } ?? -1 }
+
+    /// Reads what arrived on the socket and returns the channels notified since the last call.
+    public func drainNotifications() throws(PostgresError) -> [String] {
+        let connection = try liveHandle()
+        guard PQconsumeInput(connection) == 1 else {
+            throw PostgresError(sqlState: nil, message: Connection.trimmed(String(cString: PQerrorMessage(connection))),
+                                connectionLost: true)
+        }
+        var channels: [String] = []
+        while let notification = PQnotifies(connection) {
+            channels.append(String(cString: notification.pointee.relname))
+            PQfreemem(notification)
+        }
+        return channels
+    }
+
+    // MARK: Internals
+
+    private func liveHandle() throws(PostgresError) -> OpaquePointer {
+        guard let handle, PQstatus(handle) == CONNECTION_OK else {
+            throw PostgresError(sqlState: nil, message: "connection to the database is not open", connectionLost: true)
+        }
+        return handle
+    }
+
+    private func consume(_ result: OpaquePointer?, connection: OpaquePointer) throws(PostgresError) -> QueryResult {
+        defer { PQclear(result) }
+        let status = PQresultStatus(result)
+        switch status {
+        case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY:
+            return Connection.copy(result)
+        default:
+            throw error(from: result, connection: connection)
+        }
+    }
+
+    private func error(from result: OpaquePointer?, connection: OpaquePointer) -> PostgresError {
+        func field(_ code: Int32) -> String? {
+            guard let result, let value = PQresultErrorField(result, code) else { return nil }
+            return String(cString: value)
+        }
+        let lost = PQstatus(connection) != CONNECTION_OK
+        let message = field(Int32(UInt8(ascii: "M"))) ?? Connection.trimmed(String(cString: PQerrorMessage(connection)))
+        return PostgresError(sqlState: field(Int32(UInt8(ascii: "C"))), message: message,
+                             detail: field(Int32(UInt8(ascii: "D"))), constraint: field(Int32(UInt8(ascii: "n"))),
+                             connectionLost: lost)
+    }
+
+    private static func copy(_ result: OpaquePointer?) -> QueryResult {
+        guard let result else { return QueryResult(columns: [], rows: [], affectedRows: 0) }
+        let rowCount = Int(PQntuples(result))
+        let columnCount = Int(PQnfields(result))
+        let columns = (0..<columnCount).map { String(cString: PQfname(result, Int32($0))) }
+        var rows: [Row] = []
+        rows.reserveCapacity(rowCount)
+        for r in 0..<rowCount {
+            var values: [String?] = []
+            values.reserveCapacity(columnCount)
+            for c in 0..<columnCount {
+                if PQgetisnull(result, Int32(r), Int32(c)) == 1 {
+                    values.append(nil)
+                } else {
+                    values.append(String(cString: PQgetvalue(result, Int32(r), Int32(c))))
+                }
+            }
+            rows.append(Row(values: values))
+        }
+        let affected = Int(String(cString: PQcmdTuples(result))) ?? 0
+        return QueryResult(columns: columns, rows: rows, affectedRows: affected)
+    }
+
+    private static func withCStrings<R>(_ strings: [String?], _ body: ([UnsafePointer<CChar>?]) -> R) -> R {
+        let owned = strings.map { $0.map { strdup($0) } ?? nil }
+        defer { owned.forEach { free($0) } }
+        return body(owned.map { UnsafePointer($0) })
+    }
+
+    private static func trimmed(_ message: String) -> String {
+        var text = message
+        while text.last == "\n" || text.last == " " { text.removeLast() }
+        return text
+    }
+}
