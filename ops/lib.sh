@@ -149,6 +149,8 @@ start_instance() {
         exec setsid "$FG_BIN" serve >>"$FG_STATE/log/flowgate-$n.log" 2>&1 </dev/null
     ) &
     echo $! > "$(pid_file "flowgate-$n")"
+    # Not a job of this shell: a kill by the tests must not make bash report it later.
+    disown $!
     # Ready when its socket exists.
     for _ in $(seq 1 100); do
         [ -S "$(socket_path "$n")" ] && return 0

@@ -61,11 +61,17 @@ public struct Application<Context>: Sendable {
         return response
     }
 
-    private func errorRenderer(forTarget target: String) -> @Sendable (HTTPError) -> Response {
+    /// The owning surface's renderer, plus the error's own headers (`Allow` on a 405).
+    private func errorRenderer(forTarget target: String) -> (HTTPError) -> Response {
         let path = target.split(separator: "?", maxSplits: 1).first.map(String.init) ?? target
         // Ownership is decided on raw segments: a malformed escape must still get its surface's shape.
         let segments = path.dropFirst().split(separator: "/", omittingEmptySubsequences: false).map(String.init)
-        return surfaces.first(where: { $0.owns(segments) })?.renderError ?? fallbackError
+        let render = surfaces.first(where: { $0.owns(segments) })?.renderError ?? fallbackError
+        return { error in
+            var response = render(error)
+            response.headers += error.headers.filter { header in response.header(header.0) == nil }
+            return response
+        }
     }
 
     /// SQLSTATE classes mapped to what the client can do about them.

@@ -25,9 +25,9 @@ public struct Surface<Context>: Sendable {
 /// Flowgate's own error shape: `{"error": {"status": N, "message": "…"}}`.
 public enum NativeErrorShape {
     public static func render(_ error: HTTPError) -> Response {
-        if let body = error.body { return .json(body, status: error.status, headers: error.headers) }
+        if let body = error.body { return .json(body, status: error.status) }
         var inner: [(String, JSON)] = [("status", .number(error.status)), ("message", .string(error.message))]
         if !error.details.isEmpty { inner.append(("details", .array(error.details.map(JSON.string)))) }
-        return .json(.object([("error", .object(inner))]), status: error.status, headers: error.headers)
+        return .json(.object([("error", .object(inner))]), status: error.status)
     }
 }

@@ -50,7 +50,19 @@ public final class Connection {
     /// False once the server went away; `reconnectIfNeeded` then opens a fresh connection.
     public var isHealthy: Bool { handle.map { PQstatus($0) == CONNECTION_OK } ?? false }
 
+    /// Reconnects when the server went away. An idle connection has nothing to read unless the
+    /// server closed it (restart, admin shutdown), so a zero-timeout poll finds that out without
+    /// a round trip, and the request is served on a fresh connection instead of failing.
     public func reconnectIfNeeded() throws(PostgresError) {
+        if let handle, !inTransaction {
+            // The server's FATAL message and the EOF behind it can take more than one read.
+            var descriptor = pollfd(fd: PQsocket(handle), events: Int16(POLLIN), revents: 0)
+            var reads = 0
+            while reads < 4, PQstatus(handle) == CONNECTION_OK, poll(&descriptor, 1, 0) > 0 {
+                if PQconsumeInput(handle) == 0 { break }
+                reads += 1
+            }
+        }
         if isHealthy { return }
         close()
         try connect()

@@ -1,0 +1,111 @@
+import Foundation
+import JSON
+import Postgres
+import XCTest
+
+/// Failures of processes under the running stack: instances killed or stopped, PostgreSQL
+/// restarted, migrations racing. Each test puts the stack back as it found it.
+final class ResilienceTests: XCTestCase {
+    let health = "/flowgate/v1/health"
+
+    func instancePID(_ n: Int) throws -> Int32? {
+        Int32(try TestStack.ctl("instance-pid", String(n)).output.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
+    func connections(of instance: String) throws -> Int {
+        try TestStack.database().execute(Statement("t_activity", "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1"),
+                                          [instance]).first?.int(0) ?? -1
+    }
+
+    func testKillingAnInstanceLosesNoRetryableRequest() throws {
+        let client = try TestStack.client()
+        let health = self.health
+        defer { _ = try? TestStack.ctl("start-instance", "1") }
+        let statuses = TestStack.concurrently(16) { worker -> [Int] in
+            var seen: [Int] = []
+            for i in 0..<40 {
+                if worker == 0 && i == 5 { _ = try TestStack.ctl("kill-instance", "1") }
+                seen.append(try client.get(health).status)
+            }
+            return seen
+        }
+        let all = try statuses.flatMap { try $0.get() }
+        XCTAssertEqual(all.count, 16 * 40)
+        XCTAssertEqual(all.filter { $0 != 200 }, [], "nginx should retry the dead instance's requests on the other one")
+        XCTAssertNil(try instancePID(1))
+    }
+
+    /// nginx rests a failed server for fail_timeout (2 s): wait until it routes to it again.
+    func waitUntilServing(_ instance: String) throws {
+        let client = try TestStack.client()
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline {
+            if try client.get(health).json?["instance"]?.stringValue == instance { return }
+            usleep(50_000)
+        }
+        XCTFail("\(instance) did not serve within 10 s")
+    }
+
+    func testSIGTERMStopsQuicklyAndClosesEveryConnection() throws {
+        let client = try TestStack.client()
+        try TestStack.ctl("start-instance", "1")
+        defer { _ = try? TestStack.ctl("start-instance", "1") }
+        try waitUntilServing("flowgate-1")
+        // Enough parallel requests that several of instance 1's workers open their connection.
+        _ = TestStack.concurrently(16) { _ in try client.get("/flowgate/v1/whoami?token=x").status }
+        XCTAssertGreaterThan(try connections(of: "flowgate-1"), 0)
+
+        let started = Date()
+        let stop = try TestStack.ctl("stop-instance", "1")
+        XCTAssertEqual(stop.status, 0, stop.output)
+        XCTAssertFalse(stop.output.contains("ignored SIGTERM"), stop.output)
+        XCTAssertLessThan(Date().timeIntervalSince(started), 5)
+        XCTAssertEqual(try connections(of: "flowgate-1"), 0)
+    }
+
+    func testPostgresRestartGives503ThenRecoversWithoutRestartingFlowgate() throws {
+        let client = try TestStack.client()
+        let token = try TestStack.adminToken()
+        defer { _ = try? TestStack.ctl("start-postgres") }
+        XCTAssertEqual(try client.get("/flowgate/v1/whoami", token: token).status, 200)
+        let before = try [instancePID(1), instancePID(2)]
+
+        XCTAssertEqual(try TestStack.ctl("stop-postgres").status, 0)
+        for _ in 0..<6 {
+            let down = try client.get("/flowgate/v1/whoami", token: token)
+            XCTAssertEqual(down.status, 503, down.text)
+            XCTAssertEqual(down.json?["error"]?["status"], 503)
+        }
+        XCTAssertEqual(try client.get(health).status, 503)
+
+        XCTAssertEqual(try TestStack.ctl("start-postgres").status, 0)
+        // Stale connections are noticed before use, so no request fails once the server is back.
+        for _ in 0..<32 {
+            let up = try client.get("/flowgate/v1/whoami", token: token)
+            XCTAssertEqual(up.status, 200, up.text)
+        }
+        XCTAssertEqual(try [instancePID(1), instancePID(2)], before, "the instances were not restarted")
+    }
+
+    func testConcurrentMigrationsDoNotCollideAndServeRefusesAnUnmigratedDatabase() throws {
+        let db = try TestStack.database()
+        let name = "flowgate_migrate_\(UInt32.random(in: 0...UInt32.max))"
+        try db.run("CREATE DATABASE \(name)")
+        defer { _ = try? db.run("DROP DATABASE \(name) WITH (FORCE)") }
+        let url = (TestStack.databaseURL ?? "").replacingOccurrences(of: "dbname=flowgate", with: "dbname=\(name)")
+
+        let refused = try TestStack.ctl("flowgate", "serve", environment: ["FLOWGATE_DATABASE_URL": url])
+        XCTAssertEqual(refused.status, 3, refused.output)
+        XCTAssertTrue(refused.output.contains("migrations are pending"), refused.output)
+
+        let runs = TestStack.concurrently(3) { _ in try TestStack.ctl("flowgate", "migrate", environment: ["FLOWGATE_DATABASE_URL": url]) }
+        for run in runs {
+            let result = try run.get()
+            XCTAssertEqual(result.status, 0, result.output)
+        }
+        let fresh = try Connection(conninfo: url)
+        let files = try FileManager.default.contentsOfDirectory(atPath: (TestStack.opsDirectory ?? "") + "/../sql/migrations")
+        XCTAssertEqual(try fresh.run("SELECT count(*), count(DISTINCT version) FROM schema_migrations").first?.values,
+                       [String(files.count), String(files.count)])
+    }
+}

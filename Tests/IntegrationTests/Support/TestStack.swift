@@ -1,0 +1,89 @@
+import Foundation
+import JSON
+import Postgres
+import XCTest
+
+/// The running stack that ops/test started: nginx URL, database, and ops/ctl to kill and restart
+/// its parts. Outside ops/test the integration tests are skipped with the reason.
+enum TestStack {
+    static let baseURL = ProcessInfo.processInfo.environment["FLOWGATE_TEST_URL"]
+    static let databaseURL = ProcessInfo.processInfo.environment["FLOWGATE_TEST_DATABASE_URL"]
+    static let opsDirectory = ProcessInfo.processInfo.environment["FLOWGATE_TEST_OPS"]
+    static let adminPassword = ProcessInfo.processInfo.environment["FLOWGATE_ADMIN_PASSWORD"] ?? "admin"
+
+    static func client() throws -> HTTPClient {
+        guard let baseURL else { throw XCTSkip("FLOWGATE_TEST_URL is not set: run the integration tests with ops/test") }
+        return HTTPClient(baseURL: baseURL)
+    }
+
+    static func database() throws -> Connection {
+        guard let databaseURL else { throw XCTSkip("FLOWGATE_TEST_DATABASE_URL is not set: run with ops/test") }
+        return try Connection(conninfo: databaseURL)
+    }
+
+    /// Runs `ops/ctl ARGS` and returns its exit status and output.
+    @discardableResult
+    static func ctl(_ arguments: String..., environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
+        guard let opsDirectory else { throw XCTSkip("FLOWGATE_TEST_OPS is not set: run with ops/test") }
+        return try Spawn.run(opsDirectory + "/ctl", arguments,
+                             environment: ProcessInfo.processInfo.environment.merging(environment) { $1 })
+    }
+
+    static func login(_ username: String, _ password: String) throws -> String {
+        let response = try client().postJSON("/flowgate/v1/login", ["username": .string(username), "password": .string(password)])
+        guard response.status == 200, let token = response.json?["token"]?.stringValue else {
+            throw ClientError("login as \(username) failed: \(response.status) \(response.text)")
+        }
+        return token
+    }
+
+    static func adminToken() throws -> String { try login("admin", adminPassword) }
+
+    /// Creates a user with a unique name through the native API and returns (name, token).
+    static func makeUser(roles: [String] = [], privileges: [String] = [], groups: [String] = [],
+                         email: String? = nil, prefix: String = "user") throws -> (name: String, token: String) {
+        let name = "\(prefix)-\(UUID().uuidString.prefix(8).lowercased())"
+        let body: JSON = [
+            "username": .string(name), "password": "secret-pw", "email": .string(email),
+            "roles": .array(roles.map(JSON.string)), "privileges": .array(privileges.map(JSON.string)),
+            "groups": .array(groups.map(JSON.string)),
+        ]
+        let response = try client().postJSON("/flowgate/v1/users", body, token: adminToken())
+        guard response.status == 201 else { throw ClientError("creating \(name): \(response.status) \(response.text)") }
+        return (name, try login(name, "secret-pw"))
+    }
+
+    /// Runs `work` on `count` threads released at the same moment, and returns their results in
+    /// index order. (concurrentPerform would cap the parallelism at the core count.)
+    static func concurrently<T: Sendable>(_ count: Int, _ work: @escaping @Sendable (Int) throws -> T) -> [Result<T, any Error>] {
+        let results = ResultBox<T>(count: count)
+        let start = DispatchSemaphore(value: 0)
+        let done = DispatchGroup()
+        for index in 0..<count {
+            done.enter()
+            Thread {
+                start.wait()
+                results.set(index, Result { try work(index) })
+                done.leave()
+            }.start()
+        }
+        for _ in 0..<count { start.signal() }
+        done.wait()
+        return results.values
+    }
+}
+
+final class ResultBox<T>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var storage: [Result<T, any Error>?]
+
+    init(count: Int) { storage = Array(repeating: nil, count: count) }
+
+    func set(_ index: Int, _ value: Result<T, any Error>) {
+        lock.lock()
+        storage[index] = value
+        lock.unlock()
+    }
+
+    var values: [Result<T, any Error>] { storage.map { $0! } }
+}
