@@ -16,6 +16,7 @@ enum Commands {
           ensure-admin               create user 'admin' with every role and privilege if no admin exists
                                      (password from FLOWGATE_ADMIN_PASSWORD, default 'admin')
           token issue NAME           print a new token for user NAME
+          statement authenticate     print the SQL that authenticates a token ($1), for ops/bench
           version
         configuration comes from FLOWGATE_* environment variables (see README.md)
         """
@@ -29,6 +30,9 @@ enum Commands {
             case "ensure-admin": return try ensureAdmin(configuration)
             case "token" where arguments.dropFirst().first == "issue" && arguments.count == 3:
                 return try issueToken(arguments[2], configuration)
+            case "statement" where arguments.dropFirst().first == "authenticate":
+                print(Accounts.authenticationSQL + ";")
+                return 0
             case "version":
                 print(Configuration.version)
                 return 0

@@ -1,6 +1,11 @@
 -- Users, roles, privileges, groups and API tokens, shared by every surface.
 CREATE EXTENSION IF NOT EXISTS pgcrypto;
 
+-- ISO-8601 in UTC with milliseconds and Z, the form every JSON document here uses.
+CREATE FUNCTION iso_utc(ts timestamptz) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"');
+
 CREATE TABLE users (
     id            bigserial PRIMARY KEY,
     username      text NOT NULL UNIQUE CHECK (username <> '' AND length(username) <= 200),

@@ -12,7 +12,7 @@ enum AccountQueries {
                                     WHERE p.user_id = u.id), '[]'),
             'groups', coalesce((SELECT json_agg(g.name ORDER BY g.name) FROM group_members m
                                 JOIN groups g ON g.id = m.group_id WHERE m.user_id = u.id), '[]'),
-            'created_at', to_char(u.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))
+            'created_at', iso_utc(u.created_at))
         """
 
     static let tokenDigest = "sha256(convert_to($1, 'UTF8'))"
@@ -28,7 +28,7 @@ enum AccountQueries {
             SELECT sha256(convert_to($3, 'UTF8')), u.id, now() + make_interval(secs => $4)
             FROM users u
             WHERE u.\(column) = $1 AND u.active AND u.password_hash = crypt($2, u.password_hash)
-            RETURNING to_char(expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
+            RETURNING iso_utc(expires_at)
             """)
     }
 
@@ -39,7 +39,7 @@ enum AccountQueries {
         INSERT INTO tokens (digest, user_id, expires_at)
         SELECT sha256(convert_to($2, 'UTF8')), u.id, now() + make_interval(secs => $3)
         FROM users u WHERE u.username = $1 AND u.active
-        RETURNING to_char(expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
+        RETURNING iso_utc(expires_at)
         """)
 
     static let revokeToken = Statement("account_revoke_token",
