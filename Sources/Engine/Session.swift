@@ -5,10 +5,12 @@ import Postgres
 public final class Session {
     public let connection: Connection
     public let accounts: Accounts
+    public let jobs: Jobs
 
-    public init(conninfo: String, connectNow: Bool = true) throws {
+    public init(conninfo: String, flows: FlowRegistry = FlowRegistry([:]), connectNow: Bool = true) throws {
         connection = try Connection(conninfo: conninfo, connectNow: connectNow)
         accounts = Accounts(connection)
+        jobs = Jobs(connection: connection, flows: flows)
     }
 
     /// Reopens the connection if the server went away since the last request.

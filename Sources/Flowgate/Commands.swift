@@ -1,3 +1,4 @@
+import BlocksAPI
 import Engine
 import FastCGI
 import Glibc
@@ -76,18 +77,27 @@ enum Commands {
         let server = FastCGIServer(address: configuration.listen, workerCount: configuration.workers,
                                    bodyLimit: configuration.bodyLimit) { _ in
             // Connect lazily: a worker that starts while the database is down answers 503s.
-            HTTPBridge(application: application, session: try! Session(conninfo: conninfo, connectNow: false))
+            HTTPBridge(application: application,
+                       session: try! Session(conninfo: conninfo, flows: flows, connectNow: false))
         }
-        return try Lifecycle.run(services: [server]) {
+        let runner = Runner(.init(conninfo: conninfo, owner: "runner:\(configuration.instance)", threads: configuration.runners,
+                                  leaseSeconds: configuration.taskLeaseSeconds,
+                                  pollIntervalMilliseconds: configuration.runnerPollMilliseconds),
+                            kinds: TaskKindRegistry(BlocksAPI.taskKinds), flows: flows)
+        return try Lifecycle.run(services: [server, runner]) {
             Log.info("serving", [("listen", "\(configuration.listen)"), ("workers", String(configuration.workers)),
-                                 ("version", Configuration.version)])
+                                 ("runners", String(configuration.runners)), ("version", Configuration.version)])
         }
     }
+
+    /// How each surface's jobs move on as their tasks finish.
+    static let flows = FlowRegistry([.blocks: BlocksAPI.flow])
 
     static func makeApplication(_ configuration: Configuration) -> Application<Session> {
         let native = NativeAPI.surface(.init(instance: configuration.instance, version: Configuration.version,
                                              tokenLifetimeSeconds: configuration.tokenLifetimeSeconds))
-        return Application(surfaces: [native], bodyLimit: configuration.bodyLimit)
+        let blocks = BlocksAPI.surface(.init(tokenLifetimeSeconds: configuration.tokenLifetimeSeconds))
+        return Application(surfaces: [native, blocks], bodyLimit: configuration.bodyLimit)
     }
 
     static func addUser(_ arguments: [String], _ configuration: Configuration) throws -> Int32 {

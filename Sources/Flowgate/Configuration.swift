@@ -9,6 +9,8 @@ struct Configuration: Sendable {
     var listen: ListenAddress
     var workers: Int
     var runners: Int
+    var taskLeaseSeconds: Int
+    var runnerPollMilliseconds: Int32
     var bodyLimit: Int
     var instance: String
     var statementTimeoutMs: Int
@@ -34,6 +36,8 @@ struct Configuration: Sendable {
             listen: listen,
             workers: max(1, int("FLOWGATE_WORKERS", 8)),
             runners: max(0, int("FLOWGATE_RUNNERS", 2)),
+            taskLeaseSeconds: max(1, int("FLOWGATE_TASK_LEASE_SECONDS", 30)),
+            runnerPollMilliseconds: Int32(max(10, int("FLOWGATE_RUNNER_POLL_MS", 1000))),
             bodyLimit: max(1024, int("FLOWGATE_BODY_LIMIT", 1 << 20)),
             instance: env("FLOWGATE_INSTANCE") ?? "flowgate-\(getpid())",
             statementTimeoutMs: max(100, int("FLOWGATE_STATEMENT_TIMEOUT_MS", 5000)),

@@ -1,3 +1,4 @@
+import Engine
 import FastCGI
 import Glibc
 import Log
@@ -11,6 +12,7 @@ protocol Service: AnyObject {
 }
 
 extension FastCGIServer: Service {}
+extension Runner: Service {}
 
 /// Starts services and stops them on SIGTERM or SIGINT.
 ///

@@ -6,7 +6,8 @@ enum AccountQueries {
     /// One user as a JSON object, for the alias `u`.
     static let userJSON = """
         json_build_object(
-            'id', u.id, 'username', u.username, 'email', u.email, 'account_id', u.account_id, 'active', u.active,
+            'id', u.id, 'username', u.username, 'email', u.email, 'display_name', u.display_name,
+            'account_id', u.account_id, 'active', u.active,
             'roles', coalesce((SELECT json_agg(r.role ORDER BY r.role) FROM user_roles r WHERE r.user_id = u.id), '[]'),
             'privileges', coalesce((SELECT json_agg(p.privilege ORDER BY p.privilege) FROM user_privileges p
                                     WHERE p.user_id = u.id), '[]'),
@@ -16,6 +17,12 @@ enum AccountQueries {
         """
 
     static let tokenDigest = "sha256(convert_to($1, 'UTF8'))"
+
+    /// A token's state whether or not it is usable: live, expired, or its user inactive.
+    static let inspectToken = Statement("account_inspect_token", """
+        SELECT t.expires_at > now(), u.active, \(userJSON) FROM tokens t JOIN users u ON u.id = t.user_id
+        WHERE t.digest = \(tokenDigest) AND t.revoked_at IS NULL
+        """)
 
     static let userByToken = Statement("account_user_by_token", """
         SELECT \(userJSON) FROM tokens t JOIN users u ON u.id = t.user_id
@@ -58,7 +65,8 @@ enum AccountQueries {
         """)
 
     static let insertUser = Statement("account_insert_user", """
-        INSERT INTO users (username, email, password_hash) VALUES ($1, $2, crypt($3, gen_salt('bf', 8))) RETURNING id
+        INSERT INTO users (username, email, password_hash, display_name)
+        VALUES ($1, $2, crypt($3, gen_salt('bf', 8)), $4) RETURNING id
         """)
 
     static let lockUser = Statement("account_lock_user", "SELECT id FROM users WHERE username = $1 FOR UPDATE")

@@ -11,15 +11,17 @@ public struct NewUser: Sendable {
     public var username: String
     public var password: String
     public var email: String?
+    public var displayName: String?
     public var roles: [String]
     public var privileges: [String]
     public var groups: [String]
 
-    public init(username: String, password: String, email: String? = nil, roles: [String] = [],
-                privileges: [String] = [], groups: [String] = []) {
+    public init(username: String, password: String, email: String? = nil, displayName: String? = nil,
+                roles: [String] = [], privileges: [String] = [], groups: [String] = []) {
         self.username = username
         self.password = password
         self.email = email
+        self.displayName = displayName
         self.roles = roles
         self.privileges = privileges
         self.groups = groups
@@ -56,6 +58,23 @@ public struct Accounts {
     public func authenticate(token: String) throws -> User? {
         guard !token.isEmpty, token.utf8.count <= 512 else { return nil }
         return try userRow(connection.execute(AccountQueries.userByToken, [token]))
+    }
+
+    public enum TokenInspection: Sendable {
+        case valid(User)
+        case expired
+        /// Never issued, or revoked.
+        case unknown
+        case userInactive
+    }
+
+    /// What a token is, for surfaces that answer each case differently.
+    public func inspect(token: String) throws -> TokenInspection {
+        guard !token.isEmpty, token.utf8.count <= 512,
+              let row = try connection.execute(AccountQueries.inspectToken, [token]).first else { return .unknown }
+        guard row.bool(0) else { return .expired }
+        guard row.bool(1), let user = User(try JSON.parse(row.string(2))) else { return .userInactive }
+        return .valid(user)
     }
 
     /// Checks a username and password and issues a token; nil when either is wrong.
@@ -126,7 +145,7 @@ public struct Accounts {
         guard !new.password.isEmpty else { throw EngineError(.invalid, "password must not be empty") }
         do {
             return try connection.transaction { tx in
-                guard let id = try tx.execute(AccountQueries.insertUser, [new.username, new.email, new.password]).first?.int64(0) else {
+                guard let id = try tx.execute(AccountQueries.insertUser, [new.username, new.email, new.password, new.displayName]).first?.int64(0) else {
                     throw EngineError(.conflict, "User \(new.username) could not be created")
                 }
                 try replaceAccess(of: id, roles: new.roles, privileges: new.privileges, groups: new.groups, on: tx)

@@ -5,6 +5,8 @@ public struct User: Sendable, Equatable {
     public let id: Int64
     public let username: String
     public let email: String?
+    /// A name to show instead of the login (Blocks users sign in with their email).
+    public let displayName: String?
     /// 24-hex id used in Itential documents.
     public let accountId: String
     public let active: Bool
@@ -23,6 +25,7 @@ public struct User: Sendable, Equatable {
         self.id = Int64(id)
         self.username = username
         email = json["email"]?.stringValue
+        displayName = json["display_name"]?.stringValue
         self.accountId = accountId
         active = json["active"]?.boolValue ?? false
         roles = json["roles"]?.arrayValue?.compactMap(\.stringValue) ?? []

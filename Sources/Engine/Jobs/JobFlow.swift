@@ -1,0 +1,67 @@
+/// A task as a flow sees it when deciding what comes next.
+public struct TaskSnapshot: Sendable, Equatable {
+    public let id: Int64
+    public let key: String
+    public let position: Int
+    public let status: TaskStatus
+    public let automatic: Bool
+
+    public init(id: Int64, key: String, position: Int, status: TaskStatus, automatic: Bool) {
+        self.id = id
+        self.key = key
+        self.position = position
+        self.status = status
+        self.automatic = automatic
+    }
+}
+
+public enum FlowDecision: Sendable, Equatable {
+    case makeReady(taskId: Int64)
+    case finishJob(status: String, error: String?)
+}
+
+/// Decides what happens after a job starts and after each of its tasks finishes. Pure: the
+/// engine hands it the job's tasks under the job lock and applies the decisions.
+public protocol JobFlow: Sendable {
+    func start(_ tasks: [TaskSnapshot]) -> [FlowDecision]
+    func after(_ finished: TaskSnapshot, error: String?, tasks: [TaskSnapshot]) -> [FlowDecision]
+}
+
+/// Tasks run one at a time in `position` order; the first failure stops the job.
+public struct SequentialFlow: JobFlow {
+    public let completedStatus: String
+    public let failedStatus: String
+
+    public init(completedStatus: String, failedStatus: String) {
+        self.completedStatus = completedStatus
+        self.failedStatus = failedStatus
+    }
+
+    public func start(_ tasks: [TaskSnapshot]) -> [FlowDecision] {
+        guard let first = tasks.min(by: { ($0.position, $0.id) < ($1.position, $1.id) }) else {
+            return [.finishJob(status: completedStatus, error: nil)]
+        }
+        return [.makeReady(taskId: first.id)]
+    }
+
+    public func after(_ finished: TaskSnapshot, error: String?, tasks: [TaskSnapshot]) -> [FlowDecision] {
+        if finished.status == .failed { return [.finishJob(status: failedStatus, error: error)] }
+        let next = tasks.filter { $0.status == .pending }.min(by: { ($0.position, $0.id) < ($1.position, $1.id) })
+        if let next { return [.makeReady(taskId: next.id)] }
+        return tasks.allSatisfy({ $0.status.isFinished }) ? [.finishJob(status: completedStatus, error: nil)] : []
+    }
+}
+
+/// The flow each surface's jobs follow.
+public struct FlowRegistry: Sendable {
+    private let flows: [SurfaceName: any JobFlow]
+
+    public init(_ flows: [SurfaceName: any JobFlow]) {
+        self.flows = flows
+    }
+
+    public func flow(for surface: SurfaceName) throws -> any JobFlow {
+        guard let flow = flows[surface] else { throw EngineError(.invalid, "No job flow for \(surface.rawValue)") }
+        return flow
+    }
+}

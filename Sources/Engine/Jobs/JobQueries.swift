@@ -1,0 +1,108 @@
+import Postgres
+
+/// Statements on workflows, jobs, tasks and job_events. Only the engine runs them.
+enum JobQueries {
+    static func jobRef(_ row: Row) -> JobRef? {
+        guard let id = row.int64(0), let surface = SurfaceName(rawValue: row.string(1)) else { return nil }
+        return JobRef(id: id, surface: surface, publicId: row.string(2), status: row.string(3))
+    }
+
+    static let lockJob = Statement("job_lock", "SELECT id, surface, public_id, status FROM jobs WHERE id = $1 FOR UPDATE")
+
+    static let jobByPublicId = Statement("job_by_public_id",
+        "SELECT id, surface, public_id, status FROM jobs WHERE surface = $1 AND public_id = $2")
+
+    /// $3: the new status is terminal, so the job is finished now.
+    static let setJobStatus = Statement("job_set_status", """
+        UPDATE jobs SET status = $2, last_status_change = now(),
+            finished_at = CASE WHEN $3 THEN now() ELSE NULL END,
+            error_message = coalesce($4, error_message)
+        WHERE id = $1
+        """)
+
+    static let lockTask = Statement("task_lock", "SELECT key, status FROM tasks WHERE id = $1 AND job_id = $2 FOR UPDATE")
+
+    /// Timestamps follow the status: when it became ready, started, finished.
+    static let setTaskStatus = Statement("task_set_status", """
+        UPDATE tasks SET status = $2,
+            ready_at = CASE WHEN $2 = 'ready' THEN now() ELSE ready_at END,
+            started_at = CASE WHEN $2 = 'running' THEN coalesce(started_at, now()) ELSE started_at END,
+            finished_at = CASE WHEN $2 IN ('succeeded', 'failed', 'canceled', 'skipped') THEN now() ELSE NULL END
+        WHERE id = $1
+        """)
+
+    static let notifyRunners = Statement("notify_runners", "SELECT pg_notify('flowgate_tasks', '')")
+
+    static let insertEvent = Statement("event_insert", """
+        INSERT INTO job_events (job_id, surface, job_public_id, task_id, task_key, event, actor_id, actor,
+                                from_status, to_status, detail)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb)
+        """)
+
+    // MARK: Creating jobs
+
+    static let insertWorkflow = Statement("workflow_insert", """
+        INSERT INTO workflows (surface, public_id, name, document, created_by)
+        VALUES ($1, coalesce($2, encode(gen_random_bytes(16), 'hex')), $3, $4::json, $5)
+        RETURNING id
+        """)
+
+    /// $2 chooses how the public id is made when $3 is NULL.
+    static let insertJob = Statement("job_insert", """
+        INSERT INTO jobs (surface, public_id, workflow_id, job_type_id, parent_job_id, name, status, owner_id,
+                          priority, started_at, document)
+        VALUES ($1, coalesce($3, CASE $2 WHEN 'blocks' THEN nextval('blocks_job_number')::text
+                                         ELSE encode(gen_random_bytes(12), 'hex') END),
+                $4, $5, $6, $7, $8, $9, $10, now(), $11::jsonb)
+        RETURNING id, surface, public_id, status
+        """)
+
+    static let insertTasks = Statement("tasks_insert", """
+        INSERT INTO tasks (job_id, key, position, kind, automatic, status, input)
+        SELECT $1, t.key, t.position, t.kind, t.automatic, 'pending', t.input
+        FROM json_to_recordset($2::json) AS t(key text, position integer, kind text, automatic boolean, input json)
+        """)
+
+    static let recordTasksCreated = Statement("tasks_created_events", """
+        INSERT INTO job_events (job_id, surface, job_public_id, task_id, task_key, event, actor_id, actor, to_status)
+        SELECT t.job_id, j.surface, j.public_id, t.id, t.key, 'task_created', $2, $3, t.status
+        FROM tasks t JOIN jobs j ON j.id = t.job_id WHERE t.job_id = $1 ORDER BY t.position, t.id
+        """)
+
+    static let taskSnapshots = Statement("task_snapshots", """
+        SELECT id, key, position, status, automatic FROM tasks WHERE job_id = $1 ORDER BY position, id
+        """)
+
+    // MARK: Runner
+
+    /// Takes the oldest runnable task of a kind this runner knows, or one whose lease expired
+    /// (its runner died). SKIP LOCKED lets many runners poll at once without waiting on each other.
+    static let leaseTask = Statement("task_lease", """
+        UPDATE tasks t SET status = 'running', lease_owner = $2,
+            lease_expires_at = now() + make_interval(secs => $3), attempts = t.attempts + 1,
+            started_at = coalesce(t.started_at, now())
+        FROM (SELECT id, status, lease_owner FROM tasks
+              WHERE automatic AND kind = ANY($1::text[])
+                AND (status = 'ready' OR (status = 'running' AND lease_expires_at < now()))
+              ORDER BY ready_at, id
+              LIMIT 1
+              FOR UPDATE SKIP LOCKED) previous
+        WHERE t.id = previous.id
+        RETURNING t.id, t.job_id, t.key, t.kind, t.input, t.attempts, previous.status, previous.lease_owner
+        """)
+
+    static let jobOfTask = Statement("task_job_ref", """
+        SELECT j.id, j.surface, j.public_id, j.status FROM jobs j WHERE j.id = $1
+        """)
+
+    static let upstreamOutputs = Statement("task_upstream_outputs",
+        "SELECT key, output FROM tasks WHERE job_id = $1 AND status = 'succeeded' AND output IS NOT NULL")
+
+    /// Succeeds only while this runner still holds the lease of that attempt.
+    static let finishLeasedTask = Statement("task_finish_leased", """
+        UPDATE tasks SET status = $4, output = $5::json, error = $6, finished_at = now(),
+            lease_owner = NULL, lease_expires_at = NULL
+        WHERE id = $1 AND status = 'running' AND lease_owner = $2 AND attempts = $3
+        RETURNING key
+        """)
+}

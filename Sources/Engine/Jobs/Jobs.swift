@@ -1,0 +1,152 @@
+import JSON
+import Postgres
+
+public struct NewTask: Sendable {
+    public let key: String
+    public let position: Int
+    public let kind: String
+    public let automatic: Bool
+    public let input: JSON
+
+    public init(key: String, position: Int, kind: String, automatic: Bool, input: JSON) {
+        self.key = key
+        self.position = position
+        self.kind = kind
+        self.automatic = automatic
+        self.input = input
+    }
+}
+
+public struct NewJob: Sendable {
+    public var surface: SurfaceName
+    /// nil: the engine makes one (Blocks: the next number; others: 24 hex digits).
+    public var publicId: String?
+    public var name: String
+    public var status: String
+    public var owner: User?
+    /// The definition the job was spawned from, stored in `workflows` as sent.
+    public var workflow: JSON?
+    public var document: JSON
+    public var tasks: [NewTask]
+
+    public init(surface: SurfaceName, publicId: String? = nil, name: String = "", status: String, owner: User?,
+                workflow: JSON? = nil, document: JSON = [:], tasks: [NewTask]) {
+        self.surface = surface
+        self.publicId = publicId
+        self.name = name
+        self.status = status
+        self.owner = owner
+        self.workflow = workflow
+        self.document = document
+        self.tasks = tasks
+    }
+}
+
+/// A job with its tasks, as surfaces read it to build their documents.
+public struct JobRecord: Sendable {
+    public let ref: JobRef
+    public let name: String
+    public let ownerId: Int64?
+    /// Seconds since the epoch.
+    public let createdAt: Double
+    public let startedAt: Double?
+    public let finishedAt: Double?
+    public let errorMessage: String?
+    public let workflow: JSON?
+    public let document: JSON
+    public let tasks: [TaskRecord]
+}
+
+public struct TaskRecord: Sendable {
+    public let id: Int64
+    public let key: String
+    public let position: Int
+    public let kind: String
+    public let status: TaskStatus
+    public let input: JSON
+    public let output: JSON?
+    public let error: String?
+}
+
+/// Creating and reading jobs. Status changes go through `StateMachine`.
+public struct Jobs {
+    let connection: Connection
+    let flows: FlowRegistry
+
+    /// Creates the job, its workflow row and its tasks, and starts it per its surface's flow,
+    /// all in one transaction.
+    public func create(_ new: NewJob, actor: Actor) throws -> JobRef {
+        guard JobLifecycle.isKnown(new.status, for: new.surface) else {
+            throw EngineError(.invalid, "\(new.status) is not a \(new.surface.rawValue) job status")
+        }
+        let flow = try flows.flow(for: new.surface)
+        return try connection.transaction { tx in
+            let machine = StateMachine(tx)
+            var workflowId: Int64?
+            if let workflow = new.workflow {
+                workflowId = try tx.execute(JobQueries.insertWorkflow, [new.surface.rawValue, nil as String?, new.name,
+                                                                        workflow.serialized, new.owner?.id]).first?.int64(0)
+            }
+            guard let job = try tx.execute(JobQueries.insertJob, [
+                new.surface.rawValue, new.surface.rawValue, new.publicId, workflowId, nil as Int64?, nil as Int64?,
+                new.name, new.status, new.owner?.id, 0, new.document.serialized,
+            ]).first.flatMap(JobQueries.jobRef) else {
+                throw EngineError(.conflict, "Job could not be created")
+            }
+            try machine.record(job, event: "job_created", actor: actor, to: job.status)
+            let tasks = JSON.array(new.tasks.map { task in
+                ["key": .string(task.key), "position": .number(task.position), "kind": .string(task.kind),
+                 "automatic": .bool(task.automatic), "input": task.input]
+            })
+            try tx.execute(JobQueries.insertTasks, [job.id, tasks.serialized])
+            try tx.execute(JobQueries.recordTasksCreated, [job.id, actor.userId, actor.name])
+            try machine.apply(flow.start(try machine.taskSnapshots(jobId: job.id)), to: job, actor: actor)
+            return job
+        }
+    }
+
+    /// A job by its surface id, with its tasks in position order.
+    public func find(surface: SurfaceName, publicId: String) throws -> JobRecord? {
+        guard let row = try connection.execute(Self.jobRecord, [surface.rawValue, publicId]).first,
+              let ref = JobQueries.jobRef(row) else { return nil }
+        let tasks = try connection.execute(Self.taskRecords, [ref.id]).rows.compactMap { task -> TaskRecord? in
+            guard let id = task.int64(0), let status = TaskStatus(rawValue: task.string(4)) else { return nil }
+            return TaskRecord(id: id, key: task.string(1), position: task.int(2) ?? 0, kind: task.string(3), status: status,
+                              input: (try? JSON.parse(task.string(5))) ?? .null,
+                              output: task[6].flatMap { try? JSON.parse($0) }, error: task[7])
+        }
+        return JobRecord(ref: ref, name: row.string(4), ownerId: row.int64(5), createdAt: row.double(6) ?? 0,
+                         startedAt: row.double(7), finishedAt: row.double(8), errorMessage: row[9],
+                         workflow: row[10].flatMap { try? JSON.parse($0) },
+                         document: (try? JSON.parse(row.string(11))) ?? [:], tasks: tasks)
+    }
+
+    /// An owner's jobs of one surface, newest first, without tasks.
+    public func list(surface: SurfaceName, ownerId: Int64) throws -> [JobRecord] {
+        try connection.execute(Self.ownerJobs, [surface.rawValue, ownerId]).rows.compactMap { row in
+            guard let ref = JobQueries.jobRef(row) else { return nil }
+            return JobRecord(ref: ref, name: row.string(4), ownerId: row.int64(5), createdAt: row.double(6) ?? 0,
+                             startedAt: row.double(7), finishedAt: row.double(8), errorMessage: row[9],
+                             workflow: nil, document: [:], tasks: [])
+        }
+    }
+
+    static let jobColumns = """
+        j.id, j.surface, j.public_id, j.status, j.name, j.owner_id, extract(epoch FROM j.created_at),
+        extract(epoch FROM j.started_at), extract(epoch FROM j.finished_at), j.error_message
+        """
+
+    static let jobRecord = Statement("job_record", """
+        SELECT \(jobColumns), w.document, j.document
+        FROM jobs j LEFT JOIN workflows w ON w.id = j.workflow_id
+        WHERE j.surface = $1 AND j.public_id = $2
+        """)
+
+    static let taskRecords = Statement("job_task_records", """
+        SELECT id, key, position, kind, status, input, output, error FROM tasks WHERE job_id = $1 ORDER BY position, id
+        """)
+
+    static let ownerJobs = Statement("job_owner_list", """
+        SELECT \(jobColumns) FROM jobs j WHERE j.surface = $1 AND j.owner_id = $2 ORDER BY j.id DESC
+        """)
+}

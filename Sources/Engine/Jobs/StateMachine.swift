@@ -1,0 +1,148 @@
+import JSON
+import Postgres
+
+/// Who made a change, as recorded in `job_events`.
+public struct Actor: Sendable {
+    public let userId: Int64?
+    public let name: String
+
+    public static func user(_ user: User) -> Actor { Actor(userId: user.id, name: user.username) }
+    public static func system(_ name: String) -> Actor { Actor(userId: nil, name: name) }
+}
+
+/// A job row as the state machine sees it.
+public struct JobRef: Sendable, Equatable {
+    public let id: Int64
+    public let surface: SurfaceName
+    public let publicId: String
+    public let status: String
+}
+
+/// The only code that writes status columns. Every method runs inside the caller's transaction,
+/// locks the row it changes (`FOR UPDATE`), checks the move against the lifecycle, and writes
+/// the change together with exactly one `job_events` row.
+public struct StateMachine {
+    let connection: Connection
+
+    public init(_ connection: Connection) {
+        self.connection = connection
+    }
+
+    /// Locks a job row and returns it; nil if it does not exist.
+    public func lockJob(id: Int64) throws -> JobRef? {
+        try connection.execute(JobQueries.lockJob, [id]).first.flatMap(JobQueries.jobRef)
+    }
+
+    /// Locks several jobs in ascending id order, so that two requests never wait on each other.
+    public func lockJobs(ids: [Int64]) throws -> [JobRef] {
+        try ids.sorted().compactMap { try lockJob(id: $0) }
+    }
+
+    @discardableResult
+    public func changeJobStatus(_ job: JobRef, to status: String, actor: Actor, error: String? = nil,
+                                detail: JSON = [:]) throws -> JobRef {
+        guard JobLifecycle.canMove(job.surface, from: job.status, to: status) else {
+            throw EngineError(.conflict, "Job \(job.publicId) cannot go from \(job.status) to \(status)")
+        }
+        let terminal = JobLifecycle.isTerminal(status, for: job.surface)
+        try connection.execute(JobQueries.setJobStatus, [job.id, status, terminal, error])
+        try record(job, event: "job_status_changed", actor: actor, from: job.status, to: status, detail: detail)
+        return JobRef(id: job.id, surface: job.surface, publicId: job.publicId, status: status)
+    }
+
+    /// Moves a task; the task row is locked, and its job must already be locked by the caller.
+    public func changeTaskStatus(_ job: JobRef, taskId: Int64, to status: TaskStatus, actor: Actor,
+                                 event: String = "task_status_changed", detail: JSON = [:]) throws {
+        guard let row = try connection.execute(JobQueries.lockTask, [taskId, job.id]).first,
+              let current = TaskStatus(rawValue: row.string(1)) else {
+            throw EngineError(.notFound, "Task \(taskId) not found in job \(job.publicId)")
+        }
+        guard current.canMove(to: status) else {
+            throw EngineError(.conflict, "Task \(row.string(0)) cannot go from \(current.rawValue) to \(status.rawValue)")
+        }
+        try connection.execute(JobQueries.setTaskStatus, [taskId, status.rawValue])
+        try record(job, taskId: taskId, taskKey: row.string(0), event: event, actor: actor,
+                   from: current.rawValue, to: status.rawValue, detail: detail)
+        if status == .ready { try connection.execute(JobQueries.notifyRunners) }
+    }
+
+    /// Appends one history row.
+    public func record(_ job: JobRef, taskId: Int64? = nil, taskKey: String? = nil, event: String, actor: Actor,
+                       from: String? = nil, to: String? = nil, detail: JSON = [:]) throws {
+        try connection.execute(JobQueries.insertEvent, [
+            job.id, job.surface.rawValue, job.publicId, taskId, taskKey, event, actor.userId, actor.name,
+            from, to, detail.serialized,
+        ])
+    }
+}
+
+// MARK: Flow decisions and the runner's lease
+
+/// A task a runner holds a lease on.
+public struct LeasedTask: Sendable {
+    public let id: Int64
+    public let jobId: Int64
+    public let key: String
+    public let kind: String
+    public let input: JSON
+    public let attempt: Int
+    /// Set when the previous runner's lease had expired.
+    public let takenOverFrom: String?
+}
+
+extension StateMachine {
+    /// Applies what a job's flow decided, under the job lock the caller holds.
+    func apply(_ decisions: [FlowDecision], to job: JobRef, actor: Actor) throws {
+        for decision in decisions {
+            switch decision {
+            case let .makeReady(taskId):
+                try changeTaskStatus(job, taskId: taskId, to: .ready, actor: actor, event: "task_ready")
+            case let .finishJob(status, error):
+                let detail: JSON = error.map { ["error": .string($0)] } ?? [:]
+                try changeJobStatus(job, to: status, actor: actor, error: error, detail: detail)
+            }
+        }
+    }
+
+    func taskSnapshots(jobId: Int64) throws -> [TaskSnapshot] {
+        try connection.execute(JobQueries.taskSnapshots, [jobId]).rows.compactMap { row in
+            guard let id = row.int64(0), let status = TaskStatus(rawValue: row.string(3)) else { return nil }
+            return TaskSnapshot(id: id, key: row.string(1), position: row.int(2) ?? 0, status: status, automatic: row.bool(4))
+        }
+    }
+
+    /// Leases the next runnable task of the given kinds and records that it started.
+    func leaseNextTask(kinds: [String], owner: String, leaseSeconds: Int) throws -> LeasedTask? {
+        guard let row = try connection.execute(JobQueries.leaseTask, [kinds, owner, leaseSeconds]).first,
+              let id = row.int64(0), let jobId = row.int64(1) else { return nil }
+        let leased = LeasedTask(id: id, jobId: jobId, key: row.string(2), kind: row.string(3),
+                                input: (try? JSON.parse(row.string(4))) ?? .null, attempt: row.int(5) ?? 1,
+                                takenOverFrom: row.string(6) == "running" ? row[7] : nil)
+        guard let job = try connection.execute(JobQueries.jobOfTask, [jobId]).first.flatMap(JobQueries.jobRef) else { return nil }
+        var detail: [(String, JSON)] = [("attempt", .number(leased.attempt)), ("runner", .string(owner))]
+        if let previous = leased.takenOverFrom { detail.append(("taken_over_from", .string(previous))) }
+        try record(job, taskId: id, taskKey: leased.key, event: "task_started", actor: .system(owner),
+                   from: row.string(6), to: TaskStatus.running.rawValue, detail: .object(detail))
+        return leased
+    }
+
+    /// Records a leased task's outcome and moves its job on. Returns false, writing nothing,
+    /// when the lease was lost (it expired and another runner took the task over).
+    func finishLeasedTask(_ task: LeasedTask, owner: String, outcome: TaskOutcome, flows: FlowRegistry) throws -> Bool {
+        guard let job = try lockJob(id: task.jobId) else { return false }
+        let (status, output, error): (TaskStatus, JSON?, String?) = switch outcome {
+        case let .succeeded(output): (.succeeded, output, nil)
+        case let .failed(message): (.failed, nil, message)
+        }
+        let updated = try connection.execute(JobQueries.finishLeasedTask,
+                                             [task.id, owner, task.attempt, status.rawValue, output?.serialized, error])
+        guard !updated.isEmpty else { return false }
+        try record(job, taskId: task.id, taskKey: task.key, event: status == .succeeded ? "task_finished" : "task_failed",
+                   actor: .system(owner), from: TaskStatus.running.rawValue, to: status.rawValue,
+                   detail: error.map { ["error": .string($0)] } ?? [:])
+        let tasks = try taskSnapshots(jobId: job.id)
+        guard let finished = tasks.first(where: { $0.id == task.id }) else { return true }
+        try apply(try flows.flow(for: job.surface).after(finished, error: error, tasks: tasks), to: job, actor: .system(owner))
+        return true
+    }
+}

@@ -1,0 +1,45 @@
+/// Which job status may follow which, per surface. Pure: the engine consults it under the job's
+/// row lock before every status write (see `StateMachine`).
+public enum JobLifecycle {
+    /// The statuses a surface's jobs may take, and the moves between them.
+    public static func transitions(for surface: SurfaceName) -> [String: Set<String>] {
+        switch surface {
+        case .blocks:
+            // No queued state upstream: a job is RUNNING from creation.
+            return ["RUNNING": ["COMPLETED", "FAILED"], "COMPLETED": [], "FAILED": []]
+        case .itential:
+            return [
+                "incomplete": ["running", "canceled"],
+                "running": ["paused", "error", "complete", "canceled"],
+                "paused": ["running", "canceled"],
+                "error": ["running", "canceled"],
+                "complete": [], "canceled": [],
+            ]
+        case .workflowManager:
+            return ["open": ["closed"], "closed": ["open"]]
+        case .scale:
+            return [
+                "PENDING": ["BLOCKED", "QUEUED", "CANCELED"],
+                "BLOCKED": ["PENDING", "QUEUED", "CANCELED"],
+                "QUEUED": ["RUNNING", "COMPLETED", "FAILED", "CANCELED"],
+                "RUNNING": ["COMPLETED", "FAILED", "CANCELED"],
+                "FAILED": ["QUEUED", "CANCELED"],
+                "CANCELED": ["QUEUED"],
+                "COMPLETED": [],
+            ]
+        }
+    }
+
+    public static func isKnown(_ status: String, for surface: SurfaceName) -> Bool {
+        transitions(for: surface)[status] != nil
+    }
+
+    public static func canMove(_ surface: SurfaceName, from: String, to: String) -> Bool {
+        transitions(for: surface)[from]?.contains(to) ?? false
+    }
+
+    /// Statuses with no way out, where a job gets its `finished_at`.
+    public static func isTerminal(_ status: String, for surface: SurfaceName) -> Bool {
+        transitions(for: surface)[status]?.isEmpty ?? false
+    }
+}

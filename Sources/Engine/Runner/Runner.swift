@@ -1,0 +1,119 @@
+import Foundation
+import Glibc
+import JSON
+import Log
+import Postgres
+
+/// Runs automatic tasks in the background of every Flowgate instance.
+///
+/// Each thread has its own connection and loops: lease a task (`FOR UPDATE SKIP LOCKED`, so any
+/// number of runners in any number of instances share the queue without running a task twice),
+/// run it outside any transaction, then commit its result and move its job on. A lease that
+/// expires (its instance died mid-task) makes the task runnable again for another runner. Idle
+/// threads sleep until `NOTIFY flowgate_tasks` or the polling interval, whichever comes first.
+public final class Runner: @unchecked Sendable {
+    public struct Configuration: Sendable {
+        public var conninfo: String
+        /// Names the runner in leases and history, e.g. `runner:flowgate-1`.
+        public var owner: String
+        public var threads: Int
+        public var leaseSeconds: Int
+        public var pollIntervalMilliseconds: Int32
+
+        public init(conninfo: String, owner: String, threads: Int = 2, leaseSeconds: Int = 30,
+                    pollIntervalMilliseconds: Int32 = 1000) {
+            self.conninfo = conninfo
+            self.owner = owner
+            self.threads = threads
+            self.leaseSeconds = leaseSeconds
+            self.pollIntervalMilliseconds = pollIntervalMilliseconds
+        }
+    }
+
+    public let configuration: Configuration
+    private let kinds: TaskKindRegistry
+    private let flows: FlowRegistry
+    private let finished = DispatchGroup()
+    // Written once by stop(); threads re-read it at least every poll interval.
+    private nonisolated(unsafe) var stopping = false
+
+    public init(_ configuration: Configuration, kinds: TaskKindRegistry, flows: FlowRegistry) {
+        self.configuration = configuration
+        self.kinds = kinds
+        self.flows = flows
+    }
+
+    public func start() {
+        for index in 0..<configuration.threads {
+            finished.enter()
+            let thread = Thread { [self] in
+                loop(thread: index)
+                finished.leave()
+            }
+            thread.name = "runner-\(index)"
+            thread.start()
+        }
+    }
+
+    public func stop() { stopping = true }
+
+    public func waitUntilStopped() { finished.wait() }
+
+    private func loop(thread index: Int) {
+        var connection: Connection?
+        while !stopping {
+            do {
+                if connection == nil {
+                    let fresh = try Connection(conninfo: configuration.conninfo)
+                    try fresh.run("LISTEN flowgate_tasks")
+                    connection = fresh
+                }
+                guard let connection else { continue }
+                while !stopping, try runNextTask(on: connection) {}
+                wait(on: connection)
+            } catch {
+                Log.warning("runner error; reconnecting", [("runner", configuration.owner), ("thread", String(index)),
+                                                          ("error", "\(error)")])
+                connection?.close()
+                connection = nil
+                usleep(UInt32(configuration.pollIntervalMilliseconds) * 1000)
+            }
+        }
+        connection?.close()
+    }
+
+    /// Sleeps until a notification arrives or the poll interval passes.
+    private func wait(on connection: Connection) {
+        var descriptor = pollfd(fd: connection.socket, events: Int16(POLLIN), revents: 0)
+        if poll(&descriptor, 1, configuration.pollIntervalMilliseconds) > 0 {
+            _ = try? connection.drainNotifications()
+        }
+    }
+
+    /// Leases, runs and finishes one task; false when nothing was runnable.
+    @discardableResult
+    public func runNextTask(on connection: Connection) throws -> Bool {
+        let owner = configuration.owner
+        guard let task = try connection.transaction({ tx in
+            try StateMachine(tx).leaseNextTask(kinds: kinds.names, owner: owner, leaseSeconds: configuration.leaseSeconds)
+        }) else { return false }
+        let outcome = try run(task, on: connection)
+        let kept = try connection.transaction { tx in
+            try StateMachine(tx).finishLeasedTask(task, owner: owner, outcome: outcome, flows: flows)
+        }
+        if !kept {
+            Log.warning("lease lost; result discarded", [("task", String(task.id)), ("runner", owner)])
+        }
+        return true
+    }
+
+    /// Runs a leased task's code without holding a transaction open.
+    func run(_ task: LeasedTask, on connection: Connection) throws -> TaskOutcome {
+        guard let kind = kinds.kind(named: task.kind) else { return .failed("Unknown task kind \(task.kind)") }
+        var upstream: [String: JSON] = [:]
+        for row in try connection.execute(JobQueries.upstreamOutputs, [task.jobId]).rows {
+            upstream[row.string(0)] = try? JSON.parse(row.string(1))
+        }
+        return kind.run(TaskContext(input: task.input, upstream: upstream))
+    }
+}
