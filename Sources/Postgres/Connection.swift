@@ -37,6 +37,9 @@ public final class Connection {
             PQfinish(connection)
             throw PostgresError(sqlState: nil, message: Connection.trimmed(message), connectionLost: true)
         }
+        // libpq would print NOTICEs ("… already exists, skipping") on stderr, outside our log
+        // format; nothing Flowgate runs relies on them.
+        PQsetNoticeProcessor(connection, { _, _ in }, nil)
         handle = connection
         prepared = []
         inTransaction = false

@@ -20,7 +20,7 @@ final class ResilienceTests: XCTestCase {
     func testKillingAnInstanceLosesNoRetryableRequest() throws {
         let client = try TestStack.client()
         let health = self.health
-        defer { _ = try? TestStack.ctl("start-instance", "1") }
+        defer { TestStack.restoreInstances() }
         let statuses = TestStack.concurrently(16) { worker -> [Int] in
             var seen: [Int] = []
             for i in 0..<40 {
@@ -35,22 +35,11 @@ final class ResilienceTests: XCTestCase {
         XCTAssertNil(try instancePID(1))
     }
 
-    /// nginx rests a failed server for fail_timeout (2 s): wait until it routes to it again.
-    func waitUntilServing(_ instance: String) throws {
-        let client = try TestStack.client()
-        let deadline = Date().addingTimeInterval(10)
-        while Date() < deadline {
-            if try client.get(health).json?["instance"]?.stringValue == instance { return }
-            usleep(50_000)
-        }
-        XCTFail("\(instance) did not serve within 10 s")
-    }
-
     func testSIGTERMStopsQuicklyAndClosesEveryConnection() throws {
         let client = try TestStack.client()
         try TestStack.ctl("start-instance", "1")
-        defer { _ = try? TestStack.ctl("start-instance", "1") }
-        try waitUntilServing("flowgate-1")
+        defer { TestStack.restoreInstances() }
+        try TestStack.waitUntilServing("flowgate-1")
         // Enough parallel requests that several of instance 1's workers open their connection.
         _ = TestStack.concurrently(16) { _ in try client.get("/flowgate/v1/whoami?token=x").status }
         XCTAssertGreaterThan(try connections(of: "flowgate-1"), 0)

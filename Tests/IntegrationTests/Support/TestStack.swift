@@ -29,6 +29,23 @@ enum TestStack {
                              environment: ProcessInfo.processInfo.environment.merging(environment) { $1 })
     }
 
+    /// Starts any stopped instance and waits until nginx routes to each again (it rests a failed
+    /// server for fail_timeout, 2 s), so a test that killed one leaves the stack as it found it.
+    static func restoreInstances() {
+        for n in 1...2 { _ = try? ctl("start-instance", String(n)) }
+        for n in 1...2 { try? waitUntilServing("flowgate-\(n)") }
+    }
+
+    static func waitUntilServing(_ instance: String) throws {
+        let client = try client()
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline {
+            if try client.get("/flowgate/v1/health").json?["instance"]?.stringValue == instance { return }
+            usleep(50_000)
+        }
+        XCTFail("\(instance) did not serve within 10 s")
+    }
+
     static func login(_ username: String, _ password: String) throws -> String {
         let response = try client().postJSON("/flowgate/v1/login", ["username": .string(username), "password": .string(password)])
         guard response.status == 200, let token = response.json?["token"]?.stringValue else {
