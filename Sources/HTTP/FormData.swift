@@ -92,10 +92,10 @@ public enum MultipartParser {
             let content = Array(body[contentStart..<next])
             let headers = partHeaders(headerText)
             let disposition = headers["content-disposition"] ?? ""
-            guard let name = dispositionParameter("name", in: disposition) else {
+            guard let name = headerParameter("name", in: disposition) else {
                 throw .badRequest("Multipart part without a name")
             }
-            if let filename = dispositionParameter("filename", in: disposition) {
+            if let filename = headerParameter("filename", in: disposition) {
                 files.append(FormData.File(field: name, filename: filename,
                                            contentType: headers["content-type"] ?? "application/octet-stream",
                                            content: content))
@@ -112,14 +112,7 @@ public enum MultipartParser {
     }
 
     static func boundary(of contentType: String) -> String? {
-        for parameter in contentType.split(separator: ";").dropFirst() {
-            let parts = parameter.split(separator: "=", maxSplits: 1)
-            guard parts.count == 2, String(parts[0]).trimmingSpaces().lowercased() == "boundary" else { continue }
-            var value = String(parts[1]).trimmingSpaces()
-            if value.hasPrefix("\""), value.hasSuffix("\""), value.count >= 2 { value = String(value.dropFirst().dropLast()) }
-            return value.isEmpty ? nil : value
-        }
-        return nil
+        headerParameter("boundary", in: contentType).flatMap { $0.isEmpty ? nil : $0 }
     }
 
     static func partHeaders(_ text: String) -> [String: String] {
@@ -132,8 +125,9 @@ public enum MultipartParser {
         return headers
     }
 
-    static func dispositionParameter(_ name: String, in disposition: String) -> String? {
-        for parameter in disposition.split(separator: ";").dropFirst() {
+    /// A `name=value` or `name="value"` parameter after the first `;` of a header value.
+    static func headerParameter(_ name: String, in header: String) -> String? {
+        for parameter in header.split(separator: ";").dropFirst() {
             let parts = parameter.split(separator: "=", maxSplits: 1)
             guard parts.count == 2, String(parts[0]).trimmingSpaces().lowercased() == name else { continue }
             var value = String(parts[1]).trimmingSpaces()

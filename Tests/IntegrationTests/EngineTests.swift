@@ -60,6 +60,16 @@ final class EngineTests: XCTestCase {
         try db.execute(Statement("t_job_status", "SELECT status FROM jobs WHERE id = $1"), [jobId]).first?.string(0) ?? ""
     }
 
+    /// Locks the job and moves it to `status` in one transaction; `then` runs before the commit.
+    func move(_ db: Connection, _ job: JobRef, to status: String,
+              then: (StateMachine, JobRef) throws -> Void = { _, _ in }) throws {
+        try db.transaction { tx in
+            let machine = StateMachine(tx)
+            let moved = try machine.changeJobStatus(try XCTUnwrap(try machine.lockJob(id: job.id)), to: status, actor: .system("test"))
+            try then(machine, moved)
+        }
+    }
+
     func testCreatingAJobRecordsItAndReadiesTheFirstTask() throws {
         let session = try session()
         let job = try makeJob(session, kind: "test:never-run", tasks: 3)
@@ -77,20 +87,12 @@ final class EngineTests: XCTestCase {
         let job = try makeJob(session, kind: "test:never-run")
         let db = session.connection
         let before = try eventCount(db, jobId: job.id)
-        XCTAssertThrowsError(try db.transaction { tx in
-            let machine = StateMachine(tx)
-            let locked = try XCTUnwrap(try machine.lockJob(id: job.id))
-            try machine.changeJobStatus(locked, to: "COMPLETED", actor: .system("test"))
-            try machine.changeJobStatus(JobRef(id: job.id, surface: .blocks, publicId: job.publicId, status: "COMPLETED"),
-                                        to: "RUNNING", actor: .system("test"))
+        XCTAssertThrowsError(try move(db, job, to: "COMPLETED") { machine, completed in
+            try machine.changeJobStatus(completed, to: "RUNNING", actor: .system("test"))
         }) { XCTAssertEqual(($0 as? EngineError)?.kind, .conflict) }
         XCTAssertEqual(try status(db, jobId: job.id), "RUNNING", "the first change rolled back with the refused one")
         XCTAssertEqual(try eventCount(db, jobId: job.id), before)
-        XCTAssertThrowsError(try db.transaction { tx in
-            let machine = StateMachine(tx)
-            let locked = try XCTUnwrap(try machine.lockJob(id: job.id))
-            try machine.changeJobStatus(locked, to: "complete", actor: .system("test"))
-        }, "an Itential status is not a Blocks status")
+        XCTAssertThrowsError(try move(db, job, to: "complete"), "an Itential status is not a Blocks status")
         XCTAssertFalse(TaskStatus.succeeded.canMove(to: .running))
         XCTAssertTrue(JobLifecycle.canMove(.itential, from: "error", to: "running"))
         XCTAssertFalse(JobLifecycle.canMove(.itential, from: "complete", to: "running"))
@@ -103,18 +105,11 @@ final class EngineTests: XCTestCase {
         let db = session.connection
         let before = try eventCount(db, jobId: job.id)
 
-        XCTAssertThrowsError(try db.transaction { tx in
-            let machine = StateMachine(tx)
-            try machine.changeJobStatus(try XCTUnwrap(try machine.lockJob(id: job.id)), to: "FAILED", actor: .system("test"))
-            throw ForcedFailure()
-        })
+        XCTAssertThrowsError(try move(db, job, to: "FAILED") { _, _ in throw ForcedFailure() })
         XCTAssertEqual(try status(db, jobId: job.id), "RUNNING")
         XCTAssertEqual(try eventCount(db, jobId: job.id), before, "neither the change nor its event survived")
 
-        try db.transaction { tx in
-            let machine = StateMachine(tx)
-            try machine.changeJobStatus(try XCTUnwrap(try machine.lockJob(id: job.id)), to: "FAILED", actor: .system("test"))
-        }
+        try move(db, job, to: "FAILED")
         XCTAssertEqual(try status(db, jobId: job.id), "FAILED")
         XCTAssertEqual(try eventCount(db, jobId: job.id), before + 1)
         let event = try db.execute(Statement("t_last_event", """
