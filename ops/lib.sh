@@ -29,7 +29,7 @@ as_service_user() {
 # --- packages ---------------------------------------------------------------------------------
 
 ensure_packages() {
-    local wanted=(libfcgi-dev libpq-dev postgresql postgresql-contrib nginx curl "$@") missing=()
+    local wanted=(libfcgi-dev libpq-dev postgresql postgresql-contrib nginx curl python3 "$@") missing=()
     for package in "${wanted[@]}"; do
         dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
     done

@@ -45,41 +45,81 @@ struct BlockDefinition: Sendable {
 
 extension BlockField: @unchecked Sendable {}
 
-/// The blocks Flowgate can run, by module.
-struct BlockCatalog: Sendable {
-    let definitions: [BlockDefinition]
+/// The blocks Flowgate can run: the native Arithmetic module and every uploaded module.
+struct BlockCatalog {
+    struct Entry {
+        let module: String
+        let name: String
+        let paletteEntry: JSON
+        /// Which task kind runs it: one per native block, `blocks:python` for uploaded ones.
+        let taskKind: String
+    }
 
-    static let native = BlockCatalog(definitions: Arithmetic.blocks)
+    let entries: [Entry]
 
-    func hasModule(_ module: String) -> Bool { definitions.contains { $0.module == module } }
+    static let native = Arithmetic.blocks.map { Entry(module: $0.module, name: $0.name, paletteEntry: $0.paletteEntry, taskKind: $0.taskKind) }
 
-    func definition(module: String, type: String) -> BlockDefinition? {
-        definitions.first { $0.module == module && $0.name == type }
+    /// Native blocks, then uploaded modules in upload order.
+    static func current(_ session: Session) throws -> BlockCatalog {
+        let uploaded = try session.files.modules(surface: .blocks).flatMap { module in
+            (module.metadata["blocks"]?.arrayValue ?? []).compactMap { block -> Entry? in
+                guard let name = block["name"]?.stringValue else { return nil }
+                let palette: JSON = ["module": .string("\(module.name).zip:\(module.name)"), "name": .string(name),
+                                     "owner": "guest@guest.com", "public": false,
+                                     "description": block["description"] ?? "", "family": block["family"] ?? "",
+                                     "fields": .array((block["fields"]?.arrayValue ?? []).map(canonicalField))]
+                return Entry(module: module.name, name: name, paletteEntry: palette, taskKind: PythonBlockKind.kindName)
+            }
+        }
+        return BlockCatalog(entries: native + uploaded)
+    }
+
+    /// Stored metadata is jsonb, which reorders keys; the palette shows them as native fields do.
+    static func canonicalField(_ field: JSON) -> JSON {
+        let order = field["attrs"] == "editable" ? ["name", "type", "defaultValue", "description", "attrs"]
+                                                 : ["name", "type", "card", "attrs"]
+        return .object(order.compactMap { key in field[key].map { (key, $0) } })
+    }
+
+    func hasModule(_ module: String) -> Bool { entries.contains { $0.module == module } }
+
+    func entry(module: String, type: String) -> Entry? {
+        entries.first { $0.module == module && $0.name == type }
     }
 }
 
-/// Runs one block on the engine's runner: parameters from the block's `values`, inputs from the
-/// outputs of the blocks feeding it (an edge overrides a same-named value; the last edge wins).
+/// A block's input dict, as upstream builds it: its `values`, then the outputs of the blocks
+/// feeding it (an edge overrides a same-named value; the last edge wins).
+enum BlockInputs {
+    static func assemble(_ context: TaskContext) -> Result<[(String, JSON)], PythonError> {
+        var data = context.input["values"]?.objectValue ?? []
+        for source in context.input["sources"]?.arrayValue ?? [] {
+            guard let from = source["from"]?.stringValue, let output = source["output"]?.stringValue,
+                  let input = source["input"]?.stringValue else { continue }
+            guard let value = context.upstream[from]?[output] else {
+                return .failure(PythonError(type: "KeyError", message: PythonValue.stringRepr(output)))
+            }
+            data.removeAll { $0.0 == input }
+            data.append((input, value))
+        }
+        return .success(data)
+    }
+}
+
+/// Runs one native block on the engine's runner.
 struct BlockTaskKind: TaskKind {
     let definition: BlockDefinition
     var name: String { definition.taskKind }
 
     func run(_ context: TaskContext) -> TaskOutcome {
-        var data: [String: PythonValue] = [:]
-        for (key, value) in context.input["values"]?.objectValue ?? [] { data[key] = PythonValue(value) }
-        for source in context.input["sources"]?.arrayValue ?? [] {
-            guard let from = source["from"]?.stringValue, let output = source["output"]?.stringValue,
-                  let input = source["input"]?.stringValue else { continue }
-            guard let value = context.upstream[from]?[output] else {
-                return .failed(PythonError(type: "KeyError", message: PythonValue.stringRepr(output)).line)
-            }
-            data[input] = PythonValue(value)
-        }
         do {
-            let outputs = try definition.compute(data)
+            let data = try BlockInputs.assemble(context).get()
+            let outputs = try definition.compute(Dictionary(data.map { ($0.0, PythonValue($0.1)) }, uniquingKeysWith: { _, last in last }))
             return .succeeded(.object(outputs.map { ($0.0, $0.1.json) }))
-        } catch {
+        } catch let error as PythonError {
             return .failed(error.line)
+        } catch {
+            return .failed("RuntimeError: \(error)")
         }
     }
 }

@@ -47,7 +47,7 @@ struct BlockGraph {
             }
             let moduleName = String(module.split(separator: ":", omittingEmptySubsequences: false).last ?? "")
             guard catalog.hasModule(moduleName) else { throw BlocksError("block \(key): unknown module '\(module)'") }
-            guard catalog.definition(module: moduleName, type: type) != nil else {
+            guard catalog.entry(module: moduleName, type: type) != nil else {
                 throw BlocksError("block \(key): module '\(moduleName)' has no block type '\(type)'")
             }
             if let values = raw["values"], values.objectValue == nil {

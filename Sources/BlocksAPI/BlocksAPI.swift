@@ -6,7 +6,7 @@ import JSON
 /// under `/api/workflow`. Forms in, JSON out, errors as `{"error": "…"}`, auth by cookie.
 public enum BlocksAPI {
     /// What the engine needs to run Blocks jobs: one task kind per block type, and the flow.
-    public static var taskKinds: [any TaskKind] { BlockCatalog.native.definitions.map { BlockTaskKind(definition: $0) } }
+    public static var taskKinds: [any TaskKind] { Arithmetic.blocks.map { BlockTaskKind(definition: $0) } + [PythonBlockKind()] }
     /// Blocks run one after another in execution order; the first failure fails the job.
     public static let flow = SequentialFlow(completedStatus: "COMPLETED", failedStatus: "FAILED")
 
@@ -19,9 +19,9 @@ public enum BlocksAPI {
     }
 
     public static func surface(_ configuration: Configuration) -> Surface<Session> {
-        let catalog = BlockCatalog.native
         let users = BlocksUsers(tokenLifetimeSeconds: configuration.tokenLifetimeSeconds)
-        let workflow = BlocksWorkflow(catalog: catalog)
+        let workflow = BlocksWorkflow()
+        let modules = BlocksModules()
         return Surface(
             name: "blocks",
             owns: { segments in segments.first == "api" && ["users", "workflow"].contains(segments.dropFirst().first ?? "") },
@@ -34,6 +34,8 @@ public enum BlocksAPI {
                 Route("POST", "/api/workflow/schedule") { request, session in try workflow.schedule(request, session) },
                 Route("GET", "/api/workflow/schedule") { request, session in try workflow.list(request, session) },
                 Route("POST", "/api/workflow/jobs") { request, session in try workflow.details(request, session) },
+                Route("POST", "/api/workflow/upload") { request, session in try modules.upload(request, session) },
+                Route("GET", "/api/workflow/file/{jobId}/{filename}") { request, session in try modules.file(request, session) },
             ],
             renderError: { error in
                 .json(error.body ?? ["error": .string(error.message)], status: error.status)

@@ -5,11 +5,9 @@ import JSON
 
 /// `/api/workflow/*`: the palette, scheduling, listing and the job-details document.
 struct BlocksWorkflow: Sendable {
-    let catalog: BlockCatalog
-
     func palette(_ request: Request, _ session: Session) throws -> Response {
         _ = try BlocksAPI.authenticate(request, session)
-        return .json(.array(catalog.definitions.map(\.paletteEntry)))
+        return .json(.array(try BlockCatalog.current(session).entries.map(\.paletteEntry)))
     }
 
     /// With `workflow`: validate, create and start a job → `{"job_id": N}`. With only `jobId`:
@@ -18,10 +16,11 @@ struct BlocksWorkflow: Sendable {
         let user = try BlocksAPI.authenticate(request, session)
         let form = try BlocksAPI.form(request)
         guard let workflow = form["workflow"] else { return try detailsResponse(form, user, session) }
+        let catalog = try BlockCatalog.current(session)
         let graph: BlockGraph
         do { graph = try BlockGraph(parsing: workflow, catalog: catalog) } catch { throw BlocksAPI.refuse(error) }
         let job = try session.jobs.create(NewJob(surface: .blocks, status: "RUNNING", owner: user, workflow: graph.document,
-                                                 tasks: tasks(of: graph)), actor: .user(user))
+                                                 tasks: tasks(of: graph, catalog)), actor: .user(user))
         return .json(["job_id": .number(job.publicId)])
     }
 
@@ -42,19 +41,18 @@ struct BlocksWorkflow: Sendable {
 
     // MARK: Building jobs and documents
 
-    /// One automatic task per block, positioned in execution order, carrying its parameter
-    /// values and where its inputs come from.
-    func tasks(of graph: BlockGraph) -> [NewTask] {
+    /// One automatic task per block, positioned in execution order, carrying its module, type,
+    /// parameter values and where its inputs come from.
+    func tasks(of graph: BlockGraph, _ catalog: BlockCatalog) -> [NewTask] {
         let blocks = Dictionary(uniqueKeysWithValues: graph.blocks.map { ($0.key, $0) })
         return graph.order.enumerated().compactMap { position, key in
-            guard let block = blocks[key], let definition = catalog.definition(module: block.module, type: block.type) else {
-                return nil
-            }
+            guard let block = blocks[key], let entry = catalog.entry(module: block.module, type: block.type) else { return nil }
             let sources = (graph.sources[key] ?? []).map { source -> JSON in
                 ["from": .string(source.from), "output": .string(source.output), "input": .string(source.input)]
             }
-            return NewTask(key: key, position: position, kind: definition.taskKind, automatic: true,
-                           input: ["values": block.raw["values"] ?? [:], "sources": .array(sources)])
+            return NewTask(key: key, position: position, kind: entry.taskKind, automatic: true,
+                           input: ["module": .string(block.module), "type": .string(block.type),
+                                   "values": block.raw["values"] ?? [:], "sources": .array(sources)])
         }
     }
 

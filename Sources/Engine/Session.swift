@@ -6,11 +6,13 @@ public final class Session {
     public let connection: Connection
     public let accounts: Accounts
     public let jobs: Jobs
+    public let files: Files
 
     public init(conninfo: String, flows: FlowRegistry = FlowRegistry([:]), connectNow: Bool = true) throws {
         connection = try Connection(conninfo: conninfo, connectNow: connectNow)
         accounts = Accounts(connection)
         jobs = Jobs(connection: connection, flows: flows)
+        files = Files(connection: connection)
     }
 
     /// Reopens the connection if the server went away since the last request.

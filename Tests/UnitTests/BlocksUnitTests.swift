@@ -44,7 +44,11 @@ final class PythonValueTests: XCTestCase {
 }
 
 final class BlockGraphTests: XCTestCase {
-    let catalog = BlockCatalog.native
+    let catalog = BlockCatalog(entries: BlockCatalog.native)
+
+    func arithmetic(_ name: String) -> BlockTaskKind {
+        BlockTaskKind(definition: Arithmetic.blocks.first { $0.name == name }!)
+    }
 
     func graph(_ blocks: [(Int, String)], _ edges: [(Int, String, Int, String)]) -> String {
         let blockJSON = blocks.map { id, type -> JSON in
@@ -87,13 +91,13 @@ final class BlockGraphTests: XCTestCase {
     }
 
     func testBlocksComputeWithPythonErrors() {
-        let addition = BlockTaskKind(definition: catalog.definition(module: "Arithmetic", type: "Addition")!)
+        let addition = arithmetic("Addition")
         let input: JSON = ["values": [:], "sources": [["from": "1", "output": "output", "input": "num1"],
                                                       ["from": "2", "output": "output", "input": "num2"]]]
         XCTAssertEqual(addition.run(TaskContext(input: input, upstream: ["1": ["output": "40"], "2": ["output": "30"]])),
                        .succeeded(["output": 70]))
         XCTAssertEqual(addition.run(TaskContext(input: input, upstream: ["1": ["output": "40"]])), .failed("KeyError: 'output'"))
-        let constant = BlockTaskKind(definition: catalog.definition(module: "Arithmetic", type: "Constant")!)
+        let constant = arithmetic("Constant")
         XCTAssertEqual(constant.run(TaskContext(input: ["values": [:]], upstream: [:])), .failed("KeyError: 'constant value'"))
         XCTAssertEqual(constant.run(TaskContext(input: ["values": ["constant value": "40"]], upstream: [:])), .succeeded(["output": "40"]))
     }

@@ -130,13 +130,16 @@ extension StateMachine {
     /// when the lease was lost (it expired and another runner took the task over).
     func finishLeasedTask(_ task: LeasedTask, owner: String, outcome: TaskOutcome, flows: FlowRegistry) throws -> Bool {
         guard let job = try lockJob(id: task.jobId) else { return false }
-        let (status, output, error): (TaskStatus, JSON?, String?) = switch outcome {
-        case let .succeeded(output): (.succeeded, output, nil)
-        case let .failed(message): (.failed, nil, message)
+        let (status, output, error, files): (TaskStatus, JSON?, String?, [NamedFile]) = switch outcome {
+        case let .succeeded(output, files): (.succeeded, output, nil, files)
+        case let .failed(message): (.failed, nil, message, [])
         }
         let updated = try connection.execute(JobQueries.finishLeasedTask,
                                              [task.id, owner, task.attempt, status.rawValue, output?.serialized, error])
         guard !updated.isEmpty else { return false }
+        for file in files {
+            try connection.execute(FileQueries.insertJobFile, [job.surface.rawValue, file.name, job.id, Bytea.text(file.content)])
+        }
         try record(job, taskId: task.id, taskKey: task.key, event: status == .succeeded ? "task_finished" : "task_failed",
                    actor: .system(owner), from: TaskStatus.running.rawValue, to: status.rawValue,
                    detail: error.map { ["error": .string($0)] } ?? [:])

@@ -114,6 +114,11 @@ public final class Runner: @unchecked Sendable {
         for row in try connection.execute(JobQueries.upstreamOutputs, [task.jobId]).rows {
             upstream[row.string(0)] = try? JSON.parse(row.string(1))
         }
-        return kind.run(TaskContext(input: task.input, upstream: upstream))
+        let surface = try connection.execute(JobQueries.jobOfTask, [task.jobId]).first.flatMap(JobQueries.jobRef)?.surface
+        let files = Files(connection: connection)
+        return kind.run(TaskContext(input: task.input, upstream: upstream) { name in
+            guard let surface else { return nil }
+            return try files.module(surface: surface, name: name)
+        })
     }
 }

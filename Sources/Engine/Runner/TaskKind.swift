@@ -1,19 +1,23 @@
 import JSON
 
-/// What a task kind gets to work with: its own definition and what finished tasks of the same
-/// job produced, by task key.
-public struct TaskContext: Sendable {
+/// What a task kind gets to work with: its own definition, what finished tasks of the same
+/// job produced (by task key), and the modules uploaded to its surface.
+public struct TaskContext {
     public let input: JSON
     public let upstream: [String: JSON]
+    /// The archive of an uploaded module of the job's surface, by name.
+    public let module: (String) throws -> [UInt8]?
 
-    public init(input: JSON, upstream: [String: JSON]) {
+    public init(input: JSON, upstream: [String: JSON], module: @escaping (String) throws -> [UInt8]? = { _ in nil }) {
         self.input = input
         self.upstream = upstream
+        self.module = module
     }
 }
 
 public enum TaskOutcome: Sendable, Equatable {
-    case succeeded(JSON)
+    /// The task's output, and files it produced for its job.
+    case succeeded(JSON, files: [NamedFile] = [])
     /// A readable error; it is stored on the task and stops or diverts the job per its flow.
     case failed(String)
 }

@@ -1,0 +1,99 @@
+import Engine
+import Foundation
+import HTTP
+import JSON
+
+/// `POST /api/workflow/upload` (module archives) and `GET /api/workflow/file/…` (job files).
+struct BlocksModules: Sendable {
+    /// Inspecting an archive imports its modules; that must not take long.
+    static let inspectTimeoutSeconds = 20
+
+    /// Validates a zip of module folders with python3, refuses taken names (403), stores it.
+    func upload(_ request: Request, _ session: Session) throws -> Response {
+        let user = try BlocksAPI.authenticate(request, session)
+        let form = try BlocksAPI.form(request)
+        guard let file = form.file("file") else { throw HTTPError.badRequest("Missing form field 'file'") }
+        let answer: JSON
+        switch PythonProcess.run(["command": "inspect", "archive": .string(Data(file.content).base64EncodedString())],
+                                 timeoutSeconds: Self.inspectTimeoutSeconds) {
+        case let .success(json): answer = json
+        case let .failure(error): throw HTTPError.badRequest(error.line)
+        }
+        if let error = answer["error"]?.stringValue { throw HTTPError.badRequest(error) }
+        let modules = answer["modules"]?.arrayValue ?? []
+        let catalog = try BlockCatalog.current(session)
+        for name in modules.compactMap({ $0["name"]?.stringValue }) where catalog.hasModule(name) {
+            throw HTTPError(403, "taken", body: [
+                "error": .string("Module name '\(name)' in \(file.filename) already exsists, pls change the name"),
+            ])
+        }
+        let stored = modules.compactMap { module -> (file: NamedFile, metadata: JSON)? in
+            guard let name = module["name"]?.stringValue else { return nil }
+            return (NamedFile(name: name, content: file.content), ["blocks": module["blocks"] ?? [], "archive": .string(file.filename)])
+        }
+        do {
+            try session.files.storeModules(stored, surface: .blocks, by: user)
+        } catch let error as EngineError where error.kind == .conflict {
+            throw HTTPError(403, "taken", body: ["error": .string("A module in \(file.filename) already exsists, pls change the name")])
+        }
+        let count = modules.reduce(0) { $0 + ($1["blocks"]?.arrayValue?.count ?? 0) }
+        return .json(["new_blocks_length": .number(count)])
+    }
+
+    /// A file a block of the caller's job produced. Names with a path in them are refused.
+    func file(_ request: Request, _ session: Session) throws -> Response {
+        let user = try BlocksAPI.authenticate(request, session)
+        let name = request.parameter("filename")
+        guard !name.contains("/"), !name.contains(".."), !name.hasPrefix(".") else {
+            throw HTTPError.badRequest("Invalid file name")
+        }
+        guard let number = Int(request.parameter("jobId")), number > 0 else {
+            throw HTTPError.badRequest("jobId must be a positive integer")
+        }
+        guard let job = try session.jobs.find(surface: .blocks, publicId: String(number)), job.ownerId == user.id else {
+            throw HTTPError.badRequest("Job \(number) not found")
+        }
+        guard let content = try session.files.jobFile(surface: .blocks, jobPublicId: job.ref.publicId, name: name) else {
+            throw HTTPError.notFound("File \(name) not found")
+        }
+        let type = name.lowercased().hasSuffix(".png") ? "image/png" : "application/octet-stream"
+        return Response(status: 200, headers: [("Content-Type", type)], body: content)
+    }
+}
+
+/// Runs a block of an uploaded module with python3 (see `PythonHelper`).
+struct PythonBlockKind: TaskKind {
+    static let kindName = "blocks:python"
+    static let timeoutSeconds = 30
+    var name: String { Self.kindName }
+
+    func run(_ context: TaskContext) -> TaskOutcome {
+        guard let module = context.input["module"]?.stringValue, let type = context.input["type"]?.stringValue else {
+            return .failed("RuntimeError: the task names no module and block type")
+        }
+        let data: [(String, JSON)]
+        switch BlockInputs.assemble(context) {
+        case let .success(assembled): data = assembled
+        case let .failure(error): return .failed(error.line)
+        }
+        guard let archive = try? context.module(module) else { return .failed("ModuleNotFoundError: No module named '\(module)'") }
+        let request: JSON = ["command": "run", "archive": .string(Data(archive).base64EncodedString()),
+                             "module": .string(module), "type": .string(type), "data": .object(data)]
+        switch PythonProcess.run(request, timeoutSeconds: Self.timeoutSeconds) {
+        case let .failure(error):
+            return .failed(error.line)
+        case let .success(answer):
+            if let error = answer["error"]?.stringValue { return .failed(error) }
+            let outputs = (answer["outputs"]?.arrayValue ?? []).compactMap { pair -> (String, JSON)? in
+                guard let items = pair.arrayValue, items.count == 2, let name = items[0].stringValue else { return nil }
+                return (name, items[1])
+            }
+            let files = (answer["files"]?.arrayValue ?? []).compactMap { file -> NamedFile? in
+                guard let name = file["name"]?.stringValue, let encoded = file["content"]?.stringValue,
+                      let content = Data(base64Encoded: encoded) else { return nil }
+                return NamedFile(name: name, content: Array(content))
+            }
+            return .succeeded(.object(outputs), files: files)
+        }
+    }
+}
