@@ -2,7 +2,7 @@ import Engine
 import JSON
 
 /// One field of a block, as the palette (`/api/workflow/initialize`) lists it.
-struct BlockField {
+struct BlockField: Sendable {
     enum Role {
         case input
         case output
@@ -43,7 +43,6 @@ struct BlockDefinition: Sendable {
     var taskKind: String { "blocks:\(module).\(name)" }
 }
 
-extension BlockField: @unchecked Sendable {}
 
 /// The blocks Flowgate can run: the native Arithmetic module and every uploaded module.
 struct BlockCatalog {

@@ -8,8 +8,18 @@ public final class Session {
     public let jobs: Jobs
     public let files: Files
 
-    public init(conninfo: String, flows: FlowRegistry = FlowRegistry([:]), connectNow: Bool = true) throws {
-        connection = try Connection(conninfo: conninfo, connectNow: connectNow)
+    /// Connects now (CLI commands, tests).
+    public convenience init(conninfo: String, flows: FlowRegistry = FlowRegistry([:])) throws {
+        self.init(try Connection(conninfo: conninfo), flows: flows)
+    }
+
+    /// Connects before its first request (FastCGI workers, which must start without the database).
+    public convenience init(connectingLater conninfo: String, flows: FlowRegistry) {
+        self.init(Connection(connectingLater: conninfo), flows: flows)
+    }
+
+    init(_ connection: Connection, flows: FlowRegistry) {
+        self.connection = connection
         accounts = Accounts(connection)
         jobs = Jobs(connection: connection, flows: flows)
         files = Files(connection: connection)

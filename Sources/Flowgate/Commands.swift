@@ -77,8 +77,7 @@ enum Commands {
         let server = FastCGIServer(address: configuration.listen, workerCount: configuration.workers,
                                    bodyLimit: configuration.bodyLimit) { _ in
             // Connect lazily: a worker that starts while the database is down answers 503s.
-            HTTPBridge(application: application,
-                       session: try! Session(conninfo: conninfo, flows: flows, connectNow: false))
+            HTTPBridge(application: application, session: Session(connectingLater: conninfo, flows: flows))
         }
         let runner = Runner(.init(conninfo: conninfo, owner: "runner:\(configuration.instance)", threads: configuration.runners,
                                   leaseSeconds: configuration.taskLeaseSeconds,

@@ -12,7 +12,6 @@ public struct Request {
     public let headers: [String: String]
     public let cookies: [String: String]
     public let body: [UInt8]
-    public let remoteAddress: String
     /// Filled in by the router: values of `{name}` pattern segments.
     public internal(set) var pathParameters: [String: String] = [:]
 
@@ -20,8 +19,7 @@ public struct Request {
     public static let maxTargetLength = 4096
     public static let maxHeaderLength = 4096
 
-    public init(method: String, target: String, headers: [String: String], body: [UInt8], remoteAddress: String = "")
-        throws(HTTPError)
+    public init(method: String, target: String, headers: [String: String], body: [UInt8]) throws(HTTPError)
     {
         guard target.utf8.count <= Request.maxTargetLength else { throw HTTPError(414, "Request URI too long") }
         for (name, value) in headers {
@@ -33,7 +31,6 @@ public struct Request {
         self.method = method
         self.headers = headers
         self.body = body
-        self.remoteAddress = remoteAddress
         let parts = target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
         rawPath = String(parts[0])
         segments = try Request.decodeSegments(rawPath)

@@ -15,11 +15,6 @@ public struct Response {
         Response(status: status, headers: [("Content-Type", "application/json")] + headers, body: Array(value.serialized.utf8))
     }
 
-    /// JSON already serialized elsewhere (e.g. built by PostgreSQL), sent as is.
-    public static func jsonText(_ text: String, status: Int = 200) -> Response {
-        Response(status: status, headers: [("Content-Type", "application/json")], body: Array(text.utf8))
-    }
-
     public static func text(_ text: String, status: Int = 200, contentType: String = "text/plain; charset=utf-8") -> Response {
         Response(status: status, headers: [("Content-Type", contentType)], body: Array(text.utf8))
     }

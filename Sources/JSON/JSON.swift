@@ -29,7 +29,6 @@ public enum JSON: Sendable, Equatable {
 
 extension JSON {
     public static func number(_ value: Int) -> JSON { .number(String(value)) }
-    public static func number(_ value: Int64) -> JSON { .number(String(value)) }
     public static func number(_ value: Double) -> JSON {
         if value.isFinite, value == value.rounded(), abs(value) < 1e15 { return .number(String(Int64(value))) }
         return .number(value.isFinite ? String(value) : "null")

@@ -21,11 +21,15 @@ public final class Connection {
     public private(set) var inTransaction = false
 
     /// Opens a connection. `conninfo` is a libpq keyword string or a `postgresql://` URL.
-    /// With `connectNow: false` the first `reconnectIfNeeded()` connects, so a worker can start
-    /// while the database is down and serve 503s until it is back.
-    public init(conninfo: String, connectNow: Bool = true) throws(PostgresError) {
+    public init(conninfo: String) throws(PostgresError) {
         self.conninfo = conninfo
-        if connectNow { try connect() }
+        try connect()
+    }
+
+    /// A connection that opens on the first `reconnectIfNeeded()`, so that a worker can start
+    /// while the database is down and answer 503s until it is back.
+    public init(connectingLater conninfo: String) {
+        self.conninfo = conninfo
     }
 
     deinit { close() }
@@ -70,9 +74,6 @@ public final class Connection {
         close()
         try connect()
     }
-
-    /// The server process id of this connection (for `pg_stat_activity` checks and logs).
-    public var backendPID: Int32 { handle.map { PQbackendPID($0) } ?? 0 }
 
     /// Runs a named statement with text parameters, preparing it on first use.
     @discardableResult

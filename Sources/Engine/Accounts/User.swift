@@ -16,7 +16,6 @@ public struct User: Sendable, Equatable {
     public let createdAt: String
 
     public func hasRole(_ role: String) -> Bool { roles.contains(role) }
-    public func hasPrivilege(_ privilege: String) -> Bool { privileges.contains(privilege) }
 
     /// Decodes the JSON object built by `AccountQueries.userColumns`.
     init?(_ json: JSON) {

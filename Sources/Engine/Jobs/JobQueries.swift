@@ -9,9 +9,6 @@ enum JobQueries {
 
     static let lockJob = Statement("job_lock", "SELECT id, surface, public_id, status FROM jobs WHERE id = $1 FOR UPDATE")
 
-    static let jobByPublicId = Statement("job_by_public_id",
-        "SELECT id, surface, public_id, status FROM jobs WHERE surface = $1 AND public_id = $2")
-
     /// $3: the new status is terminal, so the job is finished now.
     static let setJobStatus = Statement("job_set_status", """
         UPDATE jobs SET status = $2, last_status_change = now(),

@@ -33,11 +33,6 @@ public struct StateMachine {
         try connection.execute(JobQueries.lockJob, [id]).first.flatMap(JobQueries.jobRef)
     }
 
-    /// Locks several jobs in ascending id order, so that two requests never wait on each other.
-    public func lockJobs(ids: [Int64]) throws -> [JobRef] {
-        try ids.sorted().compactMap { try lockJob(id: $0) }
-    }
-
     @discardableResult
     public func changeJobStatus(_ job: JobRef, to status: String, actor: Actor, error: String? = nil,
                                 detail: JSON = [:]) throws -> JobRef {
