@@ -14,6 +14,7 @@ let package = Package(
                        providers: [.apt(["libpq-dev"])]),
         .target(name: "JSON"),
         .target(name: "Log"),
+        .target(name: "JSONSchema", dependencies: ["JSON"]),
         .target(name: "FastCGI", dependencies: ["CFastCGI"]),
         .target(name: "Postgres", dependencies: ["CLibPQ"]),
         .target(name: "HTTP", dependencies: ["JSON", "Postgres", "Log"]),
@@ -22,7 +23,7 @@ let package = Package(
         .target(name: "BlocksAPI", dependencies: ["HTTP", "Engine", "JSON"]),
         .executableTarget(name: "Flowgate",
                           dependencies: ["FastCGI", "Postgres", "HTTP", "Engine", "NativeAPI", "BlocksAPI", "Log", "JSON"]),
-        .testTarget(name: "UnitTests", dependencies: ["JSON", "HTTP", "Engine", "BlocksAPI"]),
+        .testTarget(name: "UnitTests", dependencies: ["JSON", "JSONSchema", "HTTP", "Engine", "BlocksAPI"]),
         .testTarget(name: "IntegrationTests", dependencies: ["JSON", "Postgres", "Engine", "BlocksAPI"]),
     ],
     swiftLanguageModes: [.v6]

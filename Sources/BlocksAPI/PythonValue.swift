@@ -63,25 +63,7 @@ enum PythonValue: Equatable {
         return String(value)
     }
 
-    /// Python picks single quotes unless the text has one and no double quote.
-    static func stringRepr(_ text: String) -> String {
-        let quote: Character = text.contains("'") && !text.contains("\"") ? "\"" : "'"
-        var out = String(quote)
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where Character(scalar) == quote: out += "\\" + String(quote)
-            case _ where scalar.value < 0x20 || scalar.value == 0x7F:
-                let hex = String(scalar.value, radix: 16)
-                out += "\\x" + (hex.count < 2 ? "0" : "") + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + String(quote)
-    }
+    static func stringRepr(_ text: String) -> String { PythonRepr.string(text) }
 }
 
 /// A Python exception, rendered as its traceback's last line.
