@@ -21,9 +21,10 @@ let package = Package(
         .target(name: "Engine", dependencies: ["JSON", "Postgres", "Log"]),
         .target(name: "NativeAPI", dependencies: ["HTTP", "Engine", "JSON"]),
         .target(name: "BlocksAPI", dependencies: ["HTTP", "Engine", "JSON"]),
+        .target(name: "ScaleAPI", dependencies: ["JSON", "JSONSchema"]),
         .executableTarget(name: "Flowgate",
                           dependencies: ["FastCGI", "Postgres", "HTTP", "Engine", "NativeAPI", "BlocksAPI", "Log", "JSON"]),
-        .testTarget(name: "UnitTests", dependencies: ["JSON", "JSONSchema", "HTTP", "Engine", "BlocksAPI"]),
+        .testTarget(name: "UnitTests", dependencies: ["JSON", "JSONSchema", "HTTP", "Engine", "BlocksAPI", "ScaleAPI"]),
         .testTarget(name: "IntegrationTests", dependencies: ["JSON", "Postgres", "Engine", "BlocksAPI"]),
     ],
     swiftLanguageModes: [.v6]
