@@ -7,6 +7,7 @@ public final class Session {
     public let accounts: Accounts
     public let jobs: Jobs
     public let files: Files
+    public let workspaces: Workspaces
 
     /// Connects now (CLI commands, tests).
     public convenience init(conninfo: String, flows: FlowRegistry = FlowRegistry([:])) throws {
@@ -23,6 +24,7 @@ public final class Session {
         accounts = Accounts(connection)
         jobs = Jobs(connection: connection, flows: flows)
         files = Files(connection: connection)
+        workspaces = Workspaces(connection: connection)
     }
 
     /// Reopens the connection if the server went away since the last request.

@@ -6,6 +6,7 @@ import HTTP
 import Log
 import NativeAPI
 import Postgres
+import ScaleAPI
 
 /// The `flowgate` subcommands. Each returns the process exit status.
 enum Commands {
@@ -96,7 +97,7 @@ enum Commands {
         let native = NativeAPI.surface(.init(instance: configuration.instance, version: Configuration.version,
                                              tokenLifetimeSeconds: configuration.tokenLifetimeSeconds))
         let blocks = BlocksAPI.surface(.init(tokenLifetimeSeconds: configuration.tokenLifetimeSeconds))
-        return Application(surfaces: [native, blocks], bodyLimit: configuration.bodyLimit)
+        return Application(surfaces: [native, blocks, ScaleAPI.surface()], bodyLimit: configuration.bodyLimit)
     }
 
     static func addUser(_ arguments: [String], _ configuration: Configuration) throws -> Int32 {
