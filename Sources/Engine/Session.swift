@@ -8,6 +8,7 @@ public final class Session {
     public let jobs: Jobs
     public let files: Files
     public let workspaces: Workspaces
+    public let jobTypes: JobTypes
 
     /// Connects now (CLI commands, tests).
     public convenience init(conninfo: String, flows: FlowRegistry = FlowRegistry([:])) throws {
@@ -25,6 +26,7 @@ public final class Session {
         jobs = Jobs(connection: connection, flows: flows)
         files = Files(connection: connection)
         workspaces = Workspaces(connection: connection)
+        jobTypes = JobTypes(connection: connection)
     }
 
     /// Reopens the connection if the server went away since the last request.

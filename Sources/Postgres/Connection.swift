@@ -91,6 +91,18 @@ public final class Connection {
         return try consume(result, connection: connection)
     }
 
+    /// Runs SQL that is assembled from fixed fragments (an ORDER BY chosen from a whitelist) with
+    /// text parameters, unprepared: preparing every combination would grow without bound.
+    @discardableResult
+    public func execute(sql: String, _ parameters: [any PostgresParameter] = []) throws(PostgresError) -> QueryResult {
+        let connection = try liveHandle()
+        let texts = parameters.map { $0.postgresText }
+        let result = Connection.withCStrings(texts) { pointers in
+            PQexecParams(connection, sql, Int32(pointers.count), nil, pointers, nil, nil, 0)
+        }
+        return try consume(result, connection: connection)
+    }
+
     /// Runs one or more statements without parameters (migrations, BEGIN/COMMIT, LISTEN).
     @discardableResult
     public func run(_ sql: String) throws(PostgresError) -> QueryResult {

@@ -49,12 +49,10 @@ struct Pagination {
 
     /// The request's own URL with `page` replaced (removed for page 1), other parameters kept.
     func url(_ request: Request, page: Int) -> String {
-        let scheme = request.header("x-forwarded-proto") ?? "http"
-        let host = request.header("host") ?? "localhost"
         var query = request.query.filter { $0.0 != "page" }
         if page > 1 { query.append(("page", String(page))) }
         let text = query.map { Pagination.encode($0.0) + "=" + Pagination.encode($0.1) }.joined(separator: "&")
-        return "\(scheme)://\(host)\(request.rawPath)" + (text.isEmpty ? "" : "?" + text)
+        return ScaleAPI.origin(request) + request.rawPath + (text.isEmpty ? "" : "?" + text)
     }
 
     static func encode(_ text: String) -> String {

@@ -16,7 +16,17 @@ public enum ScaleAPI {
                 + both("POST", "/v6/workspaces/") { request, session in try workspaces.create(request, session) }
                 + both("GET", "/v6/workspaces/{id}/") { request, session in try workspaces.details(request, session) }
                 + both("PATCH", "/v6/workspaces/{id}/") { request, session in try workspaces.edit(request, session) }
-                + both("POST", "/v6/job-types/validation/") { request, session in try jobTypes.validate(request, session) },
+                + both("POST", "/v6/job-types/validation/") { request, session in try jobTypes.validate(request, session) }
+                + both("GET", "/v6/job-type-names/") { request, session in try jobTypes.names(request, session) }
+                + both("GET", "/v6/job-types/") { request, session in try jobTypes.list(request, session) }
+                + both("POST", "/v6/job-types/") { request, session in try jobTypes.create(request, session) }
+                + both("GET", "/v6/job-types/{name}/") { request, session in try jobTypes.versions(request, session) }
+                + both("GET", "/v6/job-types/{name}/{version}/") { request, session in try jobTypes.details(request, session) }
+                + both("PATCH", "/v6/job-types/{name}/{version}/") { request, session in try jobTypes.edit(request, session) }
+                + both("GET", "/v6/job-types/{name}/{version}/revisions/") { request, session in try jobTypes.revisions(request, session) }
+                + both("GET", "/v6/job-types/{name}/{version}/revisions/{revision}/") { request, session in
+                    try jobTypes.revision(request, session)
+                },
             renderError: { error in .json(error.body ?? ["detail": .string(error.message)], status: error.status) })
     }
 
@@ -62,4 +72,9 @@ public enum ScaleAPI {
     }
 
     static let notFound = HTTPError(404, "Not found.")
+
+    /// `scheme://host[:port]` as the client addressed nginx, for absolute URLs.
+    static func origin(_ request: Request) -> String {
+        "\(request.header("x-forwarded-proto") ?? "http")://\(request.header("host") ?? "localhost")"
+    }
 }

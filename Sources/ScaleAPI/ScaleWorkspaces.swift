@@ -18,9 +18,8 @@ struct ScaleWorkspaces: Sendable {
         try ScaleAPI.refuseUnknownFields(body, allowed: Self.fields)
         guard body["name"] != nil else { throw HTTPError.badRequest("Missing required parameter: \"name\"") }
         let workspace = try ScaleEngineCall.run { try session.workspaces.create(try Self.changes(body)) }
-        let location = Pagination(request).url(request, page: 1).split(separator: "?").first.map(String.init) ?? ""
         var response = Response.json(Self.render(workspace, details: true), status: 201)
-        response.headers.append(("Location", (location.hasSuffix("/") ? location : location + "/") + "\(workspace.id)/"))
+        response.headers.append(("Location", "\(ScaleAPI.origin(request))/v6/workspaces/\(workspace.id)/"))
         return response
     }
 
