@@ -65,14 +65,10 @@ public struct Workspaces {
         return result.isEmpty ? nil : try workspace(result)
     }
 
-    /// One page, by name, with the total count.
+    /// One page, by name, with the total count (0 past the last page, which has no row to carry it).
     public func list(limit: Int, offset: Int) throws -> (count: Int, workspaces: [Workspace]) {
         let result = try connection.execute(WorkspaceQueries.page, [limit, offset])
-        // An offset past the end returns no row to carry the window count.
-        guard let count = result.first?.int(10) else {
-            return (try connection.execute(WorkspaceQueries.count).first?.int(0) ?? 0, [])
-        }
-        return (count, result.rows.map(Workspaces.workspace))
+        return (result.first?.int(10) ?? 0, result.rows.map(Workspaces.workspace))
     }
 
     /// Whether each named workspace exists and is active (absent names are missing).
@@ -127,8 +123,6 @@ enum WorkspaceQueries {
 
     static let page = Statement("workspace_page",
         "SELECT \(columns), count(*) OVER () FROM workspaces ORDER BY name LIMIT $1 OFFSET $2")
-
-    static let count = Statement("workspace_count", "SELECT count(*) FROM workspaces")
 
     static let activity = Statement("workspace_activity", "SELECT name, is_active FROM workspaces WHERE name = ANY($1::text[])")
 }
