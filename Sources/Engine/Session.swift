@@ -9,6 +9,8 @@ public final class Session {
     public let files: Files
     public let workspaces: Workspaces
     public let jobTypes: JobTypes
+    public let scaleJobs: ScaleJobs
+    public let scaleCounts: ScaleCounts
 
     /// Connects now (CLI commands, tests).
     public convenience init(conninfo: String, flows: FlowRegistry = FlowRegistry([:])) throws {
@@ -27,6 +29,8 @@ public final class Session {
         files = Files(connection: connection)
         workspaces = Workspaces(connection: connection)
         jobTypes = JobTypes(connection: connection)
+        scaleJobs = ScaleJobs(connection: connection, jobs: jobs)
+        scaleCounts = ScaleCounts(connection: connection)
     }
 
     /// Reopens the connection if the server went away since the last request.

@@ -91,7 +91,7 @@ enum Commands {
     }
 
     /// How each surface's jobs move on as their tasks finish.
-    static let flows = FlowRegistry([.blocks: BlocksAPI.flow])
+    static let flows = FlowRegistry([.blocks: BlocksAPI.flow, .scale: RequestDrivenFlow()])
 
     static func makeApplication(_ configuration: Configuration) -> Application<Session> {
         let native = NativeAPI.surface(.init(instance: configuration.instance, version: Configuration.version,

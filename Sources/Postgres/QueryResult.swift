@@ -18,6 +18,7 @@ public struct Row: Sendable {
     public func int64(_ index: Int) -> Int64? { values[index].flatMap { Int64($0) } }
     public func double(_ index: Int) -> Double? { values[index].flatMap { Double($0) } }
     public func bool(_ index: Int) -> Bool { values[index] == "t" }
+    public func isNull(_ index: Int) -> Bool { values[index] == nil }
 }
 
 /// A statement parameter in text format; `nil` is SQL NULL.

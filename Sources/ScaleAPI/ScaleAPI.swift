@@ -9,6 +9,7 @@ public enum ScaleAPI {
     public static func surface() -> Surface<Session> {
         let workspaces = ScaleWorkspaces()
         let jobTypes = ScaleJobTypes()
+        let jobs = ScaleJobsAPI()
         return Surface(
             name: "scale",
             owns: Surface<Session>.ownsPrefix(["v6"]),
@@ -17,6 +18,17 @@ public enum ScaleAPI {
                 + both("GET", "/v6/workspaces/{id}/") { request, session in try workspaces.details(request, session) }
                 + both("PATCH", "/v6/workspaces/{id}/") { request, session in try workspaces.edit(request, session) }
                 + both("POST", "/v6/job-types/validation/") { request, session in try jobTypes.validate(request, session) }
+                + both("GET", "/v6/job-types/status/") { request, session in try jobs.status(request, session) }
+                + both("GET", "/v6/job-types/pending/") { request, session in try jobs.pending(request, session) }
+                + both("GET", "/v6/job-types/running/") { request, session in try jobs.running(request, session) }
+                + both("GET", "/v6/job-types/system-failures/") { request, session in try jobs.systemFailures(request, session) }
+                + both("GET", "/v6/jobs/") { request, session in try jobs.list(request, session) }
+                + both("POST", "/v6/jobs/") { request, session in try jobs.queue(request, session) }
+                + both("POST", "/v6/jobs/claim/") { request, session in try jobs.claim(request, session) }
+                + both("GET", "/v6/jobs/{id}/") { request, session in try jobs.details(request, session) }
+                + both("POST", "/v6/jobs/{id}/cancel/") { request, session in try jobs.cancel(request, session) }
+                + both("POST", "/v6/jobs/{id}/requeue/") { request, session in try jobs.requeue(request, session) }
+                + both("POST", "/v6/jobs/{id}/status/") { request, session in try jobs.report(request, session) }
                 + both("GET", "/v6/job-type-names/") { request, session in try jobTypes.names(request, session) }
                 + both("GET", "/v6/job-types/") { request, session in try jobTypes.list(request, session) }
                 + both("POST", "/v6/job-types/") { request, session in try jobTypes.create(request, session) }

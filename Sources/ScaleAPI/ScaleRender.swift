@@ -40,4 +40,11 @@ enum ScaleRender {
         if details { fields.append(("manifest", revision.manifest)) }
         return .object(fields)
     }
+
+    static func error(_ error: ErrorRecord) -> JSON {
+        ["id": .number(Int(error.id)), "name": .string(error.name), "title": .string(error.title),
+         "description": .string(error.description), "job_type_name": .string(error.jobTypeName), "category": .string(error.category),
+         "is_builtin": .bool(error.isBuiltin), "should_be_retried": .bool(error.shouldBeRetried), "created": .string(error.created),
+         "last_modified": .string(error.lastModified)]
+    }
 }

@@ -60,6 +60,18 @@ enum JobTypeQueries {
         SELECT id, revision_num, manifest, docker_image FROM job_types WHERE id = $1
         """)
 
+    /// The manifest's errors become rows of `errors` for this job type's name (Scale: `data`
+    /// errors are DATA, others ALGORITHM); an existing row keeps its `created`.
+    static let upsertErrors = Statement("job_type_upsert_errors", """
+        INSERT INTO errors (name, job_type_name, title, description, category)
+        SELECT e ->> 'name', jt.name, e ->> 'title', e ->> 'description',
+               CASE WHEN e ->> 'category' = 'data' THEN 'DATA' ELSE 'ALGORITHM' END
+        FROM job_types jt, jsonb_array_elements(coalesce($1::jsonb #> '{job,errors}', '[]')) e
+        WHERE jt.id = $2
+        ON CONFLICT ((coalesce(job_type_name, '')), name) DO UPDATE
+            SET title = excluded.title, description = excluded.description, category = excluded.category, last_modified = now()
+        """)
+
     static let clearTags = Statement("job_type_clear_tags", "DELETE FROM job_type_tags WHERE job_type_id = $1")
     static let addTags = Statement("job_type_add_tags",
         "INSERT INTO job_type_tags (job_type_id, tag) SELECT $1, unnest($2::text[])")

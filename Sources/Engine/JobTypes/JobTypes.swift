@@ -118,6 +118,7 @@ public struct JobTypes {
     }
 
     private func replaceTagsAndSecrets(_ id: Int64, _ changes: JobTypeChanges, on tx: Connection) throws {
+        if let manifest = changes.manifest { try tx.execute(JobTypeQueries.upsertErrors, [manifest.serialized, id]) }
         if let tags = changes.tags {
             try tx.execute(JobTypeQueries.clearTags, [id])
             try tx.execute(JobTypeQueries.addTags, [id, Array(Set(tags))])

@@ -52,6 +52,14 @@ public struct SequentialFlow: JobFlow {
     }
 }
 
+/// Jobs without tasks whose status only requests change (Scale jobs, claimed and reported on
+/// by external workers): nothing happens by itself.
+public struct RequestDrivenFlow: JobFlow {
+    public init() {}
+    public func start(_ tasks: [TaskSnapshot]) -> [FlowDecision] { [] }
+    public func after(_ finished: TaskSnapshot, error: String?, tasks: [TaskSnapshot]) -> [FlowDecision] { [] }
+}
+
 /// The flow each surface's jobs follow.
 public struct FlowRegistry: Sendable {
     private let flows: [SurfaceName: any JobFlow]

@@ -49,6 +49,7 @@ enum JobQueries {
         INSERT INTO jobs (surface, public_id, workflow_id, job_type_id, parent_job_id, name, status, owner_id,
                           priority, started_at, document)
         VALUES ($1, coalesce($3, CASE $2 WHEN 'blocks' THEN nextval('blocks_job_number')::text
+                                         WHEN 'scale' THEN nextval('scale_job_number')::text
                                          ELSE encode(gen_random_bytes(12), 'hex') END),
                 $4, $5, $6, $7, $8, $9, $10, now(), $11::jsonb)
         RETURNING id, surface, public_id, status

@@ -24,13 +24,15 @@ public struct NewJob: Sendable {
     public var name: String
     public var status: String
     public var owner: User?
+    public var jobTypeId: Int64?
     /// The definition the job was spawned from, stored in `workflows` as sent.
     public var workflow: JSON?
     public var document: JSON
     public var tasks: [NewTask]
 
     public init(surface: SurfaceName, publicId: String? = nil, name: String = "", status: String, owner: User?,
-                workflow: JSON? = nil, document: JSON = [:], tasks: [NewTask]) {
+                jobTypeId: Int64? = nil, workflow: JSON? = nil, document: JSON = [:], tasks: [NewTask]) {
+        self.jobTypeId = jobTypeId
         self.surface = surface
         self.publicId = publicId
         self.name = name
@@ -88,7 +90,7 @@ public struct Jobs {
                                                                         workflow.serialized, new.owner?.id]).first?.int64(0)
             }
             guard let job = try tx.execute(JobQueries.insertJob, [
-                new.surface.rawValue, new.surface.rawValue, new.publicId, workflowId, nil as Int64?, nil as Int64?,
+                new.surface.rawValue, new.surface.rawValue, new.publicId, workflowId, new.jobTypeId, nil as Int64?,
                 new.name, new.status, new.owner?.id, 0, new.document.serialized,
             ]).first.flatMap(JobQueries.jobRef) else {
                 throw EngineError(.conflict, "Job could not be created")
