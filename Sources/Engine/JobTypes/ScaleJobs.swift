@@ -146,7 +146,8 @@ enum ScaleJobQueries {
 
     static let jobTypeState = Statement("scale_job_type_state", "SELECT is_active, is_paused, name FROM job_types WHERE id = $1")
 
-    static let markQueued = Statement("scale_job_mark_queued", "UPDATE jobs SET queued_at = now() WHERE id = $1")
+    /// A queued Scale job has not started: it starts when a worker claims it.
+    static let markQueued = Statement("scale_job_mark_queued", "UPDATE jobs SET queued_at = now(), started_at = NULL WHERE id = $1")
 
     static let internalId = Statement("scale_job_internal_id", "SELECT id FROM jobs WHERE surface = 'scale' AND public_id = $1")
 

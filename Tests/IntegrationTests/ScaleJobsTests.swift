@@ -1,0 +1,192 @@
+import Foundation
+import JSON
+import Postgres
+import XCTest
+
+/// Scale jobs through nginx: queueing, the executor's claim and reports, and the counts.
+final class ScaleJobsTests: XCTestCase {
+    var client: HTTPClient!
+    var admin = ""
+
+    override func setUpWithError() throws {
+        client = try TestStack.client()
+        admin = try TestStack.adminToken()
+    }
+
+    /// A new job type (unique name) whose manifest declares a `data` error `bad-input`.
+    func jobType(maxScheduled: Int? = nil) throws -> (id: Int, name: String) {
+        let name = "jobs-\(UUID().uuidString.prefix(8).lowercased())"
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../../../shared/specs/data/scale/example-seed-random-number.manifest.json")
+        let base = try JSON.parse(Array(try Data(contentsOf: url)))
+        let job = try XCTUnwrap(base["job"]).setting("name", to: .string(name))
+            .setting("errors", to: [["code": 1, "name": "bad-input", "category": "data"]])
+        var body: JSON = ["docker_image": "img", "manifest": base.setting("job", to: job)]
+        if let maxScheduled { body = body.setting("max_scheduled", to: .number(maxScheduled)) }
+        let created = try client.postJSON("/v6/job-types/", body, token: admin)
+        XCTAssertEqual(created.status, 201, created.text)
+        return (try XCTUnwrap(created.json?["id"]?.intValue), name)
+    }
+
+    func queue(_ jobTypeId: Int, _ input: JSON = [:]) throws -> Int {
+        let response = try client.postJSON("/v6/jobs/", ["job_type_id": .number(jobTypeId), "input": input], token: admin)
+        XCTAssertEqual(response.status, 201, response.text)
+        return try XCTUnwrap(response.json?["id"]?.intValue)
+    }
+
+    func post(_ path: String, _ body: JSON = [:]) throws -> HTTPResponse { try client.postJSON(path, body, token: admin) }
+
+    func detail(_ response: HTTPResponse, _ status: Int, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(response.status, status, response.text, file: file, line: line)
+        XCTAssertNotNil(response.json?["detail"]?.stringValue, response.text, file: file, line: line)
+    }
+
+    func testQueueListDetailsCancelAndRequeue() throws {
+        let type = try jobType()
+        let queued = try client.postJSON("/v6/jobs/", ["job_type_id": .number(type.id), "input": ["x": 1]], token: admin)
+        XCTAssertEqual(queued.status, 201)
+        let id = try XCTUnwrap(queued.json?["id"]?.intValue)
+        XCTAssertEqual(queued.header("location"), "\(try XCTUnwrap(TestStack.baseURL))/v6/jobs/\(id)/")
+        XCTAssertEqual(queued.json?["status"], "QUEUED")
+        XCTAssertEqual(queued.json?["input"], ["x": 1])
+        XCTAssertEqual(queued.json?["job_type"]?["name"], .string(type.name))
+        XCTAssertNotEqual(queued.json?["queued"], .null)
+        XCTAssertEqual(queued.json?["started"], .null, "a queued job has not started")
+        let other = try queue(type.id)
+
+        let listed = try XCTUnwrap(try client.get("/v6/jobs/?job_type_id=\(type.id)", token: admin).json)
+        XCTAssertEqual(listed["count"], 2)
+        XCTAssertEqual(try client.get("/v6/jobs/?job_type_name=\(type.name)&status=RUNNING", token: admin).json?["count"], 0)
+        XCTAssertEqual(try client.get("/v6/jobs/\(id)/", token: admin).json?["id"]?.intValue, id)
+        detail(try client.get("/v6/jobs/999999999/", token: admin), 404)
+        detail(try client.get("/v6/jobs/?status=DONE", token: admin), 400)
+        detail(try client.get("/v6/jobs/?started=yesterday", token: admin), 400)
+
+        let canceled = try post("/v6/jobs/\(other)/cancel/")
+        XCTAssertEqual(canceled.json?["status"], "CANCELED")
+        XCTAssertNotEqual(canceled.json?["ended"], .null)
+        detail(try post("/v6/jobs/\(other)/cancel/"), 400)
+        let requeued = try post("/v6/jobs/\(other)/requeue/")
+        XCTAssertEqual(requeued.json?["status"], "QUEUED")
+        XCTAssertEqual(requeued.json?["ended"], .null)
+        detail(try post("/v6/jobs/999999999/cancel/"), 404)
+
+        detail(try post("/v6/jobs/", ["job_type_id": 999999999]), 404)
+        detail(try post("/v6/jobs/", ["job_type_id": "one"]), 400)
+        detail(try post("/v6/jobs/", ["job_type_id": .number(type.id), "input": [1]]), 400)
+        detail(try post("/v6/jobs/", ["job_type_id": .number(type.id), "priority": 1]), 400)
+        let reader = try TestStack.makeUser(roles: ["apiread"])
+        detail(try client.postJSON("/v6/jobs/", ["job_type_id": .number(type.id)], token: reader.token), 403)
+
+        let path = "/v6/job-types/\(type.name)/0.1.0/"
+        func patch(_ body: JSON) throws {
+            XCTAssertEqual(try client.request("PATCH", path, headers: [("Authorization", "Bearer \(admin)"), ("Content-Type", "application/json")],
+                                              body: Array(body.serialized.utf8)).status, 200)
+        }
+        try patch(["is_paused": true])
+        detail(try post("/v6/jobs/", ["job_type_id": .number(type.id)]), 400)
+        try patch(["is_paused": false, "is_active": false])
+        detail(try post("/v6/jobs/", ["job_type_id": .number(type.id)]), 400)
+        XCTAssertEqual(try client.get("/v6/jobs/?job_type_id=\(type.id)", token: admin).json?["count"], 2, "refusals wrote nothing")
+    }
+
+    func testReportsUseTheJobTypesErrorsAndTheLifecycle() throws {
+        let type = try jobType()
+        let id = try queue(type.id)
+        XCTAssertEqual(try post("/v6/jobs/\(id)/status/", ["status": "RUNNING"]).json?["status"], "RUNNING")
+        detail(try post("/v6/jobs/\(id)/status/", ["status": "FAILED", "error": "no-such-error"]), 400)
+        detail(try post("/v6/jobs/\(id)/status/", ["status": "DONE"]), 400)
+        let failed = try post("/v6/jobs/\(id)/status/", ["status": "FAILED", "error": "bad-input"])
+        XCTAssertEqual(failed.json?["error"]?["name"], "bad-input")
+        XCTAssertEqual(failed.json?["error"]?["category"], "DATA")
+        XCTAssertEqual(failed.json?["error"]?["job_type_name"], .string(type.name))
+        detail(try post("/v6/jobs/\(id)/status/", ["status": "COMPLETED"]), 400)
+        let history = try TestStack.database().execute(Statement("t_scale_history", """
+            SELECT string_agg(coalesce(from_status, '') || '>' || to_status, ',' ORDER BY id) FROM job_events
+            WHERE surface = 'scale' AND job_public_id = $1 AND event IN ('job_created', 'job_status_changed')
+            """), [String(id)]).first?[0]
+        XCTAssertEqual(history, ">QUEUED,QUEUED>RUNNING,RUNNING>FAILED")
+    }
+
+    func testClaimsHonourMaxScheduledAndPausedTypes() throws {
+        let limited = try jobType(maxScheduled: 1)
+        let first = try queue(limited.id)
+        let second = try queue(limited.id)
+        var claimed: [Int] = []
+        while let job = try post("/v6/jobs/claim/").json, let id = job["id"]?.intValue {
+            claimed.append(id)
+            XCTAssertEqual(job["status"], "RUNNING")
+        }
+        XCTAssertTrue(claimed.contains(first))
+        XCTAssertFalse(claimed.contains(second), "max_scheduled 1 holds the second job back")
+        XCTAssertEqual(try post("/v6/jobs/claim/").status, 204)
+        XCTAssertEqual(try post("/v6/jobs/\(first)/status/", ["status": "COMPLETED"]).status, 200)
+        XCTAssertEqual(try post("/v6/jobs/claim/").json?["id"]?.intValue, second)
+    }
+
+    /// 50 clients claim at once, through nginx and two instances, against 20 queued jobs.
+    func testFiftyConcurrentClaimsHandOutEachJobOnce() throws {
+        let type = try jobType()
+        let ours = Set(try (0..<20).map { _ in try queue(type.id) })
+        let token = admin
+        let results = try TestStack.concurrently(50) { _ -> Int? in
+            let response = try TestStack.client().postJSON("/v6/jobs/claim/", [:], token: token)
+            XCTAssertTrue([200, 204].contains(response.status), response.text)
+            return response.json?["id"]?.intValue
+        }.map { try $0.get() }
+        let claimed = results.compactMap { $0 }
+        XCTAssertEqual(claimed.count, Set(claimed).count, "no job was handed out twice")
+        XCTAssertTrue(ours.isSubset(of: Set(claimed)), "every queued job was handed out")
+        let running = try XCTUnwrap(try client.get("/v6/jobs/?job_type_id=\(type.id)&status=RUNNING&page_size=100", token: admin).json)
+        XCTAssertEqual(running["count"], 20)
+        let starts = try TestStack.database().execute(Statement("t_claim_events", """
+            SELECT count(*) FROM job_events e JOIN jobs j ON j.id = e.job_id
+            WHERE j.job_type_id = $1 AND e.event = 'job_status_changed' AND e.to_status = 'RUNNING'
+            """), [type.id]).first?.int(0)
+        XCTAssertEqual(starts, 20)
+    }
+
+    func testCountingRoutesOnRealRows() throws {
+        let type = try jobType()
+        let db = try TestStack.database()
+        let ids = try (0..<5).map { _ in try queue(type.id) }
+        XCTAssertEqual(try post("/v6/jobs/\(ids[0])/status/", ["status": "RUNNING"]).status, 200)
+        for (id, error) in [(ids[1], "docker-task-launch"), (ids[2], "algorithm-unknown")] {
+            XCTAssertEqual(try post("/v6/jobs/\(id)/status/", ["status": "RUNNING"]).status, 200)
+            XCTAssertEqual(try post("/v6/jobs/\(id)/status/", ["status": "FAILED", "error": .string(error)]).status, 200)
+        }
+        XCTAssertEqual(try post("/v6/jobs/\(ids[3])/status/", ["status": "COMPLETED"]).status, 200)
+        // Moved back in time: a RUNNING job counts whatever the window, a COMPLETED one does not.
+        try db.execute(Statement("t_age_jobs", """
+            UPDATE jobs SET last_status_change = now() - interval '10 days' WHERE surface = 'scale' AND public_id = ANY($1::text[])
+            """), [[String(ids[0]), String(ids[3])]])
+        try db.execute(Statement("t_pending_job", """
+            INSERT INTO jobs (surface, public_id, job_type_id, status, last_status_change)
+            VALUES ('scale', 'p-' || $1, $1::bigint, 'PENDING', now() - interval '2 hours')
+            """), [String(type.id)])
+
+        func row(_ path: String) throws -> JSON? {
+            try client.get(path, token: admin).json?["results"]?.arrayValue?.first { $0["job_type"]?["id"]?.intValue == type.id }
+        }
+        let status = try XCTUnwrap(try row("/v6/job-types/status/?page_size=1000&started=PT1H"))
+        let counts = (status["job_counts"]?.arrayValue ?? []).map { "\($0["status"]?.stringValue ?? ""):\($0["category"]?.stringValue ?? "-"):\($0["count"]?.intValue ?? 0)" }
+        XCTAssertEqual(counts, ["QUEUED:-:1", "RUNNING:-:1", "FAILED:ALGORITHM:1", "FAILED:SYSTEM:1"])
+        let wide = try XCTUnwrap(try row("/v6/job-types/status/?page_size=1000&started=P30D"))
+        XCTAssertEqual(wide["job_counts"]?.arrayValue?.count, 6, "PENDING and COMPLETED inside a 30-day window")
+        XCTAssertEqual(try row("/v6/job-types/status/?page_size=1000&started=P30D&ended=P20D")?["job_counts"]?.arrayValue?
+            .compactMap { $0["status"]?.stringValue }, ["RUNNING"])
+        detail(try client.get("/v6/job-types/status/?started=2030-01-01T00:00:00Z&ended=2020-01-01T00:00:00Z", token: admin), 400)
+
+        let pending = try XCTUnwrap(try row("/v6/job-types/pending/"))
+        XCTAssertEqual(pending["count"], 1)
+        XCTAssertNotNil(pending["longest_pending"]?.stringValue)
+        let running = try XCTUnwrap(try row("/v6/job-types/running/"))
+        XCTAssertEqual(running.objectValue?.map(\.0), ["job_type", "count", "longest_running"])
+        XCTAssertEqual(running["count"], 1)
+        let failures = try XCTUnwrap(try row("/v6/job-types/system-failures/"))
+        XCTAssertEqual(failures["count"], 1)
+        XCTAssertEqual(failures["error"]?["name"], "docker-task-launch")
+        XCTAssertEqual(failures["error"]?["is_builtin"], true)
+        XCTAssertEqual(failures["error"]?["should_be_retried"], true)
+    }
+}
