@@ -18,7 +18,8 @@ enum Commands {
           ensure-admin               create user 'admin' with every role and privilege if no admin exists
                                      (password from FLOWGATE_ADMIN_PASSWORD, default 'admin')
           token issue NAME           print a new token for user NAME
-          statement authenticate     print the SQL that authenticates a token ($1), for ops/bench
+          statement NAME             print the SQL of a benchmarked route, for ops/bench
+                                     (authenticate, scale-job-types-page, scale-claim)
           version
         configuration comes from FLOWGATE_* environment variables (see README.md)
         """
@@ -32,8 +33,12 @@ enum Commands {
             case "ensure-admin": return try ensureAdmin(configuration)
             case "token" where arguments.dropFirst().first == "issue" && arguments.count == 3:
                 return try issueToken(arguments[2], configuration)
-            case "statement" where arguments.dropFirst().first == "authenticate":
-                print(Accounts.authenticationSQL + ";")
+            case "statement" where arguments.count == 2:
+                guard let statement = BenchmarkedStatements.all.first(where: { $0.name == arguments[1] }) else {
+                    print(usage)
+                    return 2
+                }
+                print(statement.sql + ";")
                 return 0
             case "version":
                 print(Configuration.version)

@@ -22,7 +22,7 @@ struct ScaleJobTypes: Sendable {
         _ = try ScaleAPI.authenticate(request, session, for: .read)
         let filter = try ScaleQuery.jobTypeFilter(request)
         let order = try ScaleQuery.order(request)
-        return try Pagination(request).page(request, fetch: { try session.jobTypes.list(filter, orderBy: order, limit: $0, offset: $1) },
+        return try Pagination(request).page(request, fetch: { try session.jobTypes.list(filter, order: order, limit: $0, offset: $1) },
                                             render: ScaleRender.jobType)
     }
 

@@ -29,25 +29,15 @@ enum ScaleQuery {
         return filter
     }
 
-    /// `order` fields, left to right, `-` for descending, from a whitelist of SQL fragments
-    /// (user text never reaches the SQL); default name, version.
-    static let orderColumns: [String: [String]] = [
-        "id": ["jt.id"], "name": ["lower(jt.name)", "jt.name"], "version": ["jt.version_key COLLATE \"C\""],
-        "title": ["lower(jt.manifest #>> '{job,title}')"], "is_active": ["jt.is_active"], "is_paused": ["jt.is_paused"],
-        "is_system": ["jt.is_system"], "is_published": ["jt.is_published"], "max_scheduled": ["jt.max_scheduled"],
-        "revision_num": ["jt.revision_num"], "docker_image": ["jt.docker_image"], "created": ["jt.created_at"],
-        "deprecated": ["jt.deprecated_at"], "paused": ["jt.paused_at"], "last_modified": ["jt.last_modified"],
-    ]
-
-    static func order(_ request: Request) throws -> [String] {
-        let requested = request.queryValues("order").filter { !$0.isEmpty }
-        return try (requested.isEmpty ? ["name", "version"] : requested).flatMap { field -> [String] in
+    /// `order` fields, left to right, `-` for descending; a field the engine cannot sort by is a 400.
+    static func order(_ request: Request) throws -> [JobTypes.Order] {
+        try request.queryValues("order").filter { !$0.isEmpty }.map { field in
             let descending = field.hasPrefix("-")
             let name = descending ? String(field.dropFirst()) : field
-            guard let columns = orderColumns[name] else {
-                throw HTTPError.badRequest("Invalid order field \"\(name)\". Valid fields are: \(orderColumns.keys.sorted().joined(separator: ", "))")
+            guard JobTypes.orderableFields.contains(name) else {
+                throw HTTPError.badRequest("Invalid order field \"\(name)\". Valid fields are: \(JobTypes.orderableFields.joined(separator: ", "))")
             }
-            return columns.map { descending ? "\($0) DESC" : $0 }
+            return JobTypes.Order(field: name, descending: descending)
         }
     }
 

@@ -42,7 +42,8 @@ INSERT INTO errors (name, title, description, category, is_builtin, should_be_re
 
 ALTER TABLE jobs ADD COLUMN error_id bigint REFERENCES errors ON DELETE SET NULL;
 ALTER TABLE jobs ADD COLUMN queued_at timestamptz;
-CREATE INDEX jobs_scale_queue ON jobs (job_type_id, last_status_change, id) WHERE surface = 'scale' AND status = 'QUEUED';
+-- The claim walks this in order and stops at the first job it may take.
+CREATE INDEX jobs_scale_queue ON jobs (last_status_change, id) WHERE surface = 'scale' AND status = 'QUEUED';
 CREATE INDEX jobs_error ON jobs (error_id) WHERE error_id IS NOT NULL;
 
 CREATE SEQUENCE scale_job_number;

@@ -51,9 +51,6 @@ public struct Accounts {
 
     // MARK: Tokens
 
-    /// The statement behind `authenticate` ($1 = the token), so that benchmarks run exactly it.
-    public static let authenticationSQL = AccountQueries.userByToken.sql
-
     /// The active user a token belongs to, or nil (unknown, expired, revoked, or user inactive).
     public func authenticate(token: String) throws -> User? {
         guard !token.isEmpty, token.utf8.count <= 512 else { return nil }

@@ -2,10 +2,20 @@ import Postgres
 
 /// Statements on job types, their revisions, tags and secrets.
 enum JobTypeQueries {
-    static let columns = """
+    static let scalarColumns = """
         jt.id, jt.name, jt.version, jt.is_active, jt.is_system, jt.is_paused, jt.is_published, jt.icon_code,
         jt.unmet_resources, jt.max_scheduled, jt.max_tries, jt.revision_num, jt.docker_image, iso_utc(jt.created_at),
-        iso_utc(jt.deprecated_at), iso_utc(jt.paused_at), iso_utc(jt.last_modified), jt.manifest, jt.configuration
+        iso_utc(jt.deprecated_at), iso_utc(jt.paused_at), iso_utc(jt.last_modified)
+        """
+
+    /// Everything (details): columns 0–18.
+    static let columns = "\(scalarColumns), jt.manifest, jt.configuration"
+
+    /// The same 19 columns for list rows, which show only the manifest's title and description.
+    static let listColumns = """
+        \(scalarColumns),
+        jsonb_build_object('job', jsonb_build_object('title', jt.manifest #> '{job,title}', 'description', jt.manifest #> '{job,description}')),
+        '{}'::jsonb
         """
 
     /// $1 keywords (name or any tag contains one, case-insensitively and literally), $2 ids,
@@ -83,7 +93,7 @@ enum JobTypeQueries {
         "SELECT \(columns) FROM job_types jt WHERE jt.name = $1 AND jt.version = $2")
 
     static let versions = Statement("job_type_versions", """
-        SELECT \(columns), count(*) OVER () FROM job_types jt
+        SELECT \(listColumns), count(*) OVER () FROM job_types jt
         WHERE jt.name = $1 AND ($2::boolean IS NULL OR jt.is_active = $2)
         ORDER BY jt.version_key COLLATE "C" DESC, jt.id LIMIT $3 OFFSET $4
         """)
@@ -95,7 +105,7 @@ enum JobTypeQueries {
         latest AS (
             SELECT DISTINCT ON (jt.name) jt.* FROM job_types jt JOIN matching USING (name)
             ORDER BY jt.name, jt.version_key COLLATE "C" DESC, jt.id DESC)
-        SELECT \(columns),
+        SELECT \(listColumns),
                (SELECT json_agg(v.version ORDER BY v.version_key COLLATE "C") FROM job_types v WHERE v.name = jt.name),
                count(*) OVER ()
         FROM latest jt ORDER BY lower(jt.name), jt.name LIMIT $5 OFFSET $6

@@ -136,12 +136,45 @@ public struct JobTypes {
     }
 
     /// Rows matching the filter in the given order (fixed SQL fragments only), with the total.
-    public func list(_ filter: JobTypeFilter, orderBy: [String], limit: Int, offset: Int) throws -> (count: Int, items: [JobTypeRecord]) {
-        let sql = """
-            SELECT \(JobTypeQueries.columns), count(*) OVER () FROM job_types jt
-            WHERE \(JobTypeQueries.filter) ORDER BY \((orderBy + ["jt.id"]).joined(separator: ", ")) LIMIT $5 OFFSET $6
+    /// A sort key of the job type list: a field of `orderableFields`, ascending or not.
+    public struct Order: Sendable {
+        public let field: String
+        public let descending: Bool
+
+        public init(field: String, descending: Bool) {
+            self.field = field
+            self.descending = descending
+        }
+    }
+
+    /// Each orderable field and its SQL (names case-insensitively, versions by SemVer precedence).
+    static let orderColumns: [String: [String]] = [
+        "id": ["jt.id"], "name": ["lower(jt.name)", "jt.name"], "version": ["jt.version_key COLLATE \"C\""],
+        "title": ["lower(jt.manifest #>> '{job,title}')"], "is_active": ["jt.is_active"], "is_paused": ["jt.is_paused"],
+        "is_system": ["jt.is_system"], "is_published": ["jt.is_published"], "max_scheduled": ["jt.max_scheduled"],
+        "revision_num": ["jt.revision_num"], "docker_image": ["jt.docker_image"], "created": ["jt.created_at"],
+        "deprecated": ["jt.deprecated_at"], "paused": ["jt.paused_at"], "last_modified": ["jt.last_modified"],
+    ]
+
+    public static var orderableFields: [String] { orderColumns.keys.sorted() }
+    public static let defaultOrder = [Order(field: "name", descending: false), Order(field: "version", descending: false)]
+
+    /// Rows matching the filter, sorted by `order` (default name, version), with the total.
+    public func list(_ filter: JobTypeFilter, order: [Order], limit: Int, offset: Int) throws -> (count: Int, items: [JobTypeRecord]) {
+        try counted(connection.execute(sql: try JobTypes.listSQL(order: order.isEmpty ? JobTypes.defaultOrder : order),
+                                       JobTypes.parameters(filter) + [limit, offset]), countColumn: 19)
+    }
+
+    /// Fixed SQL fragments only; $1–$4 the filter (see `JobTypeQueries.filter`), $5 limit, $6 offset.
+    static func listSQL(order: [Order]) throws -> String {
+        let keys = try order.flatMap { key -> [String] in
+            guard let columns = orderColumns[key.field] else { throw EngineError(.invalid, "Unknown order field \(key.field)") }
+            return columns.map { key.descending ? "\($0) DESC" : $0 }
+        }
+        return """
+            SELECT \(JobTypeQueries.listColumns), count(*) OVER () FROM job_types jt
+            WHERE \(JobTypeQueries.filter) ORDER BY \((keys + ["jt.id"]).joined(separator: ", ")) LIMIT $5 OFFSET $6
             """
-        return try counted(connection.execute(sql: sql, JobTypes.parameters(filter) + [limit, offset]), countColumn: 19)
     }
 
     /// The versions of one name, highest SemVer first.

@@ -47,7 +47,7 @@ public struct ScaleCounts {
 
 enum ScaleCountQueries {
     static let jobTypePage = Statement("scale_count_job_types", """
-        SELECT \(JobTypeQueries.columns), count(*) OVER () FROM job_types jt
+        SELECT \(JobTypeQueries.listColumns), count(*) OVER () FROM job_types jt
         WHERE $1::boolean IS NULL OR jt.is_active = $1 ORDER BY jt.last_modified, jt.id LIMIT $2 OFFSET $3
         """)
 
@@ -71,14 +71,14 @@ enum ScaleCountQueries {
         """)
 
     static let waiting = Statement("scale_count_waiting", """
-        SELECT \(JobTypeQueries.columns), count(*), iso_utc(min(j.last_status_change)), count(*) OVER ()
+        SELECT \(JobTypeQueries.listColumns), count(*), iso_utc(min(j.last_status_change)), count(*) OVER ()
         FROM jobs j JOIN job_types jt ON jt.id = j.job_type_id
         WHERE j.surface = 'scale' AND j.status = $1
         GROUP BY jt.id ORDER BY min(j.last_status_change), jt.id LIMIT $2 OFFSET $3
         """)
 
     static let systemFailures = Statement("scale_count_system_failures", """
-        SELECT \(JobTypeQueries.columns), \(ScaleJobQueries.errorColumns), count(*), iso_utc(min(j.last_status_change)),
+        SELECT \(JobTypeQueries.listColumns), \(ScaleJobQueries.errorColumns), count(*), iso_utc(min(j.last_status_change)),
                iso_utc(max(j.last_status_change)), count(*) OVER ()
         FROM jobs j JOIN job_types jt ON jt.id = j.job_type_id JOIN errors e ON e.id = j.error_id
         WHERE j.surface = 'scale' AND j.status = 'FAILED' AND e.category = 'SYSTEM'

@@ -98,8 +98,7 @@ public struct ScaleJobs {
     /// Takes the oldest queued job of an active, unpaused job type below its `max_scheduled`,
     /// skipping rows other claims hold, and marks it RUNNING with its history row: one statement.
     public func claim(by worker: String) throws -> ScaleJobRecord? {
-        guard let number = try StateMachine(connection).claimQueuedScaleJob(worker: worker) else { return nil }
-        return try find(id: number)
+        try StateMachine(connection).claimQueuedScaleJob(worker: worker).map(ScaleJobs.record)
     }
 
     static func error(_ row: Row, from first: Int) -> ErrorRecord {
@@ -124,7 +123,7 @@ enum ScaleJobQueries {
 
     /// Job type columns (0–18), job columns (19–26), error columns (27–36).
     static let columns = """
-        \(JobTypeQueries.columns), j.public_id, j.status, j.document -> 'input', iso_utc(j.created_at), iso_utc(j.queued_at),
+        \(JobTypeQueries.listColumns), j.public_id, j.status, j.document -> 'input', iso_utc(j.created_at), iso_utc(j.queued_at),
         iso_utc(j.started_at),
         iso_utc(coalesce(j.finished_at, CASE WHEN j.status IN ('FAILED', 'CANCELED') THEN j.last_status_change END)),
         iso_utc(j.last_status_change), \(errorColumns)
@@ -178,11 +177,11 @@ enum ScaleJobQueries {
         claimed AS (
             UPDATE jobs j SET status = 'RUNNING', started_at = now(), last_status_change = now()
             FROM next WHERE j.id = next.id
-            RETURNING j.id, j.surface, j.public_id),
+            RETURNING j.*),
         recorded AS (
             INSERT INTO job_events (job_id, surface, job_public_id, event, actor, from_status, to_status, detail)
             SELECT id, surface, public_id, 'job_status_changed', $1, 'QUEUED', 'RUNNING', '{"claimed": true}'
             FROM claimed)
-        SELECT public_id FROM claimed
+        SELECT \(columns) FROM claimed j JOIN job_types jt ON jt.id = j.job_type_id LEFT JOIN errors e ON e.id = j.error_id
         """)
 }

@@ -147,8 +147,8 @@ extension StateMachine {
 
 extension StateMachine {
     /// Scale's executor claim as one statement (lock with SKIP LOCKED, QUEUED → RUNNING, its
-    /// history row), because a claim is a hot path. Returns the job's Scale number.
-    func claimQueuedScaleJob(worker: String) throws -> Int? {
-        try connection.execute(ScaleJobQueries.claim, [worker]).first.flatMap { Int($0.string(0)) }
+    /// history row, the claimed job's record), because a claim is a hot path.
+    func claimQueuedScaleJob(worker: String) throws -> Row? {
+        try connection.execute(ScaleJobQueries.claim, [worker]).first
     }
 }
