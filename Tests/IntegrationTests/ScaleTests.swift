@@ -159,6 +159,21 @@ final class ScaleTests: XCTestCase {
         XCTAssertTrue(warnings.contains("MISSING_MOUNT") && warnings.contains("DEPRECATED_WORKSPACE") && warnings.contains("UNKNOWN_SETTING"), "\(warnings)")
         XCTAssertTrue(warnings.contains("MISSING_SETTING"))
 
+        // Scale's checks after the schema, each through the endpoint.
+        let job = try XCTUnwrap(try scaleData("example-seed-random-number.manifest.json")["job"])
+        func withJob(_ changed: JSON) -> JSON { ["manifest": ["seedVersion": "1.0.0", "job": changed]] }
+        func interface(_ value: JSON) -> JSON { withJob(job.setting("interface", to: value)) }
+        XCTAssertEqual(names(try validate(interface(["settings": [["name": "db-host"], ["name": "DB_HOST"]]])), "errors"), ["NAME_COLLISION_ERROR"])
+        XCTAssertEqual(names(try validate(interface(["mounts": [["name": "m", "path": "/a"], ["name": "m", "path": "/b"]]])), "errors"),
+                       ["DUPLICATE_MOUNT_NAMES"])
+        XCTAssertEqual(names(try validate(interface(["mounts": [["name": "m", "path": "relative"]]])), "errors"), ["INVALID_MOUNT_PATH"])
+        let duplicateErrors = withJob(job.setting("errors", to: [["code": 1, "name": "e"], ["code": 2, "name": "e"]]))
+        XCTAssertEqual(names(try validate(duplicateErrors), "errors"), ["DUPLICATE_ERROR_NAMES"])
+        XCTAssertEqual(names(try validate(interface(["mounts": [["name": "m", "path": "/m"]]]).setting("configuration", to: [
+            "mounts": ["m": ["type": "host", "host_path": "relative"]]])), "errors"), ["HOST_ABSOLUTE_PATH"])
+        let resources = try validate(withJob(job.setting("resources", to: ["scalar": [["name": "cpus", "value": 1], ["name": "unicorns", "value": 2]]])))
+        XCTAssertEqual(names(resources, "warnings"), ["NONSTANDARD_RESOURCE"])
+
         detail(try client.postJSON("/v6/job-types/validation/", ["configuration": [:]], token: admin), 400)
         detail(try client.postJSON("/v6/job-types/validation/", ["manifest": "text"], token: admin), 400)
         detail(try client.postJSON("/v6/job-types/validation/", [1, 2], token: admin), 400)
