@@ -39,8 +39,7 @@ final class ScaleJobTypeTests: XCTestCase {
     func get(_ path: String) throws -> JSON { try XCTUnwrap(try client.get(path, token: admin).json) }
 
     func detail(_ response: HTTPResponse, _ status: Int, file: StaticString = #filePath, line: UInt = #line) {
-        XCTAssertEqual(response.status, status, response.text, file: file, line: line)
-        XCTAssertNotNil(response.json?["detail"]?.stringValue, response.text, file: file, line: line)
+        ScaleSupport.assertDetail(response, status, file: file, line: line)
     }
 
     func testTheSeedDocumentsRequestsWork() throws {

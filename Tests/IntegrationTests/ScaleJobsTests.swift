@@ -16,9 +16,7 @@ final class ScaleJobsTests: XCTestCase {
     /// A new job type (unique name) whose manifest declares a `data` error `bad-input`.
     func jobType(maxScheduled: Int? = nil) throws -> (id: Int, name: String) {
         let name = "jobs-\(UUID().uuidString.prefix(8).lowercased())"
-        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-            .appendingPathComponent("../../../shared/specs/data/scale/example-seed-random-number.manifest.json")
-        let base = try JSON.parse(Array(try Data(contentsOf: url)))
+        let base = try ScaleSupport.data("example-seed-random-number.manifest.json")
         let job = try XCTUnwrap(base["job"]).setting("name", to: .string(name))
             .setting("errors", to: [["code": 1, "name": "bad-input", "category": "data"]])
         var body: JSON = ["docker_image": "img", "manifest": base.setting("job", to: job)]
@@ -37,8 +35,7 @@ final class ScaleJobsTests: XCTestCase {
     func post(_ path: String, _ body: JSON = [:]) throws -> HTTPResponse { try client.postJSON(path, body, token: admin) }
 
     func detail(_ response: HTTPResponse, _ status: Int, file: StaticString = #filePath, line: UInt = #line) {
-        XCTAssertEqual(response.status, status, response.text, file: file, line: line)
-        XCTAssertNotNil(response.json?["detail"]?.stringValue, response.text, file: file, line: line)
+        ScaleSupport.assertDetail(response, status, file: file, line: line)
     }
 
     func testQueueListDetailsCancelAndRequeue() throws {

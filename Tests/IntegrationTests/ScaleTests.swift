@@ -5,8 +5,7 @@ import XCTest
 /// The Scale surface so far: its conventions, workspaces, and job type validation.
 final class ScaleTests: XCTestCase {
     func detail(_ response: HTTPResponse, _ status: Int, file: StaticString = #filePath, line: UInt = #line) {
-        XCTAssertEqual(response.status, status, response.text, file: file, line: line)
-        XCTAssertNotNil(response.json?["detail"]?.stringValue, response.text, file: file, line: line)
+        ScaleSupport.assertDetail(response, status, file: file, line: line)
     }
 
     func scaleData(_ name: String) throws -> JSON {
