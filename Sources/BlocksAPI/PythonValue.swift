@@ -41,15 +41,6 @@ enum PythonValue: Equatable {
         }
     }
 
-    var typeName: String {
-        switch self {
-        case .int: "int"
-        case .float: "float"
-        case .str: "str"
-        case .bool: "bool"
-        case .none: "NoneType"
-        }
-    }
 
     /// `{'output': 70}`: how the seed shows a block's outputs.
     static func dictRepr(_ items: [(String, PythonValue)]) -> String {

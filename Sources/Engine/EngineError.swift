@@ -6,7 +6,6 @@ public struct EngineError: Error, Sendable, Equatable, CustomStringConvertible {
         case notFound
         /// The operation conflicts with the current state (duplicate, already claimed, not running).
         case conflict
-        case forbidden
     }
 
     public let kind: Kind

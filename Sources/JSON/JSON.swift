@@ -65,17 +65,6 @@ extension JSON {
     public var intValue: Int? { if case let .number(n) = self { return Int(n) } else { return nil } }
     public var doubleValue: Double? { if case let .number(n) = self { return Double(n) } else { return nil } }
 
-    /// A JSON type name as used in error messages.
-    public var typeName: String {
-        switch self {
-        case .null: return "null"
-        case .bool: return "boolean"
-        case .number: return "number"
-        case .string: return "string"
-        case .array: return "array"
-        case .object: return "object"
-        }
-    }
 
     /// The same object with `key` set (replaced in place, or appended at the end).
     public func setting(_ key: String, to value: JSON) -> JSON {

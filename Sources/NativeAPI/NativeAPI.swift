@@ -151,7 +151,6 @@ public enum NativeAPI {
             case .invalid: throw HTTPError.badRequest(error.message)
             case .notFound: throw HTTPError.notFound(error.message)
             case .conflict: throw HTTPError.conflict(error.message)
-            case .forbidden: throw HTTPError.forbidden(error.message)
             }
         }
     }

@@ -93,7 +93,6 @@ enum ScaleEngineCall {
         } catch let error as EngineError {
             switch error.kind {
             case .notFound: throw ScaleAPI.notFound
-            case .forbidden: throw HTTPError.forbidden(error.message)
             case .invalid, .conflict: throw HTTPError.badRequest(error.message)
             }
         }
