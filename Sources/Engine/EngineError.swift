@@ -6,6 +6,8 @@ public struct EngineError: Error, Sendable, Equatable, CustomStringConvertible {
         case notFound
         /// The operation conflicts with the current state (duplicate, already claimed, not running).
         case conflict
+        /// The caller lacks a privilege the operation needs.
+        case forbidden
     }
 
     public let kind: Kind

@@ -11,6 +11,9 @@ public final class Session {
     public let jobTypes: JobTypes
     public let scaleJobs: ScaleJobs
     public let scaleCounts: ScaleCounts
+    public let workflowItems: WorkflowItems
+    public let stepJobs: StepJobs
+    public let community: Community
 
     /// Connects now (CLI commands, tests).
     public convenience init(conninfo: String, flows: FlowRegistry = FlowRegistry([:])) throws {
@@ -31,6 +34,9 @@ public final class Session {
         jobTypes = JobTypes(connection: connection)
         scaleJobs = ScaleJobs(connection: connection, jobs: jobs)
         scaleCounts = ScaleCounts(connection: connection)
+        workflowItems = WorkflowItems(connection: connection)
+        stepJobs = StepJobs(connection: connection, items: workflowItems)
+        community = Community(connection: connection)
     }
 
     /// Reopens the connection if the server went away since the last request.

@@ -21,7 +21,7 @@ public struct HTTPError: Error, Sendable, CustomStringConvertible {
 
     public var description: String { "\(status) \(message)" }
 
-    public static func badRequest(_ message: String) -> HTTPError { HTTPError(400, message) }
+    public static func badRequest(_ message: String, details: [String] = []) -> HTTPError { HTTPError(400, message, details: details) }
     public static func unauthorized(_ message: String = "Authentication required") -> HTTPError { HTTPError(401, message) }
     public static func forbidden(_ message: String) -> HTTPError { HTTPError(403, message) }
     public static func notFound(_ message: String) -> HTTPError { HTTPError(404, message) }

@@ -55,6 +55,12 @@ extension JSON {
         return members.last(where: { $0.0 == key })?.1
     }
 
+    /// An array element, nil when out of range or not an array.
+    public subscript(index: Int) -> JSON? {
+        guard case let .array(items) = self, items.indices.contains(index) else { return nil }
+        return items[index]
+    }
+
     public var stringValue: String? { if case let .string(s) = self { return s } else { return nil } }
     public var boolValue: Bool? { if case let .bool(b) = self { return b } else { return nil } }
     public var arrayValue: [JSON]? { if case let .array(a) = self { return a } else { return nil } }
@@ -64,6 +70,8 @@ extension JSON {
     /// An integer, only when the number has no fraction or exponent (`3`, not `3.0`).
     public var intValue: Int? { if case let .number(n) = self { return Int(n) } else { return nil } }
     public var doubleValue: Double? { if case let .number(n) = self { return Double(n) } else { return nil } }
+    /// A number's text as sent (`3`, `1.5`).
+    public var numberText: String? { if case let .number(n) = self { return n } else { return nil } }
 
 
     /// The same object with `key` set (replaced in place, or appended at the end).

@@ -86,8 +86,8 @@ public enum NativeAPI {
         let body = try request.jsonBody()
         guard case .object = body else { throw HTTPError.badRequest("Body must be a JSON object") }
         let new = NewUser(username: try requiredString(body, "username"), password: try requiredString(body, "password"),
-                          email: try optionalString(body, "email"), roles: try stringList(body, "roles") ?? [],
-                          privileges: try stringList(body, "privileges") ?? [], groups: try stringList(body, "groups") ?? [])
+                          email: try body.optionalString("email"), roles: try body.optionalStringList("roles") ?? [],
+                          privileges: try body.optionalStringList("privileges") ?? [], groups: try body.optionalStringList("groups") ?? [])
         return .json(render(try engineCall { try session.accounts.create(new) }), status: 201)
     }
 
@@ -100,14 +100,14 @@ public enum NativeAPI {
             guard email.isNull || email.stringValue != nil else { throw HTTPError.badRequest("email must be a string or null") }
             changes.email = .some(email.stringValue)
         }
-        changes.password = try optionalString(body, "password")
+        changes.password = try body.optionalString("password")
         if let active = body["active"] {
             guard let flag = active.boolValue else { throw HTTPError.badRequest("active must be a boolean") }
             changes.active = flag
         }
-        changes.roles = try stringList(body, "roles")
-        changes.privileges = try stringList(body, "privileges")
-        changes.groups = try stringList(body, "groups")
+        changes.roles = try body.optionalStringList("roles")
+        changes.privileges = try body.optionalStringList("privileges")
+        changes.groups = try body.optionalStringList("groups")
         return .json(render(try engineCall { try session.accounts.update(username: request.parameter("username"), changes) }))
     }
 
@@ -151,6 +151,7 @@ public enum NativeAPI {
             case .invalid: throw HTTPError.badRequest(error.message)
             case .notFound: throw HTTPError.notFound(error.message)
             case .conflict: throw HTTPError.conflict(error.message)
+            case .forbidden: throw HTTPError.forbidden(error.message)
             }
         }
     }
@@ -160,19 +161,5 @@ public enum NativeAPI {
             throw HTTPError.badRequest("\(key) is required and must be a non-empty string")
         }
         return value
-    }
-
-    static func optionalString(_ body: JSON, _ key: String) throws -> String? {
-        guard let value = body[key], !value.isNull else { return nil }
-        guard let text = value.stringValue else { throw HTTPError.badRequest("\(key) must be a string") }
-        return text
-    }
-
-    static func stringList(_ body: JSON, _ key: String) throws -> [String]? {
-        guard let value = body[key], !value.isNull else { return nil }
-        guard let items = value.arrayValue, items.allSatisfy({ $0.stringValue != nil }) else {
-            throw HTTPError.badRequest("\(key) must be an array of strings")
-        }
-        return items.compactMap(\.stringValue)
     }
 }

@@ -94,6 +94,7 @@ enum ScaleEngineCall {
             switch error.kind {
             case .notFound: throw ScaleAPI.notFound
             case .invalid, .conflict: throw HTTPError.badRequest(error.message)
+            case .forbidden: throw HTTPError(403, error.message)
             }
         }
     }

@@ -3,14 +3,20 @@ import Postgres
 /// Every statement on the account tables (users, user_roles, user_privileges, groups,
 /// group_members, tokens). Nothing else writes them.
 enum AccountQueries {
-    /// One user as a JSON object, for the alias `u`.
+    /// One user as a JSON object, for the alias `u`. `privileges` are the effective ones: the
+    /// user's own and those of the privilege sets granted to the user's groups.
     static let userJSON = """
         json_build_object(
             'id', u.id, 'username', u.username, 'email', u.email, 'display_name', u.display_name,
             'account_id', u.account_id, 'active', u.active,
             'roles', coalesce((SELECT json_agg(r.role ORDER BY r.role) FROM user_roles r WHERE r.user_id = u.id), '[]'),
-            'privileges', coalesce((SELECT json_agg(p.privilege ORDER BY p.privilege) FROM user_privileges p
-                                    WHERE p.user_id = u.id), '[]'),
+            'privileges', coalesce((SELECT json_agg(DISTINCT p.privilege ORDER BY p.privilege) FROM (
+                                        SELECT privilege FROM user_privileges WHERE user_id = u.id
+                                        UNION ALL
+                                        SELECT unnest(s.privileges) FROM group_members m
+                                        JOIN group_privilege_sets gs ON gs.group_id = m.group_id
+                                        JOIN privilege_sets s ON s.name = gs.set_name
+                                        WHERE m.user_id = u.id) p), '[]'),
             'groups', coalesce((SELECT json_agg(g.name ORDER BY g.name) FROM group_members m
                                 JOIN groups g ON g.id = m.group_id WHERE m.user_id = u.id), '[]'),
             'created_at', iso_utc(u.created_at))

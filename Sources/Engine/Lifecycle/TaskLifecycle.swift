@@ -22,10 +22,11 @@ public enum TaskStatus: String, Sendable, CaseIterable {
         // running → running: an expired lease taken over by another runner.
         .running: [.running, .succeeded, .failed, .waiting, .paused, .canceled, .ready],
         .waiting: [.running, .succeeded, .failed, .canceled],
-        .paused: [.running, .ready, .canceled],
+        // A paused, canceled or failed step may be run again, finished, or replaced as current.
+        .paused: [.running, .ready, .canceled, .succeeded, .pending],
         .succeeded: [.ready, .pending],
-        .failed: [.ready, .pending],
-        .canceled: [.ready, .pending],
+        .failed: [.ready, .pending, .running, .succeeded],
+        .canceled: [.ready, .pending, .running, .succeeded],
         .skipped: [.ready, .pending],
     ]
 

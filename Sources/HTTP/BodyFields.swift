@@ -1,0 +1,20 @@
+import JSON
+
+/// Optional members of a JSON request body, checked for type (400 when wrong).
+extension JSON {
+    /// nil when absent or null.
+    public func optionalString(_ key: String) throws(HTTPError) -> String? {
+        guard let value = self[key], !value.isNull else { return nil }
+        guard let text = value.stringValue else { throw .badRequest("\(key) must be a string") }
+        return text
+    }
+
+    /// nil when absent or null.
+    public func optionalStringList(_ key: String) throws(HTTPError) -> [String]? {
+        guard let value = self[key], !value.isNull else { return nil }
+        guard let items = value.arrayValue, items.allSatisfy({ $0.stringValue != nil }) else {
+            throw .badRequest("\(key) must be an array of strings")
+        }
+        return items.compactMap(\.stringValue)
+    }
+}
