@@ -22,9 +22,10 @@ let package = Package(
         .target(name: "NativeAPI", dependencies: ["HTTP", "Engine", "JSON"]),
         .target(name: "BlocksAPI", dependencies: ["HTTP", "Engine", "JSON"]),
         .target(name: "ScaleAPI", dependencies: ["HTTP", "Engine", "JSON", "JSONSchema"]),
+        .target(name: "WorkflowManagerAPI", dependencies: ["HTTP", "Engine", "JSON"]),
         .executableTarget(name: "Flowgate",
-                          dependencies: ["FastCGI", "Postgres", "HTTP", "Engine", "NativeAPI", "BlocksAPI", "ScaleAPI", "Log", "JSON"]),
-        .testTarget(name: "UnitTests", dependencies: ["JSON", "JSONSchema", "HTTP", "Engine", "BlocksAPI", "ScaleAPI"]),
+                          dependencies: ["FastCGI", "Postgres", "HTTP", "Engine", "NativeAPI", "BlocksAPI", "ScaleAPI", "WorkflowManagerAPI", "Log", "JSON"]),
+        .testTarget(name: "UnitTests", dependencies: ["JSON", "JSONSchema", "HTTP", "Engine", "BlocksAPI", "ScaleAPI", "WorkflowManagerAPI"]),
         .testTarget(name: "IntegrationTests", dependencies: ["JSON", "Postgres", "Engine", "BlocksAPI"]),
     ],
     swiftLanguageModes: [.v6]

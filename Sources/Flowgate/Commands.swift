@@ -7,6 +7,7 @@ import Log
 import NativeAPI
 import Postgres
 import ScaleAPI
+import WorkflowManagerAPI
 
 /// The `flowgate` subcommands. Each returns the process exit status.
 enum Commands {
@@ -96,13 +97,15 @@ enum Commands {
     }
 
     /// How each surface's jobs move on as their tasks finish.
-    static let flows = FlowRegistry([.blocks: BlocksAPI.flow, .scale: RequestDrivenFlow()])
+    static let flows = FlowRegistry([.blocks: BlocksAPI.flow, .scale: RequestDrivenFlow(), .workflowManager: RequestDrivenFlow()])
 
     static func makeApplication(_ configuration: Configuration) -> Application<Session> {
         let native = NativeAPI.surface(.init(instance: configuration.instance, version: Configuration.version,
                                              tokenLifetimeSeconds: configuration.tokenLifetimeSeconds))
         let blocks = BlocksAPI.surface(.init(tokenLifetimeSeconds: configuration.tokenLifetimeSeconds))
-        return Application(surfaces: [native, blocks, ScaleAPI.surface()], bodyLimit: configuration.bodyLimit)
+        // Workflow Manager comes last: its paths begin with two parameters (/{orgId}/{itemId}).
+        return Application(surfaces: [native, blocks, ScaleAPI.surface(), WorkflowManagerAPI.surface()],
+                           bodyLimit: configuration.bodyLimit)
     }
 
     static func addUser(_ arguments: [String], _ configuration: Configuration) throws -> Int32 {

@@ -1,0 +1,99 @@
+import Engine
+import HTTP
+import JSON
+
+/// Users, groups (members and roles) and roles (privilege sets). Writes need adminAdvanced.
+enum WMCommunity {
+    static let routes: [Route<Session>] = [
+        WorkflowManagerAPI.underItem("GET", "/community/users", users),
+        WorkflowManagerAPI.underItem("GET", "/community/groups", groups),
+        WorkflowManagerAPI.underItem("GET", "/community/groups/{groupId}", group),
+        WorkflowManagerAPI.underItem("POST", "/community/groups/{groupId}", saveGroup),
+        WorkflowManagerAPI.underItem("GET", "/community/roles", roles),
+        WorkflowManagerAPI.underItem("GET", "/community/roles/{roleName}", role),
+        WorkflowManagerAPI.underItem("POST", "/community/roles/{roleName}", saveRole),
+        WorkflowManagerAPI.underItem("DELETE", "/community/roles/{roleName}", deleteRole),
+    ]
+
+    static func users(_ request: Request, _ session: Session) throws -> Response {
+        _ = try WorkflowManagerAPI.caller(request, session)
+        let users = try session.community.users().filter(\.active)
+        return .json(["users": .array(users.map { user in
+            ["username": .string(user.username), "fullName": .string(user.displayName ?? user.username),
+             "email": .string(user.email), "groups": .array(user.groups.map(JSON.string)),
+             "privileges": .array(user.privileges.map(JSON.string))]
+        })])
+    }
+
+    static func groups(_ request: Request, _ session: Session) throws -> Response {
+        _ = try WorkflowManagerAPI.caller(request, session)
+        return .json(["groups": .array(try session.community.groups().map(render))])
+    }
+
+    static func group(_ request: Request, _ session: Session) throws -> Response {
+        _ = try WorkflowManagerAPI.caller(request, session)
+        let id = request.parameter("groupId")
+        guard let group = try session.community.group(named: id) else { throw HTTPError.badRequest("Group '\(id)' does not exist.") }
+        return .json(render(group))
+    }
+
+    /// Body `{"members"?: [username], "roles"?: [roleName]}`; each given list replaces the old one.
+    static func saveGroup(_ request: Request, _ session: Session) throws -> Response {
+        let (user, _) = try WorkflowManagerAPI.caller(request, session)
+        try WorkflowManagerAPI.require(user, anyOf: ["adminAdvanced"])
+        let body = try WorkflowManagerAPI.objectBody(request)
+        let members = try body.optionalStringList("members")
+        let roles = try body.optionalStringList("roles")
+        let group = try WorkflowManagerAPI.translate {
+            try session.community.saveGroup(named: request.parameter("groupId"), members: members, privilegeSets: roles)
+        }
+        return .json(render(group))
+    }
+
+    static func render(_ group: GroupRecord) -> JSON {
+        ["id": .string(group.name), "name": .string(group.name), "members": .array(group.members.map(JSON.string)),
+         "roles": .array(group.privilegeSets.map(JSON.string))]
+    }
+
+    static func roles(_ request: Request, _ session: Session) throws -> Response {
+        _ = try WorkflowManagerAPI.caller(request, session)
+        return .json(["roles": .array(try session.community.privilegeSets().map(render))])
+    }
+
+    static func role(_ request: Request, _ session: Session) throws -> Response {
+        _ = try WorkflowManagerAPI.caller(request, session)
+        let name = request.parameter("roleName")
+        guard let set = try session.community.privilegeSet(named: name) else { throw HTTPError.badRequest("Role '\(name)' does not exist.") }
+        return .json(render(set))
+    }
+
+    static func saveRole(_ request: Request, _ session: Session) throws -> Response {
+        let (user, _) = try WorkflowManagerAPI.caller(request, session)
+        try WorkflowManagerAPI.require(user, anyOf: ["adminAdvanced"])
+        let body = try WorkflowManagerAPI.objectBody(request)
+        let name = request.parameter("roleName")
+        if let bodyName = try body.optionalString("roleName"), bodyName != name {
+            throw HTTPError.badRequest("roleName in the body must match the URL.")
+        }
+        guard let privileges = try body.optionalStringList("privileges") else {
+            throw HTTPError.badRequest("privileges must be an array of privilege names.")
+        }
+        let description = try body.optionalString("description") ?? ""
+        try WorkflowManagerAPI.translate {
+            try session.community.savePrivilegeSet(PrivilegeSet(name: name, description: description, privileges: privileges))
+        }
+        return .json(WorkflowManagerAPI.success)
+    }
+
+    static func deleteRole(_ request: Request, _ session: Session) throws -> Response {
+        let (user, _) = try WorkflowManagerAPI.caller(request, session)
+        try WorkflowManagerAPI.require(user, anyOf: ["adminAdvanced"])
+        let name = request.parameter("roleName")
+        guard try session.community.deletePrivilegeSet(named: name) else { throw HTTPError.badRequest("Role '\(name)' does not exist.") }
+        return .json(WorkflowManagerAPI.success)
+    }
+
+    static func render(_ set: PrivilegeSet) -> JSON {
+        ["roleName": .string(set.name), "description": .string(set.description), "privileges": .array(set.privileges.map(JSON.string))]
+    }
+}

@@ -1,0 +1,167 @@
+import Engine
+import HTTP
+import JSON
+
+/// Jobs: create from a template, read, diagram, history, assign a step, manage, search.
+enum WMJobs {
+    static let routes: [Route<Session>] = [
+        WorkflowManagerAPI.underItem("POST", "/jobTemplates/{templateId}/job", create),
+        WorkflowManagerAPI.underItem("GET", "/jobs/{jobId}", get),
+        WorkflowManagerAPI.underItem("GET", "/jobs/{jobId}/diagram", diagram),
+        WorkflowManagerAPI.underItem("GET", "/jobs/{jobId}/history", history),
+        WorkflowManagerAPI.underItem("POST", "/jobs/{jobId}/{stepId}", assign),
+        WorkflowManagerAPI.underItem("POST", "/jobs/manage", manage),
+        WorkflowManagerAPI.underItem("POST", "/jobs/search", search),
+    ]
+
+    static func create(_ request: Request, _ session: Session) throws -> Response {
+        let (user, item) = try WorkflowManagerAPI.caller(request, session)
+        try WorkflowManagerAPI.require(user, anyOf: ["jobCreate"])
+        let body = try WorkflowManagerAPI.objectBody(request)
+        var new = NewStepJobs()
+        if let count = body["numberOfJobs"], !count.isNull {
+            guard let number = count.intValue else { throw HTTPError.badRequest("numberOfJobs must be an integer.") }
+            new.count = number
+        }
+        new.jobId = try body.optionalString("jobId")
+        new.jobName = try body.optionalString("jobName")
+        new.startDate = try WorkflowManagerAPI.date(body, "startDate")
+        new.dueDate = try WorkflowManagerAPI.date(body, "dueDate")
+        new.priority = try body.optionalString("priority")
+        new.description = try body.optionalString("description")
+        new.notes = try body.optionalString("notes")
+        new.ownedBy = try body.optionalString("ownedBy")
+        new.jobStatus = try body.optionalString("jobStatus")
+        new.parentJob = try body.optionalString("parentJob")
+        if let type = try body.optionalString("assignedType") {
+            guard let assignment = Assignment(type: type, to: try body.optionalString("assignedTo")) else {
+                throw HTTPError.badRequest("assignedType must be User, Group or Unassigned, with assignedTo for User and Group.")
+            }
+            new.assignment = assignment
+        }
+        if let percent = body["percentComplete"], !percent.isNull {
+            guard let value = percent.doubleValue, (0...100).contains(value) else {
+                throw HTTPError.badRequest("percentComplete must be a number from 0 to 100.")
+            }
+            new.percentComplete = percent
+        }
+        if let properties = body["extendedProperties"], !properties.isNull {
+            guard let list = properties.arrayValue, list.allSatisfy({ $0["identifier"]?.stringValue?.contains(".") == true }) else {
+                throw HTTPError.badRequest("extendedProperties must be a list of {\"identifier\": \"table.property\", \"value\"}.")
+            }
+            new.extendedProperties = properties
+        }
+        let templateId = request.parameter("templateId")
+        let created = try WorkflowManagerAPI.translate { try session.stepJobs.create(item: item.key, templateId: templateId, new, by: user) }
+        var response: [(String, JSON)] = [("jobIds", .array(created.ids.map(JSON.string)))]
+        if created.autoExecuted { response.append(("autoExecuted", true)) }
+        return .json(.object(response))
+    }
+
+    static func job(_ request: Request, _ session: Session) throws -> (User, WorkflowItem, StepJob) {
+        let (user, item) = try WorkflowManagerAPI.caller(request, session)
+        let id = request.parameter("jobId")
+        guard let job = try session.stepJobs.job(item: item.key, id: id) else { throw HTTPError.badRequest("Job '\(id)' does not exist.") }
+        return (user, item, job)
+    }
+
+    static func get(_ request: Request, _ session: Session) throws -> Response {
+        let (_, _, job) = try job(request, session)
+        return .json(WMRender.job(job, holds: request.queryValue("holds") == "true", extendedProperties: request.queryValue("extProps") == "true"))
+    }
+
+    static func diagram(_ request: Request, _ session: Session) throws -> Response {
+        let (_, _, job) = try job(request, session)
+        let stored = StoredDiagram(id: job.document["diagramId"]?.stringValue ?? "", version: job.diagramVersion, diagram: job.diagram)
+        return .json(WMDefinitions.render(stored))
+    }
+
+    static func history(_ request: Request, _ session: Session) throws -> Response {
+        let (_, item) = try WorkflowManagerAPI.caller(request, session)
+        let id = request.parameter("jobId")
+        guard let entries = try session.stepJobs.history(item: item.key, id: id) else {
+            throw HTTPError.badRequest("Job '\(id)' does not exist.")
+        }
+        return .json(.array(entries.map { WMRender.history($0, jobId: id) }))
+    }
+
+    static func assign(_ request: Request, _ session: Session) throws -> Response {
+        let (user, item) = try WorkflowManagerAPI.caller(request, session)
+        let body = try WorkflowManagerAPI.objectBody(request)
+        guard let type = try body.optionalString("assignedType"),
+              let assignment = Assignment(type: type, to: try body.optionalString("assignedTo")) else {
+            throw HTTPError.badRequest("assignedType must be User, Group or Unassigned, with assignedTo for User and Group.")
+        }
+        let jobId = request.parameter("jobId")
+        let found = try WorkflowManagerAPI.translate {
+            try session.stepJobs.assign(item: item.key, jobId: jobId, stepId: request.parameter("stepId"), to: assignment, by: StepCaller(user))
+        }
+        guard found else { throw HTTPError.badRequest("Job '\(jobId)' does not exist.") }
+        return .json(WorkflowManagerAPI.success)
+    }
+
+    static func manage(_ request: Request, _ session: Session) throws -> Response {
+        let (user, item) = try WorkflowManagerAPI.caller(request, session)
+        let body = try WorkflowManagerAPI.objectBody(request)
+        guard let typeName = try body.optionalString("type"), let type = ManageType(rawValue: typeName) else {
+            throw HTTPError.badRequest("type must be one of \(ManageType.allCases.map(\.rawValue).joined(separator: ", ")).")
+        }
+        guard let jobIds = try body.optionalStringList("jobIds"), !jobIds.isEmpty else {
+            throw HTTPError.badRequest("jobIds must be a non-empty array of job ids.")
+        }
+        let refusals = try WorkflowManagerAPI.translate {
+            try session.stepJobs.manage(item: item.key, type, jobIds: jobIds, by: StepCaller(user))
+        }
+        guard refusals.isEmpty else { throw HTTPError(400, "\(type.rawValue) was refused; no job was changed.", details: refusals) }
+        return .json(WorkflowManagerAPI.success)
+    }
+
+    static let defaultFields: [JobField] = [.jobId, .jobName, .priority, .dueDate, .currentStep]
+
+    static func search(_ request: Request, _ session: Session) throws -> Response {
+        let (user, item) = try WorkflowManagerAPI.caller(request, session)
+        let body = try WorkflowManagerAPI.objectBody(request)
+        let q = try body.optionalString("q")
+        let text = try body.optionalString("search")
+        guard q != nil || text != nil else { throw HTTPError.badRequest("q or search is required.") }
+        var condition: JobCondition?
+        if let q, !q.trimmingCharacters(in: " ").isEmpty {
+            do {
+                var parser = try JobQueryParser(q, currentUser: user.username)
+                condition = try parser.parse()
+            } catch let error as JobQueryParser.Failure {
+                throw HTTPError.badRequest("Invalid query: \(error.message)", details: ["q: \(q)"])
+            }
+        }
+        if let text, !text.isEmpty {
+            condition = condition.map { .and($0, .text(text)) } ?? .text(text)
+        }
+        let fields = try (body.optionalStringList("fields") ?? defaultFields.map(\.rawValue)).map(field)
+        var sort: [(JobField, ascending: Bool)] = []
+        for entry in body["sortFields"]?.arrayValue ?? [] {
+            guard let name = entry["field"]?.stringValue else { throw HTTPError.badRequest("sortFields entries need a field.") }
+            let order = entry["sortOrder"]?.stringValue ?? "Asc"
+            guard order == "Asc" || order == "Desc" else { throw HTTPError.badRequest("sortOrder must be Asc or Desc.") }
+            sort.append((try field(name), order == "Asc"))
+        }
+        let start = body["start"]?.intValue ?? 0
+        let num = body["num"]?.intValue ?? 50
+        guard start >= 0, (0...1000).contains(num) else { throw HTTPError.badRequest("start must be ≥ 0 and num from 0 to 1000.") }
+        let result = try WorkflowManagerAPI.translate {
+            try session.stepJobs.search(item: item.key, JobSearch(condition: condition, fields: fields, sort: sort, start: start, num: num))
+        }
+        return .json([
+            "q": .string(q ?? text ?? ""),
+            "fields": .array(fields.map { ["name": .string($0.rawValue), "fieldType": .string($0.kind.rawValue)] }),
+            "results": .array(result.rows.map { row in .array(zip(fields, row).map { WMRender.searchValue($1, $0) }) }),
+            "start": .number(start), "nextStart": .number(result.hasMore ? start + num : -1), "num": .number(result.rows.count),
+        ])
+    }
+
+    static func field(_ name: String) throws -> JobField {
+        guard let field = JobField(rawValue: name) else {
+            throw HTTPError.badRequest("Unknown field '\(name)'.", details: ["Fields: \(JobField.allCases.map(\.rawValue).joined(separator: ", "))"])
+        }
+        return field
+    }
+}

@@ -1,0 +1,117 @@
+import Engine
+import Glibc
+import HTTP
+import JSON
+
+/// The Workflow Manager surface under `/{orgId}/{itemId}`: errors as
+/// `{"error": {"code", "message", "details"}}`, an ArcGIS-style token on every call.
+public enum WorkflowManagerAPI {
+    public static func surface() -> Surface<Session> {
+        Surface(name: "workflow_manager", owns: owns,
+                routes: WMDefinitions.routes + WMJobs.routes + WMJobActions.routes + WMCommunity.routes,
+                renderError: render)
+    }
+
+    /// The resource names under an item; other surfaces are matched first.
+    static let itemResources: Set<String> = ["jobs", "jobTemplates", "diagrams", "community"]
+
+    static let owns: @Sendable ([String]) -> Bool = { segments in
+        guard segments.count >= 2 else { return false }
+        return segments.count == 2 || segments[1] == "admin" || itemResources.contains(segments[2])
+    }
+
+    static func render(_ error: HTTPError) -> Response {
+        let details: [JSON] = error.details.map(JSON.string)
+        return .json(["error": ["code": .number(error.status), "message": .string(error.message), "details": .array(details)]],
+                     status: error.status)
+    }
+
+    /// `/{orgId}/{itemId}` + `path`.
+    static func underItem(_ method: String, _ path: String, _ handler: @escaping Handler<Session>) -> Route<Session> {
+        Route(method, "/{orgId}/{itemId}" + path, handler)
+    }
+
+    // MARK: Shared by the handlers
+
+    /// The token from `?token=` (which wins), `Authorization: Bearer` or `X-Esri-Authorization: Bearer`.
+    static func token(_ request: Request) -> String? {
+        if let token = request.queryValue("token"), !token.isEmpty { return token }
+        if let bearer = request.bearerToken { return bearer }
+        guard let esri = request.header("x-esri-authorization"), esri.lowercased().hasPrefix("bearer ") else { return nil }
+        let token = String(esri.dropFirst(7)).trimmingCharacters(in: " ")
+        return token.isEmpty ? nil : token
+    }
+
+    static func authenticate(_ request: Request, _ session: Session) throws -> User {
+        guard let token = token(request) else { throw HTTPError(401, "Token required.", details: ["Provide a token as ?token= or an Authorization: Bearer header."]) }
+        guard let user = try session.accounts.authenticate(token: token) else {
+            throw HTTPError(401, "Invalid token.", details: ["The token is unknown, expired or revoked."])
+        }
+        return user
+    }
+
+    /// The caller and the workflow item of the URL (401 first, then 400 for an unknown item).
+    static func caller(_ request: Request, _ session: Session) throws -> (User, WorkflowItem) {
+        let user = try authenticate(request, session)
+        let orgId = request.parameter("orgId")
+        let itemId = request.parameter("itemId")
+        guard let item = try session.workflowItems.item(orgId: orgId, itemId: itemId) else {
+            throw HTTPError.badRequest("Workflow item '\(itemId)' does not exist.")
+        }
+        return (user, item)
+    }
+
+    static func require(_ user: User, anyOf privileges: [String]) throws {
+        guard privileges.contains(where: user.privileges.contains) else {
+            throw HTTPError.forbidden("The \(privileges.joined(separator: " or ")) privilege is required.")
+        }
+    }
+
+    /// A JSON object body; an empty body counts as `{}`.
+    static func objectBody(_ request: Request) throws -> JSON {
+        if request.body.isEmpty { return [:] }
+        let body = try request.jsonBody()
+        guard case .object = body else { throw HTTPError.badRequest("The request body must be a JSON object.") }
+        return body
+    }
+
+    static func date(_ body: JSON, _ key: String) throws -> Double? {
+        guard let text = try body.optionalString(key) else { return nil }
+        guard let seconds = Timestamp.parse(text) else {
+            throw HTTPError.badRequest("\(key) is not a valid date.", details: ["Expected an ISO-8601 date such as 2019-08-24T14:15:22Z."])
+        }
+        return seconds
+    }
+
+    /// Engine refusals in this surface's statuses.
+    static func translate<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as EngineError {
+            switch error.kind {
+            case .invalid, .notFound, .conflict: throw HTTPError.badRequest(error.message)
+            case .forbidden: throw HTTPError.forbidden(error.message)
+            }
+        }
+    }
+
+    static let success: JSON = ["success": true]
+}
+
+extension String {
+    func trimmingCharacters(in set: Character) -> String {
+        var view = Substring(self)
+        while view.first == set { view.removeFirst() }
+        while view.last == set { view.removeLast() }
+        return String(view)
+    }
+}
+
+/// The wall clock, for checking that a requested time lies in the future.
+enum Clock {
+    static var now: Double {
+        var spec = timespec()
+        clock_gettime(CLOCK_REALTIME, &spec)
+        return Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9
+    }
+}
