@@ -13,10 +13,12 @@ final class ReportTests: XCTestCase {
         let user = "reporter-\(tag)"
         let error = "fixture error \(tag)"
         let manualHolds = "SELECT coalesce(sum(holds), 0), coalesce(sum(total_seconds), 0) FROM report_hold_time WHERE kind = 'manual'"
-        let holdsBefore = try db.run(manualHolds).first
 
         try db.run("BEGIN")
         defer { _ = try? db.run("ROLLBACK") }
+        // Read inside the transaction, where now() stands still: holds other tests left active
+        // count "until now" and would otherwise grow between the two reads.
+        let holdsBefore = try db.run(manualHolds).first
         try db.run("""
             INSERT INTO users (username, password_hash) VALUES ('\(user)', 'x');
             INSERT INTO workflows (surface, public_id, name, document) VALUES ('itential', '\(workflow)', '\(workflow)', '{}');
