@@ -6,5 +6,25 @@ public enum BenchmarkedStatements {
         ("scale-job-types-page", "GET /v6/job-types/: $1-$4 filters (NULL), $5 limit, $6 offset",
          (try? JobTypes.listSQL(order: JobTypes.defaultOrder)) ?? ""),
         ("scale-claim", "POST /v6/jobs/claim/: $1 = worker name", ScaleJobQueries.claim.sql),
+        ("wm-item", "job action: $1 = org id, $2 = item id", WorkflowItems.itemById.sql),
+        ("wm-lock", "job action: $1 = item key, $2 = job id", StepQueries.lockJob.sql),
+        ("wm-read", "job action: $1 = item key, $2 = job id", StepQueries.readJob.sql),
+        ("wm-apply-run", "Run on a one-step loop: $1 = job key, $3/$4 = actor id/name, $5 = job id",
+         applyingPlan(of: .run, after: .ready)),
+        ("wm-apply-finish", "Finish on a one-step loop: same placeholders", applyingPlan(of: .finish, after: .running)),
     ]
+
+    /// The write statement with the plan the planner makes for a Run or Finish of a step `a`
+    /// that loops to itself, as a literal in place of $2.
+    static func applyingPlan(of kind: StepActionKind, after status: TaskStatus) -> String {
+        guard let diagram = try? Diagram(["diagramName": "loop", "steps": [["id": "a", "paths": [["nextStep": "a"]]]]]) else { return "" }
+        let job = StepJob(id: 0, publicId: "", name: "", itemKey: 0, isClosed: false, diagram: diagram, diagramVersion: 1,
+                          document: [:], createdBy: nil, ownedBy: nil, createdAt: 0, startedAt: nil, endedAt: nil,
+                          steps: [StepRun(key: "a", status: status, isCurrent: true, assignment: .user("admin"))], holds: [], now: 0)
+        var planner = StepPlanner(job, caller: StepCaller(userId: nil, username: "admin", groups: [], privileges: []),
+                                  finalJobStatus: "Closed", initialJobStatus: "New")
+        _ = planner.perform(StepAction(kind: kind))
+        let literal = "'" + StepJobs.planJSON(planner).serialized.replacing("'", with: "''") + "'"
+        return StepQueries.applyPlan.sql.replacing("$2::jsonb", with: literal + "::jsonb")
+    }
 }

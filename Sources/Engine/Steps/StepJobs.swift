@@ -258,9 +258,7 @@ public struct StepJobs {
         var planner = StepPlanner(job, caller: caller, finalJobStatus: job.document["finalStatus"]?.stringValue ?? "Closed",
                                   initialJobStatus: job.document["initialStatus"]?.stringValue ?? "New")
         let result = decide(&planner)
-        if !planner.events.isEmpty {
-            try tx.execute(StepQueries.applyPlan, [job.id, Self.planJSON(planner).serialized, caller.userId, caller.username, job.publicId])
-        }
+        try StateMachine(tx).apply(planner, caller: caller)
         return result
     }
 
