@@ -7,7 +7,7 @@ enum WMDefinitions {
     static let routes: [Route<Session>] = [
         Route("POST", "/{orgId}/admin/createWorkflowItem", createItem),
         Route("GET", "/{orgId}/admin/items", listItems),
-        Route("GET", "/{orgId}/{itemId}", getItem),
+        Route("GET", "/{orgId}/admin/items/{itemId}", getItem),
         WorkflowManagerAPI.underItem("POST", "/diagrams", createDiagram),
         WorkflowManagerAPI.underItem("GET", "/diagrams", listDiagrams),
         WorkflowManagerAPI.underItem("GET", "/diagrams/{diagramId}", getDiagram),
@@ -31,8 +31,9 @@ enum WMDefinitions {
         let body = try WorkflowManagerAPI.objectBody(request)
         let itemId = try body.optionalString("itemId") ?? request.queryValue("itemId")
         let name = try body.optionalString("name") ?? request.queryValue("name") ?? ""
-        if let itemId, itemId.isEmpty || itemId.utf8.count > 100 || itemId.contains("/") {
-            throw HTTPError.badRequest("itemId must be 1 to 100 characters without '/'.")
+        // "admin" would shadow the item's own routes with these.
+        if let itemId, itemId.isEmpty || itemId.utf8.count > 100 || itemId.contains("/") || itemId == "admin" {
+            throw HTTPError.badRequest("itemId must be 1 to 100 characters without '/', and not 'admin'.")
         }
         let item = try WorkflowManagerAPI.translate {
             try session.workflowItems.create(orgId: request.parameter("orgId"), itemId: itemId, name: name, by: user)

@@ -16,8 +16,8 @@ public enum WorkflowManagerAPI {
     static let itemResources: Set<String> = ["jobs", "jobTemplates", "diagrams", "community"]
 
     static let owns: @Sendable ([String]) -> Bool = { segments in
-        guard segments.count >= 2 else { return false }
-        return segments.count == 2 || segments[1] == "admin" || itemResources.contains(segments[2])
+        guard segments.count >= 3 else { return false }
+        return segments[1] == "admin" || itemResources.contains(segments[2])
     }
 
     static func render(_ error: HTTPError) -> Response {

@@ -387,8 +387,9 @@ final class WorkflowManagerTests: XCTestCase {
         XCTAssertEqual(try wm.get("/diagrams").json?["diagrams"]?.arrayValue?.count, 1)
         WM.assertError(try wm.post("/jobTemplates", ["jobTemplateName": "t", "diagramId": "nope"]), 400)
         WM.assertError(try wm.post("/jobTemplates", ["jobTemplateName": "t", "diagramId": .string(id), "state": "Odd"]), 400)
-        XCTAssertEqual(try wm.client.get(wm.base, token: wm.admin).json?["name"], "tests")
-        WM.assertError(try wm.client.postJSON("/testorg/admin/createWorkflowItem", ["itemId": .string(String(wm.base.split(separator: "/")[1]))],
-                                              token: wm.admin), 400)
+        let itemId = String(wm.base.split(separator: "/")[1])
+        XCTAssertEqual(try wm.client.get("/testorg/admin/items/\(itemId)", token: wm.admin).json?["name"], "tests")
+        WM.assertError(try wm.client.get("/testorg/admin/items/no-such-item", token: wm.admin), 400)
+        WM.assertError(try wm.client.postJSON("/testorg/admin/createWorkflowItem", ["itemId": .string(itemId)], token: wm.admin), 400)
     }
 }
