@@ -14,6 +14,7 @@ public final class Session {
     public let workflowItems: WorkflowItems
     public let stepJobs: StepJobs
     public let community: Community
+    public let itentialWorkflows: ItentialWorkflows
 
     /// Connects now (CLI commands, tests).
     public convenience init(conninfo: String, flows: FlowRegistry = FlowRegistry([:])) throws {
@@ -37,6 +38,7 @@ public final class Session {
         workflowItems = WorkflowItems(connection: connection)
         stepJobs = StepJobs(connection: connection, items: workflowItems)
         community = Community(connection: connection)
+        itentialWorkflows = ItentialWorkflows(connection: connection)
     }
 
     /// Reopens the connection if the server went away since the last request.

@@ -3,6 +3,7 @@ import Engine
 import FastCGI
 import Glibc
 import HTTP
+import ItentialAPI
 import Log
 import NativeAPI
 import Postgres
@@ -103,8 +104,9 @@ enum Commands {
         let native = NativeAPI.surface(.init(instance: configuration.instance, version: Configuration.version,
                                              tokenLifetimeSeconds: configuration.tokenLifetimeSeconds))
         let blocks = BlocksAPI.surface(.init(tokenLifetimeSeconds: configuration.tokenLifetimeSeconds))
+        let itential = ItentialAPI.surface(.init(tokenLifetimeSeconds: configuration.tokenLifetimeSeconds))
         // Workflow Manager comes last: its paths begin with two parameters (/{orgId}/{itemId}).
-        return Application(surfaces: [native, blocks, ScaleAPI.surface(), WorkflowManagerAPI.surface()],
+        return Application(surfaces: [native, blocks, ScaleAPI.surface(), itential, WorkflowManagerAPI.surface()],
                            bodyLimit: configuration.bodyLimit)
     }
 

@@ -1,4 +1,5 @@
 import Engine
+import SurfaceSupport
 import Glibc
 import HTTP
 import JSON
@@ -42,7 +43,7 @@ public enum NativeAPI {
                 Route("PATCH", "\(v1)/users/{username}") { request, session in try updateUser(request, session) },
                 Route("DELETE", "\(v1)/users/{username}") { request, session in
                     _ = try admin(request, session)
-                    return .json(render(try engineCall { try session.accounts.deactivate(username: request.parameter("username")) }))
+                    return .json(render(try EngineErrors.mapped { try session.accounts.deactivate(username: request.parameter("username")) }))
                 },
             ],
             renderError: NativeErrorShape.render)
@@ -88,7 +89,7 @@ public enum NativeAPI {
         let new = NewUser(username: try requiredString(body, "username"), password: try requiredString(body, "password"),
                           email: try body.optionalString("email"), roles: try body.optionalStringList("roles") ?? [],
                           privileges: try body.optionalStringList("privileges") ?? [], groups: try body.optionalStringList("groups") ?? [])
-        return .json(render(try engineCall { try session.accounts.create(new) }), status: 201)
+        return .json(render(try EngineErrors.mapped { try session.accounts.create(new) }), status: 201)
     }
 
     static func updateUser(_ request: Request, _ session: Session) throws -> Response {
@@ -108,7 +109,7 @@ public enum NativeAPI {
         changes.roles = try body.optionalStringList("roles")
         changes.privileges = try body.optionalStringList("privileges")
         changes.groups = try body.optionalStringList("groups")
-        return .json(render(try engineCall { try session.accounts.update(username: request.parameter("username"), changes) }))
+        return .json(render(try EngineErrors.mapped { try session.accounts.update(username: request.parameter("username"), changes) }))
     }
 
     // MARK: Auth
@@ -140,20 +141,6 @@ public enum NativeAPI {
             "groups": .array(user.groups.map(JSON.string)),
             "created_at": .string(user.createdAt),
         ]
-    }
-
-    /// Engine refusals become native statuses.
-    static func engineCall<T>(_ body: () throws -> T) throws -> T {
-        do {
-            return try body()
-        } catch let error as EngineError {
-            switch error.kind {
-            case .invalid: throw HTTPError.badRequest(error.message)
-            case .notFound: throw HTTPError.notFound(error.message)
-            case .conflict: throw HTTPError.conflict(error.message)
-            case .forbidden: throw HTTPError.forbidden(error.message)
-            }
-        }
     }
 
     static func requiredString(_ body: JSON, _ key: String) throws -> String {

@@ -63,7 +63,7 @@ enum WMJobActions {
                 throw HTTPError.badRequest("dependentStepId needs dependentJobId.")
             }
             action.holdScheduledRelease = try WorkflowManagerAPI.date(body, "holdScheduledRelease")
-            if let release = action.holdScheduledRelease, release <= Clock.now {
+            if let release = action.holdScheduledRelease, release <= WallClock.now {
                 throw HTTPError.badRequest("holdScheduledRelease must be in the future.")
             }
             if let dependentJobId {

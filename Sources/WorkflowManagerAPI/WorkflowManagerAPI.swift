@@ -1,5 +1,4 @@
 import Engine
-import Glibc
 import HTTP
 import JSON
 
@@ -107,11 +106,3 @@ extension String {
     }
 }
 
-/// The wall clock, for checking that a requested time lies in the future.
-enum Clock {
-    static var now: Double {
-        var spec = timespec()
-        clock_gettime(CLOCK_REALTIME, &spec)
-        return Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9
-    }
-}

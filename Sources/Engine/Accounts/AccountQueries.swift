@@ -19,6 +19,8 @@ enum AccountQueries {
                                         WHERE m.user_id = u.id) p), '[]'),
             'groups', coalesce((SELECT json_agg(g.name ORDER BY g.name) FROM group_members m
                                 JOIN groups g ON g.id = m.group_id WHERE m.user_id = u.id), '[]'),
+            'group_accounts', coalesce((SELECT json_agg(json_build_object('id', g.account_id, 'name', g.name) ORDER BY g.name)
+                                        FROM group_members m JOIN groups g ON g.id = m.group_id WHERE m.user_id = u.id), '[]'),
             'created_at', iso_utc(u.created_at))
         """
 
@@ -60,6 +62,11 @@ enum AccountQueries {
 
     static let revokeUserTokens = Statement("account_revoke_user_tokens",
         "UPDATE tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL")
+
+    /// The active user whose password matches (HTTP Basic), without issuing a token.
+    static let verifyPassword = Statement("account_verify_password", """
+        SELECT \(userJSON) FROM users u WHERE u.username = $1 AND u.active AND u.password_hash = crypt($2, u.password_hash)
+        """)
 
     static let userByName = Statement("account_user_by_name", "SELECT \(userJSON) FROM users u WHERE u.username = $1")
     static let userByEmail = Statement("account_user_by_email", "SELECT \(userJSON) FROM users u WHERE u.email = $1")

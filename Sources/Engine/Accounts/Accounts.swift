@@ -90,6 +90,11 @@ public struct Accounts {
         return result.first.map { IssuedToken(token: token, expiresAt: $0.string(0)) }
     }
 
+    /// The active user with this username and password, or nil (HTTP Basic on every request).
+    public func verify(username: String, password: String) throws -> User? {
+        try userRow(connection.execute(AccountQueries.verifyPassword, [username, password]))
+    }
+
     /// A token for a user without a password check (the CLI's `token issue`).
     public func issueToken(username: String, lifetimeSeconds: Int = defaultTokenLifetimeSeconds) throws -> IssuedToken? {
         let token = Accounts.newTokenText()

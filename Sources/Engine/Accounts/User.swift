@@ -2,6 +2,7 @@ import JSON
 
 /// A Flowgate user as every surface sees it. The password hash never leaves the database.
 public struct User: Sendable, Equatable {
+
     public let id: Int64
     public let username: String
     public let email: String?
@@ -13,6 +14,8 @@ public struct User: Sendable, Equatable {
     public let roles: [String]
     public let privileges: [String]
     public let groups: [String]
+    /// The 24-hex account ids of the user's groups (Itential group ids), by group name.
+    public let groupAccounts: [GroupRef]
     public let createdAt: String
 
     public func hasRole(_ role: String) -> Bool { roles.contains(role) }
@@ -30,8 +33,17 @@ public struct User: Sendable, Equatable {
         roles = json["roles"]?.arrayValue?.compactMap(\.stringValue) ?? []
         privileges = json["privileges"]?.arrayValue?.compactMap(\.stringValue) ?? []
         groups = json["groups"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        groupAccounts = json["group_accounts"]?.arrayValue?.compactMap { group in
+            guard let name = group["name"]?.stringValue, let id = group["id"]?.stringValue else { return nil }
+            return GroupRef(name: name, id: id)
+        } ?? []
         createdAt = json["created_at"]?.stringValue ?? ""
     }
+}
+
+public struct GroupRef: Sendable, Equatable {
+    public let name: String
+    public let id: String
 }
 
 /// The names the schema accepts, so that a bad name is a 400 before any write.

@@ -49,6 +49,13 @@ public enum Timestamp {
         return Double(days * 86400 + hour * 3600 + minute * 60 + second - offset) + fraction
     }
 
+    /// `yyyy-MM-ddTHH:mm:ss.SSSZ` in UTC (Itential's audit fields).
+    public static func formatMilliseconds(_ seconds: Double) -> String {
+        let milliseconds = Int((seconds * 1000).rounded(.down)) - Int(seconds.rounded(.down)) * 1000
+        let text = String(milliseconds)
+        return String(format(seconds).dropLast()) + "." + String(repeating: "0", count: 3 - text.count) + text + "Z"
+    }
+
     /// `yyyy-MM-ddTHH:mm:ssZ` in UTC.
     public static func format(_ seconds: Double) -> String {
         let whole = Int(seconds.rounded(.down))

@@ -1,0 +1,108 @@
+import Engine
+import HTTP
+import JSON
+
+/// Logging in the ways Itential clients do, whoami and the health probe clients use first.
+enum ItentialSessions {
+    static func routes(_ configuration: ItentialAPI.Configuration) -> [Route<Session>] {
+        let login: Handler<Session> = { request, session in try Self.login(request, session, configuration) }
+        return [
+            Route("POST", "/login", login),
+            Route("POST", "/login/", login),
+            Route("POST", "/oauth/token") { request, session in try token(request, session, configuration) },
+            Route("GET", "/whoami") { request, session in whoami(try ItentialAPI.caller(request, session)) },
+            Route("GET", "/health/applications") { request, session in try applications(request, session) },
+        ]
+    }
+
+    /// `{"user": {"username", "password"}}` or flat `{"username", "password"}` → the token as
+    /// plain text, also set as the `token` cookie (clients keep the cookie, not the body).
+    static func login(_ request: Request, _ session: Session, _ configuration: ItentialAPI.Configuration) throws -> Response {
+        let credentials = try loginCredentials(request)
+        guard let username = credentials["username"]?.stringValue, let password = credentials["password"]?.stringValue else {
+            throw HTTPError.badRequest("username and password are required, as {\"user\": {\"username\", \"password\"}}")
+        }
+        guard let issued = try session.accounts.login(username: username, password: password,
+                                                      lifetimeSeconds: configuration.tokenLifetimeSeconds) else {
+            throw HTTPError(401, "Invalid credentials")
+        }
+        var response = Response.text(issued.token)
+        response.headers.append(("Set-Cookie", "token=\(issued.token); Path=/; HttpOnly; Max-Age=\(configuration.tokenLifetimeSeconds)"))
+        return response
+    }
+
+    /// The body as JSON whatever the declared type (clients post JSON text without one, or
+    /// under curl's form default), else as form fields; `{"user": {…}}` is unwrapped.
+    static func loginCredentials(_ request: Request) throws -> JSON {
+        if let body = try? JSON.parse(request.body), case .object = body { return body["user"] ?? body }
+        if request.mediaType == "application/x-www-form-urlencoded" {
+            return .object(try request.formBody().fields.map { ($0.0, .string($0.1)) })
+        }
+        throw HTTPError.badRequest("The body must be JSON: {\"user\": {\"username\", \"password\"}}")
+    }
+
+    /// OAuth2 client credentials, where the client is a Flowgate user.
+    static func token(_ request: Request, _ session: Session, _ configuration: ItentialAPI.Configuration) throws -> Response {
+        guard request.mediaType == "application/x-www-form-urlencoded" else {
+            throw HTTPError(415, "Content-Type must be application/x-www-form-urlencoded")
+        }
+        let form = try request.formBody()
+        guard form["grant_type"] == "client_credentials" else {
+            throw HTTPError.badRequest("grant_type must be client_credentials")
+        }
+        guard let client = form["client_id"], let secret = form["client_secret"],
+              let issued = try session.accounts.login(username: client, password: secret,
+                                                      lifetimeSeconds: configuration.tokenLifetimeSeconds) else {
+            throw HTTPError(401, "Invalid client credentials")
+        }
+        return .json(["access_token": .string(issued.token), "token_type": "bearer",
+                      "expires_in": .number(configuration.tokenLifetimeSeconds)])
+    }
+
+    /// The methods a caller may use per application, by role.
+    static let methods: [(app: String, roles: [String], methods: [String])] = [
+        ("AutomationStudio", ItentialAPI.Roles.write, ["createAutomation", "importAutomations", "updateAutomation", "deleteWorkflow"]),
+        ("AutomationStudio", ItentialAPI.Roles.read, ["getWorkflows", "getWorkflowDetailed", "validateWorkflow"]),
+    ]
+
+    static func whoami(_ user: User) -> Response {
+        var methods: [(String, JSON)] = []
+        for entry in Self.methods where entry.roles.contains(where: user.hasRole) {
+            let names = entry.methods.map(JSON.string)
+            if let index = methods.firstIndex(where: { $0.0 == entry.app }), case let .array(existing) = methods[index].1 {
+                methods[index].1 = .array(existing + names)
+            } else {
+                methods.append((entry.app, .array(names)))
+            }
+        }
+        return .json([
+            "id": .string(user.accountId), "provenance": "Flowgate", "username": .string(user.username),
+            "firstname": .string(user.displayName ?? user.username),
+            "groups": .array(user.groupAccounts.map { ["id": .string($0.id), "provenance": "Flowgate", "name": .string($0.name)] }),
+            "routes": [], "methods": .object(methods), "roles": .array(user.roles.map(JSON.string)),
+        ])
+    }
+
+    static let applicationList: [JSON] = [
+        ("WorkFlowEngine", "@itential/app-workflow_engine", "workflow_engine", "Runs jobs of workflows"),
+        ("OperationsManager", "@itential/app-operations_manager", "operations-manager", "Jobs, tasks and manual work"),
+        ("AutomationStudio", "@itential/app-automation_studio", "automation-studio", "Workflows"),
+    ].map { id, package, prefix, description in
+        ["id": .string(id), "package_id": .string(package), "version": "2023.2.0", "type": "Application",
+         "description": .string(description), "routePrefix": .string(prefix), "state": "RUNNING",
+         "connection": ["state": "ONLINE"]]
+    }
+
+    /// Needs a session: clients probe it to decide whether to log in. `equals` + `equalsField`
+    /// filter, `limit` caps.
+    static func applications(_ request: Request, _ session: Session) throws -> Response {
+        _ = try ItentialAPI.caller(request, session)
+        var results = applicationList
+        if let value = request.queryValue("equals") {
+            let field = request.queryValue("equalsField") ?? "id"
+            results = results.filter { $0[field]?.stringValue == value }
+        }
+        if let limit = request.queryValue("limit").flatMap(Int.init), limit >= 0 { results = Array(results.prefix(limit)) }
+        return .json(["results": .array(results), "total": .number(results.count)])
+    }
+}
