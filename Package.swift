@@ -24,7 +24,7 @@ let package = Package(
         .target(name: "BlocksAPI", dependencies: ["HTTP", "Engine", "JSON"]),
         .target(name: "ScaleAPI", dependencies: ["HTTP", "Engine", "JSON", "JSONSchema"]),
         .target(name: "WorkflowManagerAPI", dependencies: ["HTTP", "Engine", "JSON"]),
-        .target(name: "ItentialAPI", dependencies: ["HTTP", "Engine", "JSON", "SurfaceSupport"]),
+        .target(name: "ItentialAPI", dependencies: ["HTTP", "Engine", "JSON", "JSONSchema", "SurfaceSupport"]),
         .executableTarget(name: "Flowgate",
                           dependencies: ["FastCGI", "Postgres", "HTTP", "Engine", "NativeAPI", "BlocksAPI", "ScaleAPI", "WorkflowManagerAPI", "ItentialAPI", "Log", "JSON"]),
         .testTarget(name: "UnitTests", dependencies: ["JSON", "JSONSchema", "HTTP", "Engine", "BlocksAPI", "ScaleAPI", "WorkflowManagerAPI", "ItentialAPI"]),

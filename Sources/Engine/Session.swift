@@ -15,6 +15,7 @@ public final class Session {
     public let stepJobs: StepJobs
     public let community: Community
     public let itentialWorkflows: ItentialWorkflows
+    public let itentialJobs: ItentialJobs
 
     /// Connects now (CLI commands, tests).
     public convenience init(conninfo: String, flows: FlowRegistry = FlowRegistry([:])) throws {
@@ -39,6 +40,7 @@ public final class Session {
         stepJobs = StepJobs(connection: connection, items: workflowItems)
         community = Community(connection: connection)
         itentialWorkflows = ItentialWorkflows(connection: connection)
+        itentialJobs = ItentialJobs(connection: connection, jobs: jobs)
     }
 
     /// Reopens the connection if the server went away since the last request.

@@ -90,7 +90,7 @@ enum Commands {
         let runner = Runner(.init(conninfo: conninfo, owner: "runner:\(configuration.instance)", threads: configuration.runners,
                                   leaseSeconds: configuration.taskLeaseSeconds,
                                   pollIntervalMilliseconds: configuration.runnerPollMilliseconds),
-                            kinds: TaskKindRegistry(BlocksAPI.taskKinds), flows: flows)
+                            kinds: TaskKindRegistry(BlocksAPI.taskKinds + ItentialAPI.taskKinds), flows: flows)
         return try Lifecycle.run(services: [server, runner]) {
             Log.info("serving", [("listen", "\(configuration.listen)"), ("workers", String(configuration.workers)),
                                  ("runners", String(configuration.runners)), ("version", Configuration.version)])
@@ -98,7 +98,8 @@ enum Commands {
     }
 
     /// How each surface's jobs move on as their tasks finish.
-    static let flows = FlowRegistry([.blocks: BlocksAPI.flow, .scale: RequestDrivenFlow(), .workflowManager: RequestDrivenFlow()])
+    static let flows = FlowRegistry([.blocks: BlocksAPI.flow, .scale: RequestDrivenFlow(), .workflowManager: RequestDrivenFlow(),
+                                     .itential: ItentialAPI.flow])
 
     static func makeApplication(_ configuration: Configuration) -> Application<Session> {
         let native = NativeAPI.surface(.init(instance: configuration.instance, version: Configuration.version,

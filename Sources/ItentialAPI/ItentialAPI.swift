@@ -23,9 +23,13 @@ public enum ItentialAPI {
 
     public static func surface(_ configuration: Configuration) -> Surface<Session> {
         Surface(name: "itential", owns: { segments in segments.first.map(prefixes.contains) ?? false },
-                routes: ItentialSessions.routes(configuration) + AutomationStudio.routes,
+                routes: ItentialSessions.routes(configuration) + AutomationStudio.routes + ItentialJobRoutes.routes,
                 renderError: render)
     }
+
+    /// How Itential jobs move on, and the built-in tasks the runner executes for them.
+    public static let flow: any JobFlow = ItentialFlow()
+    public static let taskKinds: [any TaskKind] = ItentialTasks.kinds
 
     static func render(_ error: HTTPError) -> Response {
         if let body = error.body { return .json(body, status: error.status) }

@@ -17,10 +17,6 @@ final class ItentialTests: XCTestCase {
         try client.request("POST", path, headers: headers, body: Array(body.utf8))
     }
 
-    func assertMessage(_ response: HTTPResponse, _ status: Int, file: StaticString = #filePath, line: UInt = #line) {
-        XCTAssertEqual(response.status, status, response.text, file: file, line: line)
-        XCTAssertNotNil(response.json?["message"]?.stringValue, response.text, file: file, line: line)
-    }
 
     /// A workflow `name` → a1 (stub) → workflow_end, with extra tasks or transitions merged in.
     static func workflow(_ name: String, tasks: [(String, JSON)] = [], transitions: [(String, JSON)]? = nil) -> JSON {
@@ -46,22 +42,22 @@ final class ItentialTests: XCTestCase {
         let flat = try post("/login/", "{\"username\": \"admin\", \"password\": \"\(password)\"}", headers: [("Content-Type", "application/json")])
         XCTAssertEqual(flat.status, 200, flat.text)
         XCTAssertEqual(try client.get("/whoami", headers: [("Cookie", "token=\(flat.text)")]).json?["username"], "admin")
-        assertMessage(try post("/login", "{\"user\": {\"username\": \"admin\", \"password\": \"wrong\"}}"), 401)
-        assertMessage(try post("/login", "{\"user\": {}}"), 400)
-        assertMessage(try post("/login", "not json", headers: [("Content-Type", "text/csv")]), 400)
+        ItentialSupport.assertMessage(try post("/login", "{\"user\": {\"username\": \"admin\", \"password\": \"wrong\"}}"), 401)
+        ItentialSupport.assertMessage(try post("/login", "{\"user\": {}}"), 400)
+        ItentialSupport.assertMessage(try post("/login", "not json", headers: [("Content-Type", "text/csv")]), 400)
     }
 
     func testEverySessionMechanismAndTheHealthProbe() throws {
-        assertMessage(try client.get("/health/applications"), 401)
-        assertMessage(try client.get("/whoami"), 401)
-        assertMessage(try client.get("/whoami?token=not-a-token"), 401)
+        ItentialSupport.assertMessage(try client.get("/health/applications"), 401)
+        ItentialSupport.assertMessage(try client.get("/whoami"), 401)
+        ItentialSupport.assertMessage(try client.get("/whoami?token=not-a-token"), 401)
         let basic = Data("admin:\(TestStack.adminPassword)".utf8).base64EncodedString()
         let wrongBasic = Data("admin:nope".utf8).base64EncodedString()
         for headers in [[("Cookie", "token=\(admin)")], [("Authorization", "Bearer \(admin)")], [("Authorization", "Basic \(basic)")]] {
             XCTAssertEqual(try client.get("/whoami", headers: headers).status, 200, "\(headers)")
         }
         XCTAssertEqual(try client.get("/whoami?token=\(admin)").status, 200)
-        assertMessage(try client.get("/whoami", headers: [("Authorization", "Basic \(wrongBasic)")]), 401)
+        ItentialSupport.assertMessage(try client.get("/whoami", headers: [("Authorization", "Basic \(wrongBasic)")]), 401)
         let health = try client.get("/health/applications?token=\(admin)")
         XCTAssertEqual(health.json?["total"], 3)
         XCTAssertEqual(health.json?["results"]?[0]?["state"], "RUNNING")
@@ -74,9 +70,9 @@ final class ItentialTests: XCTestCase {
         XCTAssertEqual(issued.json?["token_type"], "bearer", issued.text)
         let token = try XCTUnwrap(issued.json?["access_token"]?.stringValue)
         XCTAssertEqual(try client.get("/whoami", headers: [("Authorization", "Bearer \(token)")]).status, 200)
-        assertMessage(try post("/oauth/token", "{\"grant_type\": \"client_credentials\"}", headers: [("Content-Type", "application/json")]), 415)
-        assertMessage(try post("/oauth/token", "grant_type=password&client_id=admin&client_secret=x", headers: form), 400)
-        assertMessage(try post("/oauth/token", "grant_type=client_credentials&client_id=admin&client_secret=x", headers: form), 401)
+        ItentialSupport.assertMessage(try post("/oauth/token", "{\"grant_type\": \"client_credentials\"}", headers: [("Content-Type", "application/json")]), 415)
+        ItentialSupport.assertMessage(try post("/oauth/token", "grant_type=password&client_id=admin&client_secret=x", headers: form), 400)
+        ItentialSupport.assertMessage(try post("/oauth/token", "grant_type=client_credentials&client_id=admin&client_secret=x", headers: form), 401)
     }
 
     func testWhoamiShowsAccountAndGroupIds() throws {
@@ -104,7 +100,7 @@ final class ItentialTests: XCTestCase {
         XCTAssertEqual(created.json?["edit"]?.stringValue?.hasSuffix(id), true)
 
         let duplicate = try client.postJSON("/automation-studio/automations", ["automation": Self.workflow(name)], token: admin)
-        assertMessage(duplicate, 409)
+        ItentialSupport.assertMessage(duplicate, 409)
         XCTAssertEqual(duplicate.json?["message"], .string("workflow with name `\(name)` already exists"))
 
         let listed = try XCTUnwrap(client.get("/automation-studio/workflows?equals[name]=\(name)&include=name", token: admin).json)
@@ -124,7 +120,7 @@ final class ItentialTests: XCTestCase {
         let deleted = try client.request("DELETE", "/workflow_builder/workflows/delete/\(name)-2", headers: [("Authorization", "Bearer \(admin)")])
         XCTAssertEqual(deleted.json?["lastErrorObject"], ["n": 1], deleted.text)
         XCTAssertEqual(deleted.json?["value"]?["_id"], .string(id))
-        assertMessage(try client.request("DELETE", "/workflow_builder/workflows/delete/\(name)-2", headers: [("Authorization", "Bearer \(admin)")]), 404)
+        ItentialSupport.assertMessage(try client.request("DELETE", "/workflow_builder/workflows/delete/\(name)-2", headers: [("Authorization", "Bearer \(admin)")]), 404)
     }
 
     func testImportIsAllOrNothing() throws {
@@ -135,10 +131,10 @@ final class ItentialTests: XCTestCase {
         XCTAssertEqual(imported.json?["data"]?.arrayValue?.count, 2)
         let again = try client.postJSON("/automation-studio/automations/import",
                                         ["automations": [Self.workflow(prefix + "-c"), Self.workflow(prefix + "-a")]], token: admin)
-        assertMessage(again, 409)
+        ItentialSupport.assertMessage(again, 409)
         XCTAssertEqual(try client.get("/automation-studio/workflows?starts-with[name]=\(prefix)", token: admin).json?["total"], 2)
-        assertMessage(try client.postJSON("/automation-studio/automations/import", ["automations": []], token: admin), 400)
-        assertMessage(try client.postJSON("/automation-studio/automations", ["automation": ["name": "x"]], token: admin), 400)
+        ItentialSupport.assertMessage(try client.postJSON("/automation-studio/automations/import", ["automations": []], token: admin), 400)
+        ItentialSupport.assertMessage(try client.postJSON("/automation-studio/automations", ["automation": ["name": "x"]], token: admin), 400)
     }
 
     func testValidationFindsEachProblem() throws {
@@ -177,8 +173,8 @@ final class ItentialTests: XCTestCase {
         let reader = try TestStack.makeUser(roles: ["apiread"], prefix: "it-apiread")
         let nobody = try TestStack.makeUser(prefix: "it-noroles")
         XCTAssertEqual(try client.get("/automation-studio/workflows", token: reader.token).status, 200)
-        assertMessage(try client.postJSON("/automation-studio/automations", ["automation": Self.workflow("x")], token: reader.token), 403)
-        assertMessage(try client.get("/automation-studio/workflows", token: nobody.token), 403)
-        assertMessage(try client.get("/automation-studio/nothing-here", token: admin), 404)
+        ItentialSupport.assertMessage(try client.postJSON("/automation-studio/automations", ["automation": Self.workflow("x")], token: reader.token), 403)
+        ItentialSupport.assertMessage(try client.get("/automation-studio/workflows", token: nobody.token), 403)
+        ItentialSupport.assertMessage(try client.get("/automation-studio/nothing-here", token: admin), 404)
     }
 }

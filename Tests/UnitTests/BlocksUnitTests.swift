@@ -123,11 +123,11 @@ final class LifecycleTests: XCTestCase {
         func task(_ id: Int64, _ status: TaskStatus) -> TaskSnapshot {
             TaskSnapshot(id: id, key: "k\(id)", position: Int(id), status: status, automatic: true)
         }
-        XCTAssertEqual(flow.start([task(2, .pending), task(1, .pending)]), [.makeReady(taskId: 1)])
-        XCTAssertEqual(flow.after(task(1, .succeeded), error: nil, tasks: [task(1, .succeeded), task(2, .pending)]), [.makeReady(taskId: 2)])
-        XCTAssertEqual(flow.after(task(2, .succeeded), error: nil, tasks: [task(1, .succeeded), task(2, .succeeded)]),
+        XCTAssertEqual(flow.start([task(2, .pending), task(1, .pending)], job: [:]), [.makeReady(taskId: 1)])
+        XCTAssertEqual(flow.after(task(1, .succeeded), error: nil, tasks: [task(1, .succeeded), task(2, .pending)], job: [:]), [.makeReady(taskId: 2)])
+        XCTAssertEqual(flow.after(task(2, .succeeded), error: nil, tasks: [task(1, .succeeded), task(2, .succeeded)], job: [:]),
                        [.finishJob(status: "COMPLETED", error: nil)])
-        XCTAssertEqual(flow.after(task(1, .failed), error: "boom", tasks: [task(1, .failed), task(2, .pending)]),
+        XCTAssertEqual(flow.after(task(1, .failed), error: "boom", tasks: [task(1, .failed), task(2, .pending)], job: [:]),
                        [.finishJob(status: "FAILED", error: "boom")])
     }
 }

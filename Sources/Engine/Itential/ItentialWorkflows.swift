@@ -67,7 +67,14 @@ public struct ItentialWorkflows {
     }
 
     public func find(name: String) throws -> JSON? {
-        try connection.execute(Self.byName, [name]).first.flatMap { try? JSON.parse($0.string(0)) }
+        try findRecord(name: name)?.document
+    }
+
+    /// The workflow's row (jobs refer to it) and document.
+    public func findRecord(name: String) throws -> (rowId: Int64, document: JSON)? {
+        guard let row = try connection.execute(Self.byName, [name]).first, let id = row.int64(1),
+              let document = try? JSON.parse(row.string(0)) else { return nil }
+        return (id, document)
     }
 
     public func list(_ filter: Filter, limit: Int, skip: Int) throws -> Page {
@@ -132,7 +139,7 @@ public struct ItentialWorkflows {
         UPDATE workflows SET name = $2, document = $3::json, updated_at = now() WHERE surface = 'itential' AND public_id = $1
         """)
     static let byName = Statement("itential_workflow_by_name",
-        "SELECT document FROM workflows WHERE surface = 'itential' AND name = $1")
+        "SELECT document, id FROM workflows WHERE surface = 'itential' AND name = $1")
     static let filter = """
         surface = 'itential' AND ($1::text IS NULL OR name = $1) AND ($2::text IS NULL OR public_id = $2)
           AND ($3::text IS NULL OR strpos(name, $3) > 0) AND ($4::text IS NULL OR starts_with(name, $4))

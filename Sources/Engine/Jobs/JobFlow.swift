@@ -1,3 +1,5 @@
+import JSON
+
 /// A task as a flow sees it when deciding what comes next.
 public struct TaskSnapshot: Sendable, Equatable {
     public let id: Int64
@@ -5,26 +7,33 @@ public struct TaskSnapshot: Sendable, Equatable {
     public let position: Int
     public let status: TaskStatus
     public let automatic: Bool
+    /// The state a finished task chose (`success`, `failure`, `error`, …).
+    public let finishState: String?
 
-    public init(id: Int64, key: String, position: Int, status: TaskStatus, automatic: Bool) {
+    public init(id: Int64, key: String, position: Int, status: TaskStatus, automatic: Bool, finishState: String? = nil) {
         self.id = id
         self.key = key
         self.position = position
         self.status = status
         self.automatic = automatic
+        self.finishState = finishState
     }
 }
 
 public enum FlowDecision: Sendable, Equatable {
     case makeReady(taskId: Int64)
+    /// Never to run (a dead path).
+    case skip(taskId: Int64)
+    /// Done without running (a workflow's start and end markers).
+    case complete(taskId: Int64, finishState: String)
     case finishJob(status: String, error: String?)
 }
 
 /// Decides what happens after a job starts and after each of its tasks finishes. Pure: the
-/// engine hands it the job's tasks under the job lock and applies the decisions.
+/// engine hands it the job's tasks and document under the job lock and applies the decisions.
 public protocol JobFlow: Sendable {
-    func start(_ tasks: [TaskSnapshot]) -> [FlowDecision]
-    func after(_ finished: TaskSnapshot, error: String?, tasks: [TaskSnapshot]) -> [FlowDecision]
+    func start(_ tasks: [TaskSnapshot], job: JSON) -> [FlowDecision]
+    func after(_ finished: TaskSnapshot, error: String?, tasks: [TaskSnapshot], job: JSON) -> [FlowDecision]
 }
 
 /// Tasks run one at a time in `position` order; the first failure stops the job.
@@ -37,14 +46,14 @@ public struct SequentialFlow: JobFlow {
         self.failedStatus = failedStatus
     }
 
-    public func start(_ tasks: [TaskSnapshot]) -> [FlowDecision] {
+    public func start(_ tasks: [TaskSnapshot], job: JSON) -> [FlowDecision] {
         guard let first = tasks.min(by: { ($0.position, $0.id) < ($1.position, $1.id) }) else {
             return [.finishJob(status: completedStatus, error: nil)]
         }
         return [.makeReady(taskId: first.id)]
     }
 
-    public func after(_ finished: TaskSnapshot, error: String?, tasks: [TaskSnapshot]) -> [FlowDecision] {
+    public func after(_ finished: TaskSnapshot, error: String?, tasks: [TaskSnapshot], job: JSON) -> [FlowDecision] {
         if finished.status == .failed { return [.finishJob(status: failedStatus, error: error)] }
         let next = tasks.filter { $0.status == .pending }.min(by: { ($0.position, $0.id) < ($1.position, $1.id) })
         if let next { return [.makeReady(taskId: next.id)] }
@@ -56,8 +65,8 @@ public struct SequentialFlow: JobFlow {
 /// by external workers): nothing happens by itself.
 public struct RequestDrivenFlow: JobFlow {
     public init() {}
-    public func start(_ tasks: [TaskSnapshot]) -> [FlowDecision] { [] }
-    public func after(_ finished: TaskSnapshot, error: String?, tasks: [TaskSnapshot]) -> [FlowDecision] { [] }
+    public func start(_ tasks: [TaskSnapshot], job: JSON) -> [FlowDecision] { [] }
+    public func after(_ finished: TaskSnapshot, error: String?, tasks: [TaskSnapshot], job: JSON) -> [FlowDecision] { [] }
 }
 
 /// The flow each surface's jobs follow.

@@ -68,7 +68,7 @@ enum JobQueries {
         """)
 
     static let taskSnapshots = Statement("task_snapshots", """
-        SELECT id, key, position, status, automatic FROM tasks WHERE job_id = $1 ORDER BY position, id
+        SELECT id, key, position, status, automatic, finish_state FROM tasks WHERE job_id = $1 ORDER BY position, id
         """)
 
     // MARK: Runner
@@ -90,15 +90,26 @@ enum JobQueries {
         """)
 
     static let jobOfTask = Statement("task_job_ref", """
-        SELECT j.id, j.surface, j.public_id, j.status FROM jobs j WHERE j.id = $1
+        SELECT j.id, j.surface, j.public_id, j.status, coalesce(j.document->'variables', '{}') FROM jobs j WHERE j.id = $1
         """)
+
+    /// The job's document, for its flow and its tasks' variables.
+    static let jobDocument = Statement("job_document", "SELECT document FROM jobs WHERE id = $1")
+
+    /// Merges variables a task set into the job's.
+    static let mergeJobVariables = Statement("job_merge_variables", """
+        UPDATE jobs SET document = jsonb_set(document, '{variables}', coalesce(document->'variables', '{}') || $2::jsonb)
+        WHERE id = $1
+        """)
+
+    static let setFinishState = Statement("task_set_finish_state", "UPDATE tasks SET finish_state = $2 WHERE id = $1")
 
     static let upstreamOutputs = Statement("task_upstream_outputs",
         "SELECT key, output FROM tasks WHERE job_id = $1 AND status = 'succeeded' AND output IS NOT NULL")
 
     /// Succeeds only while this runner still holds the lease of that attempt.
     static let finishLeasedTask = Statement("task_finish_leased", """
-        UPDATE tasks SET status = $4, output = $5::json, error = $6, finished_at = now(),
+        UPDATE tasks SET status = $4, output = $5::json, error = $6, finish_state = $7, finished_at = now(),
             lease_owner = NULL, lease_expires_at = NULL
         WHERE id = $1 AND status = 'running' AND lease_owner = $2 AND attempts = $3
         RETURNING key

@@ -27,6 +27,8 @@ public struct NewJob: Sendable {
     public var jobTypeId: Int64?
     /// The definition the job was spawned from, stored in `workflows` as sent.
     public var workflow: JSON?
+    /// Or the stored definition it was spawned from (the job keeps its own snapshot).
+    public var workflowId: Int64?
     public var document: JSON
     public var tasks: [NewTask]
 
@@ -84,7 +86,7 @@ public struct Jobs {
         let flow = try flows.flow(for: new.surface)
         return try connection.transaction { tx in
             let machine = StateMachine(tx)
-            var workflowId: Int64?
+            var workflowId = new.workflowId
             if let workflow = new.workflow {
                 workflowId = try tx.execute(JobQueries.insertWorkflow, [new.surface.rawValue, nil as String?, new.name,
                                                                         workflow.serialized, new.owner?.id]).first?.int64(0)
@@ -102,7 +104,7 @@ public struct Jobs {
             })
             try tx.execute(JobQueries.insertTasks, [job.id, tasks.serialized])
             try tx.execute(JobQueries.recordTasksCreated, [job.id, actor.userId, actor.name])
-            try machine.apply(flow.start(try machine.taskSnapshots(jobId: job.id)), to: job, actor: actor)
+            try machine.apply(flow.start(try machine.taskSnapshots(jobId: job.id), job: new.document), to: job, actor: actor)
             return job
         }
     }

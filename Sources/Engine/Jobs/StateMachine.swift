@@ -88,11 +88,21 @@ public struct LeasedTask: Sendable {
 extension StateMachine {
     /// Applies what a job's flow decided, under the job lock the caller holds.
     func apply(_ decisions: [FlowDecision], to job: JobRef, actor: Actor) throws {
+        // A finished job takes no more decisions (a task of a canceled job that ends late).
+        guard !JobLifecycle.isTerminal(job.status, for: job.surface) else { return }
         for decision in decisions {
             switch decision {
             case let .makeReady(taskId):
                 try changeTaskStatus(job, taskId: taskId, to: .ready, actor: actor, event: "task_ready")
+            case let .skip(taskId):
+                try changeTaskStatus(job, taskId: taskId, to: .skipped, actor: actor, detail: ["reason": "dead path"])
+            case let .complete(taskId, finishState):
+                try connection.execute(JobQueries.setFinishState, [taskId, finishState])
+                try changeTaskStatus(job, taskId: taskId, to: .succeeded, actor: actor, event: "task_finished",
+                                     detail: ["finish_state": .string(finishState)])
             case let .finishJob(status, error):
+                // A job that already stalled stays so when a parallel branch ends later.
+                if status == job.status { continue }
                 let detail: JSON = error.map { ["error": .string($0)] } ?? [:]
                 try changeJobStatus(job, to: status, actor: actor, error: error, detail: detail)
             }
@@ -102,7 +112,8 @@ extension StateMachine {
     func taskSnapshots(jobId: Int64) throws -> [TaskSnapshot] {
         try connection.execute(JobQueries.taskSnapshots, [jobId]).rows.compactMap { row in
             guard let id = row.int64(0), let status = TaskStatus(rawValue: row.string(3)) else { return nil }
-            return TaskSnapshot(id: id, key: row.string(1), position: row.int(2) ?? 0, status: status, automatic: row.bool(4))
+            return TaskSnapshot(id: id, key: row.string(1), position: row.int(2) ?? 0, status: status, automatic: row.bool(4),
+                                finishState: row[5])
         }
     }
 
@@ -125,13 +136,14 @@ extension StateMachine {
     /// when the lease was lost (it expired and another runner took the task over).
     func finishLeasedTask(_ task: LeasedTask, owner: String, outcome: TaskOutcome, flows: FlowRegistry) throws -> Bool {
         guard let job = try lockJob(id: task.jobId) else { return false }
-        let (status, output, error, files): (TaskStatus, JSON?, String?, [NamedFile]) = switch outcome {
-        case let .succeeded(output, files): (.succeeded, output, nil, files)
-        case let .failed(message): (.failed, nil, message, [])
+        let (status, output, error, files, finishState, variables): (TaskStatus, JSON?, String?, [NamedFile], String, JSON?) = switch outcome {
+        case let .succeeded(output, files, finishState, variables): (.succeeded, output, nil, files, finishState ?? "success", variables)
+        case let .failed(message): (.failed, nil, message, [], "error", nil)
         }
         let updated = try connection.execute(JobQueries.finishLeasedTask,
-                                             [task.id, owner, task.attempt, status.rawValue, output?.serialized, error])
+                                             [task.id, owner, task.attempt, status.rawValue, output?.serialized, error, finishState])
         guard !updated.isEmpty else { return false }
+        if let variables { try connection.execute(JobQueries.mergeJobVariables, [job.id, variables.serialized]) }
         for file in files {
             try connection.execute(FileQueries.insertJobFile, [job.surface.rawValue, file.name, job.id, Bytea.text(file.content)])
         }
@@ -140,7 +152,8 @@ extension StateMachine {
                    detail: error.map { ["error": .string($0)] } ?? [:])
         let tasks = try taskSnapshots(jobId: job.id)
         guard let finished = tasks.first(where: { $0.id == task.id }) else { return true }
-        try apply(try flows.flow(for: job.surface).after(finished, error: error, tasks: tasks), to: job, actor: .system(owner))
+        let document = try connection.execute(JobQueries.jobDocument, [job.id]).first.flatMap { try? JSON.parse($0.string(0)) } ?? [:]
+        try apply(try flows.flow(for: job.surface).after(finished, error: error, tasks: tasks, job: document), to: job, actor: .system(owner))
         return true
     }
 }

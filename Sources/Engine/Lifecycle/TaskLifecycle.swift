@@ -17,7 +17,8 @@ public enum TaskStatus: String, Sendable, CaseIterable {
     case skipped
 
     static let moves: [TaskStatus: Set<TaskStatus>] = [
-        .pending: [.ready, .skipped, .canceled],
+        // pending → succeeded: a marker task (a workflow's start and end) completes without running.
+        .pending: [.ready, .skipped, .canceled, .succeeded],
         .ready: [.running, .succeeded, .skipped, .canceled, .pending],
         // running → running: an expired lease taken over by another runner.
         .running: [.running, .succeeded, .failed, .waiting, .paused, .canceled, .ready],

@@ -114,9 +114,11 @@ public final class Runner: @unchecked Sendable {
         for row in try connection.execute(JobQueries.upstreamOutputs, [task.jobId]).rows {
             upstream[row.string(0)] = try? JSON.parse(row.string(1))
         }
-        let surface = try connection.execute(JobQueries.jobOfTask, [task.jobId]).first.flatMap(JobQueries.jobRef)?.surface
+        let job = try connection.execute(JobQueries.jobOfTask, [task.jobId]).first
+        let surface = job.flatMap(JobQueries.jobRef)?.surface
+        let variables = job.flatMap { try? JSON.parse($0.string(4)) } ?? [:]
         let files = Files(connection: connection)
-        return kind.run(TaskContext(input: task.input, upstream: upstream) { name in
+        return kind.run(TaskContext(input: task.input, upstream: upstream, jobVariables: variables) { name in
             guard let surface else { return nil }
             return try files.module(surface: surface, name: name)
         })

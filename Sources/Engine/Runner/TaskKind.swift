@@ -1,23 +1,28 @@
 import JSON
 
 /// What a task kind gets to work with: its own definition, what finished tasks of the same
-/// job produced (by task key), and the modules uploaded to its surface.
+/// job produced (by task key), the job's variables, and the modules uploaded to its surface.
 public struct TaskContext {
     public let input: JSON
     public let upstream: [String: JSON]
+    /// `jobs.document.variables`: what the job started with plus what its tasks set.
+    public let jobVariables: JSON
     /// The archive of an uploaded module of the job's surface, by name.
     public let module: (String) throws -> [UInt8]?
 
-    public init(input: JSON, upstream: [String: JSON], module: @escaping (String) throws -> [UInt8]? = { _ in nil }) {
+    public init(input: JSON, upstream: [String: JSON], jobVariables: JSON = [:],
+                module: @escaping (String) throws -> [UInt8]? = { _ in nil }) {
         self.input = input
         self.upstream = upstream
+        self.jobVariables = jobVariables
         self.module = module
     }
 }
 
 public enum TaskOutcome: Sendable, Equatable {
-    /// The task's output, and files it produced for its job.
-    case succeeded(JSON, files: [NamedFile] = [])
+    /// The task's output, files it produced for its job, the state it finished in (for flows
+    /// that branch on it; nil: `success`), and job variables it sets.
+    case succeeded(JSON, files: [NamedFile] = [], finishState: String? = nil, jobVariables: JSON? = nil)
     /// A readable error; it is stored on the task and stops or diverts the job per its flow.
     case failed(String)
 }

@@ -1,0 +1,105 @@
+import Engine
+import JSON
+
+/// How an Itential job moves on (spec §2.3–2.4). A task runs once every task with a standard
+/// transition into it has finished or is dead, and at least one of those transitions was taken
+/// (its state is the predecessor's finish state); with none taken it is dead. Forks take every
+/// matching transition; joins wait for all branches. Reaching `workflow_end` completes the
+/// job; running out of work before that stalls it in `error`.
+public struct ItentialFlow: JobFlow {
+    public init() {}
+
+    public func start(_ tasks: [TaskSnapshot], job: JSON) -> [FlowDecision] {
+        var run = Scheduling(tasks, transitions: job["transitions"])
+        guard let start = run.tasks[WorkflowGraph.start] else {
+            return [.finishJob(status: "error", error: "Job has no workflow_start task")]
+        }
+        run.complete(start.id, key: WorkflowGraph.start, state: "success")
+        return run.schedule()
+    }
+
+    public func after(_ finished: TaskSnapshot, error: String?, tasks: [TaskSnapshot], job: JSON) -> [FlowDecision] {
+        var run = Scheduling(tasks, transitions: job["transitions"])
+        return run.schedule()
+    }
+
+    /// The job's tasks as the decisions so far leave them.
+    struct Scheduling {
+        var tasks: [String: (id: Int64, status: TaskStatus, finishState: String?)]
+        let order: [String]
+        /// Standard transitions into each task: (from, state).
+        let incoming: [String: [(String, String)]]
+        let outgoing: [String: [(String, String)]]
+        var decisions: [FlowDecision] = []
+
+        init(_ snapshots: [TaskSnapshot], transitions: JSON?) {
+            tasks = Dictionary(uniqueKeysWithValues: snapshots.map { ($0.key, ($0.id, $0.status, $0.finishState)) })
+            order = snapshots.map(\.key)
+            var incoming: [String: [(String, String)]] = [:]
+            var outgoing: [String: [(String, String)]] = [:]
+            for (from, targets) in transitions?.objectValue ?? [] {
+                for (to, edge) in targets.objectValue ?? [] where edge["type"]?.stringValue == "standard" {
+                    let state = edge["state"]?.stringValue ?? "success"
+                    incoming[to, default: []].append((from, state))
+                    outgoing[from, default: []].append((to, state))
+                }
+            }
+            self.incoming = incoming
+            self.outgoing = outgoing
+        }
+
+        mutating func complete(_ id: Int64, key: String, state: String) {
+            tasks[key] = (id, .succeeded, state)
+            decisions.append(.complete(taskId: id, finishState: state))
+        }
+
+        func isFinished(_ key: String) -> Bool {
+            guard let status = tasks[key]?.status else { return true }
+            return status == .succeeded || status == .failed || status == .canceled
+        }
+
+        func isTaken(from: String, state: String) -> Bool {
+            guard let task = tasks[from], task.status == .succeeded || task.status == .failed else { return false }
+            return task.finishState == state
+        }
+
+        mutating func schedule() -> [FlowDecision] {
+            var changed = true
+            while changed {
+                changed = false
+                for key in order where tasks[key]?.status == .pending {
+                    guard let task = tasks[key], let edges = incoming[key], !edges.isEmpty else { continue }
+                    guard edges.allSatisfy({ isFinished($0.0) || tasks[$0.0]?.status == .skipped }) else { continue }
+                    changed = true
+                    guard edges.contains(where: { isTaken(from: $0.0, state: $0.1) }) else {
+                        tasks[key] = (task.id, .skipped, nil)
+                        decisions.append(.skip(taskId: task.id))
+                        continue
+                    }
+                    if key == WorkflowGraph.end {
+                        complete(task.id, key: key, state: "success")
+                        return decisions + [.finishJob(status: "complete", error: nil)]
+                    }
+                    tasks[key] = (task.id, .ready, nil)
+                    decisions.append(.makeReady(taskId: task.id))
+                }
+            }
+            let working = tasks.values.contains { [.ready, .running, .waiting].contains($0.status) }
+            if !working, tasks[WorkflowGraph.end]?.status != .succeeded {
+                return decisions + [.finishJob(status: "error", error: stallMessage())]
+            }
+            return decisions
+        }
+
+        /// Itential's wording, naming each finished task none of whose transitions was taken.
+        func stallMessage() -> String {
+            let stuck = order.filter { key in
+                key != WorkflowGraph.end && isFinished(key) && tasks[key]?.status != .canceled
+                    && !(outgoing[key] ?? []).contains { isTaken(from: key, state: $0.1) }
+            }
+            let names = stuck.isEmpty ? "No task" : stuck.joined(separator: ", ")
+            return "Job has no available transitions. \(names) could have led to the workflow end task, but did not. "
+                + "These tasks performed in a way that the end of the workflow could not be reached."
+        }
+    }
+}
