@@ -16,6 +16,7 @@ public final class Session {
     public let community: Community
     public let itentialWorkflows: ItentialWorkflows
     public let itentialJobs: ItentialJobs
+    public let itentialManualTasks: ItentialManualTasks
 
     /// Connects now (CLI commands, tests).
     public convenience init(conninfo: String, flows: FlowRegistry = FlowRegistry([:])) throws {
@@ -41,6 +42,7 @@ public final class Session {
         community = Community(connection: connection)
         itentialWorkflows = ItentialWorkflows(connection: connection)
         itentialJobs = ItentialJobs(connection: connection, jobs: jobs)
+        itentialManualTasks = ItentialManualTasks(connection: connection, flows: flows)
     }
 
     /// Reopens the connection if the server went away since the last request.

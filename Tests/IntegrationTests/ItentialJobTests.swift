@@ -4,70 +4,15 @@ import XCTest
 
 /// Itential jobs through nginx: the seed's jobs/start and claimJob, the task engine on the
 /// shared runner (fork, join, dead paths, stalls, errors), bad input, and racing claims.
-final class ItentialJobTests: XCTestCase {
-    var client: HTTPClient!
-    var admin = ""
-
-    override func setUpWithError() throws {
-        client = try TestStack.client()
-        admin = try TestStack.adminToken()
-    }
-
-    static let success: JSON = ["type": "standard", "state": "success"]
-    static func edge(_ state: String) -> JSON { ["type": "standard", "state": .string(state)] }
-
-    static func task(_ name: String, _ incoming: JSON, type: String = "operation", app: String = "WorkFlowEngine",
-                     outgoing: JSON = [:]) -> JSON {
-        ["name": .string(name), "summary": .string(name), "description": .string(name), "location": "Application",
-         "app": .string(app), "type": .string(type), "actor": "Pronghorn", "groups": [],
-         "variables": ["incoming": incoming, "outgoing": outgoing, "error": "", "decorators": []]]
-    }
-
-    static func stub(_ state: String = "success") -> JSON { task("stub", ["type": .string(state), "response": .string(state)], type: "automatic") }
-
-    /// Creates a workflow with a unique name from tasks (start and end added) and transitions.
-    func workflow(_ tasks: [(String, JSON)], _ transitions: [(String, JSON)], inputSchema: JSON? = nil) throws -> String {
-        let name = "it-job-\(UUID().uuidString.prefix(8))"
-        var document: [(String, JSON)] = [
-            ("name", .string(name)), ("type", "automation"),
-            ("tasks", .object([("workflow_start", ["name": "workflow_start", "groups": []])] + tasks
-                + [("workflow_end", ["name": "workflow_end", "groups": []])])),
-            ("transitions", .object(transitions + [("workflow_end", [:])])),
-        ]
-        if let inputSchema { document.append(("inputSchema", inputSchema)) }
-        let response = try client.postJSON("/automation-studio/automations", ["automation": .object(document)], token: admin)
-        guard response.status == 200 else { throw ClientError("creating workflow: \(response.status) \(response.text)") }
-        return name
-    }
-
-    func start(_ workflow: String, _ options: JSON = [:]) throws -> JSON {
-        let response = try client.postJSON("/operations-manager/jobs/start", ["workflow": .string(workflow), "options": options], token: admin)
-        guard response.status == 200, let job = response.json?["data"] else { throw ClientError("starting: \(response.status) \(response.text)") }
-        return job
-    }
-
-    /// The job once its status is one of `statuses` (the runner works in the background).
-    func job(_ id: String, until statuses: Set<String>, file: StaticString = #filePath, line: UInt = #line) throws -> JSON {
-        let deadline = Date().addingTimeInterval(15)
-        while true {
-            let job = try XCTUnwrap(client.get("/operations-manager/jobs/\(id)", token: admin).json?["data"])
-            if let status = job["status"]?.stringValue, statuses.contains(status) { return job }
-            if Date() > deadline {
-                XCTFail("job \(id) stayed \(job["status"] ?? .null)", file: file, line: line)
-                return job
-            }
-            Thread.sleep(forTimeInterval: 0.1)
-        }
-    }
-
+final class ItentialJobTests: ItentialTestCase {
 
     func testSeedStartReturnsTheDocumentedJob() throws {
         let group = "it-gbac-\(UUID().uuidString.prefix(6).lowercased())"
         _ = try TestStack.makeUser(groups: [group], prefix: "it-member")
         let me = try XCTUnwrap(client.get("/whoami", token: admin).json)
         let groupId = try XCTUnwrap(TestStack.database().execute(sql: "SELECT account_id FROM groups WHERE name = $1", [group]).first?.string(0))
-        let name = try workflow([("a1", Self.stub())], [("workflow_start", ["a1": Self.success]), ("a1", ["workflow_end": Self.success])])
-        let job = try start(name, ["description": "Example job description", "type": "automation",
+        let name = try it.workflow([("a1", ItentialFixture.stub())], [("workflow_start", ["a1": ItentialFixture.success]), ("a1", ["workflow_end": ItentialFixture.success])])
+        let job = try it.start(name, ["description": "Example job description", "type": "automation",
                                    "variables": ["x": 1], "groups": [.string(groupId)]])
         let id = try XCTUnwrap(job["_id"]?.stringValue)
         XCTAssertNotNil(id.range(of: "^[0-9a-f]{24}$", options: .regularExpression))
@@ -85,8 +30,8 @@ final class ItentialJobTests: XCTestCase {
         XCTAssertGreaterThan(job["metrics"]?["start_time"]?.doubleValue ?? 0, 1.7e12, "epoch milliseconds")
         XCTAssertEqual(job["tasks"]?["workflow_start"]?["status"], "complete")
         XCTAssertEqual(job["tasks"]?["a1"]?["transitions"], ["success": [["task": "workflow_end", "type": "standard"]], "failure": [], "error": []])
-        XCTAssertEqual(job["transitions"]?["a1"], ["workflow_end": Self.success])
-        let done = try self.job(id, until: ["complete"])
+        XCTAssertEqual(job["transitions"]?["a1"], ["workflow_end": ItentialFixture.success])
+        let done = try it.job(id, until: ["complete"])
         XCTAssertEqual(done["tasks"]?["a1"]?["metrics"]?["finish_state"], "success")
         XCTAssertEqual(done["tasks"]?["workflow_end"]?["status"], "complete")
         XCTAssertEqual(done["metrics"]?["progress"], 1)
@@ -94,14 +39,14 @@ final class ItentialJobTests: XCTestCase {
     }
 
     func testForkJoinAndDeadPaths() throws {
-        let name = try workflow(
-            [("a1", Self.stub()), ("b2", Self.stub()), ("c3", Self.stub()), ("d4", Self.stub()), ("e5", Self.stub()), ("f6", Self.stub())],
-            [("workflow_start", ["a1": Self.success]),
-             ("a1", ["b2": Self.success, "c3": Self.success, "e5": Self.edge("failure")]),
-             ("b2", ["d4": Self.success]), ("c3", ["d4": Self.success]), ("e5", ["f6": Self.success]),
-             ("d4", ["workflow_end": Self.success]), ("f6", ["workflow_end": Self.success])])
-        let id = try XCTUnwrap(start(name)["_id"]?.stringValue)
-        let done = try job(id, until: ["complete", "error"])
+        let name = try it.workflow(
+            [("a1", ItentialFixture.stub()), ("b2", ItentialFixture.stub()), ("c3", ItentialFixture.stub()), ("d4", ItentialFixture.stub()), ("e5", ItentialFixture.stub()), ("f6", ItentialFixture.stub())],
+            [("workflow_start", ["a1": ItentialFixture.success]),
+             ("a1", ["b2": ItentialFixture.success, "c3": ItentialFixture.success, "e5": ItentialFixture.edge("failure")]),
+             ("b2", ["d4": ItentialFixture.success]), ("c3", ["d4": ItentialFixture.success]), ("e5", ["f6": ItentialFixture.success]),
+             ("d4", ["workflow_end": ItentialFixture.success]), ("f6", ["workflow_end": ItentialFixture.success])])
+        let id = try XCTUnwrap(it.start(name)["_id"]?.stringValue)
+        let done = try it.job(id, until: ["complete", "error"])
         XCTAssertEqual(done["status"], "complete", "\(done["error"] ?? .null)")
         for key in ["a1", "b2", "c3", "d4"] { XCTAssertEqual(done["tasks"]?[key]?["status"], "complete", key) }
         // The failure branch is dead: its tasks never run and stay incomplete.
@@ -115,9 +60,9 @@ final class ItentialJobTests: XCTestCase {
     }
 
     func testStallGoesToErrorWithTheNoTransitionsMessage() throws {
-        let name = try workflow([("a1", Self.stub("failure"))], [("workflow_start", ["a1": Self.success]), ("a1", ["workflow_end": Self.success])])
-        let id = try XCTUnwrap(start(name)["_id"]?.stringValue)
-        let stalled = try job(id, until: ["error"])
+        let name = try it.workflow([("a1", ItentialFixture.stub("failure"))], [("workflow_start", ["a1": ItentialFixture.success]), ("a1", ["workflow_end": ItentialFixture.success])])
+        let id = try XCTUnwrap(it.start(name)["_id"]?.stringValue)
+        let stalled = try it.job(id, until: ["error"])
         XCTAssertTrue(stalled["error"]?[0]?["message"]?.stringValue?.hasPrefix("Job has no available transitions. a1 could have led") ?? false,
                       "\(stalled["error"] ?? .null)")
         XCTAssertEqual(stalled["error"]?[0]?["task"], "job")
@@ -128,11 +73,11 @@ final class ItentialJobTests: XCTestCase {
     }
 
     func testUnavailableAppErrorsAndItsErrorTransitionIsTaken() throws {
-        let adapter = Self.task("createChangeRequest", [:], app: "ServiceNow")
-        let name = try workflow([("a1", adapter), ("b2", Self.stub())],
-                                [("workflow_start", ["a1": Self.success]), ("a1", ["b2": Self.edge("error")]), ("b2", ["workflow_end": Self.success])])
-        let id = try XCTUnwrap(start(name)["_id"]?.stringValue)
-        let done = try job(id, until: ["complete", "error"])
+        let adapter = ItentialFixture.task("createChangeRequest", [:], app: "ServiceNow")
+        let name = try it.workflow([("a1", adapter), ("b2", ItentialFixture.stub())],
+                                [("workflow_start", ["a1": ItentialFixture.success]), ("a1", ["b2": ItentialFixture.edge("error")]), ("b2", ["workflow_end": ItentialFixture.success])])
+        let id = try XCTUnwrap(it.start(name)["_id"]?.stringValue)
+        let done = try it.job(id, until: ["complete", "error"])
         XCTAssertEqual(done["status"], "complete")
         XCTAssertEqual(done["tasks"]?["a1"]?["status"], "error")
         XCTAssertEqual(done["error"]?[0]?["task"], "a1")
@@ -140,19 +85,19 @@ final class ItentialJobTests: XCTestCase {
     }
 
     func testVariablesFlowThroughNewVariableQueryEvaluationAndMerge() throws {
-        let name = try workflow([
-            ("a1", Self.task("newVariable", ["name": "device", "value": ["name": "r1", "ports": [22, 443]]])),
-            ("b2", Self.task("query", ["query": "ports[1]", "obj": "$var.job.device", "pass_on_null": false],
+        let name = try it.workflow([
+            ("a1", ItentialFixture.task("newVariable", ["name": "device", "value": ["name": "r1", "ports": [22, 443]]])),
+            ("b2", ItentialFixture.task("query", ["query": "ports[1]", "obj": "$var.job.device", "pass_on_null": false],
                              outgoing: ["return_data": "$var.job.port"])),
-            ("c3", Self.task("evaluation", ["all_true_flag": true, "evaluation_groups": [["all_true_flag": true, "evaluations": [
+            ("c3", ItentialFixture.task("evaluation", ["all_true_flag": true, "evaluation_groups": [["all_true_flag": true, "evaluations": [
                 ["operand_1": ["task": "job", "variable": "port"], "operator": "==", "operand_2": ["task": "static", "variable": 443]]]]]])),
-            ("d4", Self.task("merge", ["data_to_merge": [["key": "port", "value": ["task": "b2", "variable": "return_data"]],
+            ("d4", ItentialFixture.task("merge", ["data_to_merge": [["key": "port", "value": ["task": "b2", "variable": "return_data"]],
                                                          ["key": "who", "value": ["task": "job", "variable": "initiator"]]]],
                              outgoing: ["merged_object": "$var.job.summary"])),
-        ], [("workflow_start", ["a1": Self.success]), ("a1", ["b2": Self.success]), ("b2", ["c3": Self.success]),
-            ("c3", ["d4": Self.success]), ("d4", ["workflow_end": Self.success])])
-        let id = try XCTUnwrap(start(name)["_id"]?.stringValue)
-        let done = try job(id, until: ["complete", "error"])
+        ], [("workflow_start", ["a1": ItentialFixture.success]), ("a1", ["b2": ItentialFixture.success]), ("b2", ["c3": ItentialFixture.success]),
+            ("c3", ["d4": ItentialFixture.success]), ("d4", ["workflow_end": ItentialFixture.success])])
+        let id = try XCTUnwrap(it.start(name)["_id"]?.stringValue)
+        let done = try it.job(id, until: ["complete", "error"])
         XCTAssertEqual(done["status"], "complete", "\(done["error"] ?? .null)")
         XCTAssertEqual(done["variables"]?["port"], 443)
         XCTAssertEqual(done["variables"]?["summary"], ["port": 443, "who": "admin"])
@@ -160,7 +105,7 @@ final class ItentialJobTests: XCTestCase {
 
     func testBadStartRequestsWriteNothing() throws {
         let schema: JSON = ["type": "object", "properties": ["x": ["type": "integer"]], "required": ["x"]]
-        let name = try workflow([("a1", Self.stub())], [("workflow_start", ["a1": Self.success]), ("a1", ["workflow_end": Self.success])],
+        let name = try it.workflow([("a1", ItentialFixture.stub())], [("workflow_start", ["a1": ItentialFixture.success]), ("a1", ["workflow_end": ItentialFixture.success])],
                                 inputSchema: schema)
         let before = try TestStack.database().execute(sql: "SELECT count(*) FROM jobs WHERE surface = 'itential'").first?.string(0)
         ItentialSupport.assertMessage(try client.postJSON("/operations-manager/jobs/start", ["workflow": .string(name), "options": [:], "variables": ["x": 1]], token: admin),
@@ -185,10 +130,10 @@ final class ItentialJobTests: XCTestCase {
     }
 
     func testClaimJobAsTheSeedDescribes() throws {
-        let name = try workflow([("a1", Self.task("ViewData", ["header": "h", "body": "b", "btn_success": "ok", "btn_failure": ""], type: "manual")
+        let name = try it.workflow([("a1", ItentialFixture.task("ViewData", ["header": "h", "body": "b", "btn_success": "ok", "btn_failure": ""], type: "manual")
                                     .setting("view", to: "/workflow_engine/task/ViewData"))],
-                                [("workflow_start", ["a1": Self.success]), ("a1", ["workflow_end": Self.success])])
-        let id = try XCTUnwrap(start(name)["_id"]?.stringValue)
+                                [("workflow_start", ["a1": ItentialFixture.success]), ("a1", ["workflow_end": ItentialFixture.success])])
+        let id = try XCTUnwrap(it.start(name)["_id"]?.stringValue)
         let worker = try TestStack.makeUser(roles: ["apiread"], prefix: "it-claimer")
         let other = try TestStack.makeUser(roles: ["apiread"], prefix: "it-other")
         let account = try XCTUnwrap(client.get("/whoami", token: worker.token).json?["id"])
@@ -225,9 +170,9 @@ final class ItentialJobTests: XCTestCase {
     }
 
     func testSixtyFourClaimsOfOneJobHaveOneWinner() throws {
-        let name = try workflow([("a1", Self.task("ViewData", ["header": "h"], type: "manual").setting("view", to: "/workflow_engine/task/ViewData"))],
-                                [("workflow_start", ["a1": Self.success]), ("a1", ["workflow_end": Self.success])])
-        let id = try XCTUnwrap(start(name)["_id"]?.stringValue)
+        let name = try it.workflow([("a1", ItentialFixture.task("ViewData", ["header": "h"], type: "manual").setting("view", to: "/workflow_engine/task/ViewData"))],
+                                [("workflow_start", ["a1": ItentialFixture.success]), ("a1", ["workflow_end": ItentialFixture.success])])
+        let id = try XCTUnwrap(it.start(name)["_id"]?.stringValue)
         let prefix = "it-race-\(UUID().uuidString.prefix(6).lowercased())"
         try TestStack.database().execute(sql: """
             INSERT INTO users (username, password_hash) SELECT $1 || '-' || n, 'x' FROM generate_series(0, 63) n
@@ -241,5 +186,116 @@ final class ItentialJobTests: XCTestCase {
         XCTAssertEqual(statuses.filter { $0 == 409 }.count, 63, "\(statuses)")
         let watchers = try client.get("/operations-manager/jobs/\(id)", token: admin).json?["data"]?["watchers"]?.arrayValue
         XCTAssertEqual(watchers?.count, 1)
+    }
+}
+
+/// Manual tasks: claims, groups, finishing, and 32 racing claims.
+final class ItentialManualTaskTests: ItentialTestCase {
+
+    /// start → a1 sets x → b2 (ViewData, Approve/Reject) → end on success, c3 on failure.
+    func approvalJob(taskGroups: [String] = []) throws -> (job: String, iteration: String) {
+        let view = ItentialFixture.task("ViewData", ["header": "Approve?", "body": "$var.job.x", "btn_success": "Approve", "btn_failure": "Reject"],
+                                         type: "manual")
+            .setting("view", to: "/workflow_engine/task/ViewData").setting("groups", to: .array(taskGroups.map(JSON.string)))
+        let name = try it.workflow([
+            ("a1", ItentialFixture.task("newVariable", ["name": "x", "value": 1])), ("b2", view),
+            ("c3", ItentialFixture.task("newVariable", ["name": "result", "value": "rejected"])),
+        ], [("workflow_start", ["a1": ItentialFixture.success]), ("a1", ["b2": ItentialFixture.success]),
+            ("b2", ["workflow_end": ItentialFixture.success, "c3": ItentialFixture.edge("failure")]),
+            ("c3", ["workflow_end": ItentialFixture.success])])
+        let id = try XCTUnwrap(it.start(name)["_id"]?.stringValue)
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline {
+            let job = try client.get("/operations-manager/jobs/\(id)", token: admin).json?["data"]
+            if job?["tasks"]?["b2"]?["status"] == "running", let iteration = job?["tasks"]?["b2"]?["iterations"]?[0]?.stringValue {
+                return (id, iteration)
+            }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        throw ClientError("b2 of job \(id) never became running")
+    }
+
+    func post(_ path: String, _ body: JSON = [:], token: String) throws -> HTTPResponse { try client.postJSON(path, body, token: token) }
+
+    func testClaimGroupsAndFinishRules() throws {
+        let group = "it-approvers-\(UUID().uuidString.prefix(6).lowercased())"
+        let approver = try TestStack.makeUser(roles: ["operations"], groups: [group], prefix: "it-approver")
+        let outsider = try TestStack.makeUser(roles: ["operations"], prefix: "it-outsider")
+        let groupId = try XCTUnwrap(TestStack.database().execute(sql: "SELECT account_id FROM groups WHERE name = $1", [group]).first?.string(0))
+        let (job, iteration) = try approvalJob(taskGroups: [groupId])
+        let task = try XCTUnwrap(client.get("/operations-manager/tasks/\(iteration)", token: admin).json?["data"])
+        XCTAssertEqual(task["status"], "running")
+        XCTAssertEqual(task["type"], "manual")
+        XCTAssertEqual(task["job"]?["_id"], .string(job))
+        XCTAssertEqual(task["job"]?["task"], "b2")
+        XCTAssertEqual(task["variables"]?["incoming"]?["body"], 1, "$var.job.x resolved")
+        XCTAssertEqual(task["metrics"]?["owner"], "")
+
+        let finishBody: JSON = ["taskData": ["finish_state": "failure", "variables": ["note": "no"]]]
+        ItentialSupport.assertMessage(try post("/operations-manager/jobs/\(job)/tasks/b2/finish", finishBody, token: approver.token), 409, "Task b2 must be claimed")
+        ItentialSupport.assertMessage(try post("/operations-manager/tasks/\(iteration)/claim", token: outsider.token), 403)
+        let claimed = try post("/operations-manager/tasks/\(iteration)/claim", token: approver.token)
+        XCTAssertEqual(claimed.status, 200, claimed.text)
+        let account = try XCTUnwrap(client.get("/whoami", token: approver.token).json?["id"])
+        XCTAssertEqual(claimed.json?["data"]?["metrics"]?["owner"], account)
+        XCTAssertNotNil(claimed.json?["data"]?["metrics"]?["claim_time"]?.doubleValue)
+        XCTAssertEqual(try post("/operations-manager/tasks/\(iteration)/claim", token: approver.token).status, 200, "claiming your own again")
+        let second = try TestStack.makeUser(roles: ["operations"], groups: [group], prefix: "it-approver2")
+        ItentialSupport.assertMessage(try post("/operations-manager/tasks/\(iteration)/claim", token: second.token), 409,
+                                      "Task \(iteration) is already claimed by \(approver.name)")
+        ItentialSupport.assertMessage(try post("/operations-manager/tasks/\(iteration)/release", token: outsider.token), 403)
+        ItentialSupport.assertMessage(try post("/operations-manager/tasks/\(iteration)/claim", ["x": 1], token: approver.token), 400)
+        ItentialSupport.assertMessage(try post("/operations-manager/jobs/\(job)/tasks/b2/finish", finishBody, token: outsider.token), 403)
+        ItentialSupport.assertMessage(try post("/operations-manager/jobs/\(job)/tasks/b2/finish",
+                                               ["taskData": ["finish_state": "error", "variables": [:]]], token: approver.token),
+                                      400, "Invalid finish state error for task b2")
+        ItentialSupport.assertMessage(try post("/operations-manager/jobs/\(job)/tasks/b2/finish", ["taskData": ["finish_state": "success"]],
+                                               token: approver.token), 400)
+        ItentialSupport.assertMessage(try post("/operations-manager/jobs/\(job)/tasks/zz/finish", finishBody, token: approver.token), 400)
+        let finished = try post("/operations-manager/jobs/\(job)/tasks/b2/finish", finishBody, token: approver.token)
+        XCTAssertEqual(finished.status, 200, finished.text)
+        XCTAssertEqual(finished.json?["data"]?["tasks"]?["b2"]?["metrics"]?["finish_state"], "failure")
+        let done = try it.job(job, until: ["complete", "error"])
+        XCTAssertEqual(done["status"], "complete")
+        XCTAssertEqual(done["variables"]?["result"], "rejected", "the failure transition was taken")
+        ItentialSupport.assertMessage(try post("/operations-manager/jobs/\(job)/tasks/b2/finish", finishBody, token: approver.token), 409)
+        ItentialSupport.assertMessage(try client.get("/operations-manager/tasks/not-a-uuid", token: admin), 400)
+        ItentialSupport.assertMessage(try client.get("/operations-manager/tasks/00000000-0000-4000-8000-000000000000", token: admin), 404)
+    }
+
+    func testLegacyClaimReleaseAssignAndFinish() throws {
+        let (job, iteration) = try approvalJob()
+        let worker = try TestStack.makeUser(roles: ["apiwrite"], prefix: "it-legacy")
+        let account = try XCTUnwrap(client.get("/whoami", token: worker.token).json?["id"]?.stringValue)
+        let claimed = try post("/workflow_engine/tasks/claim", ["task_id": .string(iteration), "user": .string(account)], token: worker.token)
+        XCTAssertEqual(claimed.json?["metrics"]?["owner"], .string(account), claimed.text)
+        let released = try post("/workflow_engine/tasks/release", ["task_id": .string(iteration)], token: worker.token)
+        XCTAssertEqual(released.json?["metrics"]?["owner"], "", released.text)
+        let assigned = try post("/operations-manager/tasks/\(iteration)/assign", ["userId": .string(account)], token: admin)
+        XCTAssertEqual(assigned.json?["data"]?["metrics"]?["owner"], .string(account), assigned.text)
+        let finished = try post("/workflow_engine/jobs/finish_task/\(job)/b2", ["task_data": ["finish_state": "success", "variables": [:]]],
+                                token: worker.token)
+        XCTAssertEqual(finished.status, 200, finished.text)
+        XCTAssertEqual(try it.job(job, until: ["complete", "error"])["status"], "complete")
+    }
+
+    func testThirtyTwoClaimsOfOneManualTaskHaveOneOwner() throws {
+        let (_, iteration) = try approvalJob()
+        let prefix = "it-rush-\(UUID().uuidString.prefix(6).lowercased())"
+        let db = try TestStack.database()
+        try db.execute(sql: "INSERT INTO users (username, password_hash) SELECT $1 || '-' || n, 'x' FROM generate_series(0, 31) n", [prefix])
+        try db.execute(sql: "INSERT INTO user_roles (user_id, role) SELECT id, 'operations' FROM users WHERE username LIKE $1 || '-%'", [prefix])
+        try db.execute(sql: """
+            INSERT INTO tokens (digest, user_id, expires_at)
+            SELECT sha256(convert_to(username, 'UTF8')), id, now() + interval '1 hour' FROM users WHERE username LIKE $1 || '-%'
+            """, [prefix])
+        let statuses = TestStack.concurrently(32) { index in
+            try TestStack.client().postJSON("/operations-manager/tasks/\(iteration)/claim", [:], token: "\(prefix)-\(index)").status
+        }.map { try? $0.get() }
+        XCTAssertEqual(statuses.filter { $0 == 200 }.count, 1, "\(statuses)")
+        XCTAssertEqual(statuses.filter { $0 == 409 }.count, 31, "\(statuses)")
+        let claims = try db.execute(sql: "SELECT count(*) FROM job_events WHERE event = 'task_claimed' AND task_id = (SELECT id FROM tasks WHERE iteration_id = $1::uuid)",
+                                    [iteration])
+        XCTAssertEqual(claims.first?.string(0), "1")
     }
 }

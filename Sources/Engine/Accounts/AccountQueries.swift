@@ -70,6 +70,7 @@ enum AccountQueries {
 
     static let userByName = Statement("account_user_by_name", "SELECT \(userJSON) FROM users u WHERE u.username = $1")
     static let userByEmail = Statement("account_user_by_email", "SELECT \(userJSON) FROM users u WHERE u.email = $1")
+    static let userByAccountId = Statement("account_user_by_account_id", "SELECT \(userJSON) FROM users u WHERE u.account_id = $1")
     static let userById = Statement("account_user_by_id", "SELECT \(userJSON) FROM users u WHERE u.id = $1")
     static let allUsers = Statement("account_all_users", "SELECT \(userJSON) FROM users u ORDER BY u.username")
 

@@ -125,6 +125,11 @@ public struct Accounts {
         try userRow(connection.execute(AccountQueries.userByName, [username]))
     }
 
+    /// By the 24-hex account id Itential documents carry.
+    public func user(accountId: String) throws -> User? {
+        try userRow(connection.execute(AccountQueries.userByAccountId, [accountId]))
+    }
+
     public func user(email: String) throws -> User? {
         try userRow(connection.execute(AccountQueries.userByEmail, [email]))
     }

@@ -19,10 +19,14 @@ enum JobQueries {
 
     static let lockTask = Statement("task_lock", "SELECT key, status FROM tasks WHERE id = $1 AND job_id = $2 FOR UPDATE")
 
-    /// Timestamps follow the status: when it became ready, started, finished.
+    /// Timestamps follow the status: when it became ready, started, finished. Becoming ready
+    /// starts a new iteration; a claim belongs to the iteration it was made on.
     static let setTaskStatus = Statement("task_set_status", """
         UPDATE tasks SET status = $2,
             ready_at = CASE WHEN $2 = 'ready' THEN now() ELSE ready_at END,
+            iteration_id = CASE WHEN $2 = 'ready' THEN gen_random_uuid() ELSE iteration_id END,
+            claimed_by = CASE WHEN $2 = 'ready' THEN NULL ELSE claimed_by END,
+            claimed_at = CASE WHEN $2 = 'ready' THEN NULL ELSE claimed_at END,
             started_at = CASE WHEN $2 = 'running' THEN coalesce(started_at, now()) ELSE started_at END,
             finished_at = CASE WHEN $2 IN ('succeeded', 'failed', 'canceled', 'skipped') THEN now() ELSE NULL END
         WHERE id = $1
@@ -103,6 +107,17 @@ enum JobQueries {
         """)
 
     static let setFinishState = Statement("task_set_finish_state", "UPDATE tasks SET finish_state = $2 WHERE id = $1")
+
+    /// $1 job, $2 task key, $3 finish state, $4 output, $5 user, $6 the user may finish others' claims.
+    static let finishManualTask = Statement("task_finish_manual", """
+        UPDATE tasks SET status = 'succeeded', finish_state = $3, output = $4::json, finished_at = now()
+        WHERE job_id = $1 AND key = $2 AND NOT automatic AND status = 'ready' AND claimed_by IS NOT NULL
+          AND (claimed_by = $5 OR $6)
+        RETURNING id
+        """)
+
+    static let manualTaskState = Statement("task_manual_state",
+        "SELECT automatic, status, claimed_by FROM tasks WHERE job_id = $1 AND key = $2")
 
     static let upstreamOutputs = Statement("task_upstream_outputs",
         "SELECT key, output FROM tasks WHERE job_id = $1 AND status = 'succeeded' AND output IS NOT NULL")
