@@ -24,7 +24,7 @@ public enum ItentialAPI {
     public static func surface(_ configuration: Configuration) -> Surface<Session> {
         Surface(name: "itential", owns: { segments in segments.first.map(prefixes.contains) ?? false },
                 routes: ItentialSessions.routes(configuration) + AutomationStudio.routes + ItentialJobRoutes.routes
-                    + ItentialTaskRoutes.routes,
+                    + ItentialTaskRoutes.routes + ItentialJobControl.routes,
                 renderError: render)
     }
 

@@ -299,3 +299,68 @@ final class ItentialManualTaskTests: ItentialTestCase {
         XCTAssertEqual(claims.first?.string(0), "1")
     }
 }
+
+/// Pausing, resuming, canceling and watching jobs.
+final class ItentialJobControlTests: ItentialTestCase {
+    /// start → a1 (ViewData) → b2 (stub) → end: the job waits for a person at a1.
+    func waitingJob() throws -> String {
+        let view = ItentialFixture.task("ViewData", ["header": "h", "btn_success": "ok"], type: "manual")
+            .setting("view", to: "/workflow_engine/task/ViewData")
+        let name = try it.workflow([("a1", view), ("b2", ItentialFixture.stub())],
+                                   [("workflow_start", ["a1": ItentialFixture.success]), ("a1", ["b2": ItentialFixture.success]),
+                                    ("b2", ["workflow_end": ItentialFixture.success])])
+        return try XCTUnwrap(it.start(name)["_id"]?.stringValue)
+    }
+
+    func post(_ path: String, _ body: JSON) throws -> HTTPResponse { try client.postJSON(path, body, token: admin) }
+
+    func testPauseHoldsNewTasksUntilResume() throws {
+        let id = try waitingJob()
+        let ids: JSON = [.string(id)]
+        XCTAssertEqual(try post("/operations-manager/jobs/pause", ["jobIds": ids]).json?["message"], "Successfully paused all jobs")
+        let again = try post("/operations-manager/jobs/pause", ["jobIds": ids])
+        ItentialSupport.assertMessage(again, 409, "Failed to pause all jobs")
+        XCTAssertEqual(again.json?["data"]?[id], .string("Job \(id) is paused"))
+        // The person's task may still be finished; the next task waits for resume.
+        let iteration = try XCTUnwrap(client.get("/operations-manager/jobs/\(id)", token: admin).json?["data"]?["tasks"]?["a1"]?["iterations"]?[0]?.stringValue)
+        XCTAssertEqual(try post("/operations-manager/tasks/\(iteration)/claim", [:]).status, 200)
+        XCTAssertEqual(try post("/operations-manager/jobs/\(id)/tasks/a1/finish", ["taskData": ["finish_state": "success", "variables": [:]]]).status, 200)
+        Thread.sleep(forTimeInterval: 0.6)
+        let paused = try XCTUnwrap(client.get("/operations-manager/jobs/\(id)", token: admin).json?["data"])
+        XCTAssertEqual(paused["status"], "paused")
+        XCTAssertNil(paused["tasks"]?["b2"]?["metrics"]?["end_time"], "b2 did not run while paused")
+        XCTAssertEqual(try post("/operations-manager/jobs/resume", ["jobIds": ids]).status, 200)
+        XCTAssertEqual(try it.job(id, until: ["complete", "error"])["status"], "complete")
+        ItentialSupport.assertMessage(try post("/operations-manager/jobs/resume", ["jobIds": ids]), 409)
+        ItentialSupport.assertMessage(try post("/operations-manager/jobs/pause", ["jobIds": ["nope"]]), 400)
+    }
+
+    func testCancelEndsOpenWorkAndReportsWhatItCouldNot() throws {
+        let first = try waitingJob()
+        let second = try waitingJob()
+        let unknown = "0123456789abcdef01234567"
+        let partial = try post("/operations-manager/jobs/cancel", ["jobIds": [.string(first), .string(unknown)]])
+        ItentialSupport.assertMessage(partial, 409, "Failed to cancel all jobs")
+        XCTAssertEqual(partial.json?["data"]?[unknown], .string("Job \(unknown) does not exist"))
+        let canceled = try XCTUnwrap(client.get("/operations-manager/jobs/\(first)", token: admin).json?["data"])
+        XCTAssertEqual(canceled["status"], "canceled", "the jobs that could be canceled are")
+        XCTAssertEqual(canceled["tasks"]?["a1"]?["status"], "canceled")
+        XCTAssertEqual(canceled["tasks"]?["b2"]?["status"], "incomplete")
+        XCTAssertNotNil(canceled["metrics"]?["end_time"]?.doubleValue)
+        XCTAssertEqual(try post("/operations-manager/jobs/cancel", ["jobIds": [.string(first)]]).json?["data"]?[first], .string("Job \(first) is canceled"))
+        let legacy = try post("/workflow_engine/cancelJob", ["job_id": .string(second)])
+        XCTAssertEqual(legacy.json?["status"], "canceled", legacy.text)
+        ItentialSupport.assertMessage(try post("/workflow_engine/cancelJob", ["job_id": .string(second)]), 409)
+        ItentialSupport.assertMessage(try post("/workflow_engine/cancelJob", ["job_id": .string(unknown)]), 404)
+        ItentialSupport.assertMessage(try post("/workflow_engine/claimJob", ["job_id": .string(second), "user": "admin"]), 409)
+    }
+
+    func testWatchAndUnwatch() throws {
+        let id = try waitingJob()
+        let account = try XCTUnwrap(client.get("/whoami", token: admin).json?["id"])
+        XCTAssertEqual(try post("/operations-manager/jobs/\(id)/watch", [:]).json?["data"]?["watchers"], [account])
+        XCTAssertEqual(try post("/operations-manager/jobs/\(id)/watch", [:]).json?["data"]?["watchers"], [account], "once")
+        XCTAssertEqual(try post("/operations-manager/jobs/\(id)/unwatch", [:]).json?["data"]?["watchers"], [])
+        ItentialSupport.assertMessage(try post("/operations-manager/jobs/0123456789abcdef01234567/watch", [:]), 404)
+    }
+}

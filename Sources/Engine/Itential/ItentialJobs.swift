@@ -97,7 +97,21 @@ public struct ItentialJobs {
         try !connection.execute(Self.release, [id, user.id, asAdmin, user.username, user.accountId]).isEmpty
     }
 
+    /// Adds or removes an account in the job's `watchers`; false when the job does not exist.
+    public func watch(id: String, accountId: String, watching: Bool) throws -> Bool {
+        try !connection.execute(Self.watch, [id, accountId, watching]).isEmpty
+    }
+
     // MARK: Statements
+
+    static let watch = Statement("itential_job_watch", """
+        UPDATE jobs SET document = jsonb_set(document, '{watchers}',
+            CASE WHEN $3 AND NOT coalesce(document->'watchers', '[]') ? $2 THEN coalesce(document->'watchers', '[]') || to_jsonb($2::text)
+                 WHEN $3 THEN document->'watchers'
+                 ELSE coalesce(document->'watchers', '[]') - $2 END)
+        WHERE surface = 'itential' AND public_id = $1
+        RETURNING id
+        """)
 
     /// Timestamps in epoch milliseconds, as Itential documents carry them.
     static let read = Statement("itential_job_read", """

@@ -9,6 +9,11 @@ enum JobQueries {
 
     static let lockJob = Statement("job_lock", "SELECT id, surface, public_id, status FROM jobs WHERE id = $1 FOR UPDATE")
 
+    /// Several jobs, locked in ascending id order so that two such requests never deadlock.
+    static let lockJobsByPublicId = Statement("jobs_lock_by_public_id", """
+        SELECT id, surface, public_id, status FROM jobs WHERE surface = $1 AND public_id = ANY($2::text[]) ORDER BY id FOR UPDATE
+        """)
+
     /// $3: the new status is terminal, so the job is finished now.
     static let setJobStatus = Statement("job_set_status", """
         UPDATE jobs SET status = $2, last_status_change = now(),
@@ -86,6 +91,8 @@ enum JobQueries {
         FROM (SELECT id, status, lease_owner FROM tasks
               WHERE automatic AND kind = ANY($1::text[])
                 AND (status = 'ready' OR (status = 'running' AND lease_expires_at < now()))
+                -- A paused job starts no new task.
+                AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.id = tasks.job_id AND j.status = 'paused')
               ORDER BY ready_at, id
               LIMIT 1
               FOR UPDATE SKIP LOCKED) previous
@@ -118,6 +125,14 @@ enum JobQueries {
 
     static let manualTaskState = Statement("task_manual_state",
         "SELECT automatic, status, claimed_by FROM tasks WHERE job_id = $1 AND key = $2")
+
+    /// Ends a job's unfinished work when it is canceled; returns what changed, for history.
+    static let cancelOpenTasks = Statement("tasks_cancel_open", """
+        UPDATE tasks t SET status = 'canceled', finished_at = now(), lease_owner = NULL, lease_expires_at = NULL
+        FROM tasks previous
+        WHERE t.job_id = $1 AND previous.id = t.id AND t.status IN ('ready', 'running', 'waiting', 'paused')
+        RETURNING t.id, t.key, previous.status
+        """)
 
     static let upstreamOutputs = Statement("task_upstream_outputs",
         "SELECT key, output FROM tasks WHERE job_id = $1 AND status = 'succeeded' AND output IS NOT NULL")

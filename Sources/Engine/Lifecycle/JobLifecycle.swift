@@ -11,7 +11,8 @@ public enum JobLifecycle {
             return [
                 "incomplete": ["running", "canceled"],
                 "running": ["paused", "error", "complete", "canceled"],
-                "paused": ["running", "canceled"],
+                // Tasks already running when a job is paused still finish and may end it.
+                "paused": ["running", "canceled", "complete", "error"],
                 "error": ["running", "canceled"],
                 "complete": [], "canceled": [],
             ]

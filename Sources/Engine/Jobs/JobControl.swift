@@ -1,0 +1,47 @@
+import JSON
+import Postgres
+
+/// Pausing, resuming and canceling jobs of one surface, several at a time.
+public enum JobControlAction: Sendable {
+    case pause
+    case resume
+    case cancel
+
+    var target: String {
+        switch self {
+        case .pause: "paused"
+        case .resume: "running"
+        case .cancel: "canceled"
+        }
+    }
+}
+
+extension Jobs {
+    /// Applies the action to each job it can (locked in ascending id order, one transaction) and
+    /// returns the reason for each job it could not: unknown, or in a status it does not apply to.
+    public func control(_ action: JobControlAction, surface: SurfaceName, publicIds: [String], actor: Actor,
+                        allowedFrom: Set<String>) throws -> [(String, String)] {
+        try connection.transaction { tx in
+            let machine = StateMachine(tx)
+            let rows = try tx.execute(JobQueries.lockJobsByPublicId, [surface.rawValue, publicIds]).rows
+            let jobs = rows.compactMap(JobQueries.jobRef)
+            var refusals: [(String, String)] = publicIds.filter { id in !jobs.contains { $0.publicId == id } }
+                .map { ($0, "Job \($0) does not exist") }
+            for job in jobs {
+                guard allowedFrom.contains(job.status) else {
+                    refusals.append((job.publicId, "Job \(job.publicId) is \(job.status)"))
+                    continue
+                }
+                try machine.changeJobStatus(job, to: action.target, actor: actor)
+                if action == .cancel {
+                    for task in try tx.execute(JobQueries.cancelOpenTasks, [job.id]).rows {
+                        try machine.record(job, taskId: task.int64(0), taskKey: task.string(1), event: "task_status_changed",
+                                           actor: actor, from: task.string(2), to: TaskStatus.canceled.rawValue)
+                    }
+                }
+                if action == .resume { try tx.execute(JobQueries.notifyRunners) }
+            }
+            return refusals
+        }
+    }
+}
