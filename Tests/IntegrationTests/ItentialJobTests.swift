@@ -364,3 +364,27 @@ final class ItentialJobControlTests: ItentialTestCase {
         ItentialSupport.assertMessage(try post("/operations-manager/jobs/0123456789abcdef01234567/watch", [:]), 404)
     }
 }
+
+/// A real Itential client, unmodified: ipsdk from PyPI (installed by ops/test in a throw-away
+/// virtualenv) logs in by cookie, starts a job and reads it back through nginx.
+final class ItentialClientTests: ItentialTestCase {
+    func testIpsdkStartsAndReadsAJob() throws {
+        guard let python = ProcessInfo.processInfo.environment["FLOWGATE_TEST_IPSDK_PYTHON"] else {
+            throw XCTSkip("FLOWGATE_TEST_IPSDK_PYTHON is not set: run with ops/test")
+        }
+        let name = try it.workflow([("a1", ItentialFixture.stub())],
+                                   [("workflow_start", ["a1": ItentialFixture.success]), ("a1", ["workflow_end": ItentialFixture.success])])
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Clients/ipsdk_start_job.py").path
+        let (status, output) = try Spawn.run(python, [script, it.client.host, String(it.client.port), "admin", TestStack.adminPassword, name],
+                                             environment: ["PATH": "/usr/bin:/bin"])
+        XCTAssertEqual(status, 0, output)
+        let result = try XCTUnwrap(output.split(separator: "\n").last.flatMap { try? JSON.parse(String($0)) }, output)
+        let id = try XCTUnwrap(result["id"]?.stringValue)
+        XCTAssertNotNil(id.range(of: "^[0-9a-f]{24}$", options: .regularExpression))
+        XCTAssertEqual(result["started_status"], "running")
+        XCTAssertEqual(result["read_id"], .string(id))
+        XCTAssertEqual(result["read_name"], .string(name))
+        XCTAssertEqual(result["variables"]?["initiator"], "admin")
+        XCTAssertEqual(try it.job(id, until: ["complete", "error"])["status"], "complete")
+    }
+}
