@@ -12,6 +12,7 @@ public enum BenchmarkedStatements {
         ("wm-apply-run", "Run on a one-step loop: $1 = job key, $3/$4 = actor id/name, $5 = job id",
          applyingPlan(of: .run, after: .ready)),
         ("wm-apply-finish", "Finish on a one-step loop: same placeholders", applyingPlan(of: .finish, after: .running)),
+        ("itential-claim", "claimJob: $1 = job id, $2 = claimant, $3/$4/$5 = caller id, name, account id", ItentialJobs.claim.sql),
     ]
 
     /// The write statement with the plan the planner makes for a Run or Finish of a step `a`
