@@ -82,23 +82,32 @@ enum JobQueries {
 
     // MARK: Runner
 
-    /// Takes the oldest runnable task of a kind this runner knows, or one whose lease expired
+    /// Takes the oldest runnable task of a kind this runner knows, or else one whose lease expired
     /// (its runner died). SKIP LOCKED lets many runners poll at once without waiting on each other.
+    /// The two candidates are separate ordered index scans: an OR of both made the planner use a
+    /// bitmap scan, which never prunes the dead index entries a busy queue leaves behind.
     static let leaseTask = Statement("task_lease", """
+        WITH ready AS (
+            SELECT id, status, lease_owner FROM tasks
+            WHERE automatic AND status = 'ready' AND kind = ANY($1::text[]) AND \(notPaused)
+            ORDER BY ready_at, id LIMIT 1 FOR UPDATE SKIP LOCKED
+        ), expired AS (
+            SELECT id, status, lease_owner FROM tasks
+            WHERE automatic AND status = 'running' AND lease_expires_at < now() AND kind = ANY($1::text[]) AND \(notPaused)
+            ORDER BY lease_expires_at, id LIMIT 1 FOR UPDATE SKIP LOCKED
+        ), previous AS (
+            SELECT * FROM ready UNION ALL SELECT * FROM expired LIMIT 1
+        )
         UPDATE tasks t SET status = 'running', lease_owner = $2,
             lease_expires_at = now() + make_interval(secs => $3), attempts = t.attempts + 1,
             started_at = coalesce(t.started_at, now())
-        FROM (SELECT id, status, lease_owner FROM tasks
-              WHERE automatic AND kind = ANY($1::text[])
-                AND (status = 'ready' OR (status = 'running' AND lease_expires_at < now()))
-                -- A paused job starts no new task.
-                AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.id = tasks.job_id AND j.status = 'paused')
-              ORDER BY ready_at, id
-              LIMIT 1
-              FOR UPDATE SKIP LOCKED) previous
+        FROM previous
         WHERE t.id = previous.id
         RETURNING t.id, t.job_id, t.key, t.kind, t.input, t.attempts, previous.status, previous.lease_owner
         """)
+
+    /// A paused job starts no new task.
+    private static let notPaused = "NOT EXISTS (SELECT 1 FROM jobs j WHERE j.id = tasks.job_id AND j.status = 'paused')"
 
     static let jobOfTask = Statement("task_job_ref", """
         SELECT j.id, j.surface, j.public_id, j.status, coalesce(j.document->'variables', '{}') FROM jobs j WHERE j.id = $1

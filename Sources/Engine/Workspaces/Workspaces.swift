@@ -66,7 +66,7 @@ public struct Workspaces {
     }
 
     /// One page, by name, with the total count (0 past the last page, which has no row to carry it).
-    public func list(limit: Int, offset: Int) throws -> (count: Int, workspaces: [Workspace]) {
+    public func list(limit: Int, offset: Int) throws -> (count: Int, items: [Workspace]) {
         let result = try connection.execute(WorkspaceQueries.page, [limit, offset])
         return (result.first?.int(10) ?? 0, result.rows.map(Workspaces.workspace))
     }
