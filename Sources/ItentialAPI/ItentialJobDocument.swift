@@ -47,23 +47,10 @@ enum ItentialJobDocument {
         return .object(fields)
     }
 
-    /// Itential's words for the engine's task statuses: an activated task is `running` (a
-    /// manual one waits there for a person); a dead-path task stays `incomplete`.
-    static func status(_ status: TaskStatus) -> String {
-        switch status {
-        case .pending, .skipped: "incomplete"
-        case .ready, .running, .waiting: "running"
-        case .paused: "paused"
-        case .succeeded: "complete"
-        case .failed: "error"
-        case .canceled: "canceled"
-        }
-    }
-
     static func task(_ key: String, _ definition: JSON, _ state: ItentialJob.Task?, transitions: JSON?) -> JSON {
         var fields = definition.objectValue ?? []
         guard let state else { return definition }
-        fields.append(("status", .string(status(state.status))))
+        fields.append(("status", .string(ItentialTaskStatus.name(state.status))))
         var metrics: [(String, JSON)] = []
         if let started = state.startedAt ?? (state.status.isFinished ? state.finishedAt : nil) { metrics.append(("start_time", .number(started.rounded()))) }
         if let finished = state.finishedAt, state.status.isFinished {

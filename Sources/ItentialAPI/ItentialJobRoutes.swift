@@ -17,6 +17,11 @@ enum ItentialJobRoutes {
                 let job = try start(request, session, workflow: workflow, options: body["options"])
                 return ItentialAPI.envelope("Successfully started the job", ItentialJobDocument.render(job))
             },
+            Route("GET", "/\(base)/jobs") { request, session in
+                _ = try ItentialAPI.caller(request, session, roles: ItentialAPI.Roles.read)
+                let query = try ItentialSearchQuery(request)
+                return query.envelope(try session.itentialJobs.search(query.search)) { ItentialJobDocument.render($0) }
+            },
             Route("GET", "/\(base)/jobs/{id}") { request, session in
                 _ = try ItentialAPI.caller(request, session, roles: ItentialAPI.Roles.read)
                 return ItentialAPI.envelope("Successfully retrieved the job", ItentialJobDocument.render(try job(request, session)))

@@ -7,6 +7,11 @@ import JSON
 enum ItentialTaskRoutes {
     static let routes: [Route<Session>] = ["operations-manager", "operations_manager"].flatMap { base in
         [
+            Route("GET", "/\(base)/tasks") { request, session in
+                _ = try ItentialAPI.caller(request, session, roles: ItentialAPI.Roles.read)
+                let query = try ItentialSearchQuery(request)
+                return query.envelope(try session.itentialManualTasks.search(query.search), render: document)
+            },
             Route("GET", "/\(base)/tasks/{id}") { request, session in
                 _ = try ItentialAPI.caller(request, session, roles: ItentialAPI.Roles.read)
                 return ItentialAPI.envelope("Successfully retrieved the task", document(try iteration(request.parameter("id"), session)))
@@ -179,7 +184,7 @@ enum ItentialTaskRoutes {
         }
         let end = task.status.isFinished ? task.finishedAt : nil
         fields += [
-            ("status", .string(ItentialJobDocument.status(task.status))),
+            ("status", .string(ItentialTaskStatus.name(task.status))),
             ("job", ["_id": .string(task.jobId), "task": .string(task.key), "name": .string(task.jobName),
                      "description": task.jobDocument["description"] ?? "", "ancestors": task.jobDocument["ancestors"] ?? []]),
             ("variables", ["incoming": incoming, "outgoing": task.output ?? definition["variables"]?["outgoing"] ?? [:],

@@ -130,8 +130,7 @@ final class ItentialJobTests: ItentialTestCase {
     }
 
     func testClaimJobAsTheSeedDescribes() throws {
-        let name = try it.workflow([("a1", ItentialFixture.task("ViewData", ["header": "h", "body": "b", "btn_success": "ok", "btn_failure": ""], type: "manual")
-                                    .setting("view", to: "/workflow_engine/task/ViewData"))],
+        let name = try it.workflow([("a1", ItentialFixture.viewData())],
                                 [("workflow_start", ["a1": ItentialFixture.success]), ("a1", ["workflow_end": ItentialFixture.success])])
         let id = try XCTUnwrap(it.start(name)["_id"]?.stringValue)
         let worker = try TestStack.makeUser(roles: ["apiread"], prefix: "it-claimer")
@@ -170,7 +169,7 @@ final class ItentialJobTests: ItentialTestCase {
     }
 
     func testSixtyFourClaimsOfOneJobHaveOneWinner() throws {
-        let name = try it.workflow([("a1", ItentialFixture.task("ViewData", ["header": "h"], type: "manual").setting("view", to: "/workflow_engine/task/ViewData"))],
+        let name = try it.workflow([("a1", ItentialFixture.viewData(["header": "h"]))],
                                 [("workflow_start", ["a1": ItentialFixture.success]), ("a1", ["workflow_end": ItentialFixture.success])])
         let id = try XCTUnwrap(it.start(name)["_id"]?.stringValue)
         let prefix = "it-race-\(UUID().uuidString.prefix(6).lowercased())"
@@ -194,9 +193,8 @@ final class ItentialManualTaskTests: ItentialTestCase {
 
     /// start → a1 sets x → b2 (ViewData, Approve/Reject) → end on success, c3 on failure.
     func approvalJob(taskGroups: [String] = []) throws -> (job: String, iteration: String) {
-        let view = ItentialFixture.task("ViewData", ["header": "Approve?", "body": "$var.job.x", "btn_success": "Approve", "btn_failure": "Reject"],
-                                         type: "manual")
-            .setting("view", to: "/workflow_engine/task/ViewData").setting("groups", to: .array(taskGroups.map(JSON.string)))
+        let view = ItentialFixture.viewData(["header": "Approve?", "body": "$var.job.x", "btn_success": "Approve", "btn_failure": "Reject"])
+            .setting("groups", to: .array(taskGroups.map(JSON.string)))
         let name = try it.workflow([
             ("a1", ItentialFixture.task("newVariable", ["name": "x", "value": 1])), ("b2", view),
             ("c3", ItentialFixture.task("newVariable", ["name": "result", "value": "rejected"])),
@@ -304,8 +302,7 @@ final class ItentialManualTaskTests: ItentialTestCase {
 final class ItentialJobControlTests: ItentialTestCase {
     /// start → a1 (ViewData) → b2 (stub) → end: the job waits for a person at a1.
     func waitingJob() throws -> String {
-        let view = ItentialFixture.task("ViewData", ["header": "h", "btn_success": "ok"], type: "manual")
-            .setting("view", to: "/workflow_engine/task/ViewData")
+        let view = ItentialFixture.viewData(["header": "h", "btn_success": "ok"])
         let name = try it.workflow([("a1", view), ("b2", ItentialFixture.stub())],
                                    [("workflow_start", ["a1": ItentialFixture.success]), ("a1", ["b2": ItentialFixture.success]),
                                     ("b2", ["workflow_end": ItentialFixture.success])])

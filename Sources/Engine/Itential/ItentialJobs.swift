@@ -53,22 +53,28 @@ public struct ItentialJobs {
     }
 
     public func job(id: String) throws -> ItentialJob? {
-        guard let row = try connection.execute(Self.read, [id]).first else { return nil }
-        let tasks = ((try? JSON.parse(row.string(7)))?.arrayValue ?? []).compactMap { task -> ItentialJob.Task? in
-            guard let key = task["key"]?.stringValue, let status = task["status"]?.stringValue.flatMap(TaskStatus.init(rawValue:)) else { return nil }
-            return ItentialJob.Task(key: key, status: status, automatic: task["automatic"]?.boolValue ?? false,
-                                    finishState: task["finish_state"]?.stringValue, output: task["output"].flatMap { $0.isNull ? nil : $0 },
-                                    error: task["error"]?.stringValue, startedAt: task["started"]?.doubleValue,
-                                    finishedAt: task["finished"]?.doubleValue, ownerAccountId: task["owner"]?.stringValue,
-                                    claimedAt: task["claimed"]?.doubleValue, iteration: task["iteration"]?.stringValue)
+        try jobs(ids: [id]).first
+    }
+
+    /// The jobs of those ids that exist, in no particular order.
+    public func jobs(ids: [String]) throws -> [ItentialJob] {
+        try connection.execute(Self.read, [ids]).rows.map { row in
+            let tasks = ((try? JSON.parse(row.string(7)))?.arrayValue ?? []).compactMap { task -> ItentialJob.Task? in
+                guard let key = task["key"]?.stringValue, let status = task["status"]?.stringValue.flatMap(TaskStatus.init(rawValue:)) else { return nil }
+                return ItentialJob.Task(key: key, status: status, automatic: task["automatic"]?.boolValue ?? false,
+                                        finishState: task["finish_state"]?.stringValue, output: task["output"].flatMap { $0.isNull ? nil : $0 },
+                                        error: task["error"]?.stringValue, startedAt: task["started"]?.doubleValue,
+                                        finishedAt: task["finished"]?.doubleValue, ownerAccountId: task["owner"]?.stringValue,
+                                        claimedAt: task["claimed"]?.doubleValue, iteration: task["iteration"]?.stringValue)
+            }
+            let errors = ((try? JSON.parse(row.string(8)))?.arrayValue ?? []).map { entry in
+                ItentialJob.Failure(task: entry["task"]?.stringValue ?? "job", message: entry["message"]?.stringValue ?? "",
+                                    at: entry["at"]?.doubleValue ?? 0)
+            }
+            return ItentialJob(id: row.string(9), status: row.string(0), document: (try? JSON.parse(row.string(1))) ?? [:],
+                               ownerAccountId: row[2], createdAt: row.double(3) ?? 0, finishedAt: row.double(4),
+                               lastUpdatedAt: row.double(5) ?? 0, tasks: tasks, errors: errors)
         }
-        let errors = ((try? JSON.parse(row.string(8)))?.arrayValue ?? []).map { entry in
-            ItentialJob.Failure(task: entry["task"]?.stringValue ?? "job", message: entry["message"]?.stringValue ?? "",
-                                at: entry["at"]?.doubleValue ?? 0)
-        }
-        return ItentialJob(id: id, status: row.string(0), document: (try? JSON.parse(row.string(1))) ?? [:], ownerAccountId: row[2],
-                           createdAt: row.double(3) ?? 0, finishedAt: row.double(4), lastUpdatedAt: row.double(5) ?? 0,
-                           tasks: tasks, errors: errors)
     }
 
     public enum ClaimResult: Sendable {
@@ -127,9 +133,9 @@ public struct ItentialJobs {
                     'task', CASE WHEN e.event = 'task_failed' THEN e.task_key ELSE 'job' END,
                     'message', e.detail->>'error', 'at', extract(epoch FROM e.at) * 1000) ORDER BY e.id)
                 FROM job_events e WHERE e.job_id = j.id AND e.detail ? 'error'
-                  AND (e.event = 'task_failed' OR e.event = 'job_status_changed')), '[]')
+                  AND (e.event = 'task_failed' OR e.event = 'job_status_changed')), '[]'), j.public_id
         FROM jobs j LEFT JOIN users claimer ON claimer.id = j.claimed_by
-        WHERE j.surface = 'itential' AND j.public_id = $1
+        WHERE j.surface = 'itential' AND j.public_id = ANY($1::text[])
         """)
 
     /// $1 job, $2 claimant's username, $3/$4/$5 the caller's id, name and account id.

@@ -87,6 +87,8 @@ public struct ItentialManualTasks {
         FROM tasks t JOIN jobs j ON j.id = t.job_id LEFT JOIN users owner ON owner.id = t.claimed_by
         """
     static let byIteration = Statement("itential_iteration", "\(columns) WHERE t.iteration_id = $1::uuid AND j.surface = 'itential'")
+    static let byIterations = Statement("itential_iterations",
+        "\(columns) WHERE t.iteration_id = ANY($1::uuid[]) AND j.surface = 'itential'")
     static let byJobTask = Statement("itential_job_task",
         "\(columns) WHERE j.surface = 'itential' AND j.public_id = $1 AND t.key = $2 AND t.iteration_id IS NOT NULL")
     static let jobKey = Statement("itential_job_key", "SELECT id FROM jobs WHERE surface = 'itential' AND public_id = $1")

@@ -35,6 +35,11 @@ struct ItentialFixture {
          "variables": ["incoming": incoming, "outgoing": outgoing, "error": "", "decorators": []]]
     }
 
+    /// A manual ViewData task; `btn_failure` empty offers only `success`.
+    static func viewData(_ incoming: JSON = ["header": "h", "body": "b", "btn_success": "ok", "btn_failure": ""]) -> JSON {
+        task("ViewData", incoming, type: "manual").setting("view", to: "/workflow_engine/task/ViewData")
+    }
+
     static func stub(_ state: String = "success") -> JSON { task("stub", ["type": .string(state), "response": .string(state)], type: "automatic") }
 
     /// Creates a workflow with a unique name from tasks (start and end added) and transitions.
