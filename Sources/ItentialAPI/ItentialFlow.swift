@@ -5,7 +5,9 @@ import JSON
 /// transition into it has finished or is dead, and at least one of those transitions was taken
 /// (its state is the predecessor's finish state); with none taken it is dead. Forks take every
 /// matching transition; joins wait for all branches. Reaching `workflow_end` completes the
-/// job; running out of work before that stalls it in `error`.
+/// job; running out of work before that stalls it in `error`. A revert transition whose state a
+/// task finished in runs the job again from its target (spec §2.6), as an operator's retry,
+/// revert or continue does.
 public struct ItentialFlow: JobFlow {
     public init() {}
 
@@ -20,6 +22,15 @@ public struct ItentialFlow: JobFlow {
 
     public func after(_ finished: TaskSnapshot, error: String?, tasks: [TaskSnapshot], job: JSON) -> [FlowDecision] {
         var run = Scheduling(tasks, transitions: job["transitions"])
+        for (target, state) in run.reverts[finished.key] ?? [] where state == finished.finishState {
+            run.restart(from: target)
+        }
+        return run.schedule()
+    }
+
+    public func rerun(from key: String, tasks: [TaskSnapshot], job: JSON) -> [FlowDecision] {
+        var run = Scheduling(tasks, transitions: job["transitions"])
+        run.restart(from: key)
         return run.schedule()
     }
 
@@ -30,6 +41,8 @@ public struct ItentialFlow: JobFlow {
         /// Standard transitions into each task: (from, state).
         let incoming: [String: [(String, String)]]
         let outgoing: [String: [(String, String)]]
+        /// Revert transitions out of each task: (to, state).
+        let reverts: [String: [(String, String)]]
         var decisions: [FlowDecision] = []
 
         init(_ snapshots: [TaskSnapshot], transitions: JSON?) {
@@ -37,15 +50,39 @@ public struct ItentialFlow: JobFlow {
             order = snapshots.map(\.key)
             var incoming: [String: [(String, String)]] = [:]
             var outgoing: [String: [(String, String)]] = [:]
+            var reverts: [String: [(String, String)]] = [:]
             for (from, targets) in transitions?.objectValue ?? [] {
-                for (to, edge) in targets.objectValue ?? [] where edge["type"]?.stringValue == "standard" {
+                for (to, edge) in targets.objectValue ?? [] {
                     let state = edge["state"]?.stringValue ?? "success"
-                    incoming[to, default: []].append((from, state))
-                    outgoing[from, default: []].append((to, state))
+                    if edge["type"]?.stringValue == "revert" {
+                        reverts[from, default: []].append((to, state))
+                    } else if edge["type"]?.stringValue == "standard" {
+                        incoming[to, default: []].append((from, state))
+                        outgoing[from, default: []].append((to, state))
+                    }
                 }
             }
             self.incoming = incoming
             self.outgoing = outgoing
+            self.reverts = reverts
+        }
+
+        /// Runs `key` again as a new iteration: it and every task its standard transitions lead
+        /// to that has finished or died go back to not reached, so they decide again.
+        mutating func restart(from key: String) {
+            guard let target = tasks[key] else { return }
+            var reached: Set<String> = [key]
+            var queue = [key]
+            while let next = queue.popLast() {
+                for (to, _) in outgoing[next] ?? [] where reached.insert(to).inserted { queue.append(to) }
+            }
+            for task in order where reached.contains(task) {
+                guard let state = tasks[task], state.status.isFinished else { continue }
+                tasks[task] = (state.id, .pending, nil)
+                decisions.append(.reset(taskId: state.id))
+            }
+            tasks[key] = (target.id, .ready, nil)
+            decisions.append(.makeReady(taskId: target.id))
         }
 
         mutating func complete(_ id: Int64, key: String, state: String) {

@@ -1,8 +1,9 @@
 import Engine
 import HTTP
 import JSON
+import SurfaceSupport
 
-/// Pause, resume and cancel (bulk and legacy), and watching jobs.
+/// Pause, resume and cancel (bulk and legacy), retry, continue and revert, and watching jobs.
 enum ItentialJobControl {
     /// Which statuses each action applies to (spec §2.10).
     static let actions: [(name: String, past: String, action: JobControlAction, from: Set<String>, legacy: String)] = [
@@ -55,5 +56,44 @@ enum ItentialJobControl {
             }
             return ItentialAPI.envelope("Successfully \(verb)ed the job", ItentialJobDocument.render(try ItentialJobRoutes.job(request, session, id: id)))
         }
+    } + ["operations-manager", "operations_manager"].flatMap { base in
+        [
+            Route("POST", "/\(base)/jobs/{id}/tasks/{taskId}/retry") { request, session in
+                let body = try ItentialAPI.objectBody(request)
+                try ItentialJobRoutes.refuseUnknownMembers(body, allowed: ["variables"])
+                let variables = body["variables"] ?? [:]
+                guard case .object = variables else { throw HTTPError.badRequest("variables must be an object") }
+                return try rerun(request, session, from: request.parameter("taskId"), named: "taskId", .retry(variables: variables), "retried the task")
+            },
+            Route("POST", "/\(base)/jobs/{id}/continue") { request, session in
+                let body = try ItentialAPI.objectBody(request)
+                try ItentialJobRoutes.refuseUnknownMembers(body, allowed: ["fromTask"])
+                return try rerun(request, session, from: body["fromTask"]?.stringValue ?? "", named: "fromTask", .continueFrom, "continued the job")
+            },
+            Route("POST", "/\(base)/jobs/{id}/revert") { request, session in
+                let body = try ItentialAPI.objectBody(request)
+                try ItentialJobRoutes.refuseUnknownMembers(body, allowed: ["fromTask", "toTask"])
+                let from = body["fromTask"]?.stringValue ?? ""
+                try requireTaskKey(from, "fromTask")
+                return try rerun(request, session, from: body["toTask"]?.stringValue ?? "", named: "toTask", .revert(from: from), "reverted the job")
+            },
+        ]
+    }
+
+    /// A workflow task key: 1–4 lowercase hex digits (the start and end markers never rerun).
+    static func requireTaskKey(_ key: String, _ name: String) throws {
+        guard (1...4).contains(key.utf8.count), key.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) }) else {
+            throw HTTPError.badRequest("\(name) must be a task id of 1 to 4 lowercase hexadecimal characters")
+        }
+    }
+
+    static func rerun(_ request: Request, _ session: Session, from key: String, named keyName: String, _ rerun: ItentialRerun,
+                      _ done: String) throws -> Response {
+        let caller = try ItentialAPI.caller(request, session, roles: ItentialAPI.Roles.operations)
+        let id = request.parameter("id")
+        guard ItentialJobRoutes.isObjectId(id) else { throw HTTPError.badRequest("Job id \(id) must be 24 lowercase hexadecimal characters") }
+        try requireTaskKey(key, keyName)
+        try EngineErrors.mapped { try session.itentialJobs.rerun(id: id, from: key, rerun, by: caller) }
+        return ItentialAPI.envelope("Successfully \(done)", ItentialJobDocument.render(try ItentialJobRoutes.job(request, session, id: id)))
     }
 }

@@ -65,7 +65,7 @@ enum ItentialJobDocument {
             metrics.append(("claim_time", state.claimedAt.map { .number($0.rounded()) } ?? .null))
         }
         fields.append(("metrics", .object(metrics)))
-        fields.append(("iterations", .array(state.iteration.map { [.string($0)] } ?? [])))
+        fields.append(("iterations", .array(state.iterations.map(JSON.string))))
         if let transitions { fields.append(("transitions", transitions)) }
         if let error = state.error { fields.append(("error", .string(error))) }
         return .object(fields)

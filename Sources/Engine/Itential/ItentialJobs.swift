@@ -17,8 +17,8 @@ public struct ItentialJob: Sendable {
         public let finishedAt: Double?
         public let ownerAccountId: String?
         public let claimedAt: Double?
-        /// The current iteration, once the task has been activated.
-        public let iteration: String?
+        /// Every iteration, oldest first; the last is the current one.
+        public let iterations: [String]
     }
 
     public struct Failure: Sendable {
@@ -65,7 +65,8 @@ public struct ItentialJobs {
                                         finishState: task["finish_state"]?.stringValue, output: task["output"].flatMap { $0.isNull ? nil : $0 },
                                         error: task["error"]?.stringValue, startedAt: task["started"]?.doubleValue,
                                         finishedAt: task["finished"]?.doubleValue, ownerAccountId: task["owner"]?.stringValue,
-                                        claimedAt: task["claimed"]?.doubleValue, iteration: task["iteration"]?.stringValue)
+                                        claimedAt: task["claimed"]?.doubleValue,
+                                        iterations: task["iterations"]?.arrayValue?.compactMap(\.stringValue) ?? [])
             }
             let errors = ((try? JSON.parse(row.string(8)))?.arrayValue ?? []).map { entry in
                 ItentialJob.Failure(task: entry["task"]?.stringValue ?? "job", message: entry["message"]?.stringValue ?? "",
@@ -127,7 +128,8 @@ public struct ItentialJobs {
                     'key', t.key, 'status', t.status, 'automatic', t.automatic, 'finish_state', t.finish_state,
                     'output', t.output, 'error', t.error, 'started', extract(epoch FROM t.started_at) * 1000,
                     'finished', extract(epoch FROM t.finished_at) * 1000, 'owner', owner.account_id,
-                    'claimed', extract(epoch FROM t.claimed_at) * 1000, 'iteration', t.iteration_id) ORDER BY t.position, t.id)
+                    'claimed', extract(epoch FROM t.claimed_at) * 1000, 'iterations', CASE WHEN t.iteration_id IS NULL THEN t.past_iterations
+                                            ELSE t.past_iterations || t.iteration_id END) ORDER BY t.position, t.id)
                 FROM tasks t LEFT JOIN users owner ON owner.id = t.claimed_by WHERE t.job_id = j.id),
                coalesce((SELECT json_agg(json_build_object(
                     'task', CASE WHEN e.event = 'task_failed' THEN e.task_key ELSE 'job' END,

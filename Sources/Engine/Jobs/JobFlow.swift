@@ -24,6 +24,8 @@ public enum FlowDecision: Sendable, Equatable {
     case makeReady(taskId: Int64)
     /// Never to run (a dead path).
     case skip(taskId: Int64)
+    /// Back to not reached, its last result forgotten (a task to be run again).
+    case reset(taskId: Int64)
     /// Done without running (a workflow's start and end markers).
     case complete(taskId: Int64, finishState: String)
     case finishJob(status: String, error: String?)
@@ -34,6 +36,13 @@ public enum FlowDecision: Sendable, Equatable {
 public protocol JobFlow: Sendable {
     func start(_ tasks: [TaskSnapshot], job: JSON) -> [FlowDecision]
     func after(_ finished: TaskSnapshot, error: String?, tasks: [TaskSnapshot], job: JSON) -> [FlowDecision]
+    /// Runs the job again from one task (an operator's retry, revert or continue).
+    func rerun(from key: String, tasks: [TaskSnapshot], job: JSON) -> [FlowDecision]
+}
+
+extension JobFlow {
+    /// Flows without reruns decide nothing.
+    public func rerun(from key: String, tasks: [TaskSnapshot], job: JSON) -> [FlowDecision] { [] }
 }
 
 /// Tasks run one at a time in `position` order; the first failure stops the job.

@@ -25,14 +25,21 @@ enum JobQueries {
     static let lockTask = Statement("task_lock", "SELECT key, status FROM tasks WHERE id = $1 AND job_id = $2 FOR UPDATE")
 
     /// Timestamps follow the status: when it became ready, started, finished. Becoming ready
-    /// starts a new iteration; a claim belongs to the iteration it was made on.
+    /// starts a new iteration (the previous one is kept in the list); a claim belongs to the
+    /// iteration it was made on. Going back to pending (a rerun) forgets the last result.
     static let setTaskStatus = Statement("task_set_status", """
         UPDATE tasks SET status = $2,
             ready_at = CASE WHEN $2 = 'ready' THEN now() ELSE ready_at END,
+            past_iterations = CASE WHEN $2 = 'ready' AND iteration_id IS NOT NULL THEN past_iterations || iteration_id
+                                   ELSE past_iterations END,
             iteration_id = CASE WHEN $2 = 'ready' THEN gen_random_uuid() ELSE iteration_id END,
             claimed_by = CASE WHEN $2 = 'ready' THEN NULL ELSE claimed_by END,
             claimed_at = CASE WHEN $2 = 'ready' THEN NULL ELSE claimed_at END,
-            started_at = CASE WHEN $2 = 'running' THEN coalesce(started_at, now()) ELSE started_at END,
+            finish_state = CASE WHEN $2 = 'pending' THEN NULL ELSE finish_state END,
+            output = CASE WHEN $2 = 'pending' THEN NULL ELSE output END,
+            error = CASE WHEN $2 = 'pending' THEN NULL ELSE error END,
+            started_at = CASE WHEN $2 = 'running' THEN coalesce(started_at, now()) WHEN $2 IN ('pending', 'ready') THEN NULL
+                              ELSE started_at END,
             finished_at = CASE WHEN $2 IN ('succeeded', 'failed', 'canceled', 'skipped') THEN now() ELSE NULL END
         WHERE id = $1
         """)

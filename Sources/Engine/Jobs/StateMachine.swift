@@ -94,6 +94,8 @@ extension StateMachine {
             switch decision {
             case let .makeReady(taskId):
                 try changeTaskStatus(job, taskId: taskId, to: .ready, actor: actor, event: "task_ready")
+            case let .reset(taskId):
+                try changeTaskStatus(job, taskId: taskId, to: .pending, actor: actor, event: "task_reset")
             case let .skip(taskId):
                 try changeTaskStatus(job, taskId: taskId, to: .skipped, actor: actor, detail: ["reason": "dead path"])
             case let .complete(taskId, finishState):
