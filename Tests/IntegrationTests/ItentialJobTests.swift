@@ -168,6 +168,29 @@ final class ItentialJobTests: ItentialTestCase {
         XCTAssertEqual(events.rows.map { $0.string(0) }, ["job_claimed", "job_released"])
     }
 
+    /// 100 branches run by the runners of both instances at once; the join waits for all of
+    /// them and runs exactly once.
+    func testHundredBranchForkJoinsExactlyOnce() throws {
+        let branches = (0..<100).map { String(0x100 + $0, radix: 16) }
+        let name = try it.workflow(branches.map { ($0, ItentialFixture.stub()) } + [("fff", ItentialFixture.stub())],
+                                   [("workflow_start", .object(branches.map { ($0, ItentialFixture.success) }))]
+                                       + branches.map { ($0, ["fff": ItentialFixture.success]) }
+                                       + [("fff", ["workflow_end": ItentialFixture.success])])
+        let id = try XCTUnwrap(it.start(name)["_id"]?.stringValue)
+        let done = try it.job(id, until: ["complete", "error"])
+        XCTAssertEqual(done["status"], "complete", "\(done["error"] ?? .null)")
+        for key in branches { XCTAssertEqual(done["tasks"]?[key]?["status"], "complete", key) }
+        let history = try TestStack.database().execute(sql: """
+            SELECT count(*) FILTER (WHERE e.task_key = 'fff' AND e.event = 'task_started'),
+                   count(*) FILTER (WHERE e.task_key NOT IN ('fff', 'workflow_end') AND e.event = 'task_finished' AND e.actor LIKE 'runner:%'),
+                   count(DISTINCT e.actor) FILTER (WHERE e.event = 'task_started')
+            FROM job_events e JOIN jobs j ON j.id = e.job_id WHERE j.public_id = $1
+            """, [id]).first
+        XCTAssertEqual(history?.string(0), "1", "the join runs once")
+        XCTAssertEqual(history?.string(1), "100", "every branch ran once")
+        XCTAssertGreaterThan(history?.int(2) ?? 0, 1, "runners of several threads or instances shared the branches")
+    }
+
     func testSixtyFourClaimsOfOneJobHaveOneWinner() throws {
         let name = try it.workflow([("a1", ItentialFixture.viewData(["header": "h"]))],
                                 [("workflow_start", ["a1": ItentialFixture.success]), ("a1", ["workflow_end": ItentialFixture.success])])

@@ -7,11 +7,11 @@ enum JobQueries {
         return JobRef(id: id, surface: surface, publicId: row.string(2), status: row.string(3))
     }
 
-    static let lockJob = Statement("job_lock", "SELECT id, surface, public_id, status FROM jobs WHERE id = $1 FOR UPDATE")
+    static let lockJob = Statement("job_lock", "SELECT id, surface, public_id, status FROM jobs WHERE id = $1 FOR NO KEY UPDATE")
 
     /// Several jobs, locked in ascending id order so that two such requests never deadlock.
     static let lockJobsByPublicId = Statement("jobs_lock_by_public_id", """
-        SELECT id, surface, public_id, status FROM jobs WHERE surface = $1 AND public_id = ANY($2::text[]) ORDER BY id FOR UPDATE
+        SELECT id, surface, public_id, status FROM jobs WHERE surface = $1 AND public_id = ANY($2::text[]) ORDER BY id FOR NO KEY UPDATE
         """)
 
     /// $3: the new status is terminal, so the job is finished now.
@@ -22,7 +22,7 @@ enum JobQueries {
         WHERE id = $1
         """)
 
-    static let lockTask = Statement("task_lock", "SELECT key, status FROM tasks WHERE id = $1 AND job_id = $2 FOR UPDATE")
+    static let lockTask = Statement("task_lock", "SELECT key, status FROM tasks WHERE id = $1 AND job_id = $2 FOR NO KEY UPDATE")
 
     /// Timestamps follow the status: when it became ready, started, finished. Becoming ready
     /// starts a new iteration (the previous one is kept in the list); a claim belongs to the

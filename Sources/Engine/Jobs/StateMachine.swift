@@ -19,8 +19,11 @@ public struct JobRef: Sendable, Equatable {
 }
 
 /// The only code that writes status columns. Every method runs inside the caller's transaction,
-/// locks the row it changes (`FOR UPDATE`), checks the move against the lifecycle, and writes
-/// the change together with exactly one `job_events` row.
+/// locks the row it changes, checks the move against the lifecycle, and writes the change
+/// together with exactly one `job_events` row. Locks are `FOR NO KEY UPDATE`: they serialise
+/// changes to a job, yet let other transactions insert history rows that reference it (a
+/// `FOR UPDATE` lock blocks those foreign-key checks, and a runner starting one task of a job
+/// while another finishes a second one deadlocked on it).
 public struct StateMachine {
     let connection: Connection
 

@@ -47,13 +47,13 @@ enum StepQueries {
     /// Locks the job row only. The state is read by a separate statement afterwards: a statement
     /// that waited for the lock would still see the steps and holds as they were when it began.
     static let lockJob = Statement("wm_job_lock", """
-        SELECT id FROM jobs WHERE item_id = $1 AND surface = '\(surface)' AND public_id = $2 FOR UPDATE
+        SELECT id FROM jobs WHERE item_id = $1 AND surface = '\(surface)' AND public_id = $2 FOR NO KEY UPDATE
         """)
 
     /// Several jobs locked in ascending id order, so that two such requests never deadlock.
     static let lockJobsInOrder = Statement("wm_jobs_lock_ordered", """
         SELECT id, public_id FROM jobs WHERE item_id = $1 AND surface = '\(surface)' AND public_id = ANY($2::text[])
-        ORDER BY id FOR UPDATE
+        ORDER BY id FOR NO KEY UPDATE
         """)
 
     /// Writes a plan (see `StepJobs.planJSON`): step rows, added and released holds, the job's
