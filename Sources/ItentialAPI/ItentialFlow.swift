@@ -95,6 +95,30 @@ public struct ItentialFlow: JobFlow {
             return status == .succeeded || status == .failed || status == .canceled
         }
 
+        /// Whether a transition has been decided: its source finished or died. A `forEach` that
+        /// finished `loop` has decided only its loop transitions; the others wait for its last round.
+        func isResolved(from: String, state: String) -> Bool {
+            if tasks[from]?.status == .skipped { return true }
+            return isFinished(from) && (tasks[from]?.finishState != "loop" || state == "loop")
+        }
+
+        /// Runs each `forEach` whose loop body has no work left again, for its next element.
+        mutating func nextLoopRounds() -> Bool {
+            var restarted = false
+            for key in order where tasks[key]?.status == .succeeded && tasks[key]?.finishState == "loop" {
+                var body: Set<String> = []
+                var queue = (outgoing[key] ?? []).filter { $0.1 == "loop" }.map(\.0)
+                while let next = queue.popLast() {
+                    guard next != key, body.insert(next).inserted else { continue }
+                    queue += (outgoing[next] ?? []).map(\.0)
+                }
+                guard !body.contains(where: { [.ready, .running, .waiting].contains(tasks[$0]?.status) }) else { continue }
+                restart(from: key)
+                restarted = true
+            }
+            return restarted
+        }
+
         func isTaken(from: String, state: String) -> Bool {
             guard let task = tasks[from], task.status == .succeeded || task.status == .failed else { return false }
             return task.finishState == state
@@ -106,7 +130,7 @@ public struct ItentialFlow: JobFlow {
                 changed = false
                 for key in order where tasks[key]?.status == .pending {
                     guard let task = tasks[key], let edges = incoming[key], !edges.isEmpty else { continue }
-                    guard edges.allSatisfy({ isFinished($0.0) || tasks[$0.0]?.status == .skipped }) else { continue }
+                    guard edges.allSatisfy({ isResolved(from: $0.0, state: $0.1) }) else { continue }
                     changed = true
                     guard edges.contains(where: { isTaken(from: $0.0, state: $0.1) }) else {
                         tasks[key] = (task.id, .skipped, nil)
@@ -120,6 +144,7 @@ public struct ItentialFlow: JobFlow {
                     tasks[key] = (task.id, .ready, nil)
                     decisions.append(.makeReady(taskId: task.id))
                 }
+                changed = nextLoopRounds() || changed
             }
             let working = tasks.values.contains { [.ready, .running, .waiting].contains($0.status) }
             if !working, tasks[WorkflowGraph.end]?.status != .succeeded {

@@ -67,6 +67,7 @@ enum ItentialJobDocument {
         fields.append(("metrics", .object(metrics)))
         fields.append(("iterations", .array(state.iterations.map(JSON.string))))
         if let transitions { fields.append(("transitions", transitions)) }
+        if let children = state.childJobs { fields.append(("childJobs", children)) }
         if let error = state.error { fields.append(("error", .string(error))) }
         return .object(fields)
     }

@@ -1,7 +1,6 @@
 import Engine
 import HTTP
 import JSON
-import JSONSchema
 
 /// Starting and reading jobs (Operations Manager and legacy workflow_engine routes), and the
 /// legacy job claim.
@@ -82,54 +81,13 @@ enum ItentialJobRoutes {
         guard let (rowId, workflow) = try session.itentialWorkflows.findRecord(name: name) else {
             throw HTTPError.notFound("Workflow \(name) not found")
         }
-        if let errors = workflow["errors"]?.arrayValue, !errors.isEmpty {
-            throw HTTPError(400, "Workflow \(name) has validation errors and cannot be started",
-                            body: ["message": .string("Workflow \(name) has validation errors and cannot be started"), "data": .array(errors)])
+        if let refusal = ItentialNewJob.refusal(workflow, name: name, variables: variables) {
+            throw HTTPError(400, refusal.message, body: ["message": .string(refusal.message), "data": refusal.data])
         }
-        if let schema = workflow["inputSchema"], case .object = schema {
-            let violations = JSONSchema(schema).validate(variables)
-            if !violations.isEmpty {
-                let messages = violations.map(\.description)
-                throw HTTPError(400, messages[0], body: ["message": .string("Job variables do not match the workflow's inputSchema: \(messages[0])"),
-                                                         "data": .array(messages.map(JSON.string))])
-            }
-        }
-        let id = newObjectId()
-        let (document, tasks) = jobDocument(id: id, workflow: workflow, options: options, variables: variables, user: user)
-        try session.itentialJobs.start(id: id, workflowRowId: rowId, name: name, document: document, tasks: tasks, by: user)
+        let id = ItentialNewJob.objectId()
+        try session.itentialJobs.start(ItentialNewJob.make(id: id, workflowRowId: rowId, workflow: workflow, options: options, variables: variables,
+                                                           initiator: .init(accountId: user.accountId, username: user.username)), by: user)
         return try job(request, session, id: id)
-    }
-
-    static func newObjectId() -> String {
-        var generator = SystemRandomNumberGenerator()
-        return (0..<12).map { _ in
-            let byte = UInt8.random(in: 0...255, using: &generator)
-            return (byte < 16 ? "0" : "") + String(byte, radix: 16)
-        }.joined()
-    }
-
-    /// The job's stored document: a snapshot of the workflow and the start options (spec §2.1).
-    static func jobDocument(id: String, workflow: JSON, options: JSON, variables: JSON, user: User) -> (JSON, [NewTask]) {
-        let now = Timestamp.formatMilliseconds(WallClock.now)
-        let jobVariables = JSON.object([("_id", .string(id)), ("initiator", .string(user.username))]
-            + (variables.objectValue ?? []).filter { $0.0 != "_id" && $0.0 != "initiator" })
-        let document: JSON = [
-            "name": workflow["name"] ?? .null, "description": options["description"] ?? "",
-            "type": options["type"] ?? "automation", "tasks": workflow["tasks"] ?? [:], "transitions": workflow["transitions"] ?? [:],
-            "variables": jobVariables, "error": [], "warnings": [], "validationErrors": [], "ancestors": [.string(id)],
-            "parent": .null, "errorHandler": workflow["errorHandler"] ?? .null, "watchers": [], "groups": options["groups"] ?? [],
-            "decorators": workflow["decorators"] ?? [], "metrics": ["user": .string(user.accountId)], "locked": false,
-            "font_size": workflow["font_size"] ?? 12, "canvasVersion": workflow["canvasVersion"] ?? 3,
-            "encodingVersion": workflow["encodingVersion"] ?? 1, "sla": workflow["sla"] ?? 0,
-            "preAutomationTime": workflow["preAutomationTime"] ?? 0, "tags": workflow["tags"] ?? [],
-            "created": .string(now), "created_by": .string(user.accountId), "last_updated": .string(now),
-            "last_updated_by": .string(user.accountId),
-        ]
-        let tasks = (workflow["tasks"]?.objectValue ?? []).enumerated().map { position, entry in
-            let (kind, automatic) = ItentialTasks.kind(of: entry.0, entry.1)
-            return NewTask(key: entry.0, position: position, kind: kind, automatic: automatic, input: entry.1)
-        }
-        return (document, tasks)
     }
 
     // MARK: Claims

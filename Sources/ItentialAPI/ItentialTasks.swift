@@ -13,7 +13,8 @@ enum ItentialTasks {
     static let kinds: [any TaskKind] = [
         Builtin("stub", stub), Builtin("newVariable", newVariable), Builtin("query", query),
         Builtin("evaluation", evaluation), Builtin("merge") { try merge($0, deep: false) },
-        Builtin("deepmerge") { try merge($0, deep: true) }, Unavailable(),
+        Builtin("deepmerge") { try merge($0, deep: true) }, Unavailable(), Delay(), ItentialChildJobs(),
+        Builtin("forEach", forEach),
     ]
 
     /// The stored kind of a workflow task, and whether the runner runs it.
@@ -48,20 +49,46 @@ enum ItentialTasks {
         }
 
         func run(_ context: TaskContext) -> TaskOutcome {
-            do {
-                var result = try body(try Incoming(context))
-                for (output, target) in context.input["variables"]?["outgoing"]?.objectValue ?? [] {
-                    guard let reference = target.stringValue, reference.hasPrefix("$var.job.") else { continue }
-                    let value = result.outputs.first { $0.0 == output }?.1 ?? .null
-                    result.jobVariables.append((String(reference.dropFirst("$var.job.".count)), value))
-                }
-                return .succeeded(.object(result.outputs), finishState: result.finishState,
-                                  jobVariables: result.jobVariables.isEmpty ? nil : .object(result.jobVariables))
-            } catch let failure as Failure {
-                return .failed(failure.message)
-            } catch {
-                return .failed("\(error)")
+            ItentialTasks.outcome(context) { try body(try Incoming(context)) }
+        }
+    }
+
+    /// Runs a task's body: its outputs, with those mapped to `$var.job.<name>` written through
+    /// to the job, or its failure as the task's error.
+    static func outcome(_ context: TaskContext, _ body: () throws -> Result) -> TaskOutcome {
+        do {
+            var result = try body()
+            for (output, target) in context.input["variables"]?["outgoing"]?.objectValue ?? [] {
+                guard let reference = target.stringValue, reference.hasPrefix("$var.job.") else { continue }
+                let value = result.outputs.first { $0.0 == output }?.1 ?? .null
+                result.jobVariables.append((String(reference.dropFirst("$var.job.".count)), value))
             }
+            return .succeeded(.object(result.outputs), finishState: result.finishState,
+                              jobVariables: result.jobVariables.isEmpty ? nil : .object(result.jobVariables))
+        } catch let failure as Failure {
+            return .failed(failure.message)
+        } catch {
+            return .failed("\(error)")
+        }
+    }
+
+    /// `delay`: holds the task for `time` seconds, then succeeds. The runner parks it meanwhile
+    /// instead of sleeping in one of its threads.
+    struct Delay: TaskKind {
+        let name = ItentialTasks.prefix + "delay"
+
+        func run(_ context: TaskContext) -> TaskOutcome {
+            var seconds = 0.0
+            let parsed = ItentialTasks.outcome(context) {
+                let time = try Incoming(context)["time"]
+                guard let value = time?.doubleValue ?? time?.stringValue.flatMap(Double.init), value >= 0, value <= 86_400 else {
+                    throw Failure(message: "delay needs a time of 0 to 86400 seconds")
+                }
+                seconds = value
+                return Result(outputs: [("time_in_milliseconds", .number((value * 1000).rounded()))])
+            }
+            if case .succeeded = parsed, seconds > 0, !context.task.woken { return .sleeping(seconds: seconds) }
+            return parsed
         }
     }
 
@@ -133,6 +160,16 @@ enum ItentialTasks {
 
     static func stub(_ incoming: Incoming) throws -> Result {
         Result(outputs: [("response", incoming["response"] ?? .null)], finishState: incoming["type"]?.stringValue ?? "success")
+    }
+
+    /// `forEach`: each run hands out the next element of `data_array` as `current_item` and
+    /// finishes `loop` (the flow runs the loop body, then this task again); past the last
+    /// element it finishes `success`.
+    static func forEach(_ incoming: Incoming) throws -> Result {
+        guard let items = incoming["data_array"]?.arrayValue else { throw Failure(message: "forEach needs data_array to be an array") }
+        let index = incoming.context.task.pastIterations
+        guard index < items.count else { return Result(outputs: [("current_item", .null)]) }
+        return Result(outputs: [("current_item", items[index])], finishState: "loop")
     }
 
     static func newVariable(_ incoming: Incoming) throws -> Result {

@@ -19,6 +19,8 @@ public struct ItentialJob: Sendable {
         public let claimedAt: Double?
         /// Every iteration, oldest first; the last is the current one.
         public let iterations: [String]
+        /// Jobs it spawned: `[{_id, name, iteration}]` (childJob).
+        public let childJobs: JSON?
     }
 
     public struct Failure: Sendable {
@@ -46,9 +48,9 @@ public struct ItentialJobs {
     let jobs: Jobs
 
     /// Creates the job with its tasks in one transaction and starts it.
-    public func start(id: String, workflowRowId: Int64, name: String, document: JSON, tasks: [NewTask], by user: User) throws {
-        var job = NewJob(surface: .itential, publicId: id, name: name, status: "running", owner: user, document: document, tasks: tasks)
-        job.workflowId = workflowRowId
+    public func start(_ job: NewJob, by user: User) throws {
+        var job = job
+        job.owner = user
         _ = try jobs.create(job, actor: .user(user))
     }
 
@@ -66,7 +68,8 @@ public struct ItentialJobs {
                                         error: task["error"]?.stringValue, startedAt: task["started"]?.doubleValue,
                                         finishedAt: task["finished"]?.doubleValue, ownerAccountId: task["owner"]?.stringValue,
                                         claimedAt: task["claimed"]?.doubleValue,
-                                        iterations: task["iterations"]?.arrayValue?.compactMap(\.stringValue) ?? [])
+                                        iterations: task["iterations"]?.arrayValue?.compactMap(\.stringValue) ?? [],
+                                        childJobs: task["children"].flatMap { $0.isNull ? nil : $0 })
             }
             let errors = ((try? JSON.parse(row.string(8)))?.arrayValue ?? []).map { entry in
                 ItentialJob.Failure(task: entry["task"]?.stringValue ?? "job", message: entry["message"]?.stringValue ?? "",
@@ -129,7 +132,10 @@ public struct ItentialJobs {
                     'output', t.output, 'error', t.error, 'started', extract(epoch FROM t.started_at) * 1000,
                     'finished', extract(epoch FROM t.finished_at) * 1000, 'owner', owner.account_id,
                     'claimed', extract(epoch FROM t.claimed_at) * 1000, 'iterations', CASE WHEN t.iteration_id IS NULL THEN t.past_iterations
-                                            ELSE t.past_iterations || t.iteration_id END) ORDER BY t.position, t.id)
+                                            ELSE t.past_iterations || t.iteration_id END,
+                    'children', (SELECT json_agg(json_build_object('_id', c.public_id, 'name', c.name,
+                                                                   'iteration', c.document->'parent'->'iteration') ORDER BY c.child_index, c.id)
+                                 FROM jobs c WHERE c.parent_task_id = t.id)) ORDER BY t.position, t.id)
                 FROM tasks t LEFT JOIN users owner ON owner.id = t.claimed_by WHERE t.job_id = j.id),
                coalesce((SELECT json_agg(json_build_object(
                     'task', CASE WHEN e.event = 'task_failed' THEN e.task_key ELSE 'job' END,

@@ -32,16 +32,28 @@ extension Jobs {
                     refusals.append((job.publicId, "Job \(job.publicId) is \(job.status)"))
                     continue
                 }
-                try machine.changeJobStatus(job, to: action.target, actor: actor)
                 if action == .cancel {
-                    for task in try tx.execute(JobQueries.cancelOpenTasks, [job.id]).rows {
-                        try machine.record(job, taskId: task.int64(0), taskKey: task.string(1), event: "task_status_changed",
-                                           actor: actor, from: task.string(2), to: TaskStatus.canceled.rawValue)
-                    }
+                    try cancel(job, machine: machine, actor: actor)
+                } else {
+                    try machine.changeJobStatus(job, to: action.target, actor: actor)
                 }
                 if action == .resume { try tx.execute(JobQueries.notifyRunners) }
             }
             return refusals
+        }
+    }
+
+    /// Cancels a job, its unfinished tasks and, in turn, the child jobs still open.
+    private func cancel(_ job: JobRef, machine: StateMachine, actor: Actor) throws {
+        try machine.changeJobStatus(job, to: JobControlAction.cancel.target, actor: actor)
+        for task in try machine.connection.execute(JobQueries.cancelOpenTasks, [job.id]).rows {
+            try machine.record(job, taskId: task.int64(0), taskKey: task.string(1), event: "task_status_changed",
+                               actor: actor, from: task.string(2), to: TaskStatus.canceled.rawValue)
+        }
+        for row in try machine.connection.execute(JobQueries.openChildJobs, [job.id]).rows {
+            guard let id = row.int64(0), let child = try machine.lockJob(id: id),
+                  !JobLifecycle.isTerminal(child.status, for: child.surface) else { continue }
+            try cancel(child, machine: machine, actor: actor)
         }
     }
 }

@@ -15,11 +15,16 @@ enum JobQueries {
         """)
 
     /// $3: the new status is terminal, so the job is finished now.
+    /// A child job that ends wakes the runners: its parent's task may go on.
     static let setJobStatus = Statement("job_set_status", """
-        UPDATE jobs SET status = $2, last_status_change = now(),
-            finished_at = CASE WHEN $3 THEN now() ELSE NULL END,
-            error_message = coalesce($4, error_message)
-        WHERE id = $1
+        WITH changed AS (
+            UPDATE jobs SET status = $2, last_status_change = now(),
+                finished_at = CASE WHEN $3 THEN now() ELSE NULL END,
+                error_message = coalesce($4, error_message)
+            WHERE id = $1
+            RETURNING parent_task_id
+        )
+        SELECT pg_notify('flowgate_tasks', '') FROM changed WHERE parent_task_id IS NOT NULL
         """)
 
     static let lockTask = Statement("task_lock", "SELECT key, status FROM tasks WHERE id = $1 AND job_id = $2 FOR NO KEY UPDATE")
@@ -33,6 +38,7 @@ enum JobQueries {
             past_iterations = CASE WHEN $2 = 'ready' AND iteration_id IS NOT NULL THEN past_iterations || iteration_id
                                    ELSE past_iterations END,
             iteration_id = CASE WHEN $2 = 'ready' THEN gen_random_uuid() ELSE iteration_id END,
+            wake_at = CASE WHEN $2 IN ('pending', 'ready') THEN NULL ELSE wake_at END,
             claimed_by = CASE WHEN $2 = 'ready' THEN NULL ELSE claimed_by END,
             claimed_at = CASE WHEN $2 = 'ready' THEN NULL ELSE claimed_at END,
             finish_state = CASE WHEN $2 = 'pending' THEN NULL ELSE finish_state END,
@@ -63,11 +69,12 @@ enum JobQueries {
     /// $2 chooses how the public id is made when $3 is NULL.
     static let insertJob = Statement("job_insert", """
         INSERT INTO jobs (surface, public_id, workflow_id, job_type_id, parent_job_id, name, status, owner_id,
-                          priority, started_at, document)
+                          priority, started_at, document, parent_task_id, child_index)
         VALUES ($1, coalesce($3, CASE $2 WHEN 'blocks' THEN nextval('blocks_job_number')::text
                                          WHEN 'scale' THEN nextval('scale_job_number')::text
                                          ELSE encode(gen_random_bytes(12), 'hex') END),
-                $4, $5, $6, $7, $8, $9, $10, now(), $11::jsonb)
+                $4, $5, $6, $7, $8, coalesce($9, (SELECT owner_id FROM jobs parent WHERE parent.id = $6)), $10, now(), $11::jsonb,
+                $12, $13)
         RETURNING id, surface, public_id, status
         """)
 
@@ -89,35 +96,61 @@ enum JobQueries {
 
     // MARK: Runner
 
-    /// Takes the oldest runnable task of a kind this runner knows, or else one whose lease expired
-    /// (its runner died). SKIP LOCKED lets many runners poll at once without waiting on each other.
-    /// The two candidates are separate ordered index scans: an OR of both made the planner use a
-    /// bitmap scan, which never prunes the dead index entries a busy queue leaves behind.
+    /// Takes the oldest runnable task of a kind this runner knows (a delayed one once its time has
+    /// come), else one whose lease expired (its runner died), else one whose child jobs have all
+    /// ended. SKIP LOCKED lets many runners poll at once without waiting on each other. The
+    /// candidates are separate ordered index scans: an OR of them made the planner use a bitmap
+    /// scan, which never prunes the dead index entries a busy queue leaves behind.
     static let leaseTask = Statement("task_lease", """
         WITH ready AS (
             SELECT id, status, lease_owner FROM tasks
-            WHERE automatic AND status = 'ready' AND kind = ANY($1::text[]) AND \(notPaused)
+            WHERE automatic AND status = 'ready' AND kind = ANY($1::text[]) AND (wake_at IS NULL OR wake_at <= now())
+              AND \(notPaused)
             ORDER BY ready_at, id LIMIT 1 FOR UPDATE SKIP LOCKED
         ), expired AS (
             SELECT id, status, lease_owner FROM tasks
             WHERE automatic AND status = 'running' AND lease_expires_at < now() AND kind = ANY($1::text[]) AND \(notPaused)
             ORDER BY lease_expires_at, id LIMIT 1 FOR UPDATE SKIP LOCKED
+        ), children_ended AS (
+            SELECT id, status, lease_owner FROM tasks
+            WHERE automatic AND status = 'waiting' AND kind = ANY($1::text[]) AND \(notPaused)
+              AND NOT EXISTS (SELECT 1 FROM jobs c WHERE c.parent_task_id = tasks.id AND c.finished_at IS NULL AND c.status <> 'error')
+            ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED
         ), previous AS (
-            SELECT * FROM ready UNION ALL SELECT * FROM expired LIMIT 1
+            SELECT * FROM ready UNION ALL SELECT * FROM expired UNION ALL SELECT * FROM children_ended LIMIT 1
         )
         UPDATE tasks t SET status = 'running', lease_owner = $2,
             lease_expires_at = now() + make_interval(secs => $3), attempts = t.attempts + 1,
             started_at = coalesce(t.started_at, now())
         FROM previous
         WHERE t.id = previous.id
-        RETURNING t.id, t.job_id, t.key, t.kind, t.input, t.attempts, previous.status, previous.lease_owner
+        RETURNING t.id, t.job_id, t.key, t.kind, t.input, t.attempts, previous.status, previous.lease_owner,
+                  t.wake_at IS NOT NULL, t.iteration_id, cardinality(t.past_iterations)
         """)
 
     /// A paused job starts no new task.
     private static let notPaused = "NOT EXISTS (SELECT 1 FROM jobs j WHERE j.id = tasks.job_id AND j.status = 'paused')"
 
-    static let jobOfTask = Statement("task_job_ref", """
-        SELECT j.id, j.surface, j.public_id, j.status, coalesce(j.document->'variables', '{}') FROM jobs j WHERE j.id = $1
+    static let jobOfTask = Statement("task_job_ref", "SELECT j.id, j.surface, j.public_id, j.status, j.document FROM jobs j WHERE j.id = $1")
+
+    /// The child jobs a task spawned in its current iteration, in the order it spawned them.
+    static let childJobs = Statement("task_child_jobs", """
+        SELECT public_id, status, coalesce(document->'variables', '{}') FROM jobs
+        WHERE parent_task_id = $1 AND created_at >= (SELECT ready_at FROM tasks WHERE id = $1)
+        ORDER BY child_index, id
+        """)
+
+    /// The newest definition of that name on a surface.
+    static let workflowByName = Statement("workflow_by_name", """
+        SELECT id, document FROM workflows WHERE surface = $1 AND name = $2 ORDER BY id DESC LIMIT 1
+        """)
+
+    /// A leased task that waits: for its child jobs (`waiting`), or until a time (`ready` with
+    /// `wake_at`). Succeeds only while this runner still holds the lease of that attempt.
+    static let parkLeasedTask = Statement("task_park_leased", """
+        UPDATE tasks SET status = $4, wake_at = CASE WHEN $4 = 'ready' THEN now() + make_interval(secs => $5) END, lease_owner = NULL, lease_expires_at = NULL
+        WHERE id = $1 AND status = 'running' AND lease_owner = $2 AND attempts = $3
+        RETURNING key
         """)
 
     /// The job's document, for its flow and its tasks' variables.
@@ -149,6 +182,9 @@ enum JobQueries {
         WHERE t.job_id = $1 AND previous.id = t.id AND t.status IN ('ready', 'running', 'waiting', 'paused')
         RETURNING t.id, t.key, previous.status
         """)
+
+    static let openChildJobs = Statement("job_open_children",
+        "SELECT id FROM jobs WHERE parent_job_id = $1 AND finished_at IS NULL ORDER BY id")
 
     static let upstreamOutputs = Statement("task_upstream_outputs",
         "SELECT key, output FROM tasks WHERE job_id = $1 AND status = 'succeeded' AND output IS NOT NULL")

@@ -1,7 +1,7 @@
 import JSON
 import Postgres
 
-public struct NewTask: Sendable {
+public struct NewTask: Sendable, Equatable {
     public let key: String
     public let position: Int
     public let kind: String
@@ -17,7 +17,7 @@ public struct NewTask: Sendable {
     }
 }
 
-public struct NewJob: Sendable {
+public struct NewJob: Sendable, Equatable {
     public var surface: SurfaceName
     /// nil: the engine makes one (Blocks: the next number; others: 24 hex digits).
     public var publicId: String?
@@ -80,33 +80,43 @@ public struct Jobs {
     /// Creates the job, its workflow row and its tasks, and starts it per its surface's flow,
     /// all in one transaction.
     public func create(_ new: NewJob, actor: Actor) throws -> JobRef {
+        try connection.transaction { tx in try Jobs.insert(new, parent: nil, actor: actor, on: tx, flows: flows) }
+    }
+
+    /// The job a task spawned: which task, and its place among that task's children.
+    struct Parent {
+        let jobId: Int64
+        let taskId: Int64
+        let index: Int
+    }
+
+    /// Creates and starts a job inside the caller's transaction.
+    static func insert(_ new: NewJob, parent: Parent?, actor: Actor, on tx: Connection, flows: FlowRegistry) throws -> JobRef {
         guard JobLifecycle.isKnown(new.status, for: new.surface) else {
             throw EngineError(.invalid, "\(new.status) is not a \(new.surface.rawValue) job status")
         }
         let flow = try flows.flow(for: new.surface)
-        return try connection.transaction { tx in
-            let machine = StateMachine(tx)
-            var workflowId = new.workflowId
-            if let workflow = new.workflow {
-                workflowId = try tx.execute(JobQueries.insertWorkflow, [new.surface.rawValue, nil as String?, new.name,
-                                                                        workflow.serialized, new.owner?.id]).first?.int64(0)
-            }
-            guard let job = try tx.execute(JobQueries.insertJob, [
-                new.surface.rawValue, new.surface.rawValue, new.publicId, workflowId, new.jobTypeId, nil as Int64?,
-                new.name, new.status, new.owner?.id, 0, new.document.serialized,
-            ]).first.flatMap(JobQueries.jobRef) else {
-                throw EngineError(.conflict, "Job could not be created")
-            }
-            try machine.record(job, event: "job_created", actor: actor, to: job.status)
-            let tasks = JSON.array(new.tasks.map { task in
-                ["key": .string(task.key), "position": .number(task.position), "kind": .string(task.kind),
-                 "automatic": .bool(task.automatic), "input": task.input]
-            })
-            try tx.execute(JobQueries.insertTasks, [job.id, tasks.serialized])
-            try tx.execute(JobQueries.recordTasksCreated, [job.id, actor.userId, actor.name])
-            try machine.apply(flow.start(try machine.taskSnapshots(jobId: job.id), job: new.document), to: job, actor: actor)
-            return job
+        let machine = StateMachine(tx)
+        var workflowId = new.workflowId
+        if let workflow = new.workflow {
+            workflowId = try tx.execute(JobQueries.insertWorkflow, [new.surface.rawValue, nil as String?, new.name,
+                                                                    workflow.serialized, new.owner?.id]).first?.int64(0)
         }
+        guard let job = try tx.execute(JobQueries.insertJob, [
+            new.surface.rawValue, new.surface.rawValue, new.publicId, workflowId, new.jobTypeId, parent?.jobId,
+            new.name, new.status, new.owner?.id, 0, new.document.serialized, parent?.taskId, parent?.index,
+        ]).first.flatMap(JobQueries.jobRef) else {
+            throw EngineError(.conflict, "Job could not be created")
+        }
+        try machine.record(job, event: "job_created", actor: actor, to: job.status)
+        let tasks = JSON.array(new.tasks.map { task in
+            ["key": .string(task.key), "position": .number(task.position), "kind": .string(task.kind),
+             "automatic": .bool(task.automatic), "input": task.input]
+        })
+        try tx.execute(JobQueries.insertTasks, [job.id, tasks.serialized])
+        try tx.execute(JobQueries.recordTasksCreated, [job.id, actor.userId, actor.name])
+        try machine.apply(flow.start(try machine.taskSnapshots(jobId: job.id), job: new.document), to: job, actor: actor)
+        return job
     }
 
     /// A job by its surface id, with its tasks in position order.

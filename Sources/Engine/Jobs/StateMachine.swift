@@ -86,6 +86,12 @@ public struct LeasedTask: Sendable {
     public let attempt: Int
     /// Set when the previous runner's lease had expired.
     public let takenOverFrom: String?
+    public let iteration: String?
+    /// How many iterations it had before this one.
+    public let pastIterations: Int
+    /// It had waited: for its child jobs, or until a time.
+    public let waitedForChildren: Bool
+    public let woken: Bool
 }
 
 extension StateMachine {
@@ -128,7 +134,8 @@ extension StateMachine {
               let id = row.int64(0), let jobId = row.int64(1) else { return nil }
         let leased = LeasedTask(id: id, jobId: jobId, key: row.string(2), kind: row.string(3),
                                 input: (try? JSON.parse(row.string(4))) ?? .null, attempt: row.int(5) ?? 1,
-                                takenOverFrom: row.string(6) == "running" ? row[7] : nil)
+                                takenOverFrom: row.string(6) == "running" ? row[7] : nil, iteration: row[9], pastIterations: row.int(10) ?? 0,
+                                waitedForChildren: row.string(6) == TaskStatus.waiting.rawValue, woken: row.bool(8))
         guard let job = try connection.execute(JobQueries.jobOfTask, [jobId]).first.flatMap(JobQueries.jobRef) else { return nil }
         var detail: [(String, JSON)] = [("attempt", .number(leased.attempt)), ("runner", .string(owner))]
         if let previous = leased.takenOverFrom { detail.append(("taken_over_from", .string(previous))) }
@@ -141,9 +148,21 @@ extension StateMachine {
     /// when the lease was lost (it expired and another runner took the task over).
     func finishLeasedTask(_ task: LeasedTask, owner: String, outcome: TaskOutcome, flows: FlowRegistry) throws -> Bool {
         guard let job = try lockJob(id: task.jobId) else { return false }
-        let (status, output, error, files, finishState, variables): (TaskStatus, JSON?, String?, [NamedFile], String, JSON?) = switch outcome {
-        case let .succeeded(output, files, finishState, variables): (.succeeded, output, nil, files, finishState ?? "success", variables)
-        case let .failed(message): (.failed, nil, message, [], "error", nil)
+        let (status, output, error, files, finishState, variables): (TaskStatus, JSON?, String?, [NamedFile], String, JSON?)
+        switch outcome {
+        case let .succeeded(result, produced, state, setVariables):
+            (status, output, error, files, finishState, variables) = (.succeeded, result, nil, produced, state ?? "success", setVariables)
+        case let .failed(message):
+            (status, output, error, files, finishState, variables) = (.failed, nil, message, [], "error", nil)
+        case let .spawned(children):
+            return try park(task, of: job, owner: owner, as: .waiting, seconds: 0) {
+                for (index, child) in children.enumerated() {
+                    _ = try Jobs.insert(child, parent: Jobs.Parent(jobId: job.id, taskId: task.id, index: index),
+                                        actor: .system(owner), on: connection, flows: flows)
+                }
+            }
+        case let .sleeping(seconds):
+            return try park(task, of: job, owner: owner, as: .ready, seconds: seconds) {}
         }
         let updated = try connection.execute(JobQueries.finishLeasedTask,
                                              [task.id, owner, task.attempt, status.rawValue, output?.serialized, error, finishState])
@@ -159,6 +178,22 @@ extension StateMachine {
         guard let finished = tasks.first(where: { $0.id == task.id }) else { return true }
         let document = try connection.execute(JobQueries.jobDocument, [job.id]).first.flatMap { try? JSON.parse($0.string(0)) } ?? [:]
         try apply(try flows.flow(for: job.surface).after(finished, error: error, tasks: tasks, job: document), to: job, actor: .system(owner))
+        return true
+    }
+}
+
+extension StateMachine {
+    /// A leased task that waits (for its children, or for a time) without finishing; false
+    /// when the lease was lost.
+    private func park(_ task: LeasedTask, of job: JobRef, owner: String, as status: TaskStatus, seconds: Double,
+                      then: () throws -> Void) throws -> Bool {
+        guard try !connection.execute(JobQueries.parkLeasedTask, [task.id, owner, task.attempt, status.rawValue, seconds]).isEmpty else {
+            return false
+        }
+        let detail: JSON = status == .ready ? ["wake_in_seconds": .number(seconds)] : [:]
+        try record(job, taskId: task.id, taskKey: task.key, event: "task_status_changed", actor: .system(owner),
+                   from: TaskStatus.running.rawValue, to: status.rawValue, detail: detail)
+        try then()
         return true
     }
 }

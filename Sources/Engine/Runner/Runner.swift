@@ -116,11 +116,27 @@ public final class Runner: @unchecked Sendable {
         }
         let job = try connection.execute(JobQueries.jobOfTask, [task.jobId]).first
         let surface = job.flatMap(JobQueries.jobRef)?.surface
-        let variables = job.flatMap { try? JSON.parse($0.string(4)) } ?? [:]
+        let document = job.flatMap { try? JSON.parse($0.string(4)) } ?? [:]
         let files = Files(connection: connection)
-        return kind.run(TaskContext(input: task.input, upstream: upstream, jobVariables: variables) { name in
+        var context = TaskContext(input: task.input, upstream: upstream, jobVariables: document["variables"] ?? [:]) { name in
             guard let surface else { return nil }
             return try files.module(surface: surface, name: name)
-        })
+        }
+        context.task.key = task.key
+        context.task.iteration = task.iteration
+        context.task.pastIterations = task.pastIterations
+        context.task.job = document
+        context.task.woken = task.woken
+        if task.waitedForChildren {
+            context.task.children = try connection.execute(JobQueries.childJobs, [task.id]).rows.map { row in
+                ChildJob(id: row.string(0), status: row.string(1), variables: (try? JSON.parse(row.string(2))) ?? [:])
+            }
+        }
+        context.task.workflow = { name in
+            guard let surface, let row = try connection.execute(JobQueries.workflowByName, [surface.rawValue, name]).first,
+                  let id = row.int64(0), let definition = try? JSON.parse(row.string(1)) else { return nil }
+            return (id, definition)
+        }
+        return kind.run(context)
     }
 }
