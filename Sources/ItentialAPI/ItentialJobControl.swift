@@ -16,12 +16,7 @@ enum ItentialJobControl {
         ["operations-manager", "operations_manager"].map { base in
             Route("POST", "/\(base)/jobs/\(entry.name)") { request, session in
                 let caller = try ItentialAPI.caller(request, session, roles: ItentialAPI.Roles.write)
-                let body = try ItentialAPI.objectBody(request)
-                try ItentialJobRoutes.refuseUnknownMembers(body, allowed: ["jobIds"])
-                guard let ids = body["jobIds"]?.arrayValue?.compactMap(\.stringValue), !ids.isEmpty,
-                      ids.count == body["jobIds"]?.arrayValue?.count, ids.allSatisfy(ItentialJobRoutes.isObjectId) else {
-                    throw HTTPError.badRequest("jobIds must be a non-empty array of 24-hex job ids")
-                }
+                let ids = try jobIds(try ItentialAPI.objectBody(request))
                 let refusals = try session.jobs.control(entry.action, surface: .itential, publicIds: ids, actor: .user(caller),
                                                         allowedFrom: entry.from)
                 guard refusals.isEmpty else {
@@ -46,17 +41,46 @@ enum ItentialJobControl {
                 return .json(ItentialJobDocument.render(try ItentialJobRoutes.job(request, session, id: id), .legacy))
             },
         ]
-    } + ["watch", "unwatch"].map { verb in
-        Route("POST", "/operations-manager/jobs/{id}/\(verb)") { request, session in
-            let caller = try ItentialAPI.caller(request, session, roles: ItentialAPI.Roles.read)
-            let id = request.parameter("id")
-            guard ItentialJobRoutes.isObjectId(id) else { throw HTTPError.badRequest("Job id \(id) must be 24 lowercase hexadecimal characters") }
-            guard try session.itentialJobs.watch(id: id, accountId: caller.accountId, watching: verb == "watch") else {
-                throw HTTPError.notFound("Job \(id) not found")
-            }
-            return ItentialAPI.envelope("Successfully \(verb)ed the job", ItentialJobDocument.render(try ItentialJobRoutes.job(request, session, id: id)))
+    } + ["operations-manager", "operations_manager"].flatMap(watchRoutes) + ["operations-manager", "operations_manager"].flatMap(rerunRoutes)
+
+    static func watchRoutes(_ base: String) -> [Route<Session>] {
+        ["watch", "unwatch"].flatMap { verb -> [Route<Session>] in
+            [
+                Route("POST", "/\(base)/jobs/{id}/\(verb)") { request, session in
+                    let caller = try ItentialAPI.caller(request, session, roles: ItentialAPI.Roles.read)
+                    let id = try ItentialJobRoutes.jobId(request.parameter("id"))
+                    try watch([id], [caller.accountId], watching: verb == "watch", session)
+                    return ItentialAPI.envelope("Successfully \(verb)ed the job", ItentialJobDocument.render(try ItentialJobRoutes.job(request, session, id: id)))
+                },
+                Route("POST", "/\(base)/jobs/\(verb)") { request, session in
+                    let caller = try ItentialAPI.caller(request, session, roles: ItentialAPI.Roles.read)
+                    let ids = try jobIds(try ItentialAPI.objectBody(request))
+                    try watch(ids, [caller.accountId], watching: verb == "watch", session)
+                    return ItentialAPI.envelope("Successfully \(verb)ed all jobs", .array(ids.map(JSON.string)))
+                },
+            ]
+        } + [Route("POST", "/\(base)/jobs/{id}/add-watchers", addWatchers)]
+    }
+
+    /// `{"watchers": [account ids]}`: each an existing user's, added once.
+    static func addWatchers(_ request: Request, _ session: Session) throws -> Response {
+        _ = try ItentialAPI.caller(request, session, roles: ItentialAPI.Roles.write)
+        let id = try ItentialJobRoutes.jobId(request.parameter("id"))
+        let body = try ItentialAPI.objectBody(request)
+        try ItentialJobRoutes.refuseUnknownMembers(body, allowed: ["watchers"])
+        let given = body["watchers"]?.arrayValue ?? []
+        let accounts = given.compactMap(\.stringValue)
+        guard !accounts.isEmpty, accounts.count == given.count else {
+            throw HTTPError.badRequest("watchers must be a non-empty array of account ids")
         }
-    } + ["operations-manager", "operations_manager"].flatMap { base in
+        for account in accounts where try session.accounts.user(accountId: account) == nil {
+            throw HTTPError.badRequest("No user has the account id \(account)")
+        }
+        try watch([id], accounts, watching: true, session)
+        return ItentialAPI.envelope("Successfully added watchers to the job", ItentialJobDocument.render(try ItentialJobRoutes.job(request, session, id: id)))
+    }
+
+    static func rerunRoutes(_ base: String) -> [Route<Session>] {
         [
             Route("POST", "/\(base)/jobs/{id}/tasks/{taskId}/retry") { request, session in
                 let body = try ItentialAPI.objectBody(request)
@@ -80,6 +104,26 @@ enum ItentialJobControl {
         ]
     }
 
+    /// 404 naming the jobs that do not exist (the others are still changed).
+    static func watch(_ ids: [String], _ accounts: [String], watching: Bool, _ session: Session) throws {
+        let found = try session.itentialJobs.watch(ids: ids, accountIds: accounts, watching: watching)
+        let missing = ids.filter { !found.contains($0) }
+        guard missing.isEmpty else {
+            let message = missing.count == 1 ? "Job \(missing[0]) not found" : "Jobs not found: \(missing.joined(separator: ", "))"
+            throw HTTPError(404, message, body: ["message": .string(message), "data": .array(missing.map(JSON.string))])
+        }
+    }
+
+    /// `{"jobIds": [...]}`: a non-empty list of 24-hex job ids, nothing else.
+    static func jobIds(_ body: JSON) throws -> [String] {
+        try ItentialJobRoutes.refuseUnknownMembers(body, allowed: ["jobIds"])
+        guard let ids = body["jobIds"]?.arrayValue?.compactMap(\.stringValue), !ids.isEmpty,
+              ids.count == body["jobIds"]?.arrayValue?.count, ids.allSatisfy(ItentialJobRoutes.isObjectId) else {
+            throw HTTPError.badRequest("jobIds must be a non-empty array of 24-hex job ids")
+        }
+        return ids
+    }
+
     /// A workflow task key: 1–4 lowercase hex digits (the start and end markers never rerun).
     static func requireTaskKey(_ key: String, _ name: String) throws {
         guard (1...4).contains(key.utf8.count), key.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) }) else {
@@ -90,8 +134,7 @@ enum ItentialJobControl {
     static func rerun(_ request: Request, _ session: Session, from key: String, named keyName: String, _ rerun: ItentialRerun,
                       _ done: String) throws -> Response {
         let caller = try ItentialAPI.caller(request, session, roles: ItentialAPI.Roles.operations)
-        let id = request.parameter("id")
-        guard ItentialJobRoutes.isObjectId(id) else { throw HTTPError.badRequest("Job id \(id) must be 24 lowercase hexadecimal characters") }
+        let id = try ItentialJobRoutes.jobId(request.parameter("id"))
         try requireTaskKey(key, keyName)
         try EngineErrors.mapped { try session.itentialJobs.rerun(id: id, from: key, rerun, by: caller) }
         return ItentialAPI.envelope("Successfully \(done)", ItentialJobDocument.render(try ItentialJobRoutes.job(request, session, id: id)))

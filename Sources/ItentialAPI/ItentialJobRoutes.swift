@@ -56,9 +56,14 @@ enum ItentialJobRoutes {
         text.utf8.count == 24 && text.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
     }
 
-    static func job(_ request: Request, _ session: Session, id: String? = nil) throws -> ItentialJob {
-        let id = id ?? request.parameter("id")
+    /// A job id from a path: 400 unless 24 lowercase hex digits.
+    static func jobId(_ id: String) throws -> String {
         guard isObjectId(id) else { throw HTTPError.badRequest("Job id \(id) must be 24 lowercase hexadecimal characters") }
+        return id
+    }
+
+    static func job(_ request: Request, _ session: Session, id: String? = nil) throws -> ItentialJob {
+        let id = try jobId(id ?? request.parameter("id"))
         guard let job = try session.itentialJobs.job(id: id) else { throw HTTPError.notFound("Job \(id) not found") }
         return job
     }
@@ -102,7 +107,8 @@ enum ItentialJobRoutes {
         }
         guard let username = body["user"]?.stringValue, !username.isEmpty else { throw HTTPError.badRequest("user is required") }
         switch try session.itentialJobs.claim(id: id, for: username, by: caller) {
-        case .claimed, .alreadyYours: break
+        case let .claimed(job): return .json(ItentialJobDocument.render(job, .legacy))
+        case .alreadyYours: break
         case .noSuchJob: throw HTTPError.notFound("Job \(id) not found")
         case .noSuchUser: throw HTTPError.badRequest("User \(username) does not exist")
         case let .finished(status): throw HTTPError.conflict("Job \(id) is \(status) and cannot be claimed")

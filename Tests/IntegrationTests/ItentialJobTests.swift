@@ -382,6 +382,28 @@ final class ItentialJobControlTests: ItentialTestCase {
         XCTAssertEqual(try post("/operations-manager/jobs/\(id)/watch", [:]).json?["data"]?["watchers"], [account], "once")
         XCTAssertEqual(try post("/operations-manager/jobs/\(id)/unwatch", [:]).json?["data"]?["watchers"], [])
         ItentialSupport.assertMessage(try post("/operations-manager/jobs/0123456789abcdef01234567/watch", [:]), 404)
+
+        // Bulk, through the underscore alias; a missing job is named and the others still change.
+        let other = try waitingJob()
+        let missing = "0123456789abcdef01234567"
+        let bulk = try post("/operations_manager/jobs/watch", ["jobIds": [.string(id), .string(other), .string(missing)]])
+        ItentialSupport.assertMessage(bulk, 404, "Job \(missing) not found")
+        XCTAssertEqual(bulk.json?["data"], [.string(missing)])
+        for job in [id, other] {
+            XCTAssertEqual(try client.get("/operations-manager/jobs/\(job)", token: admin).json?["data"]?["watchers"], [account])
+        }
+        XCTAssertEqual(try post("/operations-manager/jobs/unwatch", ["jobIds": [.string(id), .string(other)]]).status, 200)
+        XCTAssertEqual(try client.get("/operations-manager/jobs/\(other)", token: admin).json?["data"]?["watchers"], [])
+        ItentialSupport.assertMessage(try post("/operations-manager/jobs/watch", ["jobIds": ["nope"]]), 400, "jobIds")
+
+        let user = try TestStack.makeUser(roles: ["apiread"], prefix: "it-watcher")
+        let userAccount = try XCTUnwrap(client.get("/whoami", token: user.token).json?["id"])
+        let added = try post("/operations-manager/jobs/\(id)/add-watchers", ["watchers": [userAccount, account, userAccount]])
+        XCTAssertEqual(added.status, 200, added.text)
+        XCTAssertEqual(added.json?["data"]?["watchers"], [userAccount, account])
+        ItentialSupport.assertMessage(try post("/operations-manager/jobs/\(id)/add-watchers", ["watchers": ["ffffffffffffffffffffffff"]]), 400, "No user")
+        ItentialSupport.assertMessage(try post("/operations-manager/jobs/\(id)/add-watchers", ["watchers": []]), 400)
+        ItentialSupport.assertMessage(try client.postJSON("/operations-manager/jobs/\(id)/add-watchers", ["watchers": [userAccount]], token: user.token), 403)
     }
 }
 

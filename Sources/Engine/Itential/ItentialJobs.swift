@@ -60,29 +60,31 @@ public struct ItentialJobs {
 
     /// The jobs of those ids that exist, in no particular order.
     public func jobs(ids: [String]) throws -> [ItentialJob] {
-        try connection.execute(Self.read, [ids]).rows.map { row in
-            let tasks = ((try? JSON.parse(row.string(7)))?.arrayValue ?? []).compactMap { task -> ItentialJob.Task? in
-                guard let key = task["key"]?.stringValue, let status = task["status"]?.stringValue.flatMap(TaskStatus.init(rawValue:)) else { return nil }
-                return ItentialJob.Task(key: key, status: status, automatic: task["automatic"]?.boolValue ?? false,
-                                        finishState: task["finish_state"]?.stringValue, output: task["output"].flatMap { $0.isNull ? nil : $0 },
-                                        error: task["error"]?.stringValue, startedAt: task["started"]?.doubleValue,
-                                        finishedAt: task["finished"]?.doubleValue, ownerAccountId: task["owner"]?.stringValue,
-                                        claimedAt: task["claimed"]?.doubleValue,
-                                        iterations: task["iterations"]?.arrayValue?.compactMap(\.stringValue) ?? [],
-                                        childJobs: task["children"].flatMap { $0.isNull ? nil : $0 })
-            }
-            let errors = ((try? JSON.parse(row.string(8)))?.arrayValue ?? []).map { entry in
-                ItentialJob.Failure(task: entry["task"]?.stringValue ?? "job", message: entry["message"]?.stringValue ?? "",
-                                    at: entry["at"]?.doubleValue ?? 0)
-            }
-            return ItentialJob(id: row.string(9), status: row.string(0), document: (try? JSON.parse(row.string(1))) ?? [:],
-                               ownerAccountId: row[2], createdAt: row.double(3) ?? 0, finishedAt: row.double(4),
-                               lastUpdatedAt: row.double(5) ?? 0, tasks: tasks, errors: errors)
+        try connection.execute(Self.read, [ids]).rows.map(Self.decode)
+    }
+
+    static func decode(_ row: Row) -> ItentialJob {
+        let tasks = ((try? JSON.parse(row.string(7)))?.arrayValue ?? []).compactMap { task -> ItentialJob.Task? in
+            guard let key = task["key"]?.stringValue, let status = task["status"]?.stringValue.flatMap(TaskStatus.init(rawValue:)) else { return nil }
+            return ItentialJob.Task(key: key, status: status, automatic: task["automatic"]?.boolValue ?? false,
+                                    finishState: task["finish_state"]?.stringValue, output: task["output"].flatMap { $0.isNull ? nil : $0 },
+                                    error: task["error"]?.stringValue, startedAt: task["started"]?.doubleValue,
+                                    finishedAt: task["finished"]?.doubleValue, ownerAccountId: task["owner"]?.stringValue,
+                                    claimedAt: task["claimed"]?.doubleValue,
+                                    iterations: task["iterations"]?.arrayValue?.compactMap(\.stringValue) ?? [],
+                                    childJobs: task["children"].flatMap { $0.isNull ? nil : $0 })
         }
+        let errors = ((try? JSON.parse(row.string(8)))?.arrayValue ?? []).map { entry in
+            ItentialJob.Failure(task: entry["task"]?.stringValue ?? "job", message: entry["message"]?.stringValue ?? "",
+                                at: entry["at"]?.doubleValue ?? 0)
+        }
+        return ItentialJob(id: row.string(9), status: row.string(0), document: (try? JSON.parse(row.string(1))) ?? [:],
+                           ownerAccountId: row[2], createdAt: row.double(3) ?? 0, finishedAt: row.double(4),
+                           lastUpdatedAt: row.double(5) ?? 0, tasks: tasks, errors: errors)
     }
 
     public enum ClaimResult: Sendable {
-        case claimed
+        case claimed(ItentialJob)
         case alreadyYours
         case claimedByOther(String)
         case finished(String)
@@ -93,7 +95,9 @@ public struct ItentialJobs {
     /// Claims a job for `username`: one statement that only succeeds while nobody holds it, so
     /// that of many concurrent claims exactly one wins.
     public func claim(id: String, for username: String, by actor: User) throws -> ClaimResult {
-        if try !connection.execute(Self.claim, [id, username, actor.id, actor.username, actor.accountId]).isEmpty { return .claimed }
+        if let row = try connection.execute(Self.claim, [id, username, actor.id, actor.username, actor.accountId]).first {
+            return .claimed(Self.decode(row))
+        }
         guard let row = try connection.execute(Self.claimState, [id, username]).first else { return .noSuchJob }
         guard row.bool(3) else { return .noSuchUser }
         if ["complete", "canceled"].contains(row.string(0)) { return .finished(row.string(0)) }
@@ -107,24 +111,29 @@ public struct ItentialJobs {
         try !connection.execute(Self.release, [id, user.id, asAdmin, user.username, user.accountId]).isEmpty
     }
 
-    /// Adds or removes an account in the job's `watchers`; false when the job does not exist.
-    public func watch(id: String, accountId: String, watching: Bool) throws -> Bool {
-        try !connection.execute(Self.watch, [id, accountId, watching]).isEmpty
+    /// Adds accounts to the jobs' `watchers` (each once), or removes them; returns the ids of
+    /// the jobs that exist.
+    public func watch(ids: [String], accountIds: [String], watching: Bool) throws -> Set<String> {
+        Set(try connection.execute(Self.watch, [ids, accountIds, watching]).rows.map { $0.string(0) })
     }
 
     // MARK: Statements
 
     static let watch = Statement("itential_job_watch", """
-        UPDATE jobs SET document = jsonb_set(document, '{watchers}',
-            CASE WHEN $3 AND NOT coalesce(document->'watchers', '[]') ? $2 THEN coalesce(document->'watchers', '[]') || to_jsonb($2::text)
-                 WHEN $3 THEN document->'watchers'
-                 ELSE coalesce(document->'watchers', '[]') - $2 END)
-        WHERE surface = 'itential' AND public_id = $1
-        RETURNING id
+        UPDATE jobs SET document = jsonb_set(document, '{watchers}', CASE
+            WHEN $3 THEN coalesce(document->'watchers', '[]') || coalesce((
+                SELECT jsonb_agg(account ORDER BY position) FROM (
+                    SELECT account, min(position) AS position FROM unnest($2::text[]) WITH ORDINALITY AS given(account, position)
+                    WHERE NOT coalesce(document->'watchers', '[]') ? account GROUP BY account) added), '[]')
+            ELSE coalesce(document->'watchers', '[]') - $2::text[] END)
+        WHERE surface = 'itential' AND public_id = ANY($1::text[])
+        RETURNING public_id
         """)
 
     /// Timestamps in epoch milliseconds, as Itential documents carry them.
-    static let read = Statement("itential_job_read", """
+    /// A job's row `j` (with its claimer) as `decode` reads it: timestamps in epoch
+    /// milliseconds, as Itential documents carry them.
+    static let readColumns = """
         SELECT j.status, j.document, claimer.account_id, extract(epoch FROM j.created_at) * 1000,
                extract(epoch FROM j.finished_at) * 1000, extract(epoch FROM j.last_status_change) * 1000, j.id,
                (SELECT json_agg(json_build_object(
@@ -142,11 +151,16 @@ public struct ItentialJobs {
                     'message', e.detail->>'error', 'at', extract(epoch FROM e.at) * 1000) ORDER BY e.id)
                 FROM job_events e WHERE e.job_id = j.id AND e.detail ? 'error'
                   AND (e.event = 'task_failed' OR e.event = 'job_status_changed')), '[]'), j.public_id
+        """
+
+    static let read = Statement("itential_job_read", """
+        \(readColumns)
         FROM jobs j LEFT JOIN users claimer ON claimer.id = j.claimed_by
         WHERE j.surface = 'itential' AND j.public_id = ANY($1::text[])
         """)
 
-    /// $1 job, $2 claimant's username, $3/$4/$5 the caller's id, name and account id.
+    /// $1 job, $2 claimant's username, $3/$4/$5 the caller's id, name and account id. Answers
+    /// the claimed job as `read` does, so the route needs no second round trip.
     static let claim = Statement("itential_job_claim", """
         WITH claimant AS (SELECT id, account_id FROM users WHERE username = $2 AND active),
         claimed AS (
@@ -158,11 +172,13 @@ public struct ItentialJobs {
                     'last_updated', iso_utc(now()), 'last_updated_by', $5::text)
             FROM claimant c
             WHERE j.surface = 'itential' AND j.public_id = $1 AND j.claimed_by IS NULL AND j.status NOT IN ('complete', 'canceled')
-            RETURNING j.id, j.public_id, j.status
+            RETURNING j.*
+        ), recorded AS (
+            INSERT INTO job_events (job_id, surface, job_public_id, event, actor_id, actor, detail)
+            SELECT id, 'itential', public_id, 'job_claimed', $3, $4, jsonb_build_object('user', $2::text) FROM claimed
         )
-        INSERT INTO job_events (job_id, surface, job_public_id, event, actor_id, actor, detail)
-        SELECT id, 'itential', public_id, 'job_claimed', $3, $4, jsonb_build_object('user', $2::text) FROM claimed
-        RETURNING job_id
+        \(readColumns)
+        FROM claimed j LEFT JOIN users claimer ON claimer.id = j.claimed_by
         """)
 
     static let claimState = Statement("itential_job_claim_state", """
