@@ -13,6 +13,18 @@ public enum BenchmarkedStatements {
          applyingPlan(of: .run, after: .ready)),
         ("wm-apply-finish", "Finish on a one-step loop: same placeholders", applyingPlan(of: .finish, after: .running)),
         ("itential-claim", "claimJob: $1 = job id, $2 = claimant, $3/$4/$5 = caller id, name, account id", ItentialJobs.claim.sql),
+        // jobs/start, in the order the route runs them (see ops/bench).
+        ("itential-workflow", "jobs/start: $1 = workflow name", ItentialWorkflows.byName.sql),
+        ("job-insert", "jobs/start: see JobQueries.insertJob", JobQueries.insertJob.sql),
+        ("event-insert", "history row: see JobQueries.insertEvent", JobQueries.insertEvent.sql),
+        ("tasks-insert", "$1 = job key, $2 = tasks as JSON", JobQueries.insertTasks.sql),
+        ("tasks-created-events", "$1 = job key, $2/$3 = actor id/name", JobQueries.recordTasksCreated.sql),
+        ("task-snapshots", "$1 = job key", JobQueries.taskSnapshots.sql),
+        ("task-set-finish-state", "$1 = task key, $2 = finish state", JobQueries.setFinishState.sql),
+        ("task-lock", "$1 = task key, $2 = job key", JobQueries.lockTask.sql),
+        ("task-set-status", "$1 = task key, $2 = status", JobQueries.setTaskStatus.sql),
+        ("notify-runners", "a task became ready", JobQueries.notifyRunners.sql),
+        ("itential-job-read", "$1 = job ids", ItentialJobs.read.sql),
     ]
 
     /// The write statement with the plan the planner makes for a Run or Finish of a step `a`

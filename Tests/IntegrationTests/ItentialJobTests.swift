@@ -284,6 +284,43 @@ final class ItentialManualTaskTests: ItentialTestCase {
         ItentialSupport.assertMessage(try client.get("/operations-manager/tasks/00000000-0000-4000-8000-000000000000", token: admin), 404)
     }
 
+    /// deepmerge and a ViewHTML task driven through the legacy workflow_engine routes only.
+    func testLegacyJobRoutesDeepmergeAndViewHTML() throws {
+        let html = ItentialFixture.viewData(["header": "h", "body": "<p>ok</p>", "variables": [:], "btn_success": "ok", "btn_failure": ""])
+            .setting("name", to: "ViewHTML").setting("view", to: "/workflow_engine/task/ViewHTML")
+        let name = try it.workflow([
+            ("a1", ItentialFixture.task("deepmerge", ["data_to_merge": [["key": "cfg", "value": ["task": "static", "variable": ["a": 1]]],
+                                                                    ["key": "cfg", "value": ["task": "static", "variable": ["b": 2]]]]],
+                                        outgoing: ["merged_object": "$var.job.merged"])),
+            ("b2", html),
+        ], [("workflow_start", ["a1": ItentialFixture.success]), ("a1", ["b2": ItentialFixture.success]), ("b2", ["workflow_end": ItentialFixture.success])])
+        let started = try post("/workflow_engine/startJobWithOptions/\(name)", ["options": ["description": "legacy"]], token: admin)
+        let job = try XCTUnwrap(started.json?["_id"]?.stringValue, started.text)
+        XCTAssertEqual(try client.get("/workflow_engine/getJob/\(job)", token: admin).json?["description"], "legacy")
+        XCTAssertEqual(try post("/workflow_engine/pauseJob", ["job_id": .string(job)], token: admin).json?["status"], "paused")
+        ItentialSupport.assertMessage(try post("/workflow_engine/pauseJob", ["job_id": .string(job)], token: admin), 409)
+        XCTAssertEqual(try post("/workflow_engine/resumeJob", ["job_id": .string(job)], token: admin).json?["status"], "running")
+        ItentialSupport.assertMessage(try post("/workflow_engine/resumeJob", ["job_id": "0123456789abcdef01234567"], token: admin), 404)
+
+        let deadline = Date().addingTimeInterval(15)
+        var iteration: String?
+        while iteration == nil, Date() < deadline {
+            let current = try client.get("/workflow_engine/getJob/\(job)", token: admin).json
+            if current?["tasks"]?["b2"]?["status"] == "running" { iteration = current?["tasks"]?["b2"]?["iterations"]?[0]?.stringValue }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        let task = try XCTUnwrap(iteration)
+        XCTAssertEqual(try post("/operations-manager/tasks/\(task)/claim", [:], token: admin).status, 200)
+        ItentialSupport.assertMessage(try post("/workflow_engine/finishTask", ["task_id": .string(task), "job_id": "0123456789abcdef01234567",
+                                                                              "task_data": ["finish_state": "success", "variables": [:]]], token: admin), 400)
+        let finished = try post("/workflow_engine/finishTask", ["task_id": .string(task), "job_id": .string(job),
+                                                                "task_data": ["finish_state": "success", "variables": [:]]], token: admin)
+        XCTAssertEqual(finished.json?["_id"], .string(job), finished.text)
+        let done = try it.job(job, until: ["complete", "error"])
+        XCTAssertEqual(done["status"], "complete")
+        XCTAssertEqual(done["variables"]?["merged"], ["cfg": ["a": 1, "b": 2]], "deepmerge merges objects under one key")
+    }
+
     func testLegacyClaimReleaseAssignAndFinish() throws {
         let (job, iteration) = try approvalJob()
         let worker = try TestStack.makeUser(roles: ["apiwrite"], prefix: "it-legacy")
