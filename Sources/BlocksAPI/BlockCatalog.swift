@@ -115,10 +115,8 @@ struct BlockTaskKind: TaskKind {
             let data = try BlockInputs.assemble(context).get()
             let outputs = try definition.compute(Dictionary(data.map { ($0.0, PythonValue($0.1)) }, uniquingKeysWith: { _, last in last }))
             return .succeeded(.object(outputs.map { ($0.0, $0.1.json) }))
-        } catch let error as PythonError {
-            return .failed(error.line)
         } catch {
-            return .failed("RuntimeError: \(error)")
+            return .failed(error.line)
         }
     }
 }
