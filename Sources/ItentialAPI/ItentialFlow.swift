@@ -112,11 +112,18 @@ public struct ItentialFlow: JobFlow {
                     guard next != key, body.insert(next).inserted else { continue }
                     queue += (outgoing[next] ?? []).map(\.0)
                 }
-                guard !body.contains(where: { [.ready, .running, .waiting].contains(tasks[$0]?.status) }) else { continue }
+                // A body still at work, or stuck on an error nothing handles (the job stalls), keeps the loop.
+                guard !body.contains(where: { [.ready, .running, .waiting].contains(tasks[$0]?.status) || isUnhandledFailure($0) }) else {
+                    continue
+                }
                 restart(from: key)
                 restarted = true
             }
             return restarted
+        }
+
+        func isUnhandledFailure(_ key: String) -> Bool {
+            tasks[key]?.status == .failed && !(outgoing[key] ?? []).contains { isTaken(from: key, state: $0.1) }
         }
 
         func isTaken(from: String, state: String) -> Bool {

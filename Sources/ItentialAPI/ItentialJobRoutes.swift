@@ -23,7 +23,8 @@ enum ItentialJobRoutes {
             },
             Route("GET", "/\(base)/jobs/{id}") { request, session in
                 _ = try ItentialAPI.caller(request, session, roles: ItentialAPI.Roles.read)
-                return ItentialAPI.envelope("Successfully retrieved the job", ItentialJobDocument.render(try job(request, session)))
+                let projection = try ItentialSearchQuery(request)
+                return ItentialAPI.envelope("Successfully retrieved the job", projection.project(ItentialJobDocument.render(try job(request, session))))
             },
         ]
     } + [

@@ -14,7 +14,8 @@ enum ItentialTaskRoutes {
             },
             Route("GET", "/\(base)/tasks/{id}") { request, session in
                 _ = try ItentialAPI.caller(request, session, roles: ItentialAPI.Roles.read)
-                return ItentialAPI.envelope("Successfully retrieved the task", document(try iteration(request.parameter("id"), session)))
+                let projection = try ItentialSearchQuery(request)
+                return ItentialAPI.envelope("Successfully retrieved the task", projection.project(document(try iteration(request.parameter("id"), session))))
             },
             Route("POST", "/\(base)/tasks/{id}/claim") { request, session in
                 let caller = try ItentialAPI.caller(request, session, roles: ItentialAPI.Roles.operations)

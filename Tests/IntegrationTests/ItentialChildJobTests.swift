@@ -127,6 +127,22 @@ final class ItentialChildJobTests: ItentialTestCase {
         XCTAssertEqual(done["tasks"]?["a1"]?["transitions"]?["loop"], [["task": "b2", "type": "loop"]])
     }
 
+    func testAnUnhandledErrorInALoopBodyStallsTheJob() throws {
+        let name = try it.workflow(
+            [("a1", ItentialFixture.task("forEach", ["data_array": [1, 2]])),
+             ("b2", ItentialFixture.task("newVariable", ["name": "", "value": "$var.a1.current_item"]))],
+            [("workflow_start", ["a1": ItentialFixture.success]),
+             ("a1", ["b2": ["type": "standard", "state": "loop"], "workflow_end": ItentialFixture.success]), ("b2", [:])])
+        let id = try XCTUnwrap(it.start(name)["_id"]?.stringValue)
+        let stalled = try it.job(id, until: ["error", "complete"])
+        XCTAssertEqual(stalled["status"], "error")
+        XCTAssertEqual(stalled["tasks"]?["a1"]?["iterations"]?.arrayValue?.count, 1, "no next round after the failure")
+        let stall = stalled["error"]?.arrayValue?.first { $0["task"] == "job" }?["message"]?.stringValue ?? ""
+        XCTAssertTrue(stall.hasPrefix("Job has no available transitions. b2 could have led"), stall)
+        let projected = try client.get("/operations-manager/jobs/\(id)?include=status,variables._id", token: admin).json?["data"]
+        XCTAssertEqual(projected, ["_id": .string(id), "status": "error", "variables": ["_id": .string(id)]])
+    }
+
     func testDelayHoldsTheTaskThenGoesOn() throws {
         let delay = ItentialFixture.task("delay", ["time": 1], outgoing: ["time_in_milliseconds": "$var.job.waited"])
         let name = try it.workflow([("a1", delay)], [("workflow_start", ["a1": ItentialFixture.success]), ("a1", ["workflow_end": ItentialFixture.success])])
