@@ -10,8 +10,7 @@ struct ItentialChildJobs: TaskKind {
     let name = ItentialTasks.prefix + "childJob"
 
     func run(_ context: TaskContext) -> TaskOutcome {
-        var spawned: [NewJob] = []
-        let finished = ItentialTasks.outcome(context) {
+        ItentialTasks.failing {
             let incoming = try ItentialTasks.Incoming(context)
             let elements = incoming["data_array"]?.arrayValue
             let children = context.task.children
@@ -20,13 +19,11 @@ struct ItentialChildJobs: TaskKind {
             }
             let wanted = elements?.count ?? 1
             if children.count >= wanted {
-                return ItentialTasks.Result(outputs: [("job_details", Self.details(children, loop: elements != nil))])
+                return ItentialTasks.succeeded(ItentialTasks.Result(outputs: [("job_details", Self.details(children, loop: elements != nil))]), context)
             }
             let next = incoming["loopType"]?.stringValue == "sequential" ? children.count..<children.count + 1 : children.count..<wanted
-            spawned = try next.map { try child(index: elements == nil ? nil : $0, element: elements?[$0], incoming, context) }
-            return ItentialTasks.Result(outputs: [])
+            return .spawned(try next.map { try child(index: elements == nil ? nil : $0, element: elements?[$0], incoming, context) })
         }
-        return spawned.isEmpty ? finished : .spawned(spawned)
     }
 
     /// The child's variables and status; a loop's are listed with their element index.

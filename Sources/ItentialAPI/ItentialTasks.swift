@@ -56,15 +56,26 @@ enum ItentialTasks {
     /// Runs a task's body: its outputs, with those mapped to `$var.job.<name>` written through
     /// to the job, or its failure as the task's error.
     static func outcome(_ context: TaskContext, _ body: () throws -> Result) -> TaskOutcome {
+        failing { succeeded(try body(), context) }
+    }
+
+    /// A task's result as the runner stores it: outgoing variables mapped to `$var.job.<name>`
+    /// are written through to the job.
+    static func succeeded(_ result: Result, _ context: TaskContext) -> TaskOutcome {
+        var jobVariables = result.jobVariables
+        for (output, target) in context.input["variables"]?["outgoing"]?.objectValue ?? [] {
+            guard let reference = target.stringValue, reference.hasPrefix("$var.job.") else { continue }
+            let value = result.outputs.first { $0.0 == output }?.1 ?? .null
+            jobVariables.append((String(reference.dropFirst("$var.job.".count)), value))
+        }
+        return .succeeded(.object(result.outputs), finishState: result.finishState,
+                          jobVariables: jobVariables.isEmpty ? nil : .object(jobVariables))
+    }
+
+    /// Runs a task's body; what it throws becomes the task's error.
+    static func failing(_ body: () throws -> TaskOutcome) -> TaskOutcome {
         do {
-            var result = try body()
-            for (output, target) in context.input["variables"]?["outgoing"]?.objectValue ?? [] {
-                guard let reference = target.stringValue, reference.hasPrefix("$var.job.") else { continue }
-                let value = result.outputs.first { $0.0 == output }?.1 ?? .null
-                result.jobVariables.append((String(reference.dropFirst("$var.job.".count)), value))
-            }
-            return .succeeded(.object(result.outputs), finishState: result.finishState,
-                              jobVariables: result.jobVariables.isEmpty ? nil : .object(result.jobVariables))
+            return try body()
         } catch let failure as Failure {
             return .failed(failure.message)
         } catch {
@@ -78,17 +89,14 @@ enum ItentialTasks {
         let name = ItentialTasks.prefix + "delay"
 
         func run(_ context: TaskContext) -> TaskOutcome {
-            var seconds = 0.0
-            let parsed = ItentialTasks.outcome(context) {
+            ItentialTasks.failing {
                 let time = try Incoming(context)["time"]
-                guard let value = time?.doubleValue ?? time?.stringValue.flatMap(Double.init), value >= 0, value <= 86_400 else {
+                guard let seconds = time?.doubleValue ?? time?.stringValue.flatMap(Double.init), seconds >= 0, seconds <= 86_400 else {
                     throw Failure(message: "delay needs a time of 0 to 86400 seconds")
                 }
-                seconds = value
-                return Result(outputs: [("time_in_milliseconds", .number((value * 1000).rounded()))])
+                if seconds > 0, !context.task.woken { return .sleeping(seconds: seconds) }
+                return ItentialTasks.succeeded(Result(outputs: [("time_in_milliseconds", .number((seconds * 1000).rounded()))]), context)
             }
-            if case .succeeded = parsed, seconds > 0, !context.task.woken { return .sleeping(seconds: seconds) }
-            return parsed
         }
     }
 

@@ -18,8 +18,7 @@ extension ItentialJobs {
     public func rerun(id: String, from key: String, _ rerun: ItentialRerun, by user: User) throws {
         try connection.transaction { tx in
             let machine = StateMachine(tx)
-            guard let rowId = try tx.execute(ItentialManualTasks.jobKey, [id]).first?.int64(0),
-                  var job = try machine.lockJob(id: rowId) else {
+            guard var job = try machine.lockJob(.itential, publicId: id) else {
                 throw EngineError(.notFound, "Job \(id) not found")
             }
             let tasks = try machine.taskSnapshots(jobId: job.id)
@@ -50,9 +49,8 @@ extension ItentialJobs {
             if job.status != "running" {
                 job = try machine.changeJobStatus(job, to: "running", actor: .user(user), detail: ["rerun_from": .string(key)])
             }
-            let document = try tx.execute(JobQueries.jobDocument, [job.id]).first.flatMap { try? JSON.parse($0.string(0)) } ?? [:]
             let flow = try jobs.flows.flow(for: .itential)
-            try machine.apply(flow.rerun(from: key, tasks: tasks, job: document), to: job, actor: .user(user))
+            try machine.apply(flow.rerun(from: key, tasks: tasks, job: try machine.document(of: job)), to: job, actor: .user(user))
         }
     }
 

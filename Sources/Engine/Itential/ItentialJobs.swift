@@ -143,7 +143,7 @@ public struct ItentialJobs {
                     'claimed', extract(epoch FROM t.claimed_at) * 1000, 'iterations', CASE WHEN t.iteration_id IS NULL THEN t.past_iterations
                                             ELSE t.past_iterations || t.iteration_id END,
                     'children', (SELECT json_agg(json_build_object('_id', c.public_id, 'name', c.name,
-                                                                   'iteration', c.document->'parent'->'iteration') ORDER BY c.child_index, c.id)
+                                                                   'iteration', c.document->'parent'->'iteration') ORDER BY c.id)
                                  FROM jobs c WHERE c.parent_task_id = t.id)) ORDER BY t.position, t.id)
                 FROM tasks t LEFT JOIN users owner ON owner.id = t.claimed_by WHERE t.job_id = j.id),
                coalesce((SELECT json_agg(json_build_object(

@@ -59,7 +59,7 @@ public struct ItentialManualTasks {
     public func finish(jobId: String, key: String, finishState: String, variables: JSON, by user: User, asAdmin: Bool) throws {
         try connection.transaction { tx in
             let machine = StateMachine(tx)
-            guard let id = try tx.execute(Self.jobKey, [jobId]).first?.int64(0), let job = try machine.lockJob(id: id) else {
+            guard let job = try machine.lockJob(.itential, publicId: jobId) else {
                 throw ManualFinishRefusal.noSuchTask
             }
             try machine.finishManualTask(job, key: key, finishState: finishState, output: variables, user: user, asAdmin: asAdmin,
@@ -91,7 +91,6 @@ public struct ItentialManualTasks {
         "\(columns) WHERE t.iteration_id = ANY($1::uuid[]) AND j.surface = 'itential'")
     static let byJobTask = Statement("itential_job_task",
         "\(columns) WHERE j.surface = 'itential' AND j.public_id = $1 AND t.key = $2 AND t.iteration_id IS NOT NULL")
-    static let jobKey = Statement("itential_job_key", "SELECT id FROM jobs WHERE surface = 'itential' AND public_id = $1")
 
     /// $1 iteration, $2 the new owner, $3/$4 actor, $5 take it from a current owner (assign).
     static let claim = Statement("itential_task_claim", """

@@ -69,12 +69,12 @@ enum JobQueries {
     /// $2 chooses how the public id is made when $3 is NULL.
     static let insertJob = Statement("job_insert", """
         INSERT INTO jobs (surface, public_id, workflow_id, job_type_id, parent_job_id, name, status, owner_id,
-                          priority, started_at, document, parent_task_id, child_index)
+                          priority, started_at, document, parent_task_id)
         VALUES ($1, coalesce($3, CASE $2 WHEN 'blocks' THEN nextval('blocks_job_number')::text
                                          WHEN 'scale' THEN nextval('scale_job_number')::text
                                          ELSE encode(gen_random_bytes(12), 'hex') END),
                 $4, $5, $6, $7, $8, coalesce($9, (SELECT owner_id FROM jobs parent WHERE parent.id = $6)), $10, now(), $11::jsonb,
-                $12, $13)
+                $12)
         RETURNING id, surface, public_id, status
         """)
 
@@ -114,7 +114,7 @@ enum JobQueries {
         ), children_ended AS (
             SELECT id, status, lease_owner FROM tasks
             WHERE automatic AND status = 'waiting' AND kind = ANY($1::text[]) AND \(notPaused)
-              AND NOT EXISTS (SELECT 1 FROM jobs c WHERE c.parent_task_id = tasks.id AND c.finished_at IS NULL AND c.status <> 'error')
+              AND NOT EXISTS (SELECT 1 FROM jobs c WHERE c.parent_task_id = tasks.id AND NOT \(JobLifecycle.settledSQL("c")))
             ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED
         ), previous AS (
             SELECT * FROM ready UNION ALL SELECT * FROM expired UNION ALL SELECT * FROM children_ended LIMIT 1
@@ -131,13 +131,17 @@ enum JobQueries {
     /// A paused job starts no new task.
     private static let notPaused = "NOT EXISTS (SELECT 1 FROM jobs j WHERE j.id = tasks.job_id AND j.status = 'paused')"
 
-    static let jobOfTask = Statement("task_job_ref", "SELECT j.id, j.surface, j.public_id, j.status, j.document FROM jobs j WHERE j.id = $1")
+    /// The job of a task being run, with its document less the definition snapshot (`tasks`,
+    /// `transitions`): task kinds never read it, and it is most of the document's size.
+    static let jobOfTask = Statement("task_job_ref", """
+        SELECT j.id, j.surface, j.public_id, j.status, j.document - 'tasks' - 'transitions' FROM jobs j WHERE j.id = $1
+        """)
 
     /// The child jobs a task spawned in its current iteration, in the order it spawned them.
     static let childJobs = Statement("task_child_jobs", """
         SELECT public_id, status, coalesce(document->'variables', '{}') FROM jobs
         WHERE parent_task_id = $1 AND created_at >= (SELECT ready_at FROM tasks WHERE id = $1)
-        ORDER BY child_index, id
+        ORDER BY id
         """)
 
     /// The newest definition of that name on a surface.

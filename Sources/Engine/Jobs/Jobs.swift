@@ -83,11 +83,11 @@ public struct Jobs {
         try connection.transaction { tx in try Jobs.insert(new, parent: nil, actor: actor, on: tx, flows: flows) }
     }
 
-    /// The job a task spawned: which task, and its place among that task's children.
+    /// The task (and its job) a child job was spawned by. Children keep their spawn order in
+    /// their ids.
     struct Parent {
         let jobId: Int64
         let taskId: Int64
-        let index: Int
     }
 
     /// Creates and starts a job inside the caller's transaction.
@@ -104,7 +104,7 @@ public struct Jobs {
         }
         guard let job = try tx.execute(JobQueries.insertJob, [
             new.surface.rawValue, new.surface.rawValue, new.publicId, workflowId, new.jobTypeId, parent?.jobId,
-            new.name, new.status, new.owner?.id, 0, new.document.serialized, parent?.taskId, parent?.index,
+            new.name, new.status, new.owner?.id, 0, new.document.serialized, parent?.taskId,
         ]).first.flatMap(JobQueries.jobRef) else {
             throw EngineError(.conflict, "Job could not be created")
         }

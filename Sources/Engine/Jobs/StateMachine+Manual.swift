@@ -24,9 +24,6 @@ extension StateMachine {
         }
         try record(job, taskId: taskId, taskKey: key, event: "task_finished", actor: .user(user),
                    from: TaskStatus.ready.rawValue, to: TaskStatus.succeeded.rawValue, detail: ["finish_state": .string(finishState)])
-        let tasks = try taskSnapshots(jobId: job.id)
-        guard let finished = tasks.first(where: { $0.id == taskId }) else { return }
-        let document = try connection.execute(JobQueries.jobDocument, [job.id]).first.flatMap { try? JSON.parse($0.string(0)) } ?? [:]
-        try apply(try flows.flow(for: job.surface).after(finished, error: nil, tasks: tasks, job: document), to: job, actor: .user(user))
+        try moveOn(job, after: taskId, error: nil, flows: flows, actor: .user(user))
     }
 }

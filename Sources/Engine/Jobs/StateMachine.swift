@@ -36,6 +36,11 @@ public struct StateMachine {
         try connection.execute(JobQueries.lockJob, [id]).first.flatMap(JobQueries.jobRef)
     }
 
+    /// Locks a job by its surface id; nil if it does not exist.
+    func lockJob(_ surface: SurfaceName, publicId: String) throws -> JobRef? {
+        try connection.execute(JobQueries.lockJobsByPublicId, [surface.rawValue, [publicId]]).first.flatMap(JobQueries.jobRef)
+    }
+
     @discardableResult
     public func changeJobStatus(_ job: JobRef, to status: String, actor: Actor, error: String? = nil,
                                 detail: JSON = [:]) throws -> JobRef {
@@ -156,8 +161,8 @@ extension StateMachine {
             (status, output, error, files, finishState, variables) = (.failed, nil, message, [], "error", nil)
         case let .spawned(children):
             return try park(task, of: job, owner: owner, as: .waiting, seconds: 0) {
-                for (index, child) in children.enumerated() {
-                    _ = try Jobs.insert(child, parent: Jobs.Parent(jobId: job.id, taskId: task.id, index: index),
+                for child in children {
+                    _ = try Jobs.insert(child, parent: Jobs.Parent(jobId: job.id, taskId: task.id),
                                         actor: .system(owner), on: connection, flows: flows)
                 }
             }
@@ -174,11 +179,21 @@ extension StateMachine {
         try record(job, taskId: task.id, taskKey: task.key, event: status == .succeeded ? "task_finished" : "task_failed",
                    actor: .system(owner), from: TaskStatus.running.rawValue, to: status.rawValue,
                    detail: error.map { ["error": .string($0)] } ?? [:])
-        let tasks = try taskSnapshots(jobId: job.id)
-        guard let finished = tasks.first(where: { $0.id == task.id }) else { return true }
-        let document = try connection.execute(JobQueries.jobDocument, [job.id]).first.flatMap { try? JSON.parse($0.string(0)) } ?? [:]
-        try apply(try flows.flow(for: job.surface).after(finished, error: error, tasks: tasks, job: document), to: job, actor: .system(owner))
+        try moveOn(job, after: task.id, error: error, flows: flows, actor: .system(owner))
         return true
+    }
+
+    /// Hands the job's flow its tasks and document after task `taskId` finished, and applies
+    /// what it decides.
+    func moveOn(_ job: JobRef, after taskId: Int64, error: String?, flows: FlowRegistry, actor: Actor) throws {
+        let tasks = try taskSnapshots(jobId: job.id)
+        guard let finished = tasks.first(where: { $0.id == taskId }) else { return }
+        try apply(try flows.flow(for: job.surface).after(finished, error: error, tasks: tasks, job: try document(of: job)), to: job, actor: actor)
+    }
+
+    /// The job's stored document (its flow reads the definition snapshot in it).
+    func document(of job: JobRef) throws -> JSON {
+        try connection.execute(JobQueries.jobDocument, [job.id]).first.flatMap { try? JSON.parse($0.string(0)) } ?? [:]
     }
 }
 

@@ -43,4 +43,19 @@ public enum JobLifecycle {
     public static func isTerminal(_ status: String, for surface: SurfaceName) -> Bool {
         transitions(for: surface)[status]?.isEmpty ?? false
     }
+
+    /// Statuses that are not terminal but in which a job has stopped until someone acts on it
+    /// (Itential's stalled `error`). A task waiting for such a job as its child goes on.
+    public static func stalled(for surface: SurfaceName) -> Set<String> {
+        surface == .itential ? ["error"] : []
+    }
+
+    /// SQL: the jobs row `alias` has ended or stalled.
+    static func settledSQL(_ alias: String) -> String {
+        let pairs = SurfaceName.allCases.flatMap { surface in
+            stalled(for: surface).sorted().map { "('\(surface.rawValue)', '\($0)')" }
+        }
+        guard !pairs.isEmpty else { return "\(alias).finished_at IS NOT NULL" }
+        return "(\(alias).finished_at IS NOT NULL OR (\(alias).surface, \(alias).status) IN (\(pairs.joined(separator: ", "))))"
+    }
 }

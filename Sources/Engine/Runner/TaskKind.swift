@@ -18,7 +18,7 @@ public struct TaskContext {
         public var iteration: String?
         /// How many iterations it had before this one (a loop's count so far).
         public var pastIterations = 0
-        /// The job's stored document.
+        /// The job's stored document, less its definition snapshot (`tasks`, `transitions`).
         public var job: JSON = [:]
         /// The wait it asked for (`TaskOutcome.sleeping`) is over.
         public var woken = false

@@ -199,7 +199,8 @@ public struct StepJobs {
         guard type != .upgrade else { throw EngineError(.invalid, "Upgrade is not supported: diagrams have one version") }
         do {
             try connection.transaction { tx in
-                let locked = try tx.execute(StepQueries.lockJobsInOrder, [item, jobIds]).rows.map { $0.string(1) }
+                let rows = try tx.execute(StepQueries.lockJobsInOrder, [item, jobIds]).rows
+                let locked = rows.map { $0.string(1) }
                 var refusals = jobIds.filter { !locked.contains($0) }.map { "\($0): The job does not exist" }
                 for id in locked {
                     let reason: String?? = try change(item: item, jobId: id, caller: caller, on: tx) { planner in
@@ -213,10 +214,9 @@ public struct StepJobs {
                 }
                 guard refusals.isEmpty else { throw ManageRefused(reasons: refusals) }
                 if type == .delete {
-                    for id in locked {
-                        guard let job = try tx.execute(StepQueries.readJob, [item, id]).first.flatMap(Self.decode) else { continue }
-                        try tx.execute(StepQueries.deletedEvent, [job.id, caller.userId, caller.username])
-                        try tx.execute(StepQueries.deleteJob, [job.id])
+                    for key in rows.compactMap({ $0.int64(0) }) {
+                        try tx.execute(StepQueries.deletedEvent, [key, caller.userId, caller.username])
+                        try tx.execute(StepQueries.deleteJob, [key])
                     }
                 }
             }
