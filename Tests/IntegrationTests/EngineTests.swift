@@ -164,6 +164,32 @@ final class EngineTests: XCTestCase {
         XCTAssertEqual(takeover, "runner:doomed")
     }
 
+    func testALiveRunnerKeepsItsLeaseWhileATaskRunsLongerThanTheLease() throws {
+        let session = try session()
+        let kind = CountingKind(gated: true)
+        let job = try makeJob(session, kind: kind.name)
+        let url = try XCTUnwrap(TestStack.databaseURL)
+        let runners = ["slow", "eager"].map { name in
+            Runner(.init(conninfo: url, owner: "runner:\(name)-\(UUID().uuidString.prefix(4))", threads: 1, leaseSeconds: 1,
+                         pollIntervalMilliseconds: 50), kinds: TaskKindRegistry([kind]), flows: flows)
+        }
+        runners[0].start()
+        let leased = Statement("t_leased", "SELECT count(*) FROM tasks WHERE job_id = $1 AND status = 'running'")
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline, try session.connection.execute(leased, [job.id]).first?.int(0) != 1 { usleep(20_000) }
+        runners[1].start()
+        // Three lease periods: without renewal the eager runner would take the task over.
+        Thread.sleep(forTimeInterval: 3)
+        kind.release()
+        kind.release()
+        while Date() < deadline + 10, try status(session.connection, jobId: job.id) != "COMPLETED" { usleep(20_000) }
+        runners.forEach { $0.stop() }
+        runners.forEach { $0.waitUntilStopped() }
+        XCTAssertEqual(try status(session.connection, jobId: job.id), "COMPLETED")
+        XCTAssertEqual(kind.runs.values.reduce(0, +), 1, "the task ran once")
+        XCTAssertEqual(try eventCount(session.connection, jobId: job.id, event: "task_started"), 1, "it was never taken over")
+    }
+
     func testTwoRunnersWithFourThreadsRunAThousandTasksExactlyOnce() throws {
         let session = try session()
         let kind = CountingKind()

@@ -128,6 +128,14 @@ enum JobQueries {
                   t.wake_at IS NOT NULL, t.iteration_id, cardinality(t.past_iterations)
         """)
 
+    /// Extends the leases of the tasks this runner is still running, so that a long task is not
+    /// taken over while its runner is alive; a dead runner stops renewing and its leases expire.
+    static let renewLeases = Statement("task_renew_leases", """
+        UPDATE tasks SET lease_expires_at = now() + make_interval(secs => $2)
+        WHERE lease_owner = $1 AND status = 'running'
+          AND (id, attempts) IN (SELECT * FROM unnest($3::bigint[], $4::integer[]))
+        """)
+
     /// A paused job starts no new task.
     private static let notPaused = "NOT EXISTS (SELECT 1 FROM jobs j WHERE j.id = tasks.job_id AND j.status = 'paused')"
 

@@ -33,6 +33,7 @@ public final class Runner: @unchecked Sendable {
     public let configuration: Configuration
     private let kinds: TaskKindRegistry
     private let flows: FlowRegistry
+    private let running = RunningTasks()
     private let finished = DispatchGroup()
     // Written once by stop(); threads re-read it at least every poll interval.
     private nonisolated(unsafe) var stopping = false
@@ -53,6 +54,14 @@ public final class Runner: @unchecked Sendable {
             thread.name = "runner-\(index)"
             thread.start()
         }
+        guard configuration.threads > 0 else { return }
+        finished.enter()
+        let heartbeat = Thread { [self] in
+            renewLeases()
+            finished.leave()
+        }
+        heartbeat.name = "runner-leases"
+        heartbeat.start()
     }
 
     public func stop() { stopping = true }
@@ -82,6 +91,38 @@ public final class Runner: @unchecked Sendable {
         connection?.close()
     }
 
+    /// Renews the leases of running tasks three times per lease period, on a connection of its
+    /// own (the runner threads' connections are busy while their tasks run).
+    private func renewLeases() {
+        let interval = max(0.1, Double(configuration.leaseSeconds) / 3)
+        var connection: Connection?
+        var next = Date()
+        // Runner threads finish their current task after stop(): their leases stay renewed.
+        while !stopping || !running.snapshot.isEmpty {
+            if Date() >= next {
+                next = Date().addingTimeInterval(interval)
+                let tasks = running.snapshot
+                if !tasks.isEmpty {
+                    do {
+                        if connection == nil { connection = try Connection(conninfo: configuration.conninfo) }
+                        try connection?.execute(JobQueries.renewLeases, [
+                            configuration.owner, configuration.leaseSeconds,
+                            "{" + tasks.map { String($0.id) }.joined(separator: ",") + "}",
+                            "{" + tasks.map { String($0.attempt) }.joined(separator: ",") + "}",
+                        ])
+                    } catch {
+                        Log.warning("lease renewal failed", [("runner", configuration.owner), ("error", "\(error)")])
+                        connection?.close()
+                        connection = nil
+                    }
+                }
+            }
+            // Short sleeps, so that stop() is noticed quickly.
+            usleep(UInt32(min(interval, 0.1) * 1_000_000))
+        }
+        connection?.close()
+    }
+
     /// Sleeps until a notification arrives or the poll interval passes.
     private func wait(on connection: Connection) {
         var descriptor = pollfd(fd: connection.socket, events: Int16(POLLIN), revents: 0)
@@ -97,6 +138,8 @@ public final class Runner: @unchecked Sendable {
         guard let task = try connection.transaction({ tx in
             try StateMachine(tx).leaseNextTask(kinds: kinds.names, owner: owner, leaseSeconds: configuration.leaseSeconds)
         }) else { return false }
+        running.insert(task)
+        defer { running.remove(task) }
         let outcome = try run(task, on: connection)
         let kept = try connection.transaction { tx in
             try StateMachine(tx).finishLeasedTask(task, owner: owner, outcome: outcome, flows: flows)
@@ -138,5 +181,23 @@ public final class Runner: @unchecked Sendable {
             return (id, definition)
         }
         return kind.run(context)
+    }
+}
+
+/// The tasks an instance's runner threads hold leases on right now.
+final class RunningTasks: @unchecked Sendable {
+    private let lock = NSLock()
+    private var attempts: [Int64: Int] = [:]
+
+    func insert(_ task: LeasedTask) {
+        lock.withLock { attempts[task.id] = task.attempt }
+    }
+
+    func remove(_ task: LeasedTask) {
+        lock.withLock { _ = attempts.removeValue(forKey: task.id) }
+    }
+
+    var snapshot: [(id: Int64, attempt: Int)] {
+        lock.withLock { attempts.map { ($0.key, $0.value) } }
     }
 }
