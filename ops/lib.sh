@@ -1,9 +1,12 @@
 # Shared functions for the ops/ scripts. Source it; it changes nothing by itself.
 #
 # Everything a stack needs lives under one state directory ($FG_STATE):
-#   pgdata/  the PostgreSQL cluster       run/  sockets and pid files
-#   log/     every process's log          nginx/  rendered config and temp dirs
+#   pgdata/   the PostgreSQL cluster          pg/       its socket (service user only)
+#   run/      FastCGI sockets, pid files      secrets/  generated database passwords (0600)
+#   log/      every process's log             nginx/    rendered config and temp dirs
 set -euo pipefail
+# Files the scripts create are not world-readable.
+umask 027
 
 FG_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 FG_STATE=${FLOWGATE_STATE_DIR:-$FG_REPO/.flowgate}
@@ -13,23 +16,28 @@ FG_PORT=${FLOWGATE_PORT:-8080}
 FG_BODY_LIMIT=${FLOWGATE_BODY_LIMIT:-1048576}
 FG_PG_BIN=${FLOWGATE_PG_BIN:-}
 FG_BIN=$FG_REPO/.build/release/flowgate
-# PostgreSQL refuses to run as root; as root, the cluster (and nginx's workers) run as this user.
+# Run as root, the scripts start PostgreSQL and the Flowgate instances as this unprivileged user,
+# and nginx's workers as FG_NGINX_USER in the service user's group (the FastCGI sockets are 0660).
 FG_SERVICE_USER=flowgate
+FG_NGINX_USER=${FLOWGATE_NGINX_USER:-www-data}
 
 say() { printf '[flowgate] %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
 
 is_root() { [ "$(id -u)" = 0 ]; }
 
-# Runs a command as the unprivileged service user when we are root, else as ourselves.
-as_service_user() {
-    if is_root; then runuser -u "$FG_SERVICE_USER" -- "$@"; else "$@"; fi
-}
+# What runs a command as the unprivileged service user when we are root (else as ourselves).
+# setpriv execs in place, so no parent is left behind to signal, and it drops every capability.
+service_user_prefix=()
+if is_root; then
+    service_user_prefix=(setpriv "--reuid=$FG_SERVICE_USER" "--regid=$FG_SERVICE_USER" --init-groups --inh-caps=-all --no-new-privs --)
+fi
+as_service_user() { "${service_user_prefix[@]}" "$@"; }
 
 # --- packages ---------------------------------------------------------------------------------
 
 ensure_packages() {
-    local wanted=(libfcgi-dev libpq-dev postgresql postgresql-contrib nginx curl python3 "$@") missing=()
+    local wanted=(libfcgi-dev libpq-dev postgresql postgresql-contrib nginx curl python3 bubblewrap "$@") missing=()
     for package in "${wanted[@]}"; do
         dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
     done
@@ -63,38 +71,82 @@ build_release() {
 # --- state directory --------------------------------------------------------------------------
 
 prepare_state() {
-    mkdir -p "$FG_STATE"/{run,log,nginx/{client_body,fastcgi,proxy,uwsgi,scgi}}
-    chmod 755 "$FG_STATE" "$FG_STATE/run"
+    mkdir -p "$FG_STATE"/{run,pg,log,secrets,nginx/{client_body,fastcgi,proxy,uwsgi,scgi}}
+    chmod 755 "$FG_STATE" "$FG_STATE/nginx"
+    chmod 750 "$FG_STATE/run" "$FG_STATE/log"
+    chmod 700 "$FG_STATE/pg" "$FG_STATE/secrets"
     if is_root; then
-        chown "$FG_SERVICE_USER" "$FG_STATE/run" "$FG_STATE/log" "$FG_STATE"/nginx/*
+        id "$FG_NGINX_USER" >/dev/null 2>&1 || die "nginx's worker user $FG_NGINX_USER does not exist (set FLOWGATE_NGINX_USER)"
+        chown "$FG_SERVICE_USER:$FG_SERVICE_USER" "$FG_STATE/run" "$FG_STATE/pg" "$FG_STATE/log" "$FG_STATE/secrets"
+        chown "$FG_NGINX_USER:$FG_SERVICE_USER" "$FG_STATE"/nginx/*
         as_service_user test -x "$FG_STATE/run" ||
             die "user $FG_SERVICE_USER cannot reach $FG_STATE; set FLOWGATE_STATE_DIR to a path it can traverse"
     fi
 }
 
+app_passfile() { echo "$FG_STATE/secrets/flowgate.pgpass"; }
+superuser_passfile() { echo "$FG_STATE/secrets/postgres.pgpass"; }
+
+# The application's connection: the non-superuser role `flowgate`, its password in a pgpass file.
 database_url() {
-    echo "${FLOWGATE_DATABASE_URL:-host=$FG_STATE/run dbname=flowgate user=flowgate}"
+    echo "${FLOWGATE_DATABASE_URL:-host=$FG_STATE/pg dbname=flowgate user=flowgate passfile=$(app_passfile)}"
 }
+
+# The bootstrap superuser's connection, for cluster set-up (and tests that create databases).
+superuser_url() {
+    echo "host=$FG_STATE/pg dbname=postgres user=postgres passfile=$(superuser_passfile)"
+}
+
+# Writes a pgpass file (0600) for ROLE with a new random password, once. OWNER reads it: the
+# service user for the application role; the superuser's stays with whoever runs ops/ (root),
+# so that a Flowgate process cannot read it.
+ensure_passfile() {
+    local file=$1 role=$2 owner=${3:-}
+    [ -s "$file" ] && return 0
+    (umask 077; printf '*:*:*:%s:%s\n' "$role" "$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n')" > "$file")
+    if is_root && [ -n "$owner" ]; then chown "$owner:$owner" "$file"; fi
+}
+
+passfile_password() { cut -d: -f5 "$1"; }
 
 # --- PostgreSQL -------------------------------------------------------------------------------
 
 uses_local_postgres() { [ -z "${FLOWGATE_DATABASE_URL:-}" ]; }
 
+# psql as the bootstrap superuser; the SQL comes on stdin, so no password is on a command line.
+superuser_psql() {
+    "$(pg_bin)/psql" "$(superuser_url)" -v ON_ERROR_STOP=1 -qAt "$@"
+}
+
 pg_init() {
     uses_local_postgres || return 0
-    [ -f "$FG_STATE/pgdata/PG_VERSION" ] && return 0
+    if [ -f "$FG_STATE/pgdata/PG_VERSION" ]; then
+        [ -s "$(superuser_passfile)" ] || die "$FG_STATE/pgdata was made by an older Flowgate with trust authentication and a superuser application role; dump it (pg_dump), move $FG_STATE aside, run ops/run and restore into the new cluster (see README, Upgrading)"
+        return 0
+    fi
     say "creating the PostgreSQL cluster in $FG_STATE/pgdata"
     mkdir -p "$FG_STATE/pgdata"
     is_root && chown "$FG_SERVICE_USER" "$FG_STATE/pgdata"
     chmod 700 "$FG_STATE/pgdata"
-    as_service_user "$(pg_bin)/initdb" -D "$FG_STATE/pgdata" -U flowgate --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
+    ensure_passfile "$(superuser_passfile)" postgres
+    local pwfile=$FG_STATE/secrets/initdb.password
+    (umask 077; passfile_password "$(superuser_passfile)" > "$pwfile")
+    is_root && chown "$FG_SERVICE_USER" "$pwfile"
+    as_service_user "$(pg_bin)/initdb" -D "$FG_STATE/pgdata" -U postgres --pwfile="$pwfile" --auth=scram-sha-256 \
+        -E UTF8 --locale=C.UTF-8 >/dev/null
+    rm -f "$pwfile"
     cat >> "$FG_STATE/pgdata/postgresql.conf" <<CONF
-# Flowgate: unix socket only, inside the state directory, so stacks never clash on a port.
+# Flowgate: unix socket only, in a directory only the service user can enter.
 listen_addresses = ''
-unix_socket_directories = '$FG_STATE/run'
+unix_socket_directories = '$FG_STATE/pg'
+unix_socket_permissions = 0700
+password_encryption = scram-sha-256
 max_connections = 200
 shared_buffers = 256MB
 CONF
+    # Every connection authenticates with its password; there is no trust or peer rule.
+    printf '# Flowgate: local socket connections only, each with a SCRAM password.\nlocal all all scram-sha-256\n' \
+        > "$FG_STATE/pgdata/pg_hba.conf"
     if [ -n "${FLOWGATE_PG_FAST:-}" ]; then
         # Throw-away clusters (tests, benchmarks): durability is not needed.
         printf 'fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n' >> "$FG_STATE/pgdata/postgresql.conf"
@@ -103,11 +155,29 @@ CONF
 
 pg_start() {
     uses_local_postgres || return 0
-    if as_service_user "$(pg_bin)/pg_ctl" -D "$FG_STATE/pgdata" status >/dev/null 2>&1; then return 0; fi
-    as_service_user "$(pg_bin)/pg_ctl" -D "$FG_STATE/pgdata" -l "$FG_STATE/log/postgres.log" -w -t 60 start >/dev/null
-    if ! "$(pg_bin)/psql" -h "$FG_STATE/run" -U flowgate -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname='flowgate'" | grep -q 1; then
-        "$(pg_bin)/createdb" -h "$FG_STATE/run" -U flowgate flowgate
+    if ! as_service_user "$(pg_bin)/pg_ctl" -D "$FG_STATE/pgdata" status >/dev/null 2>&1; then
+        as_service_user "$(pg_bin)/pg_ctl" -D "$FG_STATE/pgdata" -l "$FG_STATE/log/postgres.log" -w -t 60 start >/dev/null
     fi
+    pg_bootstrap
+}
+
+# The application role owns the database and its tables and is nothing more: no superuser, no
+# CREATEDB or CREATEROLE, none of the server-file or server-program roles. pgcrypto is created
+# here, by the superuser. Idempotent: it also re-applies the password in the pgpass file.
+pg_bootstrap() {
+    ensure_passfile "$(app_passfile)" flowgate "$FG_SERVICE_USER"
+    superuser_psql <<SQL
+SELECT 'CREATE ROLE flowgate LOGIN' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'flowgate')
+\gexec
+ALTER ROLE flowgate LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS
+    PASSWORD '$(passfile_password "$(app_passfile)")';
+SELECT 'CREATE DATABASE flowgate OWNER flowgate' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'flowgate')
+\gexec
+REVOKE ALL ON DATABASE flowgate FROM PUBLIC;
+GRANT CONNECT, TEMPORARY ON DATABASE flowgate TO flowgate;
+\c flowgate
+CREATE EXTENSION IF NOT EXISTS pgcrypto;
+SQL
 }
 
 pg_stop() {
@@ -120,7 +190,7 @@ pg_stop() {
 
 run_flowgate() {
     (cd "$FG_REPO" && FLOWGATE_DATABASE_URL=$(database_url) FLOWGATE_SQL_DIR="$FG_REPO/sql" \
-        FLOWGATE_INSTANCE=${FLOWGATE_INSTANCE:-cli} "$FG_BIN" "$@")
+        FLOWGATE_INSTANCE=${FLOWGATE_INSTANCE:-cli} as_service_user "$FG_BIN" "$@")
 }
 
 socket_path() { echo "$FG_STATE/run/flowgate-$1.sock"; }
@@ -146,7 +216,7 @@ start_instance() {
         FLOWGATE_INSTANCE=flowgate-$n
         FLOWGATE_SQL_DIR=$FG_REPO/sql
         FLOWGATE_BODY_LIMIT=$FG_BODY_LIMIT
-        exec setsid "$FG_BIN" serve >>"$FG_STATE/log/flowgate-$n.log" 2>&1 </dev/null
+        exec setsid "${service_user_prefix[@]}" "$FG_BIN" serve >>"$FG_STATE/log/flowgate-$n.log" 2>&1 </dev/null
     ) &
     echo $! > "$(pid_file "flowgate-$n")"
     # Not a job of this shell: a kill by the tests must not make bash report it later.
@@ -189,7 +259,7 @@ render_nginx() {
     for n in $(seq 1 "$FG_INSTANCES"); do
         servers+="        server unix:$(socket_path "$n") max_fails=1 fail_timeout=2s;"$'\n'
     done
-    is_root && user_line="user $FG_SERVICE_USER;"
+    is_root && user_line="user $FG_NGINX_USER $FG_SERVICE_USER;"
     local template
     template=$(cat "$FG_REPO/nginx/flowgate.conf.template")
     template=${template//@STATE@/$FG_STATE}

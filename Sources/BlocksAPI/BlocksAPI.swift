@@ -6,22 +6,26 @@ import JSON
 /// under `/api/workflow`. Forms in, JSON out, errors as `{"error": "…"}`, auth by cookie.
 public enum BlocksAPI {
     /// What the engine needs to run Blocks jobs: one task kind per block type, and the flow.
-    public static var taskKinds: [any TaskKind] { Arithmetic.blocks.map { BlockTaskKind(definition: $0) } + [PythonBlockKind()] }
+    public static func taskKinds(_ modules: ModuleRuntime) -> [any TaskKind] {
+        Arithmetic.blocks.map { BlockTaskKind(definition: $0) } + [PythonBlockKind(runtime: modules)]
+    }
     /// Blocks run one after another in execution order; the first failure fails the job.
     public static let flow = SequentialFlow(completedStatus: "COMPLETED", failedStatus: "FAILED")
 
     public struct Configuration: Sendable {
         public let tokenLifetimeSeconds: Int
+        public let modules: ModuleRuntime
 
-        public init(tokenLifetimeSeconds: Int) {
+        public init(tokenLifetimeSeconds: Int, modules: ModuleRuntime) {
             self.tokenLifetimeSeconds = tokenLifetimeSeconds
+            self.modules = modules
         }
     }
 
     public static func surface(_ configuration: Configuration) -> Surface<Session> {
         let users = BlocksUsers(tokenLifetimeSeconds: configuration.tokenLifetimeSeconds)
         let workflow = BlocksWorkflow()
-        let modules = BlocksModules()
+        let modules = BlocksModules(runtime: configuration.modules)
         return Surface(
             name: "blocks",
             owns: { segments in segments.first == "api" && ["users", "workflow"].contains(segments.dropFirst().first ?? "") },

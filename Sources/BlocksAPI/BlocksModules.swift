@@ -5,17 +5,16 @@ import JSON
 
 /// `POST /api/workflow/upload` (module archives) and `GET /api/workflow/file/…` (job files).
 struct BlocksModules: Sendable {
-    /// Inspecting an archive imports its modules; that must not take long.
-    static let inspectTimeoutSeconds = 20
+    let runtime: ModuleRuntime
 
-    /// Validates a zip of module folders with python3, refuses taken names (403), stores it.
+    /// Validates a zip of module folders and imports them in the sandbox, refuses taken names
+    /// (403), stores it. Nothing is stored unless all of that passed.
     func upload(_ request: Request, _ session: Session) throws -> Response {
         let user = try BlocksAPI.authenticate(request, session)
         let form = try BlocksAPI.form(request)
         guard let file = form.file("file") else { throw HTTPError.badRequest("Missing form field 'file'") }
         let answer: JSON
-        switch PythonProcess.run(["command": "inspect", "archive": .string(Data(file.content).base64EncodedString())],
-                                 timeoutSeconds: Self.inspectTimeoutSeconds) {
+        switch PythonProcess.run(.inspect, archive: file.content, runtime) {
         case let .success(json): answer = json
         case let .failure(error): throw HTTPError.badRequest(error.line)
         }
@@ -61,10 +60,10 @@ struct BlocksModules: Sendable {
     }
 }
 
-/// Runs a block of an uploaded module with python3 (see `PythonHelper`).
+/// Runs a block of an uploaded module with python3 in the sandbox (see `PythonHelper`).
 struct PythonBlockKind: TaskKind {
     static let kindName = "blocks:python"
-    static let timeoutSeconds = 30
+    let runtime: ModuleRuntime
     var name: String { Self.kindName }
 
     func run(_ context: TaskContext) -> TaskOutcome {
@@ -77,9 +76,7 @@ struct PythonBlockKind: TaskKind {
         case let .failure(error): return .failed(error.line)
         }
         guard let archive = try? context.module(module) else { return .failed("ModuleNotFoundError: No module named '\(module)'") }
-        let request: JSON = ["command": "run", "archive": .string(Data(archive).base64EncodedString()),
-                             "module": .string(module), "type": .string(type), "data": .object(data)]
-        switch PythonProcess.run(request, timeoutSeconds: Self.timeoutSeconds) {
+        switch PythonProcess.run(.run(module: module, type: type, data: data), archive: archive, runtime) {
         case let .failure(error):
             return .failed(error.line)
         case let .success(answer):

@@ -67,14 +67,15 @@ public final class FastCGIServer: @unchecked Sendable {
         case let .unixSocket(path):
             listenFD = FCGX_OpenSocket(path, 1024)
             guard listenFD >= 0 else { throw FastCGIError("cannot listen on \(path): \(String(cString: strerror(errno)))") }
-            // nginx's workers may run as another user.
-            chmod(path, 0o666)
+            // nginx's workers run as another user in this process's group; nobody else may connect.
+            chmod(path, 0o660)
             var info = stat()
             if stat(path, &info) == 0 { socketInode = info.st_ino }
         case let .tcp(hostPort):
             listenFD = FCGX_OpenSocket(hostPort, 1024)
             guard listenFD >= 0 else { throw FastCGIError("cannot listen on \(hostPort): \(String(cString: strerror(errno)))") }
         }
+        Self.closeOnExec(listenFD)
         for index in 0..<workerCount {
             finished.enter()
             let thread = Thread { [self] in
@@ -113,12 +114,19 @@ public final class FastCGIServer: @unchecked Sendable {
         defer { request.deallocate() }
         FCGX_InitRequest(request, listenFD, 0)
         while !stopping, FCGX_Accept_r(request) >= 0 {
+            // libfcgi accepts without SOCK_CLOEXEC. (Child processes close every descriptor
+            // above 2 anyway; this is the second line.)
+            Self.closeOnExec(request.pointee.ipcFd)
             let raw = read(request)
             let response = handler.handle(raw)
             write(response, to: request)
             FCGX_Finish_r(request)
         }
         FCGX_Free(request, 1)
+    }
+
+    static func closeOnExec(_ descriptor: Int32) {
+        _ = fcntl(descriptor, F_SETFD, fcntl(descriptor, F_GETFD) | FD_CLOEXEC)
     }
 
     private func read(_ request: UnsafeMutablePointer<FCGX_Request>) -> RawRequest {

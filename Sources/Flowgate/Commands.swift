@@ -90,7 +90,7 @@ enum Commands {
         let runner = Runner(.init(conninfo: conninfo, owner: "runner:\(configuration.instance)", threads: configuration.runners,
                                   leaseSeconds: configuration.taskLeaseSeconds,
                                   pollIntervalMilliseconds: configuration.runnerPollMilliseconds),
-                            kinds: TaskKindRegistry(BlocksAPI.taskKinds + ItentialAPI.taskKinds), flows: flows)
+                            kinds: TaskKindRegistry(BlocksAPI.taskKinds(configuration.modules) + ItentialAPI.taskKinds), flows: flows)
         return try Lifecycle.run(services: [server, runner]) {
             Log.info("serving", [("listen", "\(configuration.listen)"), ("workers", String(configuration.workers)),
                                  ("runners", String(configuration.runners)), ("version", Configuration.version)])
@@ -104,7 +104,7 @@ enum Commands {
     static func makeApplication(_ configuration: Configuration) -> Application<Session> {
         let native = NativeAPI.surface(.init(instance: configuration.instance, version: Configuration.version,
                                              tokenLifetimeSeconds: configuration.tokenLifetimeSeconds))
-        let blocks = BlocksAPI.surface(.init(tokenLifetimeSeconds: configuration.tokenLifetimeSeconds))
+        let blocks = BlocksAPI.surface(.init(tokenLifetimeSeconds: configuration.tokenLifetimeSeconds, modules: configuration.modules))
         let itential = ItentialAPI.surface(.init(tokenLifetimeSeconds: configuration.tokenLifetimeSeconds))
         // Workflow Manager comes last: its paths begin with two parameters (/{orgId}/{itemId}).
         return Application(surfaces: [native, blocks, ScaleAPI.surface(), itential, WorkflowManagerAPI.surface()],

@@ -1,5 +1,7 @@
+import BlocksAPI
 import FastCGI
 import Glibc
+import Sandbox
 
 /// Everything the process reads from its environment, read once at start-up.
 struct Configuration: Sendable {
@@ -17,6 +19,7 @@ struct Configuration: Sendable {
     var tokenLifetimeSeconds: Int
     var sqlDirectory: String
     var logLevel: String
+    var modules: ModuleRuntime
 
     static func fromEnvironment() -> Configuration {
         func env(_ name: String) -> String? {
@@ -25,6 +28,24 @@ struct Configuration: Sendable {
             return text.isEmpty ? nil : text
         }
         func int(_ name: String, _ fallback: Int) -> Int { env(name).flatMap { Int($0) } ?? fallback }
+        /// A size given in MiB, as bytes; within 1 MiB … 1 TiB, so no product can overflow.
+        func mebibytes(_ name: String, _ fallback: Int) -> Int { min(max(1, int(name, fallback)), 1 << 20) << 20 }
+        let blockSeconds = min(max(1, int("FLOWGATE_BLOCK_TIMEOUT_SECONDS", 30)), 24 * 3600)
+        let modules = ModuleRuntime(
+            sandbox: Sandbox(bubblewrap: env("FLOWGATE_BUBBLEWRAP") ?? "/usr/bin/bwrap"),
+            runLimits: SandboxLimits(
+                wallSeconds: Double(blockSeconds),
+                cpuSeconds: min(max(1, int("FLOWGATE_SANDBOX_CPU_SECONDS", blockSeconds)), blockSeconds),
+                memoryBytes: mebibytes("FLOWGATE_SANDBOX_MEMORY_MB", 512),
+                processes: min(max(2, int("FLOWGATE_SANDBOX_PROCESSES", 32)), 4096),
+                openFiles: min(max(16, int("FLOWGATE_SANDBOX_OPEN_FILES", 64)), 65536),
+                fileSizeBytes: mebibytes("FLOWGATE_SANDBOX_FILE_MB", 16),
+                outputBytes: mebibytes("FLOWGATE_SANDBOX_OUTPUT_MB", 16),
+                scratchBytes: mebibytes("FLOWGATE_SANDBOX_SCRATCH_MB", 64)),
+            inspectSeconds: Double(min(max(1, int("FLOWGATE_UPLOAD_TIMEOUT_SECONDS", 5)), 600)),
+            archive: .init(entries: min(max(1, int("FLOWGATE_ZIP_MAX_ENTRIES", 1000)), 1_000_000),
+                           fileBytes: mebibytes("FLOWGATE_ZIP_MAX_FILE_MB", 16),
+                           totalBytes: mebibytes("FLOWGATE_ZIP_MAX_TOTAL_MB", 32)))
         let listen: ListenAddress
         if let socket = env("FLOWGATE_SOCKET") {
             listen = .unixSocket(socket)
@@ -43,7 +64,8 @@ struct Configuration: Sendable {
             statementTimeoutMs: max(100, int("FLOWGATE_STATEMENT_TIMEOUT_MS", 5000)),
             tokenLifetimeSeconds: max(60, int("FLOWGATE_TOKEN_TTL_SECONDS", 24 * 3600)),
             sqlDirectory: env("FLOWGATE_SQL_DIR") ?? "sql",
-            logLevel: env("FLOWGATE_LOG_LEVEL") ?? "info")
+            logLevel: env("FLOWGATE_LOG_LEVEL") ?? "info",
+            modules: modules)
     }
 
     /// The database URL with Flowgate's session settings added as libpq `options`.

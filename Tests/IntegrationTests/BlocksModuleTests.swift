@@ -5,31 +5,8 @@ import XCTest
 /// Uploaded Python modules: validation, the palette, running their blocks in python3 without
 /// network, and the files they produce.
 final class BlocksModuleTests: XCTestCase {
-    /// Writes a module folder and zips it with python3's zipfile (as an upstream user would).
-    func moduleArchive(_ module: String, files: [String: String]) throws -> [UInt8] {
-        let root = NSTemporaryDirectory() + "module-\(UUID().uuidString)"
-        defer { try? FileManager.default.removeItem(atPath: root) }
-        for (path, text) in files {
-            let full = "\(root)/\(module)/\(path)"
-            try FileManager.default.createDirectory(atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-            try text.write(toFile: full, atomically: true, encoding: .utf8)
-        }
-        let zip = root + ".zip"
-        defer { try? FileManager.default.removeItem(atPath: zip) }
-        let made = try Spawn.run("/usr/bin/python3", ["-c", """
-            import os, sys, zipfile
-            root, out = sys.argv[1], sys.argv[2]
-            with zipfile.ZipFile(out, 'w') as z:
-                for d, _, names in os.walk(root):
-                    for n in names:
-                        z.write(os.path.join(d, n), os.path.relpath(os.path.join(d, n), root))
-            """, root, zip], environment: [:])
-        XCTAssertEqual(made.status, 0, made.output)
-        return Array(try Data(contentsOf: URL(fileURLWithPath: zip)))
-    }
-
     func squaresModule(_ name: String) throws -> [UInt8] {
-        try moduleArchive(name, files: [
+        try ModuleArchives.module(name, files: [
             "__init__.py": """
                 from blocks.\(name).Ops.Square import Square
                 from blocks.\(name).Ops.Probe import Probe
@@ -77,31 +54,24 @@ final class BlocksModuleTests: XCTestCase {
 
                     def execute(self):
                         if self.action.value == 'net':
-                            socket.create_connection(('127.0.0.1', 80), timeout=2)
+                            socket.create_connection(('192.0.2.1', 80), timeout=2)
                         self.output.set_value(1 / 0)
                 """,
         ])
-    }
-
-    func upload(_ user: BlocksUser, _ archive: [UInt8], filename: String) throws -> HTTPResponse {
-        var form = Multipart()
-        form.file("file", filename: filename, archive)
-        return try user.client.request("POST", "/api/workflow/upload", headers: [("Content-Type", form.contentType),
-                                                                                 ("Cookie", "token=\(user.token)")], body: form.body)
     }
 
     func testUploadPaletteRunAndFiles() throws {
         let user = try BlocksUser.register()
         let module = "Sq\(UUID().uuidString.prefix(6))"
         let archive = try squaresModule(module)
-        let uploaded = try upload(user, archive, filename: "\(module).zip")
+        let uploaded = try user.upload(archive, filename: "\(module).zip")
         XCTAssertEqual(uploaded.status, 200, uploaded.text)
         XCTAssertEqual(uploaded.json, ["new_blocks_length": 2])
 
-        let again = try upload(user, archive, filename: "\(module).zip")
+        let again = try user.upload(archive, filename: "\(module).zip")
         XCTAssertEqual(again.status, 403)
         XCTAssertEqual(again.json, ["error": .string("Module name '\(module)' in \(module).zip already exsists, pls change the name")])
-        let arithmetic = try upload(user, try moduleArchive("Arithmetic", files: ["__init__.py": "string_classobject_mapping = {}"]),
+        let arithmetic = try user.upload(try ModuleArchives.module("Arithmetic", files: ["__init__.py": "string_classobject_mapping = {}"]),
                                     filename: "a.zip")
         XCTAssertEqual(arithmetic.status, 403, "the native module's name is taken too")
 
@@ -135,7 +105,7 @@ final class BlocksModuleTests: XCTestCase {
     func testUploadedBlocksHaveNoNetworkAndReportPythonErrors() throws {
         let user = try BlocksUser.register()
         let module = "Pr\(UUID().uuidString.prefix(6))"
-        XCTAssertEqual(try upload(user, try squaresModule(module), filename: "p.zip").status, 200)
+        XCTAssertEqual(try user.upload(try squaresModule(module), filename: "p.zip").status, 200)
         func probe(_ action: String) throws -> JSON {
             let graph: JSON = ["edges": [], "blocks": [["id": 1, "type": "Probe", "module": .string("\(module).zip:\(module)"),
                                                         "values": ["action": .string(action)]]]]
@@ -147,14 +117,14 @@ final class BlocksModuleTests: XCTestCase {
 
     func testBadArchivesAreRefusedAndStoreNothing() throws {
         let user = try BlocksUser.register()
-        let notZip = try upload(user, Array("hello".utf8), filename: "x.zip")
+        let notZip = try user.upload(Array("hello".utf8), filename: "x.zip")
         XCTAssertEqual(notZip.status, 400)
         XCTAssertEqual(notZip.json, ["error": "File is not a zip file"])
         let module = "Nm\(UUID().uuidString.prefix(6))"
-        let noMapping = try upload(user, try moduleArchive(module, files: ["__init__.py": "x = 1"]), filename: "n.zip")
+        let noMapping = try user.upload(try ModuleArchives.module(module, files: ["__init__.py": "x = 1"]), filename: "n.zip")
         XCTAssertEqual(noMapping.status, 400)
         XCTAssertEqual(noMapping.json?["error"]?.stringValue, "module \(module) has no string_classobject_mapping in its __init__.py")
-        let broken = try upload(user, try moduleArchive(module, files: ["__init__.py": "import nonexistent_thing"]), filename: "b.zip")
+        let broken = try user.upload(try ModuleArchives.module(module, files: ["__init__.py": "import nonexistent_thing"]), filename: "b.zip")
         XCTAssertEqual(broken.status, 400)
         XCTAssertEqual(broken.json?["error"]?.stringValue, "cannot import module \(module): ModuleNotFoundError: No module named 'nonexistent_thing'")
         let missing = try user.post("/api/workflow/upload", [("other", "x")])

@@ -77,9 +77,9 @@ final class ResilienceTests: XCTestCase {
     }
 
     func testConcurrentMigrationsDoNotCollideAndServeRefusesAnUnmigratedDatabase() throws {
-        let db = try TestStack.database()
+        let db = try TestStack.superuserDatabase()
         let name = "flowgate_migrate_\(UInt32.random(in: 0...UInt32.max))"
-        try db.run("CREATE DATABASE \(name)")
+        try db.run("CREATE DATABASE \(name) OWNER flowgate")
         defer { _ = try? db.run("DROP DATABASE \(name) WITH (FORCE)") }
         let url = (TestStack.databaseURL ?? "").replacingOccurrences(of: "dbname=flowgate", with: "dbname=\(name)")
 

@@ -8,6 +8,9 @@ import XCTest
 enum TestStack {
     static let baseURL = ProcessInfo.processInfo.environment["FLOWGATE_TEST_URL"]
     static let databaseURL = ProcessInfo.processInfo.environment["FLOWGATE_TEST_DATABASE_URL"]
+    /// The cluster's bootstrap superuser, for what the application role may not do (create databases).
+    static let superuserURL = ProcessInfo.processInfo.environment["FLOWGATE_TEST_SUPERUSER_URL"]
+    static let stateDirectory = ProcessInfo.processInfo.environment["FLOWGATE_STATE_DIR"]
     static let opsDirectory = ProcessInfo.processInfo.environment["FLOWGATE_TEST_OPS"]
     static let adminPassword = ProcessInfo.processInfo.environment["FLOWGATE_ADMIN_PASSWORD"] ?? "admin"
 
@@ -19,6 +22,11 @@ enum TestStack {
     static func database() throws -> Connection {
         guard let databaseURL else { throw XCTSkip("FLOWGATE_TEST_DATABASE_URL is not set: run with ops/test") }
         return try Connection(conninfo: databaseURL)
+    }
+
+    static func superuserDatabase() throws -> Connection {
+        guard let superuserURL else { throw XCTSkip("FLOWGATE_TEST_SUPERUSER_URL is not set: run with ops/test") }
+        return try Connection(conninfo: superuserURL)
     }
 
     /// Runs `ops/ctl ARGS` and returns its exit status and output.
