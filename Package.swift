@@ -28,8 +28,8 @@ let package = Package(
         .target(name: "WorkflowManagerAPI", dependencies: ["HTTP", "Engine", "JSON"]),
         .target(name: "ItentialAPI", dependencies: ["HTTP", "Engine", "JSON", "JSONSchema", "SurfaceSupport"]),
         .executableTarget(name: "Flowgate",
-                          dependencies: ["FastCGI", "Postgres", "HTTP", "Engine", "NativeAPI", "BlocksAPI", "ScaleAPI", "WorkflowManagerAPI", "ItentialAPI", "Log", "JSON", "Sandbox"]),
-        .testTarget(name: "UnitTests", dependencies: ["JSON", "JSONSchema", "HTTP", "Engine", "BlocksAPI", "Sandbox", "ScaleAPI", "WorkflowManagerAPI", "ItentialAPI"]),
+                          dependencies: ["FastCGI", "Postgres", "HTTP", "Engine", "NativeAPI", "BlocksAPI", "ScaleAPI", "WorkflowManagerAPI", "ItentialAPI", "Log", "JSON", "Sandbox", "CSpawn"]),
+        .testTarget(name: "UnitTests", dependencies: ["JSON", "JSONSchema", "HTTP", "Engine", "BlocksAPI", "Sandbox", "Log", "ScaleAPI", "WorkflowManagerAPI", "ItentialAPI"]),
         // Clients/ holds the scripts real client packages run against the stack.
         .testTarget(name: "IntegrationTests", dependencies: ["JSON", "Postgres", "Engine", "BlocksAPI"], exclude: ["Clients"]),
     ],

@@ -5,7 +5,7 @@
 #   run/      FastCGI sockets, pid files      secrets/  generated database passwords (0600)
 #   log/      every process's log             nginx/    rendered config and temp dirs
 set -euo pipefail
-# Files the scripts create are not world-readable.
+# Files the scripts create (state, logs) are not world-readable.
 umask 027
 
 FG_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -65,7 +65,8 @@ pg_bin() {
 
 build_release() {
     say "building (release)"
-    (cd "$FG_REPO" && swift build -c release --product flowgate >&2)
+    # The service user runs the binary: the build is not subject to the scripts' umask.
+    (umask 022 && cd "$FG_REPO" && swift build -c release --product flowgate >&2)
 }
 
 # --- state directory --------------------------------------------------------------------------

@@ -30,9 +30,51 @@ public protocol RequestHandler: AnyObject {
 }
 
 /// Where the FastCGI listener binds: a unix socket path, or `:port` / `host:port`.
-public enum ListenAddress: Sendable {
+public enum ListenAddress: Sendable, CustomStringConvertible {
     case unixSocket(String)
     case tcp(String)
+
+    public var description: String {
+        switch self {
+        case let .unixSocket(path): path
+        case let .tcp(hostPort): hostPort
+        }
+    }
+}
+
+/// A listening FastCGI socket. The supervisor opens it once and hands it to each worker process
+/// it starts, so that connections wait in its backlog while a crashed worker is replaced.
+public struct Listener: Sendable {
+    public let descriptor: Int32
+    /// The socket file and its inode, for a unix socket this process created.
+    private let socketFile: (path: String, inode: ino_t)?
+
+    /// A socket another process opened and passed down (see `FLOWGATE_LISTEN_FD`).
+    public static func inherited(_ descriptor: Int32) -> Listener {
+        FastCGIServer.closeOnExec(descriptor)
+        return Listener(descriptor: descriptor, socketFile: nil)
+    }
+
+    public static func open(_ address: ListenAddress) throws -> Listener {
+        let descriptor = FCGX_OpenSocket(address.description, 1024)
+        guard descriptor >= 0 else { throw FastCGIError("cannot listen on \(address): \(String(cString: strerror(errno)))") }
+        FastCGIServer.closeOnExec(descriptor)
+        guard case let .unixSocket(path) = address else { return Listener(descriptor: descriptor, socketFile: nil) }
+        // nginx's workers run as another user in this process's group; nobody else may connect.
+        chmod(path, 0o660)
+        var info = stat()
+        guard stat(path, &info) == 0 else { return Listener(descriptor: descriptor, socketFile: nil) }
+        return Listener(descriptor: descriptor, socketFile: (path, info.st_ino))
+    }
+
+    /// Closes the socket and removes its file if it is still ours (a newer instance may already
+    /// have replaced it at the same path).
+    public func close() {
+        Glibc.close(descriptor)
+        guard let socketFile else { return }
+        var info = stat()
+        if stat(socketFile.path, &info) == 0, info.st_ino == socketFile.inode { unlink(socketFile.path) }
+    }
 }
 
 /// A threaded libfcgi server: N workers each accept and serve one request at a time.
@@ -41,41 +83,27 @@ public enum ListenAddress: Sendable {
 /// that only sets a flag: the process blocks the signals, waits for them in one thread, and then
 /// calls `stop()`, which makes every blocked `accept` return.
 public final class FastCGIServer: @unchecked Sendable {
-    public let address: ListenAddress
+    public let listener: Listener
     public let workerCount: Int
     public let bodyLimit: Int
     private let makeHandler: @Sendable (Int) -> any RequestHandler
-    private var listenFD: Int32 = -1
-    private var socketInode: ino_t = 0
+    private var listenFD: Int32 { listener.descriptor }
     private let finished = DispatchGroup()
     // Written once by stop() and read by workers between requests; a torn read is impossible for
     // a Bool and a late read only means one more accept, which then fails.
     private nonisolated(unsafe) var stopping = false
 
-    public init(address: ListenAddress, workerCount: Int, bodyLimit: Int,
+    public init(listener: Listener, workerCount: Int, bodyLimit: Int,
                 makeHandler: @escaping @Sendable (Int) -> any RequestHandler) {
-        self.address = address
+        self.listener = listener
         self.workerCount = workerCount
         self.bodyLimit = bodyLimit
         self.makeHandler = makeHandler
     }
 
-    /// Opens the socket and starts the workers; returns at once.
+    /// Starts the workers on the listener; returns at once.
     public func start() throws {
         guard FCGX_Init() == 0 else { throw FastCGIError("FCGX_Init failed") }
-        switch address {
-        case let .unixSocket(path):
-            listenFD = FCGX_OpenSocket(path, 1024)
-            guard listenFD >= 0 else { throw FastCGIError("cannot listen on \(path): \(String(cString: strerror(errno)))") }
-            // nginx's workers run as another user in this process's group; nobody else may connect.
-            chmod(path, 0o660)
-            var info = stat()
-            if stat(path, &info) == 0 { socketInode = info.st_ino }
-        case let .tcp(hostPort):
-            listenFD = FCGX_OpenSocket(hostPort, 1024)
-            guard listenFD >= 0 else { throw FastCGIError("cannot listen on \(hostPort): \(String(cString: strerror(errno)))") }
-        }
-        Self.closeOnExec(listenFD)
         for index in 0..<workerCount {
             finished.enter()
             let thread = Thread { [self] in
@@ -89,22 +117,18 @@ public final class FastCGIServer: @unchecked Sendable {
     }
 
     /// Stops accepting; requests in flight finish. Safe to call from any thread, more than once.
+    /// The listener stays open (its owner closes it): shutdown() only wakes this process's
+    /// threads blocked in accept().
     public func stop() {
         guard !stopping else { return }
         stopping = true
         FCGX_ShutdownPending()
-        if listenFD >= 0 { shutdown(listenFD, Int32(SHUT_RDWR)) }
+        shutdown(listenFD, Int32(SHUT_RDWR))
     }
 
-    /// Blocks until every worker has returned, then removes the socket file if it is still ours
-    /// (a newer instance may already have replaced it at the same path).
+    /// Blocks until every worker thread has returned.
     public func waitUntilStopped() {
         finished.wait()
-        if listenFD >= 0 { Glibc.close(listenFD) }
-        if case let .unixSocket(path) = address {
-            var info = stat()
-            if stat(path, &info) == 0, info.st_ino == socketInode { unlink(path) }
-        }
     }
 
     private func serve(worker index: Int) {

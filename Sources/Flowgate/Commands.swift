@@ -14,7 +14,8 @@ import WorkflowManagerAPI
 enum Commands {
     static let usage = """
         usage: flowgate COMMAND
-          serve                      run the FastCGI server (refuses while migrations are pending)
+          serve                      run the FastCGI server in a worker process that is restarted when it
+                                     dies (refuses while migrations are pending)
           migrate                    apply pending migrations and refresh report views
           user add NAME --password P [--email E] [--role R]... [--privilege P]... [--group G]...
           ensure-admin               create user 'admin' with every role and privilege if no admin exists
@@ -71,7 +72,13 @@ enum Commands {
         return 0
     }
 
+    /// The supervisor (checks migrations, opens the socket, keeps a worker running), or, when
+    /// started by one, the worker: the FastCGI server and the runner on the inherited socket.
     static func serve(_ configuration: Configuration) throws -> Int32 {
+        if let descriptor = getenv(Supervisor.listenDescriptorVariable).flatMap({ Int32(String(cString: $0)) }) {
+            Supervisor.bindToSupervisor()
+            return try serveWorker(configuration, listener: .inherited(descriptor))
+        }
         let connection = try Connection(conninfo: configuration.conninfo)
         let pending = try migrator(configuration).pending(on: connection)
         guard pending.isEmpty else {
@@ -80,9 +87,13 @@ enum Commands {
             return 3
         }
         connection.close()
+        return try Supervisor(address: configuration.listen).run()
+    }
+
+    static func serveWorker(_ configuration: Configuration, listener: Listener) throws -> Int32 {
         let application = makeApplication(configuration)
         let conninfo = configuration.conninfo
-        let server = FastCGIServer(address: configuration.listen, workerCount: configuration.workers,
+        let server = FastCGIServer(listener: listener, workerCount: configuration.workers,
                                    bodyLimit: configuration.bodyLimit) { _ in
             // Connect lazily: a worker that starts while the database is down answers 503s.
             HTTPBridge(application: application, session: Session(connectingLater: conninfo, flows: flows))

@@ -28,8 +28,17 @@ final class HTTPBridge: RequestHandler {
         let path = target.split(separator: "?", maxSplits: 1).first.map(String.init) ?? target
         Log.info("request", [("method", method), ("path", path), ("status", String(response.status)),
                              ("us", String(elapsedMicroseconds)),
-                             ("request_id", raw.params["HTTP_X_REQUEST_ID"] ?? "-")])
+                             ("request_id", HTTPBridge.requestId(raw.params["HTTP_X_REQUEST_ID"]))])
         return RawResponse(status: response.status, headers: response.headers, body: response.body)
+    }
+
+    /// The client's X-Request-Id when it is a plain token of 1 to 64 characters (nginx keeps
+    /// only those too), else "-".
+    static func requestId(_ value: String?) -> String {
+        guard let value, (1...64).contains(value.utf8.count),
+              value.utf8.allSatisfy({ $0 < 0x80 && (isalnum(Int32($0)) != 0 || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "-")) })
+        else { return "-" }
+        return value
     }
 
     /// `HTTP_USER_AGENT` → `user-agent`; CONTENT_TYPE and CONTENT_LENGTH come without the prefix.

@@ -13,14 +13,11 @@ public enum Log {
     public nonisolated(unsafe) static var minimumLevel: Level = .info
     public nonisolated(unsafe) static var instance = ""
 
-    /// `message` plus `key=value` metadata; values with spaces are quoted.
+    /// `message` plus `key=value` metadata, one line whatever the values hold.
     public static func write(_ level: Level, _ message: String, _ metadata: [(String, String)] = []) {
         guard level >= minimumLevel else { return }
-        var line = "\(timestamp()) \(level.label) instance=\(instance) \(message)"
-        for (key, value) in metadata {
-            line += " \(key)="
-            line += value.contains(" ") || value.isEmpty ? "\"\(value)\"" : value
-        }
+        var line = "\(timestamp()) \(level.label) instance=\(escaped(instance)) \(message)"
+        for (key, value) in metadata { line += " \(key)=\(escaped(value))" }
         line += "\n"
         var bytes = Array(line.utf8)
         bytes.withUnsafeMutableBytes { _ = Glibc.write(2, $0.baseAddress, $0.count) }
@@ -30,6 +27,29 @@ public enum Log {
     public static func info(_ message: String, _ metadata: [(String, String)] = []) { write(.info, message, metadata) }
     public static func warning(_ message: String, _ metadata: [(String, String)] = []) { write(.warning, message, metadata) }
     public static func error(_ message: String, _ metadata: [(String, String)] = []) { write(.error, message, metadata) }
+
+    /// A value as it appears after `key=`: bare when it is plain, else quoted with `"`, `\`
+    /// and control characters escaped, so that no value can end the line or forge a field.
+    static func escaped(_ value: String) -> String {
+        let plain = !value.isEmpty && value.unicodeScalars.allSatisfy { scalar in
+            scalar.value > 0x20 && scalar.value != 0x7f && scalar != "\"" && scalar != "\\" && scalar != "="
+        }
+        if plain { return value }
+        var quoted = "\""
+        for scalar in value.unicodeScalars {
+            switch scalar {
+            case "\"": quoted += "\\\""
+            case "\\": quoted += "\\\\"
+            case "\n": quoted += "\\n"
+            case "\r": quoted += "\\r"
+            case "\t": quoted += "\\t"
+            case _ where scalar.value < 0x20 || (0x7f...0x9f).contains(scalar.value):
+                quoted += "\\u{" + String(scalar.value, radix: 16) + "}"
+            default: quoted.unicodeScalars.append(scalar)
+            }
+        }
+        return quoted + "\""
+    }
 
     static func timestamp() -> String {
         var now = timespec()

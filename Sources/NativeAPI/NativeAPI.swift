@@ -60,6 +60,8 @@ public enum NativeAPI {
             "database": reachable ? "ok" : "unreachable",
             "version": .string(configuration.version),
             "instance": .string(configuration.instance),
+            // The worker process: it changes when the supervisor replaced a dead one.
+            "pid": .number(Int(getpid())),
         ]
         return .json(body, status: reachable ? 200 : 503)
     }

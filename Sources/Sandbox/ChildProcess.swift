@@ -27,35 +27,11 @@ public enum ChildProcess {
             return .couldNotStart("pipe: \(String(cString: strerror(errno)))")
         }
 
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, stdinPipe[0], 0)
-        posix_spawn_file_actions_adddup2(&actions, stdoutPipe[1], 1)
-        posix_spawn_file_actions_adddup2(&actions, stderrPipe[1], 2)
-        // Whatever another thread opens meanwhile (an accepted connection, a libpq socket)
-        // stays out of the child, CLOEXEC or not.
-        flowgate_spawn_close_from(&actions, 3)
-
-        // The server blocks SIGTERM/SIGINT in every thread and ignores SIGPIPE; a child must not
-        // inherit either.
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var emptyMask = sigset_t(), defaults = sigset_t()
-        sigemptyset(&emptyMask)
-        sigemptyset(&defaults)
-        for signal in [SIGPIPE, SIGTERM, SIGINT] { sigaddset(&defaults, signal) }
-        posix_spawnattr_setsigmask(&attributes, &emptyMask)
-        posix_spawnattr_setsigdefault(&attributes, &defaults)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-
-        let argv = arguments.map { strdup($0) } + [nil]
-        let envp = environment.map { strdup($0) } + [nil]
-        defer { (argv + envp).forEach { free($0) } }
-        var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, program, &actions, &attributes, argv, envp)
-        guard spawned == 0 else { return .couldNotStart("\(program): \(String(cString: strerror(spawned)))") }
+        let spawned = spawn(arguments, environment: environment, descriptors: [stdinPipe[0], stdoutPipe[1], stderrPipe[1]])
+        guard case let .success(pid) = spawned else {
+            if case let .failure(error) = spawned { return .couldNotStart(error.reason) }
+            return .couldNotStart(program)
+        }
         for end in [stdinPipe[0], stdoutPipe[1], stderrPipe[1]] { close(end) }
         stdinPipe[0] = -1
         stdoutPipe[1] = -1
@@ -78,6 +54,65 @@ public enum ChildProcess {
         case .deadline: return .timedOut
         case .tooMuchOutput: return .outputExceeded
         }
+    }
+
+    public struct SpawnError: Error, CustomStringConvertible {
+        public let reason: String
+        public var description: String { "cannot start \(reason)" }
+    }
+
+    /// Starts `arguments[0]` with `descriptors` as its 0, 1, 2, … (an empty list keeps this
+    /// process's 0–2) and no other descriptor, a clean signal mask and default dispositions.
+    /// The caller reaps it.
+    public static func spawn(_ arguments: [String], environment: [String], descriptors: [Int32]) -> Result<pid_t, SpawnError> {
+        guard let program = arguments.first else { return .failure(SpawnError(reason: "no program")) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        // A close-on-exec descriptor already at its target would be closed by exec: hand over a
+        // copy instead, which dup2 then clears of the flag.
+        var copies: [Int32] = []
+        defer { copies.forEach { close($0) } }
+        for (target, source) in descriptors.enumerated() {
+            var source = source
+            if source == target {
+                guard target > 2 else { continue }
+                source = fcntl(source, F_DUPFD_CLOEXEC, Int32(descriptors.count))
+                copies.append(source)
+            }
+            posix_spawn_file_actions_adddup2(&actions, source, Int32(target))
+        }
+        // Whatever another thread opens meanwhile (an accepted connection, a libpq socket)
+        // stays out of the child, CLOEXEC or not.
+        flowgate_spawn_close_from(&actions, Int32(max(3, descriptors.count)))
+
+        // The server blocks SIGTERM/SIGINT in every thread and ignores SIGPIPE; a child must not
+        // inherit either.
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var emptyMask = sigset_t(), defaults = sigset_t()
+        sigemptyset(&emptyMask)
+        sigemptyset(&defaults)
+        for signal in [SIGPIPE, SIGTERM, SIGINT, SIGCHLD] { sigaddset(&defaults, signal) }
+        posix_spawnattr_setsigmask(&attributes, &emptyMask)
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+
+        let argv = arguments.map { strdup($0) } + [nil]
+        let envp = environment.map { strdup($0) } + [nil]
+        defer { (argv + envp).forEach { free($0) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, program, &actions, &attributes, argv, envp)
+        guard spawned == 0 else { return .failure(SpawnError(reason: "\(program): \(String(cString: strerror(spawned)))")) }
+        return .success(pid)
+    }
+
+    /// Where a symbolic link points; nil when `path` is none.
+    public static func linkTarget(_ path: String) -> String? {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX))
+        let length = readlink(path, &buffer, buffer.count - 1)
+        return length > 0 ? String(decoding: buffer[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self) : nil
     }
 
     /// Reaps `pid` if it exits before `deadline`.

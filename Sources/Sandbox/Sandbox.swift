@@ -91,10 +91,8 @@ public struct Sandbox: Sendable {
     static let systemLinks: [String] = {
         var arguments: [String] = []
         for path in ["/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"] {
-            var buffer = [CChar](repeating: 0, count: Int(PATH_MAX))
-            let length = readlink(path, &buffer, buffer.count - 1)
-            if length > 0 {
-                arguments += ["--symlink", String(cString: buffer), path]
+            if let target = ChildProcess.linkTarget(path) {
+                arguments += ["--symlink", target, path]
             } else if access(path, F_OK) == 0 {
                 arguments += ["--ro-bind", path, path]
             }

@@ -34,6 +34,21 @@ final class PlatformTests: XCTestCase {
         XCTAssertEqual(response.header("x-request-id"), "trace-123")
     }
 
+    func testAForgedRequestIdIsReplacedAndForgesNoLogField() throws {
+        let forged = "x\" status=200 forged=yes"
+        let response = try TestStack.client().get("\(v1)/health", headers: [("X-Request-Id", forged)])
+        let id = try XCTUnwrap(response.header("x-request-id"))
+        XCTAssertNotEqual(id, forged)
+        XCTAssertNotNil(id.wholeMatch(of: /[A-Za-z0-9._-]{1,64}/), id)
+        let long = try TestStack.client().get("\(v1)/health", headers: [("X-Request-Id", String(repeating: "a", count: 65))])
+        XCTAssertNotEqual(long.header("x-request-id"), String(repeating: "a", count: 65))
+        let state = try XCTUnwrap(TestStack.stateDirectory)
+        for file in ["flowgate-1.log", "flowgate-2.log", "nginx-access.log"] {
+            let log = (try? String(contentsOfFile: "\(state)/log/\(file)", encoding: .utf8)) ?? ""
+            XCTAssertFalse(log.contains("forged=yes"), file)
+        }
+    }
+
     func testLoginSuccessAndOneMessageForEveryFailure() throws {
         let client = try TestStack.client()
         let ok = try client.postJSON("\(v1)/login", ["username": "admin", "password": .string(TestStack.adminPassword)])

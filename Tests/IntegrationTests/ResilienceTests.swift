@@ -35,6 +35,49 @@ final class ResilienceTests: XCTestCase {
         XCTAssertNil(try instancePID(1))
     }
 
+    /// The worker process of an instance, as its health route reports it.
+    func workerPID(of instance: String) throws -> Int32? {
+        let client = try TestStack.client()
+        for _ in 0..<40 {
+            let answer = try client.get(health).json
+            if answer?["instance"]?.stringValue == instance { return answer?["pid"]?.intValue.map(Int32.init) }
+        }
+        return nil
+    }
+
+    func testACrashedWorkerIsReplacedWithinASecondAndNoOtherRequestFails() throws {
+        let client = try TestStack.client()
+        let health = self.health
+        defer { TestStack.restoreInstances() }
+        let supervisor = try instancePID(1)
+        let crashed = try XCTUnwrap(try workerPID(of: "flowgate-1"))
+        let statuses = TestStack.concurrently(8) { worker -> [Int] in
+            var seen: [Int] = []
+            for i in 0..<40 {
+                // SIGKILL, as the kernel's OOM killer or a crash would end it (an external SIGSEGV
+                // only makes the Swift runtime print a backtrace).
+                if worker == 0 && i == 5 { kill(crashed, SIGKILL) }
+                seen.append(try client.get(health).status)
+                usleep(10_000)
+            }
+            return seen
+        }
+        let all = try statuses.flatMap { try $0.get() }
+        XCTAssertEqual(all.filter { $0 != 200 }, [], "requests went to the other instance or waited in the socket's backlog")
+
+        let deadline = Date().addingTimeInterval(2)
+        var replacement: Int32?
+        while Date() < deadline, replacement == nil || replacement == crashed {
+            replacement = try workerPID(of: "flowgate-1")
+        }
+        XCTAssertNotNil(replacement)
+        XCTAssertNotEqual(replacement, crashed, "no new worker within 2 s")
+        XCTAssertEqual(try instancePID(1), supervisor, "the supervisor itself lives on")
+        let log = try String(contentsOfFile: try XCTUnwrap(TestStack.stateDirectory) + "/log/flowgate-1.log", encoding: .utf8)
+        XCTAssertTrue(log.contains("worker exited; starting another pid=\(crashed) cause=\"signal 9 (Killed)\""),
+                      "the crash and its cause are logged")
+    }
+
     func testSIGTERMStopsQuicklyAndClosesEveryConnection() throws {
         let client = try TestStack.client()
         try TestStack.ctl("start-instance", "1")
