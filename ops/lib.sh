@@ -211,7 +211,9 @@ start_instance() {
     running_pid "flowgate-$n" >/dev/null && return 0
     (
         cd "$FG_REPO"
-        export FLOWGATE_DATABASE_URL FLOWGATE_SOCKET FLOWGATE_INSTANCE FLOWGATE_SQL_DIR FLOWGATE_BODY_LIMIT
+        export FLOWGATE_DATABASE_URL FLOWGATE_SOCKET FLOWGATE_INSTANCE FLOWGATE_SQL_DIR FLOWGATE_BODY_LIMIT FLOWGATE_SERVER_NAMES
+        # Host headers Flowgate believes for absolute URLs; the first is where nginx listens.
+        FLOWGATE_SERVER_NAMES=${FLOWGATE_SERVER_NAMES:-$FG_HOST:$FG_PORT,localhost,127.0.0.1,[::1],$(hostname)}
         FLOWGATE_DATABASE_URL=$(database_url)
         FLOWGATE_SOCKET=$(socket_path "$n")
         FLOWGATE_INSTANCE=flowgate-$n

@@ -5,27 +5,32 @@ import JSON
 /// The Blocks surface (EEG-Workflow-System's API): users under `/api/users`, block-graph jobs
 /// under `/api/workflow`. Forms in, JSON out, errors as `{"error": "…"}`, auth by cookie.
 public enum BlocksAPI {
-    /// What the engine needs to run Blocks jobs: one task kind per block type, and the flow.
-    public static func taskKinds(_ modules: ModuleRuntime) -> [any TaskKind] {
-        Arithmetic.blocks.map { BlockTaskKind(definition: $0) } + [PythonBlockKind(runtime: modules)]
-    }
+    /// What the engine needs to run Blocks jobs: one task kind per native block type, and the
+    /// flow.
+    public static let taskKinds: [any TaskKind] = Arithmetic.blocks.map { BlockTaskKind(definition: $0) }
+    /// Blocks of uploaded modules: they run in the sandbox, on a runner pool of their own, so
+    /// that they cannot hold up built-in tasks of any surface.
+    public static func sandboxedTaskKinds(_ modules: ModuleRuntime) -> [any TaskKind] { [PythonBlockKind(runtime: modules)] }
     /// Blocks run one after another in execution order; the first failure fails the job.
     public static let flow = SequentialFlow(completedStatus: "COMPLETED", failedStatus: "FAILED")
 
     public struct Configuration: Sendable {
         public let tokenLifetimeSeconds: Int
         public let modules: ModuleRuntime
+        public let registrationOpen: Bool
 
-        public init(tokenLifetimeSeconds: Int, modules: ModuleRuntime) {
+        public init(tokenLifetimeSeconds: Int, modules: ModuleRuntime, registrationOpen: Bool = true) {
             self.tokenLifetimeSeconds = tokenLifetimeSeconds
             self.modules = modules
+            self.registrationOpen = registrationOpen
         }
     }
 
     public static func surface(_ configuration: Configuration) -> Surface<Session> {
-        let users = BlocksUsers(tokenLifetimeSeconds: configuration.tokenLifetimeSeconds)
+        let users = BlocksUsers(tokenLifetimeSeconds: configuration.tokenLifetimeSeconds, registrationOpen: configuration.registrationOpen)
         let workflow = BlocksWorkflow()
-        let modules = BlocksModules(runtime: configuration.modules)
+        let modules = BlocksModules(runtime: configuration.modules,
+                                    uploads: UploadGate(total: configuration.modules.concurrentUploads, perUser: 1))
         return Surface(
             name: "blocks",
             owns: { segments in segments.first == "api" && ["users", "workflow"].contains(segments.dropFirst().first ?? "") },

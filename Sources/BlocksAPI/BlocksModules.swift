@@ -6,6 +6,7 @@ import JSON
 /// `POST /api/workflow/upload` (module archives) and `GET /api/workflow/file/…` (job files).
 struct BlocksModules: Sendable {
     let runtime: ModuleRuntime
+    let uploads: UploadGate
 
     /// Validates a zip of module folders and imports them in the sandbox, refuses taken names
     /// (403), stores it. Nothing is stored unless all of that passed.
@@ -13,6 +14,12 @@ struct BlocksModules: Sendable {
         let user = try BlocksAPI.authenticate(request, session)
         let form = try BlocksAPI.form(request)
         guard let file = form.file("file") else { throw HTTPError.badRequest("Missing form field 'file'") }
+        // An import holds this FastCGI worker for up to the upload limit: only a few at once.
+        guard uploads.enter(user.id) else {
+            throw HTTPError(429, "busy", body: ["error": "Too many uploads are being checked; try again in a moment"],
+                            headers: [("Retry-After", "1")])
+        }
+        defer { uploads.leave(user.id) }
         let answer: JSON
         switch PythonProcess.run(.inspect, archive: file.content, runtime) {
         case let .success(json): answer = json
@@ -91,6 +98,34 @@ struct PythonBlockKind: TaskKind {
                 return NamedFile(name: name, content: Array(content))
             }
             return .succeeded(.object(outputs), files: files)
+        }
+    }
+}
+
+/// How many uploads this process checks at once, in all and per user.
+final class UploadGate: @unchecked Sendable {
+    let total: Int
+    let perUser: Int
+    private let lock = NSLock()
+    private var running: [Int64: Int] = [:]
+
+    init(total: Int, perUser: Int) {
+        self.total = total
+        self.perUser = perUser
+    }
+
+    func enter(_ user: Int64) -> Bool {
+        lock.withLock {
+            guard running.values.reduce(0, +) < total, running[user, default: 0] < perUser else { return false }
+            running[user, default: 0] += 1
+            return true
+        }
+    }
+
+    func leave(_ user: Int64) {
+        lock.withLock {
+            running[user, default: 1] -= 1
+            if running[user] == 0 { running[user] = nil }
         }
     }
 }

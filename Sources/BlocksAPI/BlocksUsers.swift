@@ -6,15 +6,20 @@ import JSON
 /// register with is kept as their display name.
 struct BlocksUsers: Sendable {
     let tokenLifetimeSeconds: Int
+    let registrationOpen: Bool
 
+    /// Anyone may register (as upstream) unless `FLOWGATE_BLOCKS_REGISTRATION=closed`; the new
+    /// user gets the `blocks` role and reaches no other surface.
     func register(_ request: Request, _ session: Session) throws -> Response {
+        guard registrationOpen else { throw HTTPError(403, "closed", body: ["error": "Registration is closed"]) }
         let form = try BlocksAPI.form(request)
         let email = try BlocksAPI.required(form, "email")
         let username = try BlocksAPI.required(form, "username")
         let password = try BlocksAPI.required(form, "password")
         guard !email.isEmpty, !password.isEmpty else { throw HTTPError.badRequest("email and password must not be empty") }
         do {
-            _ = try session.accounts.create(NewUser(username: email, password: password, email: email, displayName: username))
+            _ = try session.accounts.create(NewUser(username: email, password: password, email: email, displayName: username,
+                                                    roles: [AccessNames.blocksRole]))
         } catch let error as EngineError where error.kind == .conflict {
             throw HTTPError(403, "user exists", body: ["error": "user exsists"])  // sic: the upstream's text
         } catch let error as EngineError {
@@ -41,7 +46,7 @@ struct BlocksUsers: Sendable {
         let current = try BlocksAPI.required(form, "currentPassword")
         let new = try BlocksAPI.required(form, "newPassword")
         guard !new.isEmpty else { throw HTTPError.badRequest("newPassword must not be empty") }
-        guard try session.accounts.changePassword(userId: user.id, current: current, new: new) else {
+        guard try session.accounts.changePassword(userId: user.id, current: current, new: new, keeping: request.cookies["token"] ?? "") else {
             throw HTTPError(403, "wrong password", body: ["error": "Incorrect Password"])
         }
         return .json(["success": "Password Changed"])

@@ -9,6 +9,8 @@ public struct ModuleRuntime: Sendable {
     public var runLimits: SandboxLimits
     /// For the import at upload: the same, but a shorter deadline, since a FastCGI worker waits.
     public var inspectSeconds: Double
+    /// Uploads one instance checks at once (each holds a FastCGI worker); one per user.
+    public var concurrentUploads: Int
     public var archive: ArchiveLimits
 
     public struct ArchiveLimits: Sendable {
@@ -23,10 +25,12 @@ public struct ModuleRuntime: Sendable {
         }
     }
 
-    public init(sandbox: Sandbox, runLimits: SandboxLimits, inspectSeconds: Double, archive: ArchiveLimits) {
+    public init(sandbox: Sandbox, runLimits: SandboxLimits, inspectSeconds: Double, concurrentUploads: Int = 2,
+                archive: ArchiveLimits) {
         self.sandbox = sandbox
         self.runLimits = runLimits
         self.inspectSeconds = inspectSeconds
+        self.concurrentUploads = concurrentUploads
         self.archive = archive
     }
 

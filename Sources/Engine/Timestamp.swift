@@ -49,8 +49,18 @@ public enum Timestamp {
         return Double(days * 86400 + hour * 3600 + minute * 60 + second - offset) + fraction
     }
 
+    /// What `format` can write, 0000-01-01T00:00:00Z … 9999-12-31T23:59:59Z. Times beyond it
+    /// (a due date a hundred trillion days away, infinity, NaN) are written as its ends rather
+    /// than trapping in the conversion to Int.
+    static let representable: ClosedRange<Double> = -62_167_219_200 ... 253_402_300_799
+
+    static func clamped(_ seconds: Double) -> Double {
+        seconds.isNaN ? 0 : min(max(seconds, representable.lowerBound), representable.upperBound)
+    }
+
     /// `yyyy-MM-ddTHH:mm:ss.SSSZ` in UTC (Itential's audit fields).
     public static func formatMilliseconds(_ seconds: Double) -> String {
+        let seconds = clamped(seconds)
         let milliseconds = Int((seconds * 1000).rounded(.down)) - Int(seconds.rounded(.down)) * 1000
         let text = String(milliseconds)
         return String(format(seconds).dropLast()) + "." + String(repeating: "0", count: 3 - text.count) + text + "Z"
@@ -58,7 +68,7 @@ public enum Timestamp {
 
     /// `yyyy-MM-ddTHH:mm:ssZ` in UTC.
     public static func format(_ seconds: Double) -> String {
-        let whole = Int(seconds.rounded(.down))
+        let whole = Int(clamped(seconds).rounded(.down))
         let days = whole >= 0 ? whole / 86400 : (whole - 86399) / 86400
         let secondOfDay = whole - days * 86400
         let (year, month, day) = civilFromDays(days)

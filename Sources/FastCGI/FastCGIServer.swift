@@ -6,8 +6,17 @@ import Glibc
 public struct RawRequest {
     public let params: [String: String]
     public let body: [UInt8]
-    /// CONTENT_LENGTH was above the server's limit; `body` is empty and was never read.
-    public let bodyExceededLimit: Bool
+    /// Why the body was not read as declared; `body` is then empty or short.
+    public let bodyProblem: BodyProblem?
+
+    public enum BodyProblem: Sendable, Equatable {
+        /// CONTENT_LENGTH was above the server's limit; nothing was read.
+        case tooLarge(limit: Int)
+        /// CONTENT_LENGTH was negative or not a number.
+        case invalidLength
+        /// The stream ended before CONTENT_LENGTH bytes arrived.
+        case incomplete
+    }
 }
 
 /// What goes back: a status, headers and a body. `Status:` is written as a CGI header.
@@ -164,8 +173,11 @@ public final class FastCGIServer: @unchecked Sendable {
                 cursor += 1
             }
         }
-        let length = params["CONTENT_LENGTH"].flatMap { Int($0) } ?? 0
-        guard length <= bodyLimit else { return RawRequest(params: params, body: [], bodyExceededLimit: true) }
+        let declared = params["CONTENT_LENGTH"] ?? ""
+        guard let length = declared.isEmpty ? 0 : Int(declared), length >= 0 else {
+            return RawRequest(params: params, body: [], bodyProblem: .invalidLength)
+        }
+        guard length <= bodyLimit else { return RawRequest(params: params, body: [], bodyProblem: .tooLarge(limit: bodyLimit)) }
         var body = [UInt8](repeating: 0, count: length)
         var received = 0
         while received < length {
@@ -176,8 +188,8 @@ public final class FastCGIServer: @unchecked Sendable {
             if n <= 0 { break }
             received += Int(n)
         }
-        if received < length { body.removeSubrange(received...) }
-        return RawRequest(params: params, body: body, bodyExceededLimit: false)
+        guard received == length else { return RawRequest(params: params, body: [], bodyProblem: .incomplete) }
+        return RawRequest(params: params, body: body, bodyProblem: nil)
     }
 
     private func write(_ response: RawResponse, to request: UnsafeMutablePointer<FCGX_Request>) {
@@ -210,6 +222,7 @@ extension FastCGIServer {
         case 414: "URI Too Long"
         case 415: "Unsupported Media Type"
         case 422: "Unprocessable Content"
+        case 429: "Too Many Requests"
         case 431: "Request Header Fields Too Large"
         case 500: "Internal Server Error"
         case 503: "Service Unavailable"

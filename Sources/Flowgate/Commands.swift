@@ -101,8 +101,13 @@ enum Commands {
         let runner = Runner(.init(conninfo: conninfo, owner: "runner:\(configuration.instance)", threads: configuration.runners,
                                   leaseSeconds: configuration.taskLeaseSeconds,
                                   pollIntervalMilliseconds: configuration.runnerPollMilliseconds),
-                            kinds: TaskKindRegistry(BlocksAPI.taskKinds(configuration.modules) + ItentialAPI.taskKinds), flows: flows)
-        return try Lifecycle.run(services: [server, runner]) {
+                            kinds: TaskKindRegistry(BlocksAPI.taskKinds + ItentialAPI.taskKinds(configuration.childJobs)), flows: flows)
+        let sandboxRunner = Runner(.init(conninfo: conninfo, owner: "sandbox:\(configuration.instance)",
+                                         threads: configuration.sandboxRunners, leaseSeconds: configuration.taskLeaseSeconds,
+                                         pollIntervalMilliseconds: configuration.runnerPollMilliseconds,
+                                         runsPerOwner: configuration.sandboxRunsPerUser),
+                                   kinds: TaskKindRegistry(BlocksAPI.sandboxedTaskKinds(configuration.modules)), flows: flows)
+        return try Lifecycle.run(services: [server, runner, sandboxRunner]) {
             Log.info("serving", [("listen", "\(configuration.listen)"), ("workers", String(configuration.workers)),
                                  ("runners", String(configuration.runners)), ("version", Configuration.version)])
         }
@@ -115,11 +120,12 @@ enum Commands {
     static func makeApplication(_ configuration: Configuration) -> Application<Session> {
         let native = NativeAPI.surface(.init(instance: configuration.instance, version: Configuration.version,
                                              tokenLifetimeSeconds: configuration.tokenLifetimeSeconds))
-        let blocks = BlocksAPI.surface(.init(tokenLifetimeSeconds: configuration.tokenLifetimeSeconds, modules: configuration.modules))
+        let blocks = BlocksAPI.surface(.init(tokenLifetimeSeconds: configuration.tokenLifetimeSeconds, modules: configuration.modules,
+                                             registrationOpen: configuration.blocksRegistrationOpen))
         let itential = ItentialAPI.surface(.init(tokenLifetimeSeconds: configuration.tokenLifetimeSeconds))
         // Workflow Manager comes last: its paths begin with two parameters (/{orgId}/{itemId}).
         return Application(surfaces: [native, blocks, ScaleAPI.surface(), itential, WorkflowManagerAPI.surface()],
-                           bodyLimit: configuration.bodyLimit)
+                           origins: configuration.origins)
     }
 
     static func addUser(_ arguments: [String], _ configuration: Configuration) throws -> Int32 {

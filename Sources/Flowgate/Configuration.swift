@@ -1,6 +1,8 @@
 import BlocksAPI
 import FastCGI
 import Glibc
+import HTTP
+import ItentialAPI
 import Sandbox
 
 /// Everything the process reads from its environment, read once at start-up.
@@ -11,6 +13,9 @@ struct Configuration: Sendable {
     var listen: ListenAddress
     var workers: Int
     var runners: Int
+    /// Runner threads for blocks of uploaded modules, and how many of one user's run at once.
+    var sandboxRunners: Int
+    var sandboxRunsPerUser: Int
     var taskLeaseSeconds: Int
     var runnerPollMilliseconds: Int32
     var bodyLimit: Int
@@ -20,6 +25,9 @@ struct Configuration: Sendable {
     var sqlDirectory: String
     var logLevel: String
     var modules: ModuleRuntime
+    var childJobs: ChildJobLimits
+    var origins: Origins
+    var blocksRegistrationOpen: Bool
 
     static func fromEnvironment() -> Configuration {
         func env(_ name: String) -> String? {
@@ -43,6 +51,7 @@ struct Configuration: Sendable {
                 outputBytes: mebibytes("FLOWGATE_SANDBOX_OUTPUT_MB", 16),
                 scratchBytes: mebibytes("FLOWGATE_SANDBOX_SCRATCH_MB", 64)),
             inspectSeconds: Double(min(max(1, int("FLOWGATE_UPLOAD_TIMEOUT_SECONDS", 5)), 600)),
+            concurrentUploads: min(max(1, int("FLOWGATE_UPLOAD_CONCURRENCY", 2)), 64),
             archive: .init(entries: min(max(1, int("FLOWGATE_ZIP_MAX_ENTRIES", 1000)), 1_000_000),
                            fileBytes: mebibytes("FLOWGATE_ZIP_MAX_FILE_MB", 16),
                            totalBytes: mebibytes("FLOWGATE_ZIP_MAX_TOTAL_MB", 32)))
@@ -52,11 +61,16 @@ struct Configuration: Sendable {
         } else {
             listen = .tcp(env("FLOWGATE_LISTEN") ?? "127.0.0.1:9000")
         }
+        func list(_ name: String, _ fallback: String) -> [String] {
+            (env(name) ?? fallback).split(separator: ",").map { String($0).trimmingSpaces() }.filter { !$0.isEmpty }
+        }
         return Configuration(
             databaseURL: env("FLOWGATE_DATABASE_URL") ?? "dbname=flowgate",
             listen: listen,
             workers: max(1, int("FLOWGATE_WORKERS", 8)),
             runners: max(0, int("FLOWGATE_RUNNERS", 2)),
+            sandboxRunners: min(max(0, int("FLOWGATE_SANDBOX_RUNNERS", 2)), 64),
+            sandboxRunsPerUser: min(max(1, int("FLOWGATE_SANDBOX_RUNS_PER_USER", 1)), 64),
             taskLeaseSeconds: max(1, int("FLOWGATE_TASK_LEASE_SECONDS", 30)),
             runnerPollMilliseconds: Int32(max(10, int("FLOWGATE_RUNNER_POLL_MS", 1000))),
             bodyLimit: max(1024, int("FLOWGATE_BODY_LIMIT", 1 << 20)),
@@ -65,7 +79,13 @@ struct Configuration: Sendable {
             tokenLifetimeSeconds: max(60, int("FLOWGATE_TOKEN_TTL_SECONDS", 24 * 3600)),
             sqlDirectory: env("FLOWGATE_SQL_DIR") ?? "sql",
             logLevel: env("FLOWGATE_LOG_LEVEL") ?? "info",
-            modules: modules)
+            modules: modules,
+            childJobs: ChildJobLimits(depth: min(max(1, int("FLOWGATE_ITENTIAL_CHILD_DEPTH", 10)), 1000),
+                                      childrenPerTask: min(max(1, int("FLOWGATE_ITENTIAL_CHILDREN_PER_TASK", 100)), 100_000)),
+            origins: Origins(publicURL: env("FLOWGATE_PUBLIC_URL"),
+                             serverNames: list("FLOWGATE_SERVER_NAMES", "localhost,127.0.0.1,[::1]"),
+                             allowedOrigins: Set(list("FLOWGATE_ALLOWED_ORIGINS", ""))),
+            blocksRegistrationOpen: env("FLOWGATE_BLOCKS_REGISTRATION") != "closed")
     }
 
     /// The database URL with Flowgate's session settings added as libpq `options`.

@@ -21,7 +21,7 @@ final class HTTPBridge: RequestHandler {
         let target = raw.params["REQUEST_URI"] ?? "/"
         let response = application.respond(
             method: method, target: target, headers: HTTPBridge.headers(from: raw.params), body: raw.body,
-            bodyExceededLimit: raw.bodyExceededLimit, context: session,
+            bodyRefusal: raw.bodyProblem.map(HTTPBridge.refusal), context: session,
             prepare: { session in try session.reconnectIfNeeded() })
         let elapsedMicroseconds = (HTTPBridge.monotonicNanoseconds() - started) / 1_000
         // The query string is left out: it may carry a token.
@@ -30,6 +30,14 @@ final class HTTPBridge: RequestHandler {
                              ("us", String(elapsedMicroseconds)),
                              ("request_id", HTTPBridge.requestId(raw.params["HTTP_X_REQUEST_ID"]))])
         return RawResponse(status: response.status, headers: response.headers, body: response.body)
+    }
+
+    static func refusal(_ problem: RawRequest.BodyProblem) -> HTTPError {
+        switch problem {
+        case let .tooLarge(limit): HTTPError(413, "Request body larger than \(limit) bytes")
+        case .invalidLength: .badRequest("Invalid Content-Length")
+        case .incomplete: .badRequest("Request body shorter than its Content-Length")
+        }
     }
 
     /// The client's X-Request-Id when it is a plain token of 1 to 64 characters (nginx keeps

@@ -8,12 +8,12 @@ public struct Application<Context>: Sendable {
     public let surfaces: [Surface<Context>]
     private let router: Router<Context>
     private let fallbackError: @Sendable (HTTPError) -> Response
-    private let bodyLimit: Int
+    private let origins: Origins
 
-    public init(surfaces: [Surface<Context>], bodyLimit: Int,
+    public init(surfaces: [Surface<Context>], origins: Origins = Origins(),
                 fallbackError: @escaping @Sendable (HTTPError) -> Response = NativeErrorShape.render) {
         self.surfaces = surfaces
-        self.bodyLimit = bodyLimit
+        self.origins = origins
         self.fallbackError = fallbackError
         var router = Router<Context>()
         for surface in surfaces { router.add(surface.routes) }
@@ -21,19 +21,25 @@ public struct Application<Context>: Sendable {
     }
 
     /// `prepare` runs before the handler (e.g. reconnect the database); its errors are rendered
-    /// like the handler's.
+    /// like the handler's. `bodyRefusal`: the transport could not read the body as declared.
     public func respond(method: String, target: String, headers: [String: String], body: [UInt8],
-                        bodyExceededLimit: Bool, context: Context,
+                        bodyRefusal: HTTPError? = nil, context: Context,
                         prepare: (Context) throws -> Void = { _ in }) -> Response {
         let renderError = errorRenderer(forTarget: target)
-        let request: Request
+        var request: Request
         do {
             request = try Request(method: method, target: target, headers: headers, body: body)
         } catch {
             return renderError(error)
         }
-        if bodyExceededLimit {
-            return renderError(HTTPError(413, "Request body larger than \(bodyLimit) bytes"))
+        if let bodyRefusal { return renderError(bodyRefusal) }
+        request.origin = origins.origin(of: request)
+        request.scheme = origins.scheme(of: request)
+        // A browser sends the token cookie with a form posted from any site: a write that carries
+        // it must come from one of ours (or from a client that sends no Origin at all).
+        if !["GET", "HEAD", "OPTIONS"].contains(method), request.cookies["token"] != nil,
+           let origin = request.header("origin"), !origins.allows(origin: origin, for: request) {
+            return renderError(.forbidden("Cross-site request refused: origin \(origin.prefix(100)) may not write here"))
         }
         var response: Response
         switch router.match(method: method, segments: request.segments) {
@@ -83,7 +89,10 @@ public struct Application<Context>: Sendable {
         switch error.sqlState {
         case "23505": return .conflict("Already exists" + (error.detail.map { ": \($0)" } ?? ""))
         case "23503": return .conflict("Refers to a missing or still referenced row")
-        case "23514", "23502", "22P02", "22003", "22007", "22008", "22001": return .badRequest("Invalid value: \(error.message)")
+        case "23514", "23502": return .badRequest("Invalid value: \(error.message)")
+        // Class 22, "data exception": a value the client sent that PostgreSQL cannot take
+        // (out of range, bad format, an interval or time zone beyond its bounds).
+        case let state? where state.hasPrefix("22"): return .badRequest("Invalid value: \(error.message)")
         case "40001", "40P01", "55P03": return HTTPError(503, "Too much contention, try again")
         default:
             Log.error("database error", [("path", request.rawPath), ("error", error.description)])

@@ -14,6 +14,10 @@ public struct Request {
     public let body: [UInt8]
     /// Filled in by the router: values of `{name}` pattern segments.
     public internal(set) var pathParameters: [String: String] = [:]
+    /// Filled in by the application: the origin absolute URLs are built on (see `Origins`).
+    public internal(set) var origin = "http://localhost"
+    /// `https` when the client came over TLS.
+    public internal(set) var scheme = "http"
 
     /// Longest accepted request target (path plus query), and header value.
     public static let maxTargetLength = 4096
@@ -119,7 +123,8 @@ public struct Request {
 }
 
 extension String {
-    func trimmingSpaces() -> String {
+    /// Without leading and trailing spaces and tabs.
+    public func trimmingSpaces() -> String {
         var view = Substring(self)
         while view.first == " " || view.first == "\t" { view.removeFirst() }
         while view.last == " " || view.last == "\t" { view.removeLast() }

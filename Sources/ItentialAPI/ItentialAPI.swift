@@ -30,7 +30,7 @@ public enum ItentialAPI {
 
     /// How Itential jobs move on, and the built-in tasks the runner executes for them.
     public static let flow: any JobFlow = ItentialFlow()
-    public static let taskKinds: [any TaskKind] = ItentialTasks.kinds
+    public static func taskKinds(_ childJobs: ChildJobLimits) -> [any TaskKind] { ItentialTasks.kinds(childJobs) }
 
     static func render(_ error: HTTPError) -> Response {
         if let body = error.body { return .json(body, status: error.status) }
@@ -53,19 +53,22 @@ public enum ItentialAPI {
     /// The caller from a token (cookie `token`, `?token=`, `Authorization: Bearer`) or
     /// `Authorization: Basic`; 401 without a valid one.
     static func caller(_ request: Request, _ session: Session) throws -> User {
+        let user: User
         if let token = request.bearerToken ?? request.queryValue("token") ?? request.cookies["token"] {
-            guard let user = try session.accounts.authenticate(token: token) else {
+            guard let found = try session.accounts.authenticate(token: token) else {
                 throw HTTPError(401, "Invalid or expired session token")
             }
-            return user
-        }
-        if let (username, password) = basicCredentials(request) {
-            guard let user = try session.accounts.verify(username: username, password: password) else {
+            user = found
+        } else if let (username, password) = basicCredentials(request) {
+            guard let found = try session.accounts.verify(username: username, password: password) else {
                 throw HTTPError(401, "Invalid credentials")
             }
-            return user
+            user = found
+        } else {
+            throw HTTPError(401, "Not authenticated: log in first")
         }
-        throw HTTPError(401, "Not authenticated: log in first")
+        guard !user.isBlocksOnly else { throw HTTPError.forbidden(User.blocksOnlyMessage) }
+        return user
     }
 
     static func caller(_ request: Request, _ session: Session, roles: [String]) throws -> User {

@@ -1,13 +1,28 @@
 import Engine
 import JSON
 
+/// How far `childJob` may go: how deep child jobs nest (a job's `ancestors`), and how many
+/// children one task may start.
+public struct ChildJobLimits: Sendable {
+    public var depth: Int
+    public var childrenPerTask: Int
+
+    public static let defaults = ChildJobLimits(depth: 10, childrenPerTask: 100)
+
+    public init(depth: Int, childrenPerTask: Int) {
+        self.depth = depth
+        self.childrenPerTask = childrenPerTask
+    }
+}
+
 /// `childJob` (spec §2.7): starts jobs of another workflow as children of the task and waits for
 /// them. Single: one child with the resolved `variables`. Loop (`data_array` is an array): one
 /// child per element, all at once (`parallel`) or each after the previous ended (`sequential`).
 /// The task succeeds with `job_details` once every child is complete, and errors when one ends
-/// in error or is canceled.
+/// in error or is canceled. A workflow may start itself, so nesting and fan-out are bounded.
 struct ItentialChildJobs: TaskKind {
     let name = ItentialTasks.prefix + "childJob"
+    let limits: ChildJobLimits
 
     func run(_ context: TaskContext) -> TaskOutcome {
         ItentialTasks.failing {
@@ -18,6 +33,13 @@ struct ItentialChildJobs: TaskKind {
                 throw ItentialTasks.Failure(message: "Child job \(ended.id) ended \(ended.status)")
             }
             let wanted = elements?.count ?? 1
+            guard wanted <= limits.childrenPerTask else {
+                throw ItentialTasks.Failure(message: "Error starting child job: data_array has \(wanted) elements, more than the \(limits.childrenPerTask) children a task may start")
+            }
+            let depth = (context.task.job["ancestors"]?.arrayValue?.count ?? 0) + 1
+            guard depth <= limits.depth else {
+                throw ItentialTasks.Failure(message: "Error starting child job: child jobs may nest \(limits.depth) deep, and this job is at depth \(depth - 1)")
+            }
             if children.count >= wanted {
                 return ItentialTasks.succeeded(ItentialTasks.Result(outputs: [("job_details", Self.details(children, loop: elements != nil))]), context)
             }

@@ -17,6 +17,7 @@ enum ItentialJobControl {
             Route("POST", "/\(base)/jobs/\(entry.name)") { request, session in
                 let caller = try ItentialAPI.caller(request, session, roles: ItentialAPI.Roles.write)
                 let ids = try jobIds(try ItentialAPI.objectBody(request))
+                try ItentialAccess.requireAll(ids, caller, session)
                 let refusals = try session.jobs.control(entry.action, surface: .itential, publicIds: ids, actor: .user(caller),
                                                         allowedFrom: entry.from)
                 guard refusals.isEmpty else {
@@ -33,12 +34,13 @@ enum ItentialJobControl {
                 guard let id = body["job_id"]?.stringValue, ItentialJobRoutes.isObjectId(id) else {
                     throw HTTPError.badRequest("job_id must be 24 lowercase hexadecimal characters")
                 }
+                try ItentialAccess.requireAll([id], caller, session)
                 let refusals = try session.jobs.control(entry.action, surface: .itential, publicIds: [id], actor: .user(caller),
                                                         allowedFrom: entry.from)
                 if let refusal = refusals.first {
                     throw refusal.1.hasSuffix("does not exist") ? HTTPError.notFound(refusal.1) : HTTPError.conflict(refusal.1)
                 }
-                return .json(ItentialJobDocument.render(try ItentialJobRoutes.job(request, session, id: id), .legacy))
+                return .json(ItentialJobDocument.render(try ItentialJobRoutes.job(session, id: id, for: caller), .legacy))
             },
         ]
     } + ["operations-manager", "operations_manager"].flatMap(watchRoutes) + ["operations-manager", "operations_manager"].flatMap(rerunRoutes)
@@ -49,12 +51,15 @@ enum ItentialJobControl {
                 Route("POST", "/\(base)/jobs/{id}/\(verb)") { request, session in
                     let caller = try ItentialAPI.caller(request, session, roles: ItentialAPI.Roles.read)
                     let id = try ItentialJobRoutes.jobId(request.parameter("id"))
+                    try ItentialAccess.requireAll([id], caller, session)
                     try watch([id], [caller.accountId], watching: verb == "watch", session)
-                    return ItentialAPI.envelope("Successfully \(verb)ed the job", ItentialJobDocument.render(try ItentialJobRoutes.job(request, session, id: id)))
+                    return ItentialAPI.envelope("Successfully \(verb)ed the job",
+                                                ItentialJobDocument.render(try ItentialJobRoutes.job(session, id: id, for: caller)))
                 },
                 Route("POST", "/\(base)/jobs/\(verb)") { request, session in
                     let caller = try ItentialAPI.caller(request, session, roles: ItentialAPI.Roles.read)
                     let ids = try jobIds(try ItentialAPI.objectBody(request))
+                    try ItentialAccess.requireAll(ids, caller, session)
                     try watch(ids, [caller.accountId], watching: verb == "watch", session)
                     return ItentialAPI.envelope("Successfully \(verb)ed all jobs", .array(ids.map(JSON.string)))
                 },
@@ -64,8 +69,9 @@ enum ItentialJobControl {
 
     /// `{"watchers": [account ids]}`: each an existing user's, added once.
     static func addWatchers(_ request: Request, _ session: Session) throws -> Response {
-        _ = try ItentialAPI.caller(request, session, roles: ItentialAPI.Roles.write)
+        let caller = try ItentialAPI.caller(request, session, roles: ItentialAPI.Roles.write)
         let id = try ItentialJobRoutes.jobId(request.parameter("id"))
+        try ItentialAccess.requireAll([id], caller, session)
         let body = try ItentialAPI.objectBody(request)
         try ItentialJobRoutes.refuseUnknownMembers(body, allowed: ["watchers"])
         let given = body["watchers"]?.arrayValue ?? []
@@ -77,7 +83,8 @@ enum ItentialJobControl {
             throw HTTPError.badRequest("No user has the account id \(account)")
         }
         try watch([id], accounts, watching: true, session)
-        return ItentialAPI.envelope("Successfully added watchers to the job", ItentialJobDocument.render(try ItentialJobRoutes.job(request, session, id: id)))
+        return ItentialAPI.envelope("Successfully added watchers to the job",
+                                    ItentialJobDocument.render(try ItentialJobRoutes.job(session, id: id, for: caller)))
     }
 
     static func rerunRoutes(_ base: String) -> [Route<Session>] {
@@ -135,8 +142,9 @@ enum ItentialJobControl {
                       _ done: String) throws -> Response {
         let caller = try ItentialAPI.caller(request, session, roles: ItentialAPI.Roles.operations)
         let id = try ItentialJobRoutes.jobId(request.parameter("id"))
+        try ItentialAccess.requireAll([id], caller, session)
         try requireTaskKey(key, keyName)
         try EngineErrors.mapped { try session.itentialJobs.rerun(id: id, from: key, rerun, by: caller) }
-        return ItentialAPI.envelope("Successfully \(done)", ItentialJobDocument.render(try ItentialJobRoutes.job(request, session, id: id)))
+        return ItentialAPI.envelope("Successfully \(done)", ItentialJobDocument.render(try ItentialJobRoutes.job(session, id: id, for: caller)))
     }
 }

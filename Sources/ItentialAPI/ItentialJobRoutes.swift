@@ -17,14 +17,15 @@ enum ItentialJobRoutes {
                 return ItentialAPI.envelope("Successfully started the job", ItentialJobDocument.render(job))
             },
             Route("GET", "/\(base)/jobs") { request, session in
-                _ = try ItentialAPI.caller(request, session, roles: ItentialAPI.Roles.read)
-                let query = try ItentialSearchQuery(request)
+                let caller = try ItentialAPI.caller(request, session, roles: ItentialAPI.Roles.read)
+                let query = try ItentialSearchQuery(request, caller: caller)
                 return query.envelope(try session.itentialJobs.search(query.search)) { ItentialJobDocument.render($0) }
             },
             Route("GET", "/\(base)/jobs/{id}") { request, session in
-                _ = try ItentialAPI.caller(request, session, roles: ItentialAPI.Roles.read)
-                let projection = try ItentialSearchQuery(request)
-                return ItentialAPI.envelope("Successfully retrieved the job", projection.project(ItentialJobDocument.render(try job(request, session))))
+                let caller = try ItentialAPI.caller(request, session, roles: ItentialAPI.Roles.read)
+                let projection = try ItentialSearchQuery(request, caller: caller)
+                return ItentialAPI.envelope("Successfully retrieved the job",
+                                            projection.project(ItentialJobDocument.render(try job(session, id: request.parameter("id"), for: caller))))
             },
         ]
     } + [
@@ -35,12 +36,12 @@ enum ItentialJobRoutes {
             return .json(ItentialJobDocument.render(job, .legacy))
         },
         Route("GET", "/workflow_engine/getJob/{id}") { request, session in
-            _ = try ItentialAPI.caller(request, session, roles: ItentialAPI.Roles.read)
-            return .json(ItentialJobDocument.render(try job(request, session), .legacy))
+            let caller = try ItentialAPI.caller(request, session, roles: ItentialAPI.Roles.read)
+            return .json(ItentialJobDocument.render(try job(session, id: request.parameter("id"), for: caller), .legacy))
         },
         Route("GET", "/workflow_engine/job/{id}/details") { request, session in
-            _ = try ItentialAPI.caller(request, session, roles: ItentialAPI.Roles.read)
-            return .json(ItentialJobDocument.render(try job(request, session), .legacy))
+            let caller = try ItentialAPI.caller(request, session, roles: ItentialAPI.Roles.read)
+            return .json(ItentialJobDocument.render(try job(session, id: request.parameter("id"), for: caller), .legacy))
         },
         Route("POST", "/workflow_engine/claimJob", claimJob),
         Route("POST", "/workflow_engine/releaseJob", releaseJob),
@@ -63,9 +64,11 @@ enum ItentialJobRoutes {
         return id
     }
 
-    static func job(_ request: Request, _ session: Session, id: String? = nil) throws -> ItentialJob {
-        let id = try jobId(id ?? request.parameter("id"))
+    /// The job `id`, if `caller` may reach it (see `ItentialAccess`).
+    static func job(_ session: Session, id: String, for caller: User) throws -> ItentialJob {
+        let id = try jobId(id)
         guard let job = try session.itentialJobs.job(id: id) else { throw HTTPError.notFound("Job \(id) not found") }
+        try ItentialAccess.require(job.document, id: id, caller)
         return job
     }
 
@@ -93,12 +96,13 @@ enum ItentialJobRoutes {
         let id = ItentialNewJob.objectId()
         try session.itentialJobs.start(ItentialNewJob.make(id: id, workflowRowId: rowId, workflow: workflow, options: options, variables: variables,
                                                            initiator: .init(accountId: user.accountId, username: user.username)), by: user)
-        return try job(request, session, id: id)
+        return try job(session, id: id, for: user)
     }
 
     // MARK: Claims
 
-    /// `{"job_id", "user"}` → the bare updated job (spec decisions: claimJob).
+    /// `{"job_id", "user"}` → the bare updated job (spec decisions: claimJob). Claiming for
+    /// another user takes an admin.
     static func claimJob(_ request: Request, _ session: Session) throws -> Response {
         let caller = try ItentialAPI.caller(request, session, roles: ItentialAPI.Roles.read)
         let body = try ItentialAPI.objectBody(request)
@@ -107,6 +111,10 @@ enum ItentialJobRoutes {
             throw HTTPError.badRequest("job_id is required and must be 24 lowercase hexadecimal characters")
         }
         guard let username = body["user"]?.stringValue, !username.isEmpty else { throw HTTPError.badRequest("user is required") }
+        guard username == caller.username || caller.hasRole("admin") else {
+            throw HTTPError.forbidden("Only an admin may claim a job for another user")
+        }
+        try ItentialAccess.requireAll([id], caller, session)
         switch try session.itentialJobs.claim(id: id, for: username, by: caller) {
         case let .claimed(job): return .json(ItentialJobDocument.render(job, .legacy))
         case .alreadyYours: break
@@ -115,7 +123,7 @@ enum ItentialJobRoutes {
         case let .finished(status): throw HTTPError.conflict("Job \(id) is \(status) and cannot be claimed")
         case let .claimedByOther(owner): throw HTTPError.conflict("Job \(id) is already claimed by \(owner)")
         }
-        return .json(ItentialJobDocument.render(try job(request, session, id: id), .legacy))
+        return .json(ItentialJobDocument.render(try job(session, id: id, for: caller), .legacy))
     }
 
     /// `{"job_id"}`: the claimant or an admin gives the job up.
@@ -126,11 +134,11 @@ enum ItentialJobRoutes {
         guard let id = body["job_id"]?.stringValue, isObjectId(id) else {
             throw HTTPError.badRequest("job_id is required and must be 24 lowercase hexadecimal characters")
         }
-        let current = try job(request, session, id: id)
+        let current = try job(session, id: id, for: caller)
         guard current.ownerAccountId != nil else { throw HTTPError.conflict("Job \(id) is not claimed") }
         guard try session.itentialJobs.release(id: id, by: caller, asAdmin: caller.hasRole("admin")) else {
             throw HTTPError.forbidden("Only the claimant or an admin may release job \(id)")
         }
-        return .json(ItentialJobDocument.render(try job(request, session, id: id), .legacy))
+        return .json(ItentialJobDocument.render(try job(session, id: id, for: caller), .legacy))
     }
 }

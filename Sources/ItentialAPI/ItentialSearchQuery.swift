@@ -12,8 +12,13 @@ struct ItentialSearchQuery {
     let exclude: [[String]]
 
     static let defaultLimit = 25
+    /// The largest page; `limit=0` (everything, on the platform) and larger limits get this.
+    static let maxLimit = 1000
+    /// Filters per search: each binds parameters, and PostgreSQL takes at most 65,535.
+    static let maxFilters = 100
 
-    init(_ request: Request) throws {
+    /// The search as `caller` may run it: over the jobs (and their tasks) they may reach.
+    init(_ request: Request, caller: User) throws {
         var parameters = request.query.filter { $0.0 != "token" }
         if parameters.isEmpty, !request.body.isEmpty, let body = try? JSON.parse(request.body) {
             parameters = Self.flatten(body["queryParameters"] ?? body)
@@ -23,7 +28,9 @@ struct ItentialSearchQuery {
         var include: [[String]] = [], exclude: [[String]] = []
         for (name, value) in parameters {
             switch name {
-            case "limit": limit = try Self.count(name, value)
+            case "limit":
+                limit = try Self.count(name, value)
+                if limit == 0 || limit > Self.maxLimit { limit = Self.maxLimit }
             case "skip": skip = try Self.count(name, value)
             case "sort": sort = Self.path(value)
             case "order":
@@ -36,12 +43,14 @@ struct ItentialSearchQuery {
                       let op = ItentialSearch.Operator(rawValue: String(name[..<open])) else { continue }
                 let field = String(name[name.index(after: open)..<name.index(before: name.endIndex)])
                 filters.append(ItentialSearch.Filter(op, path: Self.path(field), value: value, number: Self.number(value)))
+                guard filters.count <= Self.maxFilters else { throw HTTPError.badRequest("more than \(Self.maxFilters) filters") }
             }
         }
         if !include.isEmpty, exclude.contains(where: { $0 != ["_id"] }) {
             throw HTTPError.badRequest("include and exclude cannot be used together (except exclude=_id)")
         }
-        search = ItentialSearch(filters: filters, sortPath: sort, descending: descending, limit: limit, skip: skip)
+        search = ItentialSearch(filters: filters, sortPath: sort, descending: descending, limit: limit, skip: skip,
+                                visibleGroups: ItentialAccess.visibleGroups(caller))
         self.include = include
         self.exclude = exclude
     }

@@ -27,7 +27,9 @@ enum ItentialSessions {
             throw HTTPError(401, "Invalid credentials")
         }
         var response = Response.text(issued.token)
-        response.headers.append(("Set-Cookie", "token=\(issued.token); Path=/; HttpOnly; Max-Age=\(configuration.tokenLifetimeSeconds)"))
+        // Lax: other sites' pages cannot make the browser send it with a write.
+        let secure = request.scheme == "https" ? "; Secure" : ""
+        response.headers.append(("Set-Cookie", "token=\(issued.token); Path=/; HttpOnly; SameSite=Lax\(secure); Max-Age=\(configuration.tokenLifetimeSeconds)"))
         return response
     }
 

@@ -8,14 +8,15 @@ enum ItentialTaskRoutes {
     static let routes: [Route<Session>] = ["operations-manager", "operations_manager"].flatMap { base in
         [
             Route("GET", "/\(base)/tasks") { request, session in
-                _ = try ItentialAPI.caller(request, session, roles: ItentialAPI.Roles.read)
-                let query = try ItentialSearchQuery(request)
+                let caller = try ItentialAPI.caller(request, session, roles: ItentialAPI.Roles.read)
+                let query = try ItentialSearchQuery(request, caller: caller)
                 return query.envelope(try session.itentialManualTasks.search(query.search), render: document)
             },
             Route("GET", "/\(base)/tasks/{id}") { request, session in
-                _ = try ItentialAPI.caller(request, session, roles: ItentialAPI.Roles.read)
-                let projection = try ItentialSearchQuery(request)
-                return ItentialAPI.envelope("Successfully retrieved the task", projection.project(document(try iteration(request.parameter("id"), session))))
+                let caller = try ItentialAPI.caller(request, session, roles: ItentialAPI.Roles.read)
+                let projection = try ItentialSearchQuery(request, caller: caller)
+                return ItentialAPI.envelope("Successfully retrieved the task",
+                                            projection.project(document(try iteration(request.parameter("id"), session, for: caller))))
             },
             Route("POST", "/\(base)/tasks/{id}/claim") { request, session in
                 let caller = try ItentialAPI.caller(request, session, roles: ItentialAPI.Roles.operations)
@@ -40,17 +41,18 @@ enum ItentialTaskRoutes {
                     throw HTTPError.forbidden("Only an admin may assign a task to another user")
                 }
                 let id = request.parameter("id")
-                let current = try iteration(id, session)
+                let current = try iteration(id, session, for: caller)
                 try checkGroups(current, assignee)
                 guard try session.itentialManualTasks.assign(id, to: assignee.id, by: caller) else {
                     throw HTTPError.conflict("Task \(id) is not an active manual task")
                 }
-                return ItentialAPI.envelope("Successfully assigned the task", document(try iteration(id, session)))
+                return ItentialAPI.envelope("Successfully assigned the task", document(try iteration(id, session, for: caller)))
             },
             Route("POST", "/\(base)/jobs/{jobId}/tasks/{taskId}/finish") { request, session in
+                let caller = try finisher(request, session)
                 let body = try ItentialAPI.objectBody(request)
                 try ItentialJobRoutes.refuseUnknownMembers(body, allowed: ["taskData"])
-                let job = try finish(request, session, jobId: request.parameter("jobId"), key: request.parameter("taskId"),
+                let job = try finish(session, by: caller, jobId: request.parameter("jobId"), key: request.parameter("taskId"),
                                      taskData: body["taskData"])
                 return ItentialAPI.envelope("Successfully finished the task", ItentialJobDocument.render(job))
             },
@@ -78,20 +80,22 @@ enum ItentialTaskRoutes {
             return .json(document(try release(id, by: caller, session)))
         },
         Route("POST", "/workflow_engine/finishTask") { request, session in
+            let caller = try finisher(request, session)
             let body = try ItentialAPI.objectBody(request)
             try ItentialJobRoutes.refuseUnknownMembers(body, allowed: ["task_id", "job_id", "task_data"])
             guard let id = body["task_id"]?.stringValue, let jobId = body["job_id"]?.stringValue else {
                 throw HTTPError.badRequest("task_id and job_id are required")
             }
-            let current = try iteration(id, session)
+            let current = try iteration(id, session, for: caller)
             guard current.jobId == jobId else { throw HTTPError.badRequest("Task \(id) is not a task of job \(jobId)") }
-            let job = try finish(request, session, jobId: jobId, key: current.key, taskData: body["task_data"])
+            let job = try finish(session, by: caller, jobId: jobId, key: current.key, taskData: body["task_data"])
             return .json(ItentialJobDocument.render(job, .legacy))
         },
         Route("POST", "/workflow_engine/jobs/finish_task/{jobId}/{taskId}") { request, session in
+            let caller = try finisher(request, session)
             let body = try ItentialAPI.objectBody(request)
             try ItentialJobRoutes.refuseUnknownMembers(body, allowed: ["task_data"])
-            let job = try finish(request, session, jobId: request.parameter("jobId"), key: request.parameter("taskId"),
+            let job = try finish(session, by: caller, jobId: request.parameter("jobId"), key: request.parameter("taskId"),
                                  taskData: body["task_data"])
             return .json(ItentialJobDocument.render(job, .legacy))
         },
@@ -102,9 +106,11 @@ enum ItentialTaskRoutes {
         return parts == [8, 4, 4, 4, 12] && text.utf8.allSatisfy { $0 == 45 || (48...57).contains($0) || (97...102).contains($0 | 0x20) }
     }
 
-    static func iteration(_ id: String, _ session: Session) throws -> ItentialIteration {
+    /// The task iteration `id`, if `caller` may reach its job (see `ItentialAccess`).
+    static func iteration(_ id: String, _ session: Session, for caller: User) throws -> ItentialIteration {
         guard isIterationId(id) else { throw HTTPError.badRequest("Task id \(id) must be an iteration UUID") }
         guard let iteration = try session.itentialManualTasks.iteration(id.lowercased()) else { throw HTTPError.notFound("Task \(id) not found") }
+        try ItentialAccess.require(iteration.jobDocument, id: iteration.jobId, caller)
         return iteration
     }
 
@@ -120,10 +126,10 @@ enum ItentialTaskRoutes {
     }
 
     static func claim(_ id: String, for claimant: User, by caller: User, _ session: Session) throws -> ItentialIteration {
-        let current = try iteration(id, session)
+        let current = try iteration(id, session, for: caller)
         try checkGroups(current, claimant)
-        if try session.itentialManualTasks.claim(current.id, for: claimant.id, by: caller) { return try iteration(id, session) }
-        let now = try iteration(id, session)
+        if try session.itentialManualTasks.claim(current.id, for: claimant.id, by: caller) { return try iteration(id, session, for: caller) }
+        let now = try iteration(id, session, for: caller)
         guard !now.automatic, now.status == .ready, ["running", "paused"].contains(now.jobStatus) else {
             throw HTTPError.conflict("Task \(id) is not an active manual task")
         }
@@ -132,18 +138,22 @@ enum ItentialTaskRoutes {
     }
 
     static func release(_ id: String, by caller: User, _ session: Session) throws -> ItentialIteration {
-        let current = try iteration(id, session)
+        let current = try iteration(id, session, for: caller)
         guard current.ownerAccountId != nil else { throw HTTPError.conflict("Task \(id) is not claimed") }
         guard try session.itentialManualTasks.release(current.id, by: caller, asAdmin: caller.hasRole("admin")) else {
             throw HTTPError.forbidden("Only the task owner or an administrator may release task \(id)")
         }
-        return try iteration(id, session)
+        return try iteration(id, session, for: caller)
     }
 
     /// `{"finish_state", "variables"}`: the state must be one the task offers (`success`;
     /// `failure` when it has a failure button).
-    static func finish(_ request: Request, _ session: Session, jobId: String, key: String, taskData: JSON?) throws -> ItentialJob {
-        let caller = try ItentialAPI.caller(request, session, roles: ItentialAPI.Roles.operations + ["support", "apiread"])
+    /// Who may finish manual tasks.
+    static func finisher(_ request: Request, _ session: Session) throws -> User {
+        try ItentialAPI.caller(request, session, roles: ItentialAPI.Roles.operations + ["support", "apiread"])
+    }
+
+    static func finish(_ session: Session, by caller: User, jobId: String, key: String, taskData: JSON?) throws -> ItentialJob {
         guard ItentialJobRoutes.isObjectId(jobId) else { throw HTTPError.badRequest("Job id \(jobId) must be 24 lowercase hexadecimal characters") }
         guard WorkflowGraph.isValidTaskKey(key), key != WorkflowGraph.start, key != WorkflowGraph.end else {
             throw HTTPError.badRequest("Task id \(key) must be 1 to 4 lowercase hexadecimal characters")
@@ -155,6 +165,7 @@ enum ItentialTaskRoutes {
         guard let current = try session.itentialManualTasks.iteration(jobId: jobId, key: key) else {
             throw HTTPError.notFound("Task \(key) of job \(jobId) not found")
         }
+        try ItentialAccess.require(current.jobDocument, id: jobId, caller)
         let failureButton = current.definition["variables"]?["incoming"]?["btn_failure"]?.stringValue ?? ""
         guard state == "success" || (state == "failure" && !failureButton.isEmpty) else {
             throw HTTPError.badRequest("Invalid finish state \(state) for task \(key)")
@@ -170,7 +181,7 @@ enum ItentialTaskRoutes {
             case .claimedByOther: throw HTTPError.forbidden("Only the task owner or an administrator may finish task \(key)")
             }
         }
-        return try ItentialJobRoutes.job(request, session, id: jobId)
+        return try ItentialJobRoutes.job(session, id: jobId, for: caller)
     }
 
     /// The iteration document (spec §4.4), with `$var` references in its incoming variables

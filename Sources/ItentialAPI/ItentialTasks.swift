@@ -10,19 +10,24 @@ enum ItentialTasks {
     static let manual = "itential:manual"
     static let marker = "itential:marker"
 
-    static let kinds: [any TaskKind] = [
-        Builtin("stub", stub), Builtin("newVariable", newVariable), Builtin("query", query),
-        Builtin("evaluation", evaluation), Builtin("merge") { try merge($0, deep: false) },
-        Builtin("deepmerge") { try merge($0, deep: true) }, Unavailable(), Delay(), ItentialChildJobs(),
-        Builtin("forEach", forEach),
-    ]
+    static func kinds(_ childJobs: ChildJobLimits) -> [any TaskKind] {
+        [
+            Builtin("stub", stub), Builtin("newVariable", newVariable), Builtin("query", query),
+            Builtin("evaluation", evaluation), Builtin("merge") { try merge($0, deep: false) },
+            Builtin("deepmerge") { try merge($0, deep: true) }, Unavailable(), Delay(), ItentialChildJobs(limits: childJobs),
+            Builtin("forEach", forEach),
+        ]
+    }
+
+    /// The built-in tasks the runner knows, by stored kind.
+    static let builtinKinds = Set(kinds(.defaults).map(\.name))
 
     /// The stored kind of a workflow task, and whether the runner runs it.
     static func kind(of key: String, _ task: JSON) -> (kind: String, automatic: Bool) {
         if key == WorkflowGraph.start || key == WorkflowGraph.end { return (marker, false) }
         if task["type"]?.stringValue == "manual" { return (manual, false) }
         let name = task["name"]?.stringValue ?? ""
-        let builtin = task["app"]?.stringValue == "WorkFlowEngine" && kinds.contains { $0.name == prefix + name }
+        let builtin = task["app"]?.stringValue == "WorkFlowEngine" && builtinKinds.contains(prefix + name)
         return (builtin ? prefix + name : unavailable, true)
     }
 

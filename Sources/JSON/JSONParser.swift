@@ -218,6 +218,9 @@ private struct JSONParser {
             return Unicode.Scalar(0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00))!
         }
         guard let scalar = Unicode.Scalar(high) else { throw fail("unpaired surrogate") }
+        // PostgreSQL's text cannot hold U+0000 and C strings end at it: "admin\u0000x" must not
+        // become "admin" on the way down.
+        guard high != 0 else { throw fail("\\u0000 (NUL) in a string") }
         return scalar
     }
 }

@@ -14,24 +14,50 @@ public struct SchemaViolation: Sendable, Equatable, CustomStringConvertible {
 /// and object keywords, allOf/anyOf/oneOf/not, dependencies) and local `$ref`s
 /// (`#`, `#/definitions/…`, any JSON pointer into the same document). `format` is not checked,
 /// as draft-04 allows.
+///
+/// Validation is bounded: `$ref`s nest at most 64 deep, and one validation takes at most
+/// `maxSteps` schema checks (allOf/anyOf/`$ref` can fan out exponentially: a schema of twenty
+/// doubling `allOf`s would otherwise run for hours), then fails with one violation saying so.
 public struct JSONSchema: Sendable {
-    public let root: JSON
+    public static let defaultMaxSteps = 100_000
+    /// Violations kept per validation; more are counted as none.
+    static let maxViolations = 100
 
-    public init(_ root: JSON) {
+    public let root: JSON
+    public let maxSteps: Int
+
+    public init(_ root: JSON, maxSteps: Int = JSONSchema.defaultMaxSteps) {
         self.root = root
+        self.maxSteps = maxSteps
     }
 
     public func validate(_ instance: JSON) -> [SchemaViolation] {
-        let report = Report()
+        let report = Report(budget: Budget(steps: maxSteps))
         check(instance, against: root, at: "", report, depth: 0)
+        if report.budget.exhausted {
+            return [SchemaViolation(instancePath: "", keyword: "budget",
+                                    message: "the schema takes more than \(maxSteps) steps to check")]
+        }
         return report.violations
+    }
+
+    /// The checks left for one validation, shared by the scratch reports of anyOf/oneOf/not.
+    final class Budget {
+        var steps: Int
+        var exhausted: Bool { steps < 0 }
+
+        init(steps: Int) { self.steps = steps }
     }
 
     /// Collects violations while the checks recurse.
     final class Report {
+        let budget: Budget
         var violations: [SchemaViolation] = []
 
+        init(budget: Budget) { self.budget = budget }
+
         func fail(_ path: String, _ keyword: String, _ message: String) {
+            guard violations.count < JSONSchema.maxViolations else { return }
             violations.append(SchemaViolation(instancePath: path, keyword: keyword, message: message))
         }
     }
@@ -42,6 +68,8 @@ public struct JSONSchema: Sendable {
 
     private func check(_ instance: JSON, against schema: JSON, at path: String, _ report: Report, depth: Int) {
         func fail(_ keyword: String, _ message: String) { report.fail(path, keyword, message) }
+        report.budget.steps -= 1
+        guard !report.budget.exhausted else { return }
         guard depth < 64 else { return fail("$ref", "schema references nest too deeply") }
         if let reference = schema["$ref"]?.stringValue {
             // In draft-04 a $ref replaces every sibling keyword.
@@ -187,7 +215,7 @@ public struct JSONSchema: Sendable {
     private func checkCombinations(_ instance: JSON, _ schema: JSON, at path: String, _ report: Report, depth: Int) {
         func fail(_ keyword: String, _ message: String) { report.fail(path, keyword, message) }
         func passes(_ subschema: JSON) -> Bool {
-            let scratch = Report()
+            let scratch = Report(budget: report.budget)
             check(instance, against: subschema, at: path, scratch, depth: depth + 1)
             return scratch.violations.isEmpty
         }

@@ -111,7 +111,9 @@ public enum NativeAPI {
         changes.roles = try body.optionalStringList("roles")
         changes.privileges = try body.optionalStringList("privileges")
         changes.groups = try body.optionalStringList("groups")
-        return .json(render(try EngineErrors.mapped { try session.accounts.update(username: request.parameter("username"), changes) }))
+        return .json(render(try EngineErrors.mapped {
+            try session.accounts.update(username: request.parameter("username"), changes, keeping: request.token)
+        }))
     }
 
     // MARK: Auth

@@ -23,13 +23,17 @@ struct Pagination {
         return Int(requested) ?? 1
     }
 
-    var offset: Int { (pageNumber - 1) * size }
+    /// Rows before the page; nil when no page that far can exist (it would overflow).
+    var offset: Int? {
+        let (offset, overflow) = (pageNumber - 1).multipliedReportingOverflow(by: size)
+        return overflow ? nil : offset
+    }
 
     /// Runs `fetch(limit, offset)`; for `page=last` it counts first, then fetches that page.
     func page<Item>(_ request: Request, fetch: (Int, Int) throws -> (count: Int, items: [Item]),
                     render: (Item) -> JSON) throws -> Response {
         var number = pageNumber
-        if requested != nil, requested != "last", Int(requested ?? "") == nil || number < 1 {
+        guard requested == nil || requested == "last" || (Int(requested ?? "") != nil && number >= 1), let offset else {
             throw HTTPError(404, "Invalid page.")
         }
         var result = try fetch(size, max(0, offset))
@@ -47,12 +51,13 @@ struct Pagination {
         ])
     }
 
-    /// The request's own URL with `page` replaced (removed for page 1), other parameters kept.
+    /// The request's own URL with `page` replaced (removed for page 1), other parameters kept
+    /// but `token`: a link must not carry a credential.
     func url(_ request: Request, page: Int) -> String {
-        var query = request.query.filter { $0.0 != "page" }
+        var query = request.query.filter { $0.0 != "page" && $0.0 != "token" }
         if page > 1 { query.append(("page", String(page))) }
         let text = query.map { Pagination.encode($0.0) + "=" + Pagination.encode($0.1) }.joined(separator: "&")
-        return ScaleAPI.origin(request) + request.rawPath + (text.isEmpty ? "" : "?" + text)
+        return request.origin + request.rawPath + (text.isEmpty ? "" : "?" + text)
     }
 
     static func encode(_ text: String) -> String {

@@ -57,6 +57,7 @@ public enum ScaleAPI {
     static func authenticate(_ request: Request, _ session: Session, for access: Access) throws -> User {
         guard let token = request.token else { throw HTTPError(401, "Authentication credentials were not provided.") }
         guard let user = try session.accounts.authenticate(token: token) else { throw HTTPError(401, "Invalid token.") }
+        guard !user.isBlocksOnly else { throw HTTPError(403, User.blocksOnlyMessage) }
         if access == .write, !user.hasRole("admin") {
             throw HTTPError(403, "You do not have permission to perform this action.")
         }
@@ -84,9 +85,4 @@ public enum ScaleAPI {
     }
 
     static let notFound = HTTPError(404, "Not found.")
-
-    /// `scheme://host[:port]` as the client addressed nginx, for absolute URLs.
-    static func origin(_ request: Request) -> String {
-        "\(request.header("x-forwarded-proto") ?? "http")://\(request.header("host") ?? "localhost")"
-    }
 }

@@ -88,7 +88,7 @@ struct ScaleJobTypes: Sendable {
             return Self.valid
         }
         var response = Response.json(ScaleRender.details(jobType), status: 201)
-        response.headers.append(("Location", "\(ScaleAPI.origin(request))/v6/job-types/\(manifest.name)/\(manifest.jobVersion)/"))
+        response.headers.append(("Location", "\(request.origin)/v6/job-types/\(manifest.name)/\(manifest.jobVersion)/"))
         return response
     }
 

@@ -20,7 +20,7 @@ struct ScaleJobsAPI: Sendable {
         let id = try ScaleEngineCall.run { try session.scaleJobs.queue(jobTypeId: Int64(jobTypeId), input: input, by: user) }
         let job = try found(try session.scaleJobs.find(id: id))
         var response = Response.json(Self.render(job), status: 201)
-        response.headers.append(("Location", "\(ScaleAPI.origin(request))/v6/jobs/\(id)/"))
+        response.headers.append(("Location", "\(request.origin)/v6/jobs/\(id)/"))
         return response
     }
 
@@ -127,8 +127,10 @@ struct ScaleJobsAPI: Sendable {
     /// An ISO-8601 time with an explicit offset, or a `P[nD][T[nH][nM][nS]]` duration before now.
     static func time(_ request: Request, _ name: String) throws -> String? {
         guard let value = request.queryValues(name).last else { return nil }
-        let duration = #"^P(?=\d|T\d)(\d+(\.\d+)?D)?(T(?=\d)(\d+(\.\d+)?H)?(\d+(\.\d+)?M)?(\d+(\.\d+)?S)?)?$"#
-        let datetime = #"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}(:?\d{2})?)$"#
+        // At most 6 digits per duration field (2,700 years of days) and offsets within ±15:59,
+        // PostgreSQL's bounds: anything larger is a client error, not an overflow.
+        let duration = #"^P(?=\d|T\d)(\d{1,6}(\.\d+)?D)?(T(?=\d)(\d{1,7}(\.\d+)?H)?(\d{1,9}(\.\d+)?M)?(\d{1,10}(\.\d+)?S)?)?$"#
+        let datetime = #"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-](0\d|1[0-5])(:?[0-5]\d)?)$"#
         guard value.range(of: duration, options: .regularExpression) != nil || value.range(of: datetime, options: .regularExpression) != nil else {
             throw HTTPError.badRequest("Invalid ISO timestamp format for parameter: \(name)")
         }

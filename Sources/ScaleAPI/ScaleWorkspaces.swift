@@ -19,7 +19,7 @@ struct ScaleWorkspaces: Sendable {
         guard body["name"] != nil else { throw HTTPError.badRequest("Missing required parameter: \"name\"") }
         let workspace = try ScaleEngineCall.run { try session.workspaces.create(try Self.changes(body)) }
         var response = Response.json(Self.render(workspace, details: true), status: 201)
-        response.headers.append(("Location", "\(ScaleAPI.origin(request))/v6/workspaces/\(workspace.id)/"))
+        response.headers.append(("Location", "\(request.origin)/v6/workspaces/\(workspace.id)/"))
         return response
     }
 
@@ -68,7 +68,10 @@ struct ScaleWorkspaces: Sendable {
         }
         if let config = body["json_config"] {
             guard case .object = config else { throw HTTPError.badRequest("Parameter must be a valid JSON object: \"json_config\"") }
-            changes.jsonConfig = config
+            // The broker's credentials (an S3 key pair) are a secret: stored apart, never shown.
+            changes.credentials = config["broker"]?["credentials"]
+            changes.jsonConfig = changes.credentials == nil ? config
+                : config.setting("broker", to: .object((config["broker"]?.objectValue ?? []).filter { $0.0 != "credentials" }))
         }
         return changes
     }

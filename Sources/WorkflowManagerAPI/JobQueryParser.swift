@@ -11,7 +11,14 @@ import Engine
 ///     value  := 'text' ('' is a quote) | number | true | false | $currentUser
 ///
 /// Keywords and field names are case-insensitive; `true`/`false` stand for 1/0 (`closed=0`).
+/// A query is bounded: nesting (parentheses and NOT) at most `maxDepth` deep, at most
+/// `maxConditions` tests and `maxValues` values, so that neither the parse, nor the SQL built
+/// from it, nor its bound parameters can grow with the body.
 struct JobQueryParser {
+    static let maxDepth = 32
+    static let maxConditions = 200
+    static let maxValues = 1000
+
     struct Failure: Error {
         let message: String
     }
@@ -25,6 +32,9 @@ struct JobQueryParser {
 
     private var tokens: [Token]
     private var position = 0
+    private var depth = 0
+    private var conditions = 0
+    private var values = 0
     private let currentUser: String
 
     init(_ query: String, currentUser: String) throws {
@@ -51,12 +61,14 @@ struct JobQueryParser {
     }
 
     private mutating func parseUnary() throws -> JobCondition {
-        if accept(keyword: "NOT") { return .not(try parseUnary()) }
+        if accept(keyword: "NOT") { return .not(try nested { try $0.parseUnary() }) }
         if accept(symbol: "(") {
-            let inner = try parseOr()
+            let inner = try nested { try $0.parseOr() }
             guard accept(symbol: ")") else { throw Failure(message: "missing )") }
             return inner
         }
+        conditions += 1
+        guard conditions <= Self.maxConditions else { throw Failure(message: "more than \(Self.maxConditions) conditions") }
         guard case let .word(name)? = next() else { throw Failure(message: "expected a field name") }
         guard let field = JobField.allCases.first(where: { $0.rawValue.lowercased() == name.lowercased() }) else {
             throw Failure(message: "unknown field \(name)")
@@ -85,7 +97,16 @@ struct JobQueryParser {
         return .compare(field, comparison, try parseValue())
     }
 
+    private mutating func nested(_ parse: (inout JobQueryParser) throws -> JobCondition) throws -> JobCondition {
+        depth += 1
+        defer { depth -= 1 }
+        guard depth <= Self.maxDepth else { throw Failure(message: "nested more than \(Self.maxDepth) deep") }
+        return try parse(&self)
+    }
+
     private mutating func parseValue() throws -> String {
+        values += 1
+        guard values <= Self.maxValues else { throw Failure(message: "more than \(Self.maxValues) values") }
         switch next() {
         case let .text(text)?: return text
         case let .number(number)?: return number

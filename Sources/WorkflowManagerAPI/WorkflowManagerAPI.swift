@@ -46,6 +46,7 @@ public enum WorkflowManagerAPI {
         guard let user = try session.accounts.authenticate(token: token) else {
             throw HTTPError(401, "Invalid token.", details: ["The token is unknown, expired or revoked."])
         }
+        guard !user.isBlocksOnly else { throw HTTPError.forbidden(User.blocksOnlyMessage) }
         return user
     }
 

@@ -90,9 +90,10 @@ final class ApplicationTests: XCTestCase {
         let custom = Surface<Void>(name: "custom", owns: Surface<Void>.ownsPrefix(["api"]),
                                    routes: [Route("GET", "/api/ok") { _, _ in .text("ok") }],
                                    renderError: { .json(["detail": .string($0.message)], status: $0.status) })
-        let app = Application(surfaces: [custom], bodyLimit: 100)
+        let app = Application(surfaces: [custom])
         func respond(_ method: String, _ target: String, tooLarge: Bool = false) -> Response {
-            app.respond(method: method, target: target, headers: [:], body: [], bodyExceededLimit: tooLarge, context: ())
+            app.respond(method: method, target: target, headers: [:], body: [],
+                        bodyRefusal: tooLarge ? HTTPError(413, "too large") : nil, context: ())
         }
         XCTAssertEqual(respond("GET", "/api/missing").status, 404)
         XCTAssertNotNil(try JSON.parse(respond("GET", "/api/missing").body)["detail"])

@@ -60,8 +60,11 @@ enum AccountQueries {
     static let revokeToken = Statement("account_revoke_token",
         "UPDATE tokens SET revoked_at = now() WHERE digest = \(tokenDigest) AND revoked_at IS NULL")
 
-    static let revokeUserTokens = Statement("account_revoke_user_tokens",
-        "UPDATE tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL")
+    /// Every live token of user $1 but the one $2 (the caller's own, when it changed its password).
+    static let revokeUserTokens = Statement("account_revoke_user_tokens", """
+        UPDATE tokens SET revoked_at = now()
+        WHERE user_id = $1 AND revoked_at IS NULL AND ($2::text IS NULL OR digest <> sha256(convert_to($2, 'UTF8')))
+        """)
 
     /// The active user whose password matches (HTTP Basic), without issuing a token.
     static let verifyPassword = Statement("account_verify_password", """

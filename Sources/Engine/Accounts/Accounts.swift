@@ -163,7 +163,8 @@ public struct Accounts {
         }
     }
 
-    public func update(username: String, _ changes: UserChanges) throws -> User {
+    /// A new password or a deactivation revokes the user's tokens, but `keeping` (the caller's own).
+    public func update(username: String, _ changes: UserChanges, keeping token: String? = nil) throws -> User {
         try Accounts.validate(roles: changes.roles ?? [], privileges: changes.privileges ?? [])
         if let password = changes.password, password.isEmpty { throw EngineError(.invalid, "password must not be empty") }
         do {
@@ -173,7 +174,11 @@ public struct Accounts {
                 }
                 let emailGiven = changes.email != nil
                 try tx.execute(AccountQueries.updateUser, [id, emailGiven, changes.email ?? nil, changes.password, changes.active])
-                if changes.active == false { try tx.execute(AccountQueries.revokeUserTokens, [id]) }
+                if changes.active == false {
+                    try tx.execute(AccountQueries.revokeUserTokens, [id, nil as String?])
+                } else if changes.password != nil {
+                    try tx.execute(AccountQueries.revokeUserTokens, [id, token])
+                }
                 if changes.roles != nil || changes.privileges != nil || changes.groups != nil {
                     try replaceAccess(of: id, roles: changes.roles, privileges: changes.privileges, groups: changes.groups, on: tx)
                 }
@@ -191,16 +196,21 @@ public struct Accounts {
         return try update(username: username, changes)
     }
 
-    /// Replaces the password after checking the current one; false when it does not match.
-    public func changePassword(userId: Int64, current: String, new: String) throws -> Bool {
+    /// Replaces the password after checking the current one, and revokes every other token of
+    /// the user (whoever held one may have known the old password); false when it does not match.
+    public func changePassword(userId: Int64, current: String, new: String, keeping token: String) throws -> Bool {
         guard !new.isEmpty else { throw EngineError(.invalid, "password must not be empty") }
-        return try connection.execute(AccountQueries.changePassword, [userId, current, new]).affectedRows == 1
+        return try connection.transaction { tx in
+            guard try tx.execute(AccountQueries.changePassword, [userId, current, new]).affectedRows == 1 else { return false }
+            try tx.execute(AccountQueries.revokeUserTokens, [userId, token])
+            return true
+        }
     }
 
     // MARK: Internals
 
     static func validate(roles: [String], privileges: [String]) throws {
-        if let unknown = roles.first(where: { !AccessNames.roles.contains($0) }) {
+        if let unknown = roles.first(where: { !AccessNames.roles.contains($0) && $0 != AccessNames.blocksRole }) {
             throw EngineError(.invalid, "Unknown role \(unknown)")
         }
         if let unknown = privileges.first(where: { !AccessNames.privileges.contains($0) }) {

@@ -20,6 +20,14 @@ public struct User: Sendable, Equatable {
 
     public func hasRole(_ role: String) -> Bool { roles.contains(role) }
 
+    /// Registered through Blocks and given nothing since: such a user reaches only Blocks.
+    public var isBlocksOnly: Bool {
+        roles == [AccessNames.blocksRole] && privileges.isEmpty && groups.isEmpty
+    }
+
+    /// What other surfaces answer them (403).
+    public static let blocksOnlyMessage = "This account was registered through Blocks and may use only the Blocks API"
+
     /// Decodes the JSON object built by `AccountQueries.userColumns`.
     init?(_ json: JSON) {
         guard let id = json["id"]?.intValue, let username = json["username"]?.stringValue,
@@ -49,6 +57,8 @@ public struct GroupRef: Sendable, Equatable {
 /// The names the schema accepts, so that a bad name is a 400 before any write.
 public enum AccessNames {
     public static let roles = ["admin", "engineering", "support", "apiwrite", "apiread", "operations"]
+    /// The role of users who registered themselves through Blocks (see `User.isBlocksOnly`).
+    public static let blocksRole = "blocks"
     public static let privileges = [
         "adminAdvanced", "adminBasic", "jobAssignAny", "jobAssignGroup", "jobAssignIndividual", "jobClose",
         "jobCreate", "jobDelete", "jobForceStop", "jobReopenClosed", "jobUpdateAttachments", "jobUpdateDate",

@@ -28,16 +28,19 @@ public struct ItentialSearch: Sendable {
     public var filters: [Filter]
     public var sortPath: [String]
     public var descending: Bool
-    /// 0: no limit, as in MongoDB.
+    /// At least 1: the surface caps every page.
     public var limit: Int
     public var skip: Int
+    /// Only jobs without `groups` or with one of these (ids or names); nil: every job.
+    public var visibleGroups: [String]?
 
-    public init(filters: [Filter], sortPath: [String], descending: Bool, limit: Int, skip: Int) {
+    public init(filters: [Filter], sortPath: [String], descending: Bool, limit: Int, skip: Int, visibleGroups: [String]? = nil) {
         self.filters = filters
         self.sortPath = sortPath
         self.descending = descending
         self.limit = limit
         self.skip = skip
+        self.visibleGroups = visibleGroups
     }
 
     /// One page of matches and the number of all matches.
@@ -46,22 +49,25 @@ public struct ItentialSearch: Sendable {
         public let total: Int
     }
 
-    /// Runs the search over `documents`, a query yielding `key` and `doc` (jsonb) per item;
-    /// returns the page's keys in order and the total.
+    /// Runs the search over `documents`, a query yielding `key`, `doc` (jsonb) and the job's
+    /// `groups` per item; returns the page's keys in order and the total.
     func run(_ documents: String, on connection: Connection) throws -> Page<String> {
         var parameters: [any PostgresParameter] = []
         func parameter(_ value: any PostgresParameter) -> String {
             parameters.append(value)
             return "$\(parameters.count)"
         }
-        let conditions = filters.map { condition($0, parameter) }
-        let matched = "SELECT key, id, doc FROM (\(documents)) found WHERE \(conditions.isEmpty ? "true" : conditions.joined(separator: " AND "))"
+        var conditions = filters.map { condition($0, parameter) }
+        if let visibleGroups {
+            conditions.append("(coalesce(groups, '[]') = '[]' OR groups ?| \(parameter(visibleGroups))::text[])")
+        }
+        let matched = "SELECT key, id, doc, groups FROM (\(documents)) found WHERE \(conditions.isEmpty ? "true" : conditions.joined(separator: " AND "))"
         let order = descending ? "DESC" : "ASC"
         let sort = parameter(sortPath)
         let page = """
             SELECT key, count(*) OVER () FROM (\(matched)) matched
             ORDER BY doc #> \(sort)::text[] \(order) NULLS LAST, id \(order)
-            LIMIT \(parameter(limit == 0 ? nil : limit)) OFFSET \(parameter(skip))
+            LIMIT \(parameter(limit)) OFFSET \(parameter(skip))
             """
         let rows = try connection.execute(sql: page, parameters).rows
         if let first = rows.first { return Page(items: rows.map { $0.string(0) }, total: first.int(1) ?? rows.count) }
@@ -126,7 +132,7 @@ extension ItentialJobs {
                    'metrics', coalesce(j.document->'metrics', '{}') || jsonb_build_object(
                        'start_time', round(extract(epoch FROM j.created_at) * 1000),
                        'end_time', CASE WHEN j.status IN ('complete', 'canceled') THEN round(extract(epoch FROM j.finished_at) * 1000) END,
-                       'owner', claimer.account_id)) AS doc
+                       'owner', claimer.account_id)) AS doc, j.document->'groups' AS groups
         FROM jobs j LEFT JOIN users claimer ON claimer.id = j.claimed_by
         WHERE j.surface = 'itential'
         """
@@ -151,7 +157,8 @@ extension ItentialManualTasks {
                        'end_time', round(extract(epoch FROM t.finished_at) * 1000),
                        'claim_time', round(extract(epoch FROM t.claimed_at) * 1000),
                        'finish_state', t.finish_state,
-                       'owner', CASE WHEN t.automatic THEN 'Pronghorn' ELSE coalesce(owner.account_id, '') END)) AS doc
+                       'owner', CASE WHEN t.automatic THEN 'Pronghorn' ELSE coalesce(owner.account_id, '') END)) AS doc,
+               j.document->'groups' AS groups
         FROM tasks t JOIN jobs j ON j.id = t.job_id LEFT JOIN users owner ON owner.id = t.claimed_by
         WHERE j.surface = 'itential' AND t.iteration_id IS NOT NULL
         """

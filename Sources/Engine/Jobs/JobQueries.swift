@@ -100,12 +100,18 @@ enum JobQueries {
     /// come), else one whose lease expired (its runner died), else one whose child jobs have all
     /// ended. SKIP LOCKED lets many runners poll at once without waiting on each other. The
     /// candidates are separate ordered index scans: an OR of them made the planner use a bitmap
-    /// scan, which never prunes the dead index entries a busy queue leaves behind.
+    /// scan, which never prunes the dead index entries a busy queue leaves behind. With $4, a
+    /// ready task starts only while its job's owner has fewer than $4 tasks of these kinds
+    /// running (checked as it starts: runners starting at the same moment may each pass it).
     static let leaseTask = Statement("task_lease", """
         WITH ready AS (
             SELECT id, status, lease_owner FROM tasks
             WHERE automatic AND status = 'ready' AND kind = ANY($1::text[]) AND (wake_at IS NULL OR wake_at <= now())
               AND \(notPaused)
+              AND ($4::integer IS NULL OR (
+                  SELECT count(*) FROM tasks r JOIN jobs rj ON rj.id = r.job_id
+                  WHERE r.automatic AND r.status = 'running' AND r.lease_expires_at >= now() AND r.kind = ANY($1::text[])
+                    AND rj.owner_id = (SELECT owner_id FROM jobs WHERE id = tasks.job_id)) < $4)
             ORDER BY ready_at, id LIMIT 1 FOR UPDATE SKIP LOCKED
         ), expired AS (
             SELECT id, status, lease_owner FROM tasks

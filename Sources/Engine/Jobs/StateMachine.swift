@@ -134,8 +134,8 @@ extension StateMachine {
     }
 
     /// Leases the next runnable task of the given kinds and records that it started.
-    func leaseNextTask(kinds: [String], owner: String, leaseSeconds: Int) throws -> LeasedTask? {
-        guard let row = try connection.execute(JobQueries.leaseTask, [kinds, owner, leaseSeconds]).first,
+    func leaseNextTask(kinds: [String], owner: String, leaseSeconds: Int, runsPerOwner: Int? = nil) throws -> LeasedTask? {
+        guard let row = try connection.execute(JobQueries.leaseTask, [kinds, owner, leaseSeconds, runsPerOwner]).first,
               let id = row.int64(0), let jobId = row.int64(1) else { return nil }
         let leased = LeasedTask(id: id, jobId: jobId, key: row.string(2), kind: row.string(3),
                                 input: (try? JSON.parse(row.string(4))) ?? .null, attempt: row.int(5) ?? 1,

@@ -19,14 +19,17 @@ public final class Runner: @unchecked Sendable {
         public var threads: Int
         public var leaseSeconds: Int
         public var pollIntervalMilliseconds: Int32
+        /// At most this many tasks of one job owner run at once on runners of these kinds.
+        public var runsPerOwner: Int?
 
         public init(conninfo: String, owner: String, threads: Int = 2, leaseSeconds: Int = 30,
-                    pollIntervalMilliseconds: Int32 = 1000) {
+                    pollIntervalMilliseconds: Int32 = 1000, runsPerOwner: Int? = nil) {
             self.conninfo = conninfo
             self.owner = owner
             self.threads = threads
             self.leaseSeconds = leaseSeconds
             self.pollIntervalMilliseconds = pollIntervalMilliseconds
+            self.runsPerOwner = runsPerOwner
         }
     }
 
@@ -136,7 +139,8 @@ public final class Runner: @unchecked Sendable {
     public func runNextTask(on connection: Connection) throws -> Bool {
         let owner = configuration.owner
         guard let task = try connection.transaction({ tx in
-            try StateMachine(tx).leaseNextTask(kinds: kinds.names, owner: owner, leaseSeconds: configuration.leaseSeconds)
+            try StateMachine(tx).leaseNextTask(kinds: kinds.names, owner: owner, leaseSeconds: configuration.leaseSeconds,
+                                               runsPerOwner: configuration.runsPerOwner)
         }) else { return false }
         running.insert(task)
         defer { running.remove(task) }

@@ -72,7 +72,11 @@ public struct StepJobs {
             throw EngineError(.invalid, "Diagram \(template.diagramId) of the template does not exist")
         }
         let defaults = template.document
-        let assignment = try new.assignment ?? Self.templateAssignment(defaults, creator: user)
+        let templateAssignment = try Self.templateAssignment(defaults, creator: user)
+        let assignment = new.assignment ?? templateAssignment
+        guard assignment == templateAssignment || StepPlanner.mayAssign(StepCaller(user), from: templateAssignment, to: assignment) else {
+            throw EngineError(.forbidden, "You do not have the privilege to make this assignment")
+        }
         if let due = new.dueDate, let start = new.startDate, due < start {
             throw EngineError(.invalid, "dueDate must not be before startDate")
         }

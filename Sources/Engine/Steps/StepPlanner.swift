@@ -202,9 +202,14 @@ public struct StepPlanner {
         return nil
     }
 
+    func mayAssign(from current: Assignment, to new: Assignment) -> Bool {
+        Self.mayAssign(caller, from: current, to: new)
+    }
+
     /// jobAssignAny: anything. jobAssignGroup: a step of one of your groups to anyone in it.
     /// jobAssignIndividual: your group's step to yourself, your own step to one of your groups.
-    func mayAssign(from current: Assignment, to new: Assignment) -> Bool {
+    /// Creating a job with an assignment is assigning its first step away from the template's.
+    static func mayAssign(_ caller: StepCaller, from current: Assignment, to new: Assignment) -> Bool {
         if caller.has("jobAssignAny") { return true }
         if caller.has("jobAssignGroup"), case let .group(group) = current, caller.groups.contains(group) { return true }
         if caller.has("jobAssignIndividual") {

@@ -24,6 +24,8 @@ public struct WorkspaceChanges: Sendable {
     public var baseURL: String??
     public var isActive: Bool?
     public var jsonConfig: JSON?
+    /// Broker credentials, stored apart and never returned; nil keeps the stored ones.
+    public var credentials: JSON?
 
     public init() {}
 }
@@ -35,10 +37,14 @@ public struct Workspaces {
     public func create(_ fields: WorkspaceChanges) throws -> Workspace {
         guard let name = fields.name else { throw EngineError(.invalid, "Missing required parameter: \"name\"") }
         do {
-            return try workspace(try connection.execute(WorkspaceQueries.insert, [
-                name, fields.title ?? nil, fields.description ?? nil, fields.baseURL ?? nil, fields.isActive ?? true,
-                (fields.jsonConfig ?? [:]).serialized,
-            ]))
+            return try connection.transaction { tx in
+                let created = try workspace(try tx.execute(WorkspaceQueries.insert, [
+                    name, fields.title ?? nil, fields.description ?? nil, fields.baseURL ?? nil, fields.isActive ?? true,
+                    (fields.jsonConfig ?? [:]).serialized,
+                ]))
+                try storeCredentials(fields.credentials, of: created.id, on: tx)
+                return created
+            }
         } catch let error as PostgresError where error.isUniqueViolation {
             throw EngineError(.conflict, "A workspace named \(name) already exists")
         }
@@ -49,6 +55,7 @@ public struct Workspaces {
         do {
             return try connection.transaction { tx in
                 guard try !tx.execute(WorkspaceQueries.lock, [id]).isEmpty else { return nil }
+                try storeCredentials(changes.credentials, of: id, on: tx)
                 return try workspace(try tx.execute(WorkspaceQueries.update, [
                     id, changes.name, changes.title != nil, changes.title ?? nil, changes.description != nil,
                     changes.description ?? nil, changes.baseURL != nil, changes.baseURL ?? nil, changes.isActive,
@@ -58,6 +65,11 @@ public struct Workspaces {
         } catch let error as PostgresError where error.isUniqueViolation {
             throw EngineError(.conflict, "A workspace of that name already exists")
         }
+    }
+
+    private func storeCredentials(_ credentials: JSON?, of id: Int64, on tx: Connection) throws {
+        guard let credentials else { return }
+        try tx.execute(WorkspaceQueries.storeCredentials, [id, credentials.serialized])
     }
 
     public func find(id: Int64) throws -> Workspace? {
@@ -117,6 +129,11 @@ enum WorkspaceQueries {
             last_modified = now()
         WHERE id = $1
         RETURNING \(columns)
+        """)
+
+    static let storeCredentials = Statement("workspace_store_credentials", """
+        INSERT INTO workspace_secrets (workspace_id, credentials) VALUES ($1, $2::jsonb)
+        ON CONFLICT (workspace_id) DO UPDATE SET credentials = EXCLUDED.credentials
         """)
 
     static let byId = Statement("workspace_by_id", "SELECT \(columns) FROM workspaces WHERE id = $1")

@@ -1,0 +1,80 @@
+@testable import Engine
+import HTTP
+import JSON
+@testable import ScaleAPI
+@testable import WorkflowManagerAPI
+import XCTest
+
+/// Inputs that used to trap, overflow the stack or reach PostgreSQL as a 500, each refused as a
+/// client error instead.
+final class HostileInputTests: XCTestCase {
+    func testJSONRefusesNULInStrings() {
+        XCTAssertThrowsError(try JSON.parse(#"{"username": "admin\u0000junk"}"#))
+        XCTAssertThrowsError(try JSON.parse(#"["\u0000"]"#))
+        XCTAssertEqual(try JSON.parse(#"["\u0001"]"#), ["\u{01}"], "other escapes still work")
+    }
+
+    func testAScalePageBeyondAnyPossibleOffsetIsNotFound() throws {
+        for page in ["9223372036854775807", "92233720368547759", "-1", "0", "x"] {
+            let request = try Request(method: "GET", target: "/v6/jobs/?page=\(page)", headers: [:], body: [])
+            XCTAssertThrowsError(try Pagination(request).page(request, fetch: { _, _ in (0, [Int]()) }, render: { .number($0) })) { error in
+                XCTAssertEqual((error as? HTTPError)?.status, 404, page)
+            }
+        }
+    }
+
+    func testScaleTimesBeyondPostgreSQLsBoundsAreRefused() throws {
+        for value in ["P99999999999999999999D", "PT99999999999H", "2024-01-01T00:00+99:99", "2024-01-01T00:00+16", "2024-01-01T00:00-00:60"] {
+            let request = try Request(method: "GET", target: "/v6/jobs/?started=\(value.replacingOccurrences(of: "+", with: "%2B"))",
+                                      headers: [:], body: [])
+            XCTAssertThrowsError(try ScaleJobsAPI.time(request, "started"), value)
+        }
+        for value in ["P1D", "PT12H30M", "2024-01-01T00:00Z", "2024-01-01T00:00:00.5+15:59", "2024-01-01T00:00-0530"] {
+            let request = try Request(method: "GET", target: "/v6/jobs/?started=\(value.replacingOccurrences(of: "+", with: "%2B"))",
+                                      headers: [:], body: [])
+            XCTAssertEqual(try ScaleJobsAPI.time(request, "started"), value)
+        }
+    }
+
+    func testAWorkflowManagerQueryIsBoundedInDepthConditionsAndValues() throws {
+        func parse(_ q: String) throws -> JobCondition {
+            var parser = try JobQueryParser(q, currentUser: "ann")
+            return try parser.parse()
+        }
+        XCTAssertThrowsError(try parse(String(repeating: "(", count: 200_000) + "closed=0" + String(repeating: ")", count: 200_000)))
+        XCTAssertThrowsError(try parse(String(repeating: "NOT ", count: 100_000) + "closed=0"))
+        XCTAssertThrowsError(try parse(Array(repeating: "closed=0", count: 30_001).joined(separator: " AND ")))
+        XCTAssertThrowsError(try parse("jobName IN (" + Array(repeating: "'x'", count: 70_000).joined(separator: ",") + ")"))
+        XCTAssertNoThrow(try parse(String(repeating: "(", count: 32) + "closed=0" + String(repeating: ")", count: 32)))
+        XCTAssertNoThrow(try parse(Array(repeating: "closed=0", count: 200).joined(separator: " OR ")))
+    }
+
+    func testTimestampsBeyondFourDigitYearsAreClampedNotTrapped() {
+        XCTAssertEqual(Timestamp.format(1e300), "9999-12-31T23:59:59Z")
+        XCTAssertEqual(Timestamp.format(-.infinity), "0000-01-01T00:00:00Z")
+        XCTAssertEqual(Timestamp.format(.nan), "1970-01-01T00:00:00Z")
+        XCTAssertEqual(Timestamp.formatMilliseconds(.infinity), "9999-12-31T23:59:59.000Z")
+    }
+}
+
+import JSONSchema
+
+final class SchemaWorkTests: XCTestCase {
+    func testExponentialSchemasStopAtTheStepBudget() throws {
+        var definitions: [(String, JSON)] = [("d0", ["type": "string"])]
+        for level in 1...30 {
+            definitions.append(("d\(level)", ["allOf": [["$ref": .string("#/definitions/d\(level - 1)")],
+                                                        ["$ref": .string("#/definitions/d\(level - 1)")]]]))
+        }
+        let doubling = JSONSchema(.object([("definitions", .object(definitions)), ("$ref", "#/definitions/d30")]))
+        let selfReferencing = JSONSchema(["anyOf": [["$ref": "#"], ["$ref": "#"]]])
+        for schema in [doubling, selfReferencing] {
+            let started = Date()
+            let violations = schema.validate(42)
+            XCTAssertEqual(violations.map(\.keyword), ["budget"])
+            XCTAssertLessThan(Date().timeIntervalSince(started), 2)
+        }
+        XCTAssertEqual(doubling.validate("fine").map(\.keyword), ["budget"], "even a valid instance needs the checks")
+        XCTAssertTrue(JSONSchema(["type": "object", "properties": ["a": ["type": "integer"]]]).isValid(["a": 1]))
+    }
+}
