@@ -78,3 +78,18 @@ final class SchemaWorkTests: XCTestCase {
         XCTAssertTrue(JSONSchema(["type": "object", "properties": ["a": ["type": "integer"]]]).isValid(["a": 1]))
     }
 }
+
+@testable import BlocksAPI
+
+final class BlocksRegistrationTests: XCTestCase {
+    func testClosedRegistrationRefusesBeforeTouchingTheDatabase() throws {
+        let users = BlocksUsers(tokenLifetimeSeconds: 60, registrationOpen: false)
+        let request = try Request(method: "POST", target: "/api/users/register", headers: [:], body: [])
+        // A session that never connects: the refusal must come first.
+        let session = Session(connectingLater: "host=/nonexistent", flows: FlowRegistry([:]))
+        XCTAssertThrowsError(try users.register(request, session)) { error in
+            XCTAssertEqual((error as? HTTPError)?.status, 403)
+            XCTAssertEqual((error as? HTTPError)?.body, ["error": "Registration is closed"])
+        }
+    }
+}
