@@ -7,9 +7,12 @@ let package = Package(
     name: "Flowgate",
     products: [
         .executable(name: "flowgate", targets: ["Flowgate"]),
+        // A fuzz target per parser; ops/fuzz builds it with libFuzzer (see Sources/FlowgateFuzz).
+        .executable(name: "flowgate-fuzz", targets: ["FlowgateFuzz"]),
     ],
     targets: [
         .systemLibrary(name: "CFastCGI", path: "Sources/CFastCGI"),
+        .systemLibrary(name: "CLibFuzzer", path: "Sources/CLibFuzzer"),
         .systemLibrary(name: "CLibPQ", path: "Sources/CLibPQ", pkgConfig: "libpq",
                        providers: [.apt(["libpq-dev"])]),
         .target(name: "CSpawn"),
@@ -29,6 +32,8 @@ let package = Package(
         .target(name: "ItentialAPI", dependencies: ["HTTP", "Engine", "JSON", "JSONSchema", "SurfaceSupport"]),
         .executableTarget(name: "Flowgate",
                           dependencies: ["FastCGI", "Postgres", "HTTP", "Engine", "NativeAPI", "BlocksAPI", "ScaleAPI", "WorkflowManagerAPI", "ItentialAPI", "Log", "JSON", "Sandbox", "CSpawn"]),
+        .executableTarget(name: "FlowgateFuzz",
+                          dependencies: ["CLibFuzzer", "JSON", "JSONSchema", "HTTP", "Engine", "ScaleAPI", "WorkflowManagerAPI", "ItentialAPI"]),
         .testTarget(name: "UnitTests", dependencies: ["JSON", "JSONSchema", "HTTP", "Engine", "BlocksAPI", "Sandbox", "Log", "ScaleAPI", "WorkflowManagerAPI", "ItentialAPI"]),
         // Clients/ holds the scripts real client packages run against the stack.
         .testTarget(name: "IntegrationTests", dependencies: ["JSON", "Postgres", "Engine", "BlocksAPI"], exclude: ["Clients"]),

@@ -1,5 +1,6 @@
 import Engine
 import JSON
+import JSONSchema
 
 /// The built-in WorkFlowEngine tasks the runner executes (spec §1.5), and how a task of a job
 /// is stored: its kind, and whether the runner or a person carries it out.
@@ -241,7 +242,8 @@ enum ItentialTasks {
         case "contains", "!contains":
             let contains: Bool
             if let text = left.stringValue, let pattern = right.stringValue {
-                contains = (try? Regex(pattern)).map { text.contains($0) } ?? text.contains(pattern)
+                // A pattern too costly to match (see SafePattern) is taken literally, as an invalid one is.
+                contains = SafePattern.compile(pattern).map { text.contains($0) } ?? text.contains(pattern)
             } else if let key = right.stringValue, let object = left.objectValue {
                 contains = object.contains { $0.0 == key }
             } else {

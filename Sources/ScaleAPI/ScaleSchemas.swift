@@ -466,6 +466,6 @@ enum ScaleSchemas {
 }
 """#
 
-    static let seedManifest = JSONSchema(try! JSON.parse(seedManifestText))
-    static let jobConfiguration = JSONSchema(try! JSON.parse(jobConfigurationText))
+    static let seedManifest = JSONSchema(try! JSON.parse(seedManifestText), trusted: true)
+    static let jobConfiguration = JSONSchema(try! JSON.parse(jobConfigurationText), trusted: true)
 }

@@ -12,7 +12,7 @@ final class JSONSchemaTests: XCTestCase {
     }
 
     func testSeedExampleManifestsAreValid() throws {
-        let schema = JSONSchema(try scaleData("seed.manifest.schema.json"))
+        let schema = JSONSchema(try scaleData("seed.manifest.schema.json"), trusted: true)
         for example in ["example-seed-complete.manifest.json", "example-seed-random-number.manifest.json",
                         "example-seed-watermark.manifest.json", "example-scale-test-COMPLETE_MANIFEST.json",
                         "example-scale-test-MINIMUM_MANIFEST.json"] {
@@ -21,7 +21,7 @@ final class JSONSchemaTests: XCTestCase {
     }
 
     func testTheSeedDocumentsManifestsLackErrorNames() throws {
-        let schema = JSONSchema(try scaleData("seed.manifest.schema.json"))
+        let schema = JSONSchema(try scaleData("seed.manifest.schema.json"), trusted: true)
         let request = try scaleData("seeddoc-post-job-types.request.json")
         let violations = schema.validate(try XCTUnwrap(request["manifest"]))
         XCTAssertFalse(violations.isEmpty)
@@ -30,7 +30,7 @@ final class JSONSchemaTests: XCTestCase {
     }
 
     func testManifestMistakesAreFoundWherePythonWouldSayThem() throws {
-        let schema = JSONSchema(try scaleData("seed.manifest.schema.json"))
+        let schema = JSONSchema(try scaleData("seed.manifest.schema.json"), trusted: true)
         let valid = try scaleData("example-seed-random-number.manifest.json")
         let job = try XCTUnwrap(valid["job"])
         let extra = valid.setting("surprise", to: true)
@@ -43,7 +43,7 @@ final class JSONSchemaTests: XCTestCase {
     }
 
     func testJobConfigurationSchemaWithRefAndOneOf() throws {
-        let schema = JSONSchema(try scaleData("scale-job-configuration-v6.schema.json"))
+        let schema = JSONSchema(try scaleData("scale-job-configuration-v6.schema.json"), trusted: true)
         let ok: JSON = ["output_workspaces": ["default": "workspace_1", "outputs": [:]], "priority": 100,
                         "mounts": ["dted": ["type": "host", "host_path": "/path/to/dted"]], "settings": ["DB_HOST": "x"]]
         XCTAssertEqual(schema.validate(ok), [])
@@ -88,5 +88,23 @@ final class JSONSchemaTests: XCTestCase {
         XCTAssertEqual(try violations(#"{"properties": {"a~b/c": {"type": "string"}}}"#, #"{"a~b/c": 1}"#), ["type"])
         XCTAssertEqual(JSONSchema(try JSON.parse(#"{"properties": {"a~b/c": {"type": "string"}}}"#))
             .validate(try JSON.parse(#"{"a~b/c": 1}"#)).first?.instancePath, "/a~0b~1c")
+    }
+}
+
+final class SafePatternTests: XCTestCase {
+    func testPatternsThatBacktrackExponentiallyAreRefused() {
+        for risky in ["(a+)+$", "(a*)*b", "(a|aa)+", "((ab)*)+", "(x+x+)+y", "(\\w+\\s?)*$", "(a)\\1", String(repeating: "a", count: 1001)] {
+            XCTAssertNil(SafePattern.compile(risky), risky)
+        }
+        for fine in ["^a+$", "(ab)+", "^[a-z]+(-[a-z]+)?$", "(a|b)", "[(+*)]+", "\\d{3}-\\d{4}", "^(foo|bar)\\.baz$", "a\\+b*"] {
+            XCTAssertNotNil(SafePattern.compile(fine), fine)
+        }
+    }
+
+    func testACostlyPatternInASchemaIsAViolationNotAHang() {
+        let started = Date()
+        let violations = JSONSchema(["type": "string", "pattern": "(a+)+$"]).validate(.string(String(repeating: "a", count: 40) + "!"))
+        XCTAssertEqual(violations.map(\.keyword), ["pattern"])
+        XCTAssertLessThan(Date().timeIntervalSince(started), 1)
     }
 }
