@@ -17,7 +17,7 @@ let package = Package(
                        providers: [.apt(["libpq-dev"])]),
         .target(name: "CSpawn"),
         .target(name: "JSON"),
-        .target(name: "Log"),
+        .target(name: "Log", dependencies: ["JSON"]),
         .target(name: "JSONSchema", dependencies: ["JSON"]),
         .target(name: "FastCGI", dependencies: ["CFastCGI"]),
         .target(name: "Postgres", dependencies: ["CLibPQ"]),

@@ -1,4 +1,5 @@
 import Glibc
+import JSON
 
 /// Line-oriented logging to stderr. Each line goes out in one `write(2)`, so lines from several
 /// threads never interleave; Swift 6 rejects the C `stderr` global, and one syscall is all we need.
@@ -28,27 +29,14 @@ public enum Log {
     public static func warning(_ message: String, _ metadata: [(String, String)] = []) { write(.warning, message, metadata) }
     public static func error(_ message: String, _ metadata: [(String, String)] = []) { write(.error, message, metadata) }
 
-    /// A value as it appears after `key=`: bare when it is plain, else quoted with `"`, `\`
-    /// and control characters escaped, so that no value can end the line or forge a field.
+    /// A value as it appears after `key=`: bare when it is plain, else a JSON string (quotes,
+    /// backslashes and control characters escaped), so that no value can end the line or forge
+    /// a field.
     static func escaped(_ value: String) -> String {
         let plain = !value.isEmpty && value.unicodeScalars.allSatisfy { scalar in
             scalar.value > 0x20 && scalar.value != 0x7f && scalar != "\"" && scalar != "\\" && scalar != "="
         }
-        if plain { return value }
-        var quoted = "\""
-        for scalar in value.unicodeScalars {
-            switch scalar {
-            case "\"": quoted += "\\\""
-            case "\\": quoted += "\\\\"
-            case "\n": quoted += "\\n"
-            case "\r": quoted += "\\r"
-            case "\t": quoted += "\\t"
-            case _ where scalar.value < 0x20 || (0x7f...0x9f).contains(scalar.value):
-                quoted += "\\u{" + String(scalar.value, radix: 16) + "}"
-            default: quoted.unicodeScalars.append(scalar)
-            }
-        }
-        return quoted + "\""
+        return plain ? value : JSON.string(value).serialized
     }
 
     static func timestamp() -> String {
