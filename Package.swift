@@ -34,6 +34,7 @@ let package = Package(
                           dependencies: ["FastCGI", "Postgres", "HTTP", "Engine", "NativeAPI", "BlocksAPI", "ScaleAPI", "WorkflowManagerAPI", "ItentialAPI", "Log", "JSON", "Sandbox", "CSpawn"]),
         .executableTarget(name: "FlowgateFuzz",
                           dependencies: ["CLibFuzzer", "JSON", "JSONSchema", "HTTP", "Engine", "ScaleAPI", "WorkflowManagerAPI", "ItentialAPI"]),
+        // Tests/Fixtures holds copies of the specs' reference data the tests read.
         .testTarget(name: "UnitTests", dependencies: ["JSON", "JSONSchema", "HTTP", "Engine", "BlocksAPI", "Sandbox", "Log", "ScaleAPI", "WorkflowManagerAPI", "ItentialAPI"]),
         // Clients/ holds the scripts real client packages run against the stack.
         .testTarget(name: "IntegrationTests", dependencies: ["JSON", "Postgres", "Engine", "BlocksAPI"], exclude: ["Clients"]),

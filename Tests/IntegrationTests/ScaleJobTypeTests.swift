@@ -13,15 +13,9 @@ final class ScaleJobTypeTests: XCTestCase {
         admin = try TestStack.adminToken()
     }
 
-    func scaleData(_ name: String) throws -> JSON {
-        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-            .appendingPathComponent("../../../shared/specs/data/scale/\(name)")
-        return try JSON.parse(Array(try Data(contentsOf: url)))
-    }
-
     /// The random-number example manifest under a unique name.
     func manifest(_ name: String, version: String = "1.0.0", tags: [String] = []) throws -> JSON {
-        let base = try scaleData("example-seed-random-number.manifest.json")
+        let base = try ScaleSupport.data("example-seed-random-number.manifest.json")
         let job = try XCTUnwrap(base["job"]).setting("name", to: .string(name)).setting("jobVersion", to: .string(version))
             .setting("tags", to: .array(tags.map(JSON.string)))
         return base.setting("job", to: job)
@@ -47,12 +41,12 @@ final class ScaleJobTypeTests: XCTestCase {
             _ = try client.postJSON("/v6/workspaces/", ["name": .string(workspace)], token: admin)
         }
         let existed = try client.get("/v6/job-types/test/1.0.0/", token: admin).status == 200
-        let created = try post(try scaleData("seeddoc-post-job-types.request.json"))
+        let created = try post(try ScaleSupport.data("seeddoc-post-job-types.request.json"))
         XCTAssertEqual(created.status, existed ? 200 : 201, created.text)
         let details = try get("/v6/job-types/test/1.0.0/")
         XCTAssertEqual(details["configuration"]?["settings"], ["DB_HOST": "som.host.name"], "the secret DB_PASS is never returned")
         XCTAssertEqual(details["manifest"]?["job"]?["errors"]?.arrayValue?.compactMap { $0["name"]?.stringValue }, ["error-1", "error-2"])
-        let edit = try patch("/v6/job-types/test/1.0.0/", try scaleData("seeddoc-patch-job-type.request.json"))
+        let edit = try patch("/v6/job-types/test/1.0.0/", try ScaleSupport.data("seeddoc-patch-job-type.request.json"))
         XCTAssertEqual(edit.json, ["is_valid": true, "errors": [], "warnings": []], edit.text)
     }
 

@@ -8,12 +8,6 @@ final class ScaleTests: XCTestCase {
         ScaleSupport.assertDetail(response, status, file: file, line: line)
     }
 
-    func scaleData(_ name: String) throws -> JSON {
-        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-            .appendingPathComponent("../../../shared/specs/data/scale/\(name)")
-        return try JSON.parse(Array(try Data(contentsOf: url)))
-    }
-
     /// Creates a workspace, or, when an earlier run made it, puts it in the wanted state.
     @discardableResult
     func workspace(_ name: String, active: Bool = true, token: String) throws -> Int {
@@ -36,7 +30,7 @@ final class ScaleTests: XCTestCase {
         let reader = try TestStack.makeUser(roles: ["apiread"])
         XCTAssertEqual(try client.get("/v6/workspaces/", token: reader.token).status, 200)
         detail(try client.postJSON("/v6/workspaces/", ["name": "nope"], token: reader.token), 403)
-        let validation = try client.postJSON("/v6/job-types/validation/", ["manifest": try scaleData("example-seed-random-number.manifest.json")],
+        let validation = try client.postJSON("/v6/job-types/validation/", ["manifest": try ScaleSupport.data("example-seed-random-number.manifest.json")],
                                              token: reader.token)
         XCTAssertEqual(validation.status, 200, "any active user may validate")
     }
@@ -121,7 +115,7 @@ final class ScaleTests: XCTestCase {
         let admin = try TestStack.adminToken()
         try workspace("workspace_1", token: admin)
         try workspace("workspace_2", token: admin)
-        let body = try scaleData("seeddoc-post-validation.request.json")
+        let body = try ScaleSupport.data("seeddoc-post-validation.request.json")
         let response = try client.postJSON("/v6/job-types/validation/", body, token: admin)
         XCTAssertEqual(response.status, 200, response.text)
         XCTAssertEqual(response.json?["is_valid"], true)
@@ -134,7 +128,7 @@ final class ScaleTests: XCTestCase {
     func testValidationErrorsAndWarnings() throws {
         let client = try TestStack.client()
         let admin = try TestStack.adminToken()
-        let manifest = try scaleData("example-seed-complete.manifest.json")
+        let manifest = try ScaleSupport.data("example-seed-complete.manifest.json")
         func validate(_ body: JSON) throws -> JSON { try XCTUnwrap(try client.postJSON("/v6/job-types/validation/", body, token: admin).json) }
         func names(_ result: JSON, _ key: String) -> [String] { result[key]?.arrayValue?.compactMap { $0["name"]?.stringValue } ?? [] }
 
@@ -159,7 +153,7 @@ final class ScaleTests: XCTestCase {
         XCTAssertTrue(warnings.contains("MISSING_SETTING"))
 
         // Scale's checks after the schema, each through the endpoint.
-        let job = try XCTUnwrap(try scaleData("example-seed-random-number.manifest.json")["job"])
+        let job = try XCTUnwrap(try ScaleSupport.data("example-seed-random-number.manifest.json")["job"])
         func withJob(_ changed: JSON) -> JSON { ["manifest": ["seedVersion": "1.0.0", "job": changed]] }
         func interface(_ value: JSON) -> JSON { withJob(job.setting("interface", to: value)) }
         XCTAssertEqual(names(try validate(interface(["settings": [["name": "db-host"], ["name": "DB_HOST"]]])), "errors"), ["NAME_COLLISION_ERROR"])

@@ -4,25 +4,18 @@ import JSON
 import XCTest
 
 final class JSONSchemaTests: XCTestCase {
-    /// The Scale reference data shipped beside the repository (shared/specs/data/scale).
-    func scaleData(_ name: String) throws -> JSON {
-        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-            .appendingPathComponent("../../../shared/specs/data/scale/\(name)")
-        return try JSON.parse(Array(try Data(contentsOf: url)))
-    }
-
     func testSeedExampleManifestsAreValid() throws {
-        let schema = JSONSchema(try scaleData("seed.manifest.schema.json"), trusted: true)
+        let schema = JSONSchema(try Fixtures.scale("seed.manifest.schema.json"), trusted: true)
         for example in ["example-seed-complete.manifest.json", "example-seed-random-number.manifest.json",
                         "example-seed-watermark.manifest.json", "example-scale-test-COMPLETE_MANIFEST.json",
                         "example-scale-test-MINIMUM_MANIFEST.json"] {
-            XCTAssertEqual(schema.validate(try scaleData(example)), [], example)
+            XCTAssertEqual(schema.validate(try Fixtures.scale(example)), [], example)
         }
     }
 
     func testTheSeedDocumentsManifestsLackErrorNames() throws {
-        let schema = JSONSchema(try scaleData("seed.manifest.schema.json"), trusted: true)
-        let request = try scaleData("seeddoc-post-job-types.request.json")
+        let schema = JSONSchema(try Fixtures.scale("seed.manifest.schema.json"), trusted: true)
+        let request = try Fixtures.scale("seeddoc-post-job-types.request.json")
         let violations = schema.validate(try XCTUnwrap(request["manifest"]))
         XCTAssertFalse(violations.isEmpty)
         XCTAssertTrue(violations.allSatisfy { $0.keyword == "required" && $0.message == "'name' is a required property" }, "\(violations)")
@@ -30,8 +23,8 @@ final class JSONSchemaTests: XCTestCase {
     }
 
     func testManifestMistakesAreFoundWherePythonWouldSayThem() throws {
-        let schema = JSONSchema(try scaleData("seed.manifest.schema.json"), trusted: true)
-        let valid = try scaleData("example-seed-random-number.manifest.json")
+        let schema = JSONSchema(try Fixtures.scale("seed.manifest.schema.json"), trusted: true)
+        let valid = try Fixtures.scale("example-seed-random-number.manifest.json")
         let job = try XCTUnwrap(valid["job"])
         let extra = valid.setting("surprise", to: true)
         XCTAssertEqual(schema.validate(extra).map(\.message), ["Additional properties are not allowed ('surprise' was unexpected)"])
@@ -43,7 +36,7 @@ final class JSONSchemaTests: XCTestCase {
     }
 
     func testJobConfigurationSchemaWithRefAndOneOf() throws {
-        let schema = JSONSchema(try scaleData("scale-job-configuration-v6.schema.json"), trusted: true)
+        let schema = JSONSchema(try Fixtures.scale("scale-job-configuration-v6.schema.json"), trusted: true)
         let ok: JSON = ["output_workspaces": ["default": "workspace_1", "outputs": [:]], "priority": 100,
                         "mounts": ["dted": ["type": "host", "host_path": "/path/to/dted"]], "settings": ["DB_HOST": "x"]]
         XCTAssertEqual(schema.validate(ok), [])

@@ -30,12 +30,6 @@ final class SemVerTests: XCTestCase {
 }
 
 final class SeedManifestTests: XCTestCase {
-    func scaleData(_ name: String) throws -> JSON {
-        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-            .appendingPathComponent("../../../shared/specs/data/scale/\(name)")
-        return try JSON.parse(Array(try Data(contentsOf: url)))
-    }
-
     func issue(_ manifest: JSON) -> String? {
         if case let .failure(issue) = SeedManifest.validate(manifest) { return issue.name }
         return nil
@@ -45,9 +39,9 @@ final class SeedManifestTests: XCTestCase {
         for example in ["example-seed-complete.manifest.json", "example-seed-random-number.manifest.json",
                         "example-seed-watermark.manifest.json", "example-scale-test-COMPLETE_MANIFEST.json",
                         "example-scale-test-MINIMUM_MANIFEST.json"] {
-            XCTAssertNil(issue(try scaleData(example)), example)
+            XCTAssertNil(issue(try Fixtures.scale(example)), example)
         }
-        let seedDoc = try XCTUnwrap(try scaleData("seeddoc-post-job-types.request.json")["manifest"])
+        let seedDoc = try XCTUnwrap(try Fixtures.scale("seeddoc-post-job-types.request.json")["manifest"])
         let accepted = try SeedManifest.validate(seedDoc).get()
         XCTAssertFalse(accepted.warnings.isEmpty)
         XCTAssertTrue(accepted.warnings.allSatisfy { $0.name == "MISSING_ERROR_NAME" })
@@ -55,7 +49,7 @@ final class SeedManifestTests: XCTestCase {
     }
 
     func testScaleChecksAfterTheSchema() throws {
-        let base = try scaleData("example-seed-random-number.manifest.json")
+        let base = try Fixtures.scale("example-seed-random-number.manifest.json")
         let job = try XCTUnwrap(base["job"])
         func with(_ interface: JSON) -> JSON { base.setting("job", to: job.setting("interface", to: interface)) }
         XCTAssertEqual(issue(base.setting("seedVersion", to: "2.0.0")), "JSON_VALIDATION_ERROR")
@@ -74,7 +68,7 @@ final class SeedManifestTests: XCTestCase {
     }
 
     func testDefaultsAreFilledIntoTheStoredManifest() throws {
-        let base = try scaleData("example-seed-random-number.manifest.json")
+        let base = try Fixtures.scale("example-seed-random-number.manifest.json")
         let job = try XCTUnwrap(base["job"])
         let manifest = base.setting("job", to: job
             .setting("interface", to: ["mounts": [["name": "m", "path": "/m"]], "settings": [["name": "s"]],
@@ -155,9 +149,7 @@ final class JobConfigurationTests: XCTestCase {
     }
 
     func testTheSeedDocumentsConfigurationWithItsWorkspaces() throws {
-        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-            .appendingPathComponent("../../../shared/specs/data/scale/seeddoc-post-job-types.request.json")
-        let request = try JSON.parse(Array(try Data(contentsOf: url)))
+        let request = try Fixtures.scale("seeddoc-post-job-types.request.json")
         let manifest = try SeedManifest.validate(try XCTUnwrap(request["manifest"])).get()
         let configuration = try JobConfiguration.parse(request["configuration"]).get()
         let workspaces: [String: JobConfiguration.WorkspaceState] = ["workspace_1": .active, "workspace_2": .active]

@@ -4,10 +4,10 @@ import XCTest
 
 /// Helpers shared by the Scale tests.
 enum ScaleSupport {
-    /// A file of the Scale reference data beside the repository (shared/specs/data/scale).
+    /// A file of the Scale reference data (Tests/Fixtures/scale).
     static func data(_ name: String) throws -> JSON {
         let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-            .appendingPathComponent("../../../../shared/specs/data/scale/\(name)")
+            .appendingPathComponent("../../Fixtures/scale/\(name)")
         return try JSON.parse(Array(try Data(contentsOf: url)))
     }
 
