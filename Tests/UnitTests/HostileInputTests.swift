@@ -93,3 +93,21 @@ final class BlocksRegistrationTests: XCTestCase {
         }
     }
 }
+
+final class LargeGraphTests: XCTestCase {
+    func testAnItentialChainOfFiftyThousandTasksIsWalkedWithoutRecursion() {
+        let chain = (0..<50_000).map { Transition(from: "t\($0)", to: "t\($0 + 1)", kind: .standard, state: .success) }
+        XCTAssertNil(WorkflowGraph.standardCycle(chain))
+        XCTAssertEqual(WorkflowGraph.standardCycle(chain + [Transition(from: "t50000", to: "t0", kind: .standard, state: .success)]), "t0")
+        XCTAssertNil(WorkflowGraph.standardCycle(chain + [Transition(from: "t50000", to: "t0", kind: .standard, state: .loop)]),
+                     "a loop transition is no cycle")
+        XCTAssertTrue(WorkflowGraph.reaches(chain, from: "t0", to: "t50000"))
+        XCTAssertFalse(WorkflowGraph.reaches(chain, from: "t7", to: "t3"))
+    }
+
+    func testADiagramHasAtMostAThousandSteps() {
+        let steps: [JSON] = (0...1000).map { ["id": .string("s\($0)"), "action": ["actionType": "Manual"], "paths": []] }
+        XCTAssertThrowsError(try Diagram(["diagramName": "big", "steps": .array(steps)]))
+        XCTAssertNoThrow(try Diagram(["diagramName": "fits", "steps": .array(Array(steps.prefix(1000)))]))
+    }
+}

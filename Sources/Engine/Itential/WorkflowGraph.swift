@@ -94,29 +94,38 @@ public struct WorkflowGraph: Sendable {
         var next: [String: [String]] = [:]
         for edge in transitions where edge.kind == .standard && edge.state != .loop { next[edge.from, default: []].append(edge.to) }
         var state: [String: Int] = [:]  // 1: on the current path, 2: done
-        func visit(_ node: String) -> String? {
-            state[node] = 1
-            for target in next[node] ?? [] {
+        // Depth-first with a stack of its own: a chain of 20,000 tasks fits in one request body
+        // and would overflow a worker thread's stack as recursion.
+        for root in next.keys.sorted() where state[root] == nil {
+            state[root] = 1
+            var path: [(node: String, nextTarget: Int)] = [(root, 0)]
+            while var top = path.popLast() {
+                let targets = next[top.node] ?? []
+                guard top.nextTarget < targets.count else {
+                    state[top.node] = 2
+                    continue
+                }
+                let target = targets[top.nextTarget]
+                top.nextTarget += 1
+                path.append(top)
                 if state[target] == 1 { return target }
-                if state[target] == nil, let found = visit(target) { return found }
+                if state[target] == nil {
+                    state[target] = 1
+                    path.append((target, 0))
+                }
             }
-            state[node] = 2
-            return nil
-        }
-        for node in next.keys.sorted() where state[node] == nil {
-            if let found = visit(node) { return found }
         }
         return nil
     }
 
     static func reaches(_ transitions: [Transition], from start: String, to target: String) -> Bool {
+        var next: [String: [String]] = [:]
+        for edge in transitions where edge.kind == .standard { next[edge.from, default: []].append(edge.to) }
         var seen: Set<String> = [start]
         var stack = [start]
         while let node = stack.popLast() {
             if node == target { return true }
-            for edge in transitions where edge.from == node && edge.kind == .standard && seen.insert(edge.to).inserted {
-                stack.append(edge.to)
-            }
+            for following in next[node] ?? [] where seen.insert(following).inserted { stack.append(following) }
         }
         return false
     }

@@ -101,6 +101,9 @@ public struct Diagram: Sendable {
         steps.reduce(0) { count, step in count + step.paths.filter { $0.nextStep == id }.count }
     }
 
+    /// Steps one diagram may have: which steps each reaches is kept per step (V² at most).
+    public static let maxSteps = 1000
+
     /// Parses and checks a diagram document; the message says what is wrong.
     public init(_ document: JSON) throws(EngineError) {
         guard case .object = document else { throw EngineError(.invalid, "The diagram must be a JSON object") }
@@ -110,6 +113,7 @@ public struct Diagram: Sendable {
         guard let stepList = document["steps"]?.arrayValue, !stepList.isEmpty else {
             throw EngineError(.invalid, "steps must be a non-empty array")
         }
+        guard stepList.count <= Self.maxSteps else { throw EngineError(.invalid, "A diagram has at most \(Self.maxSteps) steps") }
         var steps: [DiagramStep] = []
         var index: [String: Int] = [:]
         for (position, json) in stepList.enumerated() {
