@@ -23,21 +23,30 @@ let package = Package(
         .target(name: "Postgres", dependencies: ["CLibPQ"]),
         .target(name: "Sandbox", dependencies: ["CSpawn"]),
         .target(name: "HTTP", dependencies: ["JSON", "Postgres", "Log"]),
+        // The core: accounts, jobs, tasks, the state machine, flows, the runner, files, history.
         .target(name: "Engine", dependencies: ["JSON", "Postgres", "Log"]),
+        // One domain module per vendor: its tables, SQL and rules, on the core.
+        .target(name: "Blocks", dependencies: ["Engine", "JSON", "Sandbox"]),
+        .target(name: "Scale", dependencies: ["Engine", "JSON", "JSONSchema", "Postgres"]),
+        .target(name: "WorkflowManager", dependencies: ["Engine", "JSON", "Postgres"]),
+        .target(name: "Itential", dependencies: ["Engine", "JSON", "JSONSchema", "Postgres"]),
+        // One HTTP surface per API: routes onto the domain.
         .target(name: "SurfaceSupport", dependencies: ["HTTP", "Engine"]),
         .target(name: "NativeAPI", dependencies: ["HTTP", "Engine", "JSON", "SurfaceSupport"]),
-        .target(name: "BlocksAPI", dependencies: ["HTTP", "Engine", "JSON", "Sandbox"]),
-        .target(name: "ScaleAPI", dependencies: ["HTTP", "Engine", "JSON", "JSONSchema"]),
-        .target(name: "WorkflowManagerAPI", dependencies: ["HTTP", "Engine", "JSON"]),
-        .target(name: "ItentialAPI", dependencies: ["HTTP", "Engine", "JSON", "JSONSchema", "SurfaceSupport"]),
+        .target(name: "BlocksAPI", dependencies: ["HTTP", "Engine", "Blocks", "JSON", "Sandbox"]),
+        .target(name: "ScaleAPI", dependencies: ["HTTP", "Engine", "Scale", "JSON"]),
+        .target(name: "WorkflowManagerAPI", dependencies: ["HTTP", "Engine", "WorkflowManager", "JSON"]),
+        .target(name: "ItentialAPI", dependencies: ["HTTP", "Engine", "Itential", "JSON", "SurfaceSupport"]),
         .executableTarget(name: "Flowgate",
-                          dependencies: ["FastCGI", "Postgres", "HTTP", "Engine", "NativeAPI", "BlocksAPI", "ScaleAPI", "WorkflowManagerAPI", "ItentialAPI", "Log", "JSON", "Sandbox", "CSpawn"]),
+                          dependencies: ["FastCGI", "Postgres", "HTTP", "Engine", "Blocks", "Scale", "WorkflowManager", "Itential",
+                                         "NativeAPI", "BlocksAPI", "ScaleAPI", "WorkflowManagerAPI", "ItentialAPI", "Log", "JSON", "Sandbox", "CSpawn"]),
         .executableTarget(name: "FlowgateFuzz",
-                          dependencies: ["CLibFuzzer", "JSON", "JSONSchema", "HTTP", "Engine", "ScaleAPI", "WorkflowManagerAPI", "ItentialAPI"]),
+                          dependencies: ["CLibFuzzer", "JSON", "JSONSchema", "HTTP", "Engine", "Scale", "WorkflowManager", "Itential", "ScaleAPI", "ItentialAPI"]),
         // Tests/Fixtures holds copies of the specs' reference data the tests read.
-        .testTarget(name: "UnitTests", dependencies: ["JSON", "JSONSchema", "HTTP", "Engine", "BlocksAPI", "Sandbox", "Log", "ScaleAPI", "WorkflowManagerAPI", "ItentialAPI"]),
+        .testTarget(name: "UnitTests", dependencies: ["JSON", "JSONSchema", "HTTP", "Engine", "Sandbox", "Log", "Blocks", "Scale", "WorkflowManager",
+                                                     "Itential", "BlocksAPI", "ScaleAPI", "WorkflowManagerAPI", "ItentialAPI"]),
         // Clients/ holds the scripts real client packages run against the stack.
-        .testTarget(name: "IntegrationTests", dependencies: ["JSON", "Postgres", "Engine", "BlocksAPI"], exclude: ["Clients"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["JSON", "Postgres", "Engine", "Blocks"], exclude: ["Clients"]),
     ],
     swiftLanguageModes: [.v6]
 )

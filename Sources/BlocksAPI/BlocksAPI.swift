@@ -1,19 +1,11 @@
 import Engine
+import Blocks
 import HTTP
 import JSON
 
 /// The Blocks surface (EEG-Workflow-System's API): users under `/api/users`, block-graph jobs
 /// under `/api/workflow`. Forms in, JSON out, errors as `{"error": "…"}`, auth by cookie.
 public enum BlocksAPI {
-    /// What the engine needs to run Blocks jobs: one task kind per native block type, and the
-    /// flow.
-    public static let taskKinds: [any TaskKind] = Arithmetic.blocks.map { BlockTaskKind(definition: $0) }
-    /// Blocks of uploaded modules: they run in the sandbox, on a runner pool of their own, so
-    /// that they cannot hold up built-in tasks of any surface.
-    public static func sandboxedTaskKinds(_ modules: ModuleRuntime) -> [any TaskKind] { [PythonBlockKind(runtime: modules)] }
-    /// Blocks run one after another in execution order; the first failure fails the job.
-    public static let flow = SequentialFlow(completedStatus: "COMPLETED", failedStatus: "FAILED")
-
     public struct Configuration: Sendable {
         public let tokenLifetimeSeconds: Int
         public let modules: ModuleRuntime

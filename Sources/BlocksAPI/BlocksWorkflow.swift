@@ -1,4 +1,5 @@
 import Engine
+import Blocks
 import Glibc
 import HTTP
 import JSON

@@ -1,48 +1,32 @@
 import Postgres
 
-/// The engine as one thread sees it: a private PostgreSQL connection and the services that use
-/// it. A FastCGI worker or runner thread creates one and never shares it.
+/// The engine as one thread sees it: a private PostgreSQL connection and the core's services
+/// that use it (each vendor's domain module adds its own, in an extension). A FastCGI worker or
+/// runner thread creates one and never shares it.
 public final class Session {
     public let connection: Connection
     public let accounts: Accounts
     public let jobs: Jobs
     public let files: Files
-    public let workspaces: Workspaces
-    public let jobTypes: JobTypes
-    public let scaleJobs: ScaleJobs
-    public let scaleCounts: ScaleCounts
-    public let workflowItems: WorkflowItems
-    public let stepJobs: StepJobs
-    public let community: Community
-    public let itentialWorkflows: ItentialWorkflows
-    public let itentialJobs: ItentialJobs
-    public let itentialManualTasks: ItentialManualTasks
+    /// How each surface's jobs move on, for services that finish tasks.
+    public let surfaces: SurfaceRegistry
 
     /// Connects now (CLI commands, tests).
-    public convenience init(conninfo: String, flows: FlowRegistry = FlowRegistry([:])) throws {
-        self.init(try Connection(conninfo: conninfo), flows: flows)
+    public convenience init(conninfo: String, surfaces: SurfaceRegistry = SurfaceRegistry([])) throws {
+        self.init(try Connection(conninfo: conninfo), surfaces: surfaces)
     }
 
     /// Connects before its first request (FastCGI workers, which must start without the database).
-    public convenience init(connectingLater conninfo: String, flows: FlowRegistry) {
-        self.init(Connection(connectingLater: conninfo), flows: flows)
+    public convenience init(connectingLater conninfo: String, surfaces: SurfaceRegistry) {
+        self.init(Connection(connectingLater: conninfo), surfaces: surfaces)
     }
 
-    init(_ connection: Connection, flows: FlowRegistry) {
+    init(_ connection: Connection, surfaces: SurfaceRegistry) {
         self.connection = connection
+        self.surfaces = surfaces
         accounts = Accounts(connection)
-        jobs = Jobs(connection: connection, flows: flows)
+        jobs = Jobs(connection: connection, surfaces: surfaces)
         files = Files(connection: connection)
-        workspaces = Workspaces(connection: connection)
-        jobTypes = JobTypes(connection: connection)
-        scaleJobs = ScaleJobs(connection: connection, jobs: jobs)
-        scaleCounts = ScaleCounts(connection: connection)
-        workflowItems = WorkflowItems(connection: connection)
-        stepJobs = StepJobs(connection: connection, items: workflowItems)
-        community = Community(connection: connection)
-        itentialWorkflows = ItentialWorkflows(connection: connection)
-        itentialJobs = ItentialJobs(connection: connection, jobs: jobs)
-        itentialManualTasks = ItentialManualTasks(connection: connection, flows: flows)
     }
 
     /// Reopens the connection if the server went away since the last request.

@@ -1,13 +1,17 @@
+import Blocks
 import BlocksAPI
 import Engine
 import FastCGI
 import Glibc
 import HTTP
+import Itential
 import ItentialAPI
 import Log
 import NativeAPI
 import Postgres
+import Scale
 import ScaleAPI
+import WorkflowManager
 import WorkflowManagerAPI
 
 /// The `flowgate` subcommands. Each returns the process exit status.
@@ -96,17 +100,17 @@ enum Commands {
         let server = FastCGIServer(listener: listener, workerCount: configuration.workers,
                                    bodyLimit: configuration.bodyLimit) { _ in
             // Connect lazily: a worker that starts while the database is down answers 503s.
-            HTTPBridge(application: application, session: Session(connectingLater: conninfo, flows: flows))
+            HTTPBridge(application: application, session: Session(connectingLater: conninfo, surfaces: surfaces))
         }
         let runner = Runner(.init(conninfo: conninfo, owner: "runner:\(configuration.instance)", threads: configuration.runners,
                                   leaseSeconds: configuration.taskLeaseSeconds,
                                   pollIntervalMilliseconds: configuration.runnerPollMilliseconds),
-                            kinds: TaskKindRegistry(BlocksAPI.taskKinds + ItentialAPI.taskKinds(configuration.childJobs)), flows: flows)
+                            kinds: TaskKindRegistry(BlockJobs.taskKinds + ItentialAPI.taskKinds(configuration.childJobs)), surfaces: surfaces)
         let sandboxRunner = Runner(.init(conninfo: conninfo, owner: "sandbox:\(configuration.instance)",
                                          threads: configuration.sandboxRunners, leaseSeconds: configuration.taskLeaseSeconds,
                                          pollIntervalMilliseconds: configuration.runnerPollMilliseconds,
                                          runsPerOwner: configuration.sandboxRunsPerUser),
-                                   kinds: TaskKindRegistry(BlocksAPI.sandboxedTaskKinds(configuration.modules)), flows: flows)
+                                   kinds: TaskKindRegistry(BlockJobs.sandboxedTaskKinds(configuration.modules)), surfaces: surfaces)
         return try Lifecycle.run(services: [server, runner, sandboxRunner]) {
             Log.info("serving", [("listen", "\(configuration.listen)"), ("workers", String(configuration.workers)),
                                  ("runners", String(configuration.runners)), ("version", Configuration.version)])
@@ -114,8 +118,7 @@ enum Commands {
     }
 
     /// How each surface's jobs move on as their tasks finish.
-    static let flows = FlowRegistry([.blocks: BlocksAPI.flow, .scale: RequestDrivenFlow(), .workflowManager: RequestDrivenFlow(),
-                                     .itential: ItentialAPI.flow])
+    static let surfaces = SurfaceRegistry([BlockJobs.rules, ScaleSurface.rules, WorkflowManagerSurface.rules, ItentialSurface.rules])
 
     static func makeApplication(_ configuration: Configuration) -> Application<Session> {
         let native = NativeAPI.surface(.init(instance: configuration.instance, version: Configuration.version,

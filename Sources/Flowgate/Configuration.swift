@@ -1,7 +1,9 @@
+import Blocks
 import BlocksAPI
 import FastCGI
 import Glibc
 import HTTP
+import Itential
 import ItentialAPI
 import Sandbox
 

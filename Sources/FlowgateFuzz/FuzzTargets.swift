@@ -3,8 +3,9 @@ import HTTP
 @testable import ItentialAPI
 import JSON
 import JSONSchema
+import Scale
 @testable import ScaleAPI
-@testable import WorkflowManagerAPI
+import WorkflowManager
 
 /// One parser fed arbitrary bytes. It may refuse them, as it would a request; it must not
 /// crash, hang or grow without bound.

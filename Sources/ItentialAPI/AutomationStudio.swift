@@ -1,4 +1,5 @@
 import Engine
+import Itential
 import SurfaceSupport
 import HTTP
 import JSON

@@ -1,4 +1,5 @@
 import Engine
+import Itential
 import SurfaceSupport
 import Foundation
 import HTTP
@@ -28,8 +29,7 @@ public enum ItentialAPI {
                 renderError: render)
     }
 
-    /// How Itential jobs move on, and the built-in tasks the runner executes for them.
-    public static let flow: any JobFlow = ItentialFlow()
+    /// The built-in tasks the runner executes for Itential jobs.
     public static func taskKinds(_ childJobs: ChildJobLimits) -> [any TaskKind] { ItentialTasks.kinds(childJobs) }
 
     static func render(_ error: HTTPError) -> Response {

@@ -1,4 +1,5 @@
 import Engine
+import Itential
 import HTTP
 import JSON
 import SurfaceSupport

@@ -1,3 +1,4 @@
+import Scale
 import HTTP
 import JSON
 

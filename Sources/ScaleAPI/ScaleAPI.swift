@@ -1,4 +1,5 @@
 import Engine
+import Scale
 import HTTP
 import JSON
 

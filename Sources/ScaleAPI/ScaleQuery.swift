@@ -1,5 +1,6 @@
 import Foundation
 import Engine
+import Scale
 import HTTP
 import JSON
 

@@ -1,4 +1,5 @@
 import Engine
+import Scale
 import JSON
 
 /// Scale's serializer field sets, in their key order (spec §3).

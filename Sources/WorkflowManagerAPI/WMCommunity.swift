@@ -1,4 +1,5 @@
 import Engine
+import WorkflowManager
 import HTTP
 import JSON
 

@@ -1,4 +1,5 @@
 import Engine
+import WorkflowManager
 import JSON
 
 /// Jobs, steps, holds and history entries in Workflow Manager's field names.

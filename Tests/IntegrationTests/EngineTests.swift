@@ -1,3 +1,4 @@
+import Blocks
 @testable import Engine
 import Foundation
 import JSON
@@ -37,11 +38,11 @@ final class CountingKind: TaskKind, @unchecked Sendable {
 }
 
 final class EngineTests: XCTestCase {
-    let flows = FlowRegistry([.blocks: SequentialFlow(completedStatus: "COMPLETED", failedStatus: "FAILED")])
+    let surfaces = SurfaceRegistry([BlockJobs.rules])
 
     func session() throws -> Session {
         guard let url = TestStack.databaseURL else { throw XCTSkip("FLOWGATE_TEST_DATABASE_URL is not set: run with ops/test") }
-        return try Session(conninfo: url, flows: flows)
+        return try Session(conninfo: url, surfaces: surfaces)
     }
 
     func makeJob(_ session: Session, kind: String, tasks: Int = 1) throws -> JobRef {
@@ -64,7 +65,7 @@ final class EngineTests: XCTestCase {
     func move(_ db: Connection, _ job: JobRef, to status: String,
               then: (StateMachine, JobRef) throws -> Void = { _, _ in }) throws {
         try db.transaction { tx in
-            let machine = StateMachine(tx)
+            let machine = StateMachine(tx, surfaces: surfaces)
             let moved = try machine.changeJobStatus(try XCTUnwrap(try machine.lockJob(id: job.id)), to: status, actor: .system("test"))
             try then(machine, moved)
         }
@@ -94,8 +95,6 @@ final class EngineTests: XCTestCase {
         XCTAssertEqual(try eventCount(db, jobId: job.id), before)
         XCTAssertThrowsError(try move(db, job, to: "complete"), "an Itential status is not a Blocks status")
         XCTAssertFalse(TaskStatus.succeeded.canMove(to: .running))
-        XCTAssertTrue(JobLifecycle.canMove(.itential, from: "error", to: "running"))
-        XCTAssertFalse(JobLifecycle.canMove(.itential, from: "complete", to: "running"))
     }
 
     func testEveryChangeWritesExactlyOneEventInTheSameTransaction() throws {
@@ -137,12 +136,12 @@ final class EngineTests: XCTestCase {
         let job = try makeJob(session, kind: kind.name)
         let registry = TaskKindRegistry([kind])
         let url = try XCTUnwrap(TestStack.databaseURL)
-        let doomed = Runner(.init(conninfo: url, owner: "runner:doomed", leaseSeconds: 1), kinds: registry, flows: flows)
-        let survivor = Runner(.init(conninfo: url, owner: "runner:survivor", leaseSeconds: 30), kinds: registry, flows: flows)
+        let doomed = Runner(.init(conninfo: url, owner: "runner:doomed", leaseSeconds: 1), kinds: registry, surfaces: surfaces)
+        let survivor = Runner(.init(conninfo: url, owner: "runner:survivor", leaseSeconds: 30), kinds: registry, surfaces: surfaces)
 
         // The doomed runner leases the task and "dies": it never reports back.
         let lost = try XCTUnwrap(try session.connection.transaction { tx in
-            try StateMachine(tx).leaseNextTask(kinds: registry.names, owner: "runner:doomed", leaseSeconds: 1)
+            try StateMachine(tx, surfaces: surfaces).leaseNextTask(kinds: registry.names, owner: "runner:doomed", leaseSeconds: 1)
         })
         XCTAssertFalse(try survivor.runNextTask(on: session.connection), "a live lease is not taken over")
         Thread.sleep(forTimeInterval: 1.2)
@@ -151,7 +150,7 @@ final class EngineTests: XCTestCase {
 
         // The dead runner's late result is refused and changes nothing.
         XCTAssertFalse(try session.connection.transaction { tx in
-            try StateMachine(tx).finishLeasedTask(lost, owner: "runner:doomed", outcome: .failed("late"), flows: flows)
+            try StateMachine(tx, surfaces: surfaces).finishLeasedTask(lost, owner: "runner:doomed", outcome: .failed("late"), surfaces: surfaces)
         })
         XCTAssertFalse(try doomed.runNextTask(on: session.connection))
         XCTAssertEqual(kind.runs.values.reduce(0, +), 1)
@@ -171,7 +170,7 @@ final class EngineTests: XCTestCase {
         let url = try XCTUnwrap(TestStack.databaseURL)
         let runners = ["slow", "eager"].map { name in
             Runner(.init(conninfo: url, owner: "runner:\(name)-\(UUID().uuidString.prefix(4))", threads: 1, leaseSeconds: 1,
-                         pollIntervalMilliseconds: 50), kinds: TaskKindRegistry([kind]), flows: flows)
+                         pollIntervalMilliseconds: 50), kinds: TaskKindRegistry([kind]), surfaces: surfaces)
         }
         runners[0].start()
         let leased = Statement("t_leased", "SELECT count(*) FROM tasks WHERE job_id = $1 AND status = 'running'")
@@ -198,7 +197,7 @@ final class EngineTests: XCTestCase {
         for _ in 0..<1000 { jobs.append(try makeJob(session, kind: kind.name).id) }
         let runners = (1...2).map { n in
             Runner(.init(conninfo: url, owner: "runner:test-\(n)", threads: 4, pollIntervalMilliseconds: 50),
-                   kinds: TaskKindRegistry([kind]), flows: flows)
+                   kinds: TaskKindRegistry([kind]), surfaces: surfaces)
         }
         runners.forEach { $0.start() }
         let deadline = Date().addingTimeInterval(120)

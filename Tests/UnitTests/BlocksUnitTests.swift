@@ -1,4 +1,8 @@
 @testable import BlocksAPI
+@testable import Itential
+@testable import Scale
+@testable import WorkflowManager
+@testable import Blocks
 import Engine
 import JSON
 import XCTest
@@ -105,15 +109,15 @@ final class BlockGraphTests: XCTestCase {
 
 final class LifecycleTests: XCTestCase {
     func testJobLifecycles() {
-        XCTAssertTrue(JobLifecycle.canMove(.blocks, from: "RUNNING", to: "COMPLETED"))
-        XCTAssertFalse(JobLifecycle.canMove(.blocks, from: "COMPLETED", to: "RUNNING"))
-        XCTAssertFalse(JobLifecycle.canMove(.blocks, from: "RUNNING", to: "running"))
-        XCTAssertTrue(JobLifecycle.isTerminal("FAILED", for: .blocks))
-        XCTAssertFalse(JobLifecycle.isTerminal("error", for: .itential), "an Itential error job can be retried")
-        XCTAssertTrue(JobLifecycle.canMove(.workflowManager, from: "closed", to: "open"))
-        for surface in SurfaceName.allCases {
-            for (status, next) in JobLifecycle.transitions(for: surface) {
-                for target in next { XCTAssertTrue(JobLifecycle.isKnown(target, for: surface), "\(surface) \(status)→\(target)") }
+        XCTAssertTrue(BlockJobs.lifecycle.canMove(from: "RUNNING", to: "COMPLETED"))
+        XCTAssertFalse(BlockJobs.lifecycle.canMove(from: "COMPLETED", to: "RUNNING"))
+        XCTAssertFalse(BlockJobs.lifecycle.canMove(from: "RUNNING", to: "running"))
+        XCTAssertTrue(BlockJobs.lifecycle.isTerminal("FAILED"))
+        XCTAssertFalse(ItentialSurface.lifecycle.isTerminal("error"), "an Itential error job can be retried")
+        XCTAssertTrue(WorkflowManagerSurface.lifecycle.canMove(from: "closed", to: "open"))
+        for rules in [BlockJobs.rules, ItentialSurface.rules, ScaleSurface.rules, WorkflowManagerSurface.rules] {
+            for (status, next) in rules.lifecycle.transitions {
+                for target in next { XCTAssertTrue(rules.lifecycle.isKnown(target), "\(rules.surface) \(status)→\(target)") }
             }
         }
     }

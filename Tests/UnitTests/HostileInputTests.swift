@@ -2,7 +2,10 @@
 import HTTP
 import JSON
 @testable import ScaleAPI
+@testable import Scale
 @testable import WorkflowManagerAPI
+@testable import WorkflowManager
+@testable import Itential
 import XCTest
 
 /// Inputs that used to trap, overflow the stack or reach PostgreSQL as a 500, each refused as a
@@ -80,13 +83,14 @@ final class SchemaWorkTests: XCTestCase {
 }
 
 @testable import BlocksAPI
+@testable import Blocks
 
 final class BlocksRegistrationTests: XCTestCase {
     func testClosedRegistrationRefusesBeforeTouchingTheDatabase() throws {
         let users = BlocksUsers(tokenLifetimeSeconds: 60, registrationOpen: false)
         let request = try Request(method: "POST", target: "/api/users/register", headers: [:], body: [])
         // A session that never connects: the refusal must come first.
-        let session = Session(connectingLater: "host=/nonexistent", flows: FlowRegistry([:]))
+        let session = Session(connectingLater: "host=/nonexistent", surfaces: SurfaceRegistry([]))
         XCTAssertThrowsError(try users.register(request, session)) { error in
             XCTAssertEqual((error as? HTTPError)?.status, 403)
             XCTAssertEqual((error as? HTTPError)?.body, ["error": "Registration is closed"])

@@ -1,4 +1,5 @@
 @testable import BlocksAPI
+@testable import Blocks
 import Foundation
 import Glibc
 @testable import Sandbox

@@ -1,6 +1,7 @@
 import Foundation
 import JSON
 @testable import ScaleAPI
+@testable import Scale
 import XCTest
 
 final class SemVerTests: XCTestCase {

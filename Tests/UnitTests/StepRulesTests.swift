@@ -1,6 +1,10 @@
+@testable import Blocks
+@testable import Itential
+@testable import Scale
 @testable import Engine
 import JSON
 @testable import WorkflowManagerAPI
+@testable import WorkflowManager
 import XCTest
 
 /// The Workflow Manager rules without a database: the planner, timestamps and the `q` grammar.
@@ -125,5 +129,20 @@ final class JobQueryParserTests: XCTestCase {
         for bad in ["", "closed", "closed =", "x = 1", "closed = 1 AND", "(closed = 1", "jobName = 'a", "closed == 1", "closed = 1;"] {
             XCTAssertThrowsError(try parse(bad), bad)
         }
+    }
+}
+
+final class JobLifecycleTests: XCTestCase {
+    func testEachSurfaceHasItsOwnStatuses() {
+        XCTAssertTrue(ItentialSurface.lifecycle.canMove(from: "error", to: "running"))
+        XCTAssertFalse(ItentialSurface.lifecycle.canMove(from: "complete", to: "running"))
+        XCTAssertEqual(ItentialSurface.lifecycle.stalled, ["error"])
+        XCTAssertTrue(ScaleSurface.lifecycle.isTerminal("COMPLETED"))
+        XCTAssertFalse(ScaleSurface.lifecycle.isTerminal("FAILED"), "a failed Scale job may be requeued")
+        XCTAssertTrue(WorkflowManagerSurface.lifecycle.canMove(from: "closed", to: "open"))
+        XCTAssertFalse(BlockJobs.lifecycle.isKnown("complete"), "an Itential status is not a Blocks status")
+        let registry = SurfaceRegistry([BlockJobs.rules, ItentialSurface.rules])
+        XCTAssertThrowsError(try registry.lifecycle(for: .scale), "only what was registered")
+        XCTAssertTrue(try registry.lifecycle(for: .itential).isKnown("paused"))
     }
 }

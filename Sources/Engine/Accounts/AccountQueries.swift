@@ -2,7 +2,7 @@ import Postgres
 
 /// Every statement on the account tables (users, user_roles, user_privileges, groups,
 /// group_members, tokens). Nothing else writes them.
-enum AccountQueries {
+package enum AccountQueries {
     /// One user as a JSON object, for the alias `u`. `privileges` are the effective ones: the
     /// user's own and those of the privilege sets granted to the user's groups.
     static let userJSON = """
@@ -32,7 +32,7 @@ enum AccountQueries {
         WHERE t.digest = \(tokenDigest) AND t.revoked_at IS NULL
         """)
 
-    static let userByToken = Statement("account_user_by_token", """
+    package static let userByToken = Statement("account_user_by_token", """
         SELECT \(userJSON) FROM tokens t JOIN users u ON u.id = t.user_id
         WHERE t.digest = \(tokenDigest) AND t.revoked_at IS NULL AND t.expires_at > now() AND u.active
         """)

@@ -45,7 +45,7 @@ public struct Accounts {
     let connection: Connection
     public static let defaultTokenLifetimeSeconds = 24 * 3600
 
-    init(_ connection: Connection) {
+    package init(_ connection: Connection) {
         self.connection = connection
     }
 
@@ -209,7 +209,7 @@ public struct Accounts {
 
     // MARK: Internals
 
-    static func validate(roles: [String], privileges: [String]) throws {
+    package static func validate(roles: [String], privileges: [String]) throws {
         if let unknown = roles.first(where: { !AccessNames.roles.contains($0) && $0 != AccessNames.blocksRole }) {
             throw EngineError(.invalid, "Unknown role \(unknown)")
         }

@@ -22,7 +22,7 @@ extension Jobs {
     public func control(_ action: JobControlAction, surface: SurfaceName, publicIds: [String], actor: Actor,
                         allowedFrom: Set<String>) throws -> [(String, String)] {
         try connection.transaction { tx in
-            let machine = StateMachine(tx)
+            let machine = StateMachine(tx, surfaces: surfaces)
             let rows = try tx.execute(JobQueries.lockJobsByPublicId, [surface.rawValue, publicIds]).rows
             let jobs = rows.compactMap(JobQueries.jobRef)
             var refusals: [(String, String)] = publicIds.filter { id in !jobs.contains { $0.publicId == id } }
@@ -52,7 +52,7 @@ extension Jobs {
         }
         for row in try machine.connection.execute(JobQueries.openChildJobs, [job.id]).rows {
             guard let id = row.int64(0), let child = try machine.lockJob(id: id),
-                  !JobLifecycle.isTerminal(child.status, for: child.surface) else { continue }
+                  try !machine.surfaces.lifecycle(for: child.surface).isTerminal(child.status) else { continue }
             try cancel(child, machine: machine, actor: actor)
         }
     }

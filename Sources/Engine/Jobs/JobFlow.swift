@@ -77,17 +77,3 @@ public struct RequestDrivenFlow: JobFlow {
     public func start(_ tasks: [TaskSnapshot], job: JSON) -> [FlowDecision] { [] }
     public func after(_ finished: TaskSnapshot, error: String?, tasks: [TaskSnapshot], job: JSON) -> [FlowDecision] { [] }
 }
-
-/// The flow each surface's jobs follow.
-public struct FlowRegistry: Sendable {
-    private let flows: [SurfaceName: any JobFlow]
-
-    public init(_ flows: [SurfaceName: any JobFlow]) {
-        self.flows = flows
-    }
-
-    public func flow(for surface: SurfaceName) throws -> any JobFlow {
-        guard let flow = flows[surface] else { throw EngineError(.invalid, "No job flow for \(surface.rawValue)") }
-        return flow
-    }
-}

@@ -1,10 +1,10 @@
 import Postgres
 
 /// Statements on workflows, jobs, tasks and job_events. Only the engine runs them.
-enum JobQueries {
+package enum JobQueries {
     static func jobRef(_ row: Row) -> JobRef? {
-        guard let id = row.int64(0), let surface = SurfaceName(rawValue: row.string(1)) else { return nil }
-        return JobRef(id: id, surface: surface, publicId: row.string(2), status: row.string(3))
+        guard let id = row.int64(0) else { return nil }
+        return JobRef(id: id, surface: SurfaceName(rawValue: row.string(1)), publicId: row.string(2), status: row.string(3))
     }
 
     static let lockJob = Statement("job_lock", "SELECT id, surface, public_id, status FROM jobs WHERE id = $1 FOR NO KEY UPDATE")
@@ -27,12 +27,12 @@ enum JobQueries {
         SELECT pg_notify('flowgate_tasks', '') FROM changed WHERE parent_task_id IS NOT NULL
         """)
 
-    static let lockTask = Statement("task_lock", "SELECT key, status FROM tasks WHERE id = $1 AND job_id = $2 FOR NO KEY UPDATE")
+    package static let lockTask = Statement("task_lock", "SELECT key, status FROM tasks WHERE id = $1 AND job_id = $2 FOR NO KEY UPDATE")
 
     /// Timestamps follow the status: when it became ready, started, finished. Becoming ready
     /// starts a new iteration (the previous one is kept in the list); a claim belongs to the
     /// iteration it was made on. Going back to pending (a rerun) forgets the last result.
-    static let setTaskStatus = Statement("task_set_status", """
+    package static let setTaskStatus = Statement("task_set_status", """
         UPDATE tasks SET status = $2,
             ready_at = CASE WHEN $2 = 'ready' THEN now() ELSE ready_at END,
             past_iterations = CASE WHEN $2 = 'ready' AND iteration_id IS NOT NULL THEN past_iterations || iteration_id
@@ -50,9 +50,9 @@ enum JobQueries {
         WHERE id = $1
         """)
 
-    static let notifyRunners = Statement("notify_runners", "SELECT pg_notify('flowgate_tasks', '')")
+    package static let notifyRunners = Statement("notify_runners", "SELECT pg_notify('flowgate_tasks', '')")
 
-    static let insertEvent = Statement("event_insert", """
+    package static let insertEvent = Statement("event_insert", """
         INSERT INTO job_events (job_id, surface, job_public_id, task_id, task_key, event, actor_id, actor,
                                 from_status, to_status, detail)
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb)
@@ -66,31 +66,31 @@ enum JobQueries {
         RETURNING id
         """)
 
-    /// $2 chooses how the public id is made when $3 is NULL.
-    static let insertJob = Statement("job_insert", """
+    /// When $3 (the public id) is NULL, it is the next number of the sequence $2, or with no
+    /// sequence 24 random hex digits.
+    package static let insertJob = Statement("job_insert", """
         INSERT INTO jobs (surface, public_id, workflow_id, job_type_id, parent_job_id, name, status, owner_id,
                           priority, started_at, document, parent_task_id)
-        VALUES ($1, coalesce($3, CASE $2 WHEN 'blocks' THEN nextval('blocks_job_number')::text
-                                         WHEN 'scale' THEN nextval('scale_job_number')::text
-                                         ELSE encode(gen_random_bytes(12), 'hex') END),
+        VALUES ($1, coalesce($3, CASE WHEN $2::text IS NULL THEN encode(gen_random_bytes(12), 'hex')
+                                      ELSE nextval($2::text::regclass)::text END),
                 $4, $5, $6, $7, $8, coalesce($9, (SELECT owner_id FROM jobs parent WHERE parent.id = $6)), $10, now(), $11::jsonb,
                 $12)
         RETURNING id, surface, public_id, status
         """)
 
-    static let insertTasks = Statement("tasks_insert", """
+    package static let insertTasks = Statement("tasks_insert", """
         INSERT INTO tasks (job_id, key, position, kind, automatic, status, input)
         SELECT $1, t.key, t.position, t.kind, t.automatic, 'pending', t.input
         FROM json_to_recordset($2::json) AS t(key text, position integer, kind text, automatic boolean, input json)
         """)
 
-    static let recordTasksCreated = Statement("tasks_created_events", """
+    package static let recordTasksCreated = Statement("tasks_created_events", """
         INSERT INTO job_events (job_id, surface, job_public_id, task_id, task_key, event, actor_id, actor, to_status)
         SELECT t.job_id, j.surface, j.public_id, t.id, t.key, 'task_created', $2, $3, t.status
         FROM tasks t JOIN jobs j ON j.id = t.job_id WHERE t.job_id = $1 ORDER BY t.position, t.id
         """)
 
-    static let taskSnapshots = Statement("task_snapshots", """
+    package static let taskSnapshots = Statement("task_snapshots", """
         SELECT id, key, position, status, automatic, finish_state FROM tasks WHERE job_id = $1 ORDER BY position, id
         """)
 
@@ -103,6 +103,8 @@ enum JobQueries {
     /// scan, which never prunes the dead index entries a busy queue leaves behind. With $4, a
     /// ready task starts only while its job's owner has fewer than $4 tasks of these kinds
     /// running (checked as it starts: runners starting at the same moment may each pass it).
+    /// A child job has ended once it finished or stalled: $5/$6 pair surfaces with the statuses
+    /// their lifecycles call stalled.
     static let leaseTask = Statement("task_lease", """
         WITH ready AS (
             SELECT id, status, lease_owner FROM tasks
@@ -120,7 +122,8 @@ enum JobQueries {
         ), children_ended AS (
             SELECT id, status, lease_owner FROM tasks
             WHERE automatic AND status = 'waiting' AND kind = ANY($1::text[]) AND \(notPaused)
-              AND NOT EXISTS (SELECT 1 FROM jobs c WHERE c.parent_task_id = tasks.id AND NOT \(JobLifecycle.settledSQL("c")))
+              AND NOT EXISTS (SELECT 1 FROM jobs c WHERE c.parent_task_id = tasks.id AND c.finished_at IS NULL
+                              AND (c.surface, c.status) NOT IN (SELECT * FROM unnest($5::text[], $6::text[])))
             ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED
         ), previous AS (
             SELECT * FROM ready UNION ALL SELECT * FROM expired UNION ALL SELECT * FROM children_ended LIMIT 1
@@ -180,17 +183,17 @@ enum JobQueries {
         WHERE id = $1
         """)
 
-    static let setFinishState = Statement("task_set_finish_state", "UPDATE tasks SET finish_state = $2 WHERE id = $1")
+    package static let setFinishState = Statement("task_set_finish_state", "UPDATE tasks SET finish_state = $2 WHERE id = $1")
 
     /// $1 job, $2 task key, $3 finish state, $4 output, $5 user, $6 the user may finish others' claims.
-    static let finishManualTask = Statement("task_finish_manual", """
+    package static let finishManualTask = Statement("task_finish_manual", """
         UPDATE tasks SET status = 'succeeded', finish_state = $3, output = $4::json, finished_at = now()
         WHERE job_id = $1 AND key = $2 AND NOT automatic AND status = 'ready' AND claimed_by IS NOT NULL
           AND (claimed_by = $5 OR $6)
         RETURNING id
         """)
 
-    static let manualTaskState = Statement("task_manual_state",
+    package static let manualTaskState = Statement("task_manual_state",
         "SELECT automatic, status, claimed_by FROM tasks WHERE job_id = $1 AND key = $2")
 
     /// Ends a job's unfinished work when it is canceled; returns what changed, for history.

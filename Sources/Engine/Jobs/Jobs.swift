@@ -19,7 +19,7 @@ public struct NewTask: Sendable, Equatable {
 
 public struct NewJob: Sendable, Equatable {
     public var surface: SurfaceName
-    /// nil: the engine makes one (Blocks: the next number; others: 24 hex digits).
+    /// nil: the engine makes one, as the surface's rules say (`SurfaceRules.publicIdSequence`).
     public var publicId: String?
     public var name: String
     public var status: String
@@ -75,12 +75,12 @@ public struct TaskRecord: Sendable {
 /// Creating and reading jobs. Status changes go through `StateMachine`.
 public struct Jobs {
     let connection: Connection
-    let flows: FlowRegistry
+    package let surfaces: SurfaceRegistry
 
     /// Creates the job, its workflow row and its tasks, and starts it per its surface's flow,
     /// all in one transaction.
     public func create(_ new: NewJob, actor: Actor) throws -> JobRef {
-        try connection.transaction { tx in try Jobs.insert(new, parent: nil, actor: actor, on: tx, flows: flows) }
+        try connection.transaction { tx in try Jobs.insert(new, parent: nil, actor: actor, on: tx, surfaces: surfaces) }
     }
 
     /// The task (and its job) a child job was spawned by. Children keep their spawn order in
@@ -91,19 +91,19 @@ public struct Jobs {
     }
 
     /// Creates and starts a job inside the caller's transaction.
-    static func insert(_ new: NewJob, parent: Parent?, actor: Actor, on tx: Connection, flows: FlowRegistry) throws -> JobRef {
-        guard JobLifecycle.isKnown(new.status, for: new.surface) else {
+    static func insert(_ new: NewJob, parent: Parent?, actor: Actor, on tx: Connection, surfaces: SurfaceRegistry) throws -> JobRef {
+        guard try surfaces.lifecycle(for: new.surface).isKnown(new.status) else {
             throw EngineError(.invalid, "\(new.status) is not a \(new.surface.rawValue) job status")
         }
-        let flow = try flows.flow(for: new.surface)
-        let machine = StateMachine(tx)
+        let flow = try surfaces.flow(for: new.surface)
+        let machine = StateMachine(tx, surfaces: surfaces)
         var workflowId = new.workflowId
         if let workflow = new.workflow {
             workflowId = try tx.execute(JobQueries.insertWorkflow, [new.surface.rawValue, nil as String?, new.name,
                                                                     workflow.serialized, new.owner?.id]).first?.int64(0)
         }
         guard let job = try tx.execute(JobQueries.insertJob, [
-            new.surface.rawValue, new.surface.rawValue, new.publicId, workflowId, new.jobTypeId, parent?.jobId,
+            new.surface.rawValue, try surfaces.publicIdSequence(for: new.surface), new.publicId, workflowId, new.jobTypeId, parent?.jobId,
             new.name, new.status, new.owner?.id, 0, new.document.serialized, parent?.taskId,
         ]).first.flatMap(JobQueries.jobRef) else {
             throw EngineError(.conflict, "Job could not be created")

@@ -25,10 +25,13 @@ public struct JobRef: Sendable, Equatable {
 /// `FOR UPDATE` lock blocks those foreign-key checks, and a runner starting one task of a job
 /// while another finishes a second one deadlocked on it).
 public struct StateMachine {
-    let connection: Connection
+    package let connection: Connection
+    /// Whose lifecycles decide which job status may follow which.
+    package let surfaces: SurfaceRegistry
 
-    public init(_ connection: Connection) {
+    public init(_ connection: Connection, surfaces: SurfaceRegistry) {
         self.connection = connection
+        self.surfaces = surfaces
     }
 
     /// Locks a job row and returns it; nil if it does not exist.
@@ -37,17 +40,18 @@ public struct StateMachine {
     }
 
     /// Locks a job by its surface id; nil if it does not exist.
-    func lockJob(_ surface: SurfaceName, publicId: String) throws -> JobRef? {
+    package func lockJob(_ surface: SurfaceName, publicId: String) throws -> JobRef? {
         try connection.execute(JobQueries.lockJobsByPublicId, [surface.rawValue, [publicId]]).first.flatMap(JobQueries.jobRef)
     }
 
     @discardableResult
     public func changeJobStatus(_ job: JobRef, to status: String, actor: Actor, error: String? = nil,
                                 detail: JSON = [:]) throws -> JobRef {
-        guard JobLifecycle.canMove(job.surface, from: job.status, to: status) else {
+        let lifecycle = try surfaces.lifecycle(for: job.surface)
+        guard lifecycle.canMove(from: job.status, to: status) else {
             throw EngineError(.conflict, "Job \(job.publicId) cannot go from \(job.status) to \(status)")
         }
-        let terminal = JobLifecycle.isTerminal(status, for: job.surface)
+        let terminal = lifecycle.isTerminal(status)
         try connection.execute(JobQueries.setJobStatus, [job.id, status, terminal, error])
         try record(job, event: "job_status_changed", actor: actor, from: job.status, to: status, detail: detail)
         return JobRef(id: job.id, surface: job.surface, publicId: job.publicId, status: status)
@@ -101,9 +105,9 @@ public struct LeasedTask: Sendable {
 
 extension StateMachine {
     /// Applies what a job's flow decided, under the job lock the caller holds.
-    func apply(_ decisions: [FlowDecision], to job: JobRef, actor: Actor) throws {
+    package func apply(_ decisions: [FlowDecision], to job: JobRef, actor: Actor) throws {
         // A finished job takes no more decisions (a task of a canceled job that ends late).
-        guard !JobLifecycle.isTerminal(job.status, for: job.surface) else { return }
+        guard try !surfaces.lifecycle(for: job.surface).isTerminal(job.status) else { return }
         for decision in decisions {
             switch decision {
             case let .makeReady(taskId):
@@ -125,7 +129,7 @@ extension StateMachine {
         }
     }
 
-    func taskSnapshots(jobId: Int64) throws -> [TaskSnapshot] {
+    package func taskSnapshots(jobId: Int64) throws -> [TaskSnapshot] {
         try connection.execute(JobQueries.taskSnapshots, [jobId]).rows.compactMap { row in
             guard let id = row.int64(0), let status = TaskStatus(rawValue: row.string(3)) else { return nil }
             return TaskSnapshot(id: id, key: row.string(1), position: row.int(2) ?? 0, status: status, automatic: row.bool(4),
@@ -135,7 +139,9 @@ extension StateMachine {
 
     /// Leases the next runnable task of the given kinds and records that it started.
     func leaseNextTask(kinds: [String], owner: String, leaseSeconds: Int, runsPerOwner: Int? = nil) throws -> LeasedTask? {
-        guard let row = try connection.execute(JobQueries.leaseTask, [kinds, owner, leaseSeconds, runsPerOwner]).first,
+        let stalled = surfaces.stalled
+        guard let row = try connection.execute(JobQueries.leaseTask, [kinds, owner, leaseSeconds, runsPerOwner,
+                                                                       stalled.surfaces, stalled.statuses]).first,
               let id = row.int64(0), let jobId = row.int64(1) else { return nil }
         let leased = LeasedTask(id: id, jobId: jobId, key: row.string(2), kind: row.string(3),
                                 input: (try? JSON.parse(row.string(4))) ?? .null, attempt: row.int(5) ?? 1,
@@ -151,7 +157,7 @@ extension StateMachine {
 
     /// Records a leased task's outcome and moves its job on. Returns false, writing nothing,
     /// when the lease was lost (it expired and another runner took the task over).
-    func finishLeasedTask(_ task: LeasedTask, owner: String, outcome: TaskOutcome, flows: FlowRegistry) throws -> Bool {
+    func finishLeasedTask(_ task: LeasedTask, owner: String, outcome: TaskOutcome, surfaces: SurfaceRegistry) throws -> Bool {
         guard let job = try lockJob(id: task.jobId) else { return false }
         let (status, output, error, files, finishState, variables): (TaskStatus, JSON?, String?, [NamedFile], String, JSON?)
         switch outcome {
@@ -163,7 +169,7 @@ extension StateMachine {
             return try park(task, of: job, owner: owner, as: .waiting, seconds: 0) {
                 for child in children {
                     _ = try Jobs.insert(child, parent: Jobs.Parent(jobId: job.id, taskId: task.id),
-                                        actor: .system(owner), on: connection, flows: flows)
+                                        actor: .system(owner), on: connection, surfaces: surfaces)
                 }
             }
         case let .sleeping(seconds):
@@ -179,20 +185,20 @@ extension StateMachine {
         try record(job, taskId: task.id, taskKey: task.key, event: status == .succeeded ? "task_finished" : "task_failed",
                    actor: .system(owner), from: TaskStatus.running.rawValue, to: status.rawValue,
                    detail: error.map { ["error": .string($0)] } ?? [:])
-        try moveOn(job, after: task.id, error: error, flows: flows, actor: .system(owner))
+        try moveOn(job, after: task.id, error: error, surfaces: surfaces, actor: .system(owner))
         return true
     }
 
     /// Hands the job's flow its tasks and document after task `taskId` finished, and applies
     /// what it decides.
-    func moveOn(_ job: JobRef, after taskId: Int64, error: String?, flows: FlowRegistry, actor: Actor) throws {
+    package func moveOn(_ job: JobRef, after taskId: Int64, error: String?, surfaces: SurfaceRegistry, actor: Actor) throws {
         let tasks = try taskSnapshots(jobId: job.id)
         guard let finished = tasks.first(where: { $0.id == taskId }) else { return }
-        try apply(try flows.flow(for: job.surface).after(finished, error: error, tasks: tasks, job: try document(of: job)), to: job, actor: actor)
+        try apply(try surfaces.flow(for: job.surface).after(finished, error: error, tasks: tasks, job: try document(of: job)), to: job, actor: actor)
     }
 
     /// The job's stored document (its flow reads the definition snapshot in it).
-    func document(of job: JobRef) throws -> JSON {
+    package func document(of job: JobRef) throws -> JSON {
         try connection.execute(JobQueries.jobDocument, [job.id]).first.flatMap { try? JSON.parse($0.string(0)) } ?? [:]
     }
 }
@@ -210,13 +216,5 @@ extension StateMachine {
                    from: TaskStatus.running.rawValue, to: status.rawValue, detail: detail)
         try then()
         return true
-    }
-}
-
-extension StateMachine {
-    /// Scale's executor claim as one statement (lock with SKIP LOCKED, QUEUED → RUNNING, its
-    /// history row, the claimed job's record), because a claim is a hot path.
-    func claimQueuedScaleJob(worker: String) throws -> Row? {
-        try connection.execute(ScaleJobQueries.claim, [worker]).first
     }
 }

@@ -35,16 +35,16 @@ public final class Runner: @unchecked Sendable {
 
     public let configuration: Configuration
     private let kinds: TaskKindRegistry
-    private let flows: FlowRegistry
+    private let surfaces: SurfaceRegistry
     private let running = RunningTasks()
     private let finished = DispatchGroup()
     // Written once by stop(); threads re-read it at least every poll interval.
     private nonisolated(unsafe) var stopping = false
 
-    public init(_ configuration: Configuration, kinds: TaskKindRegistry, flows: FlowRegistry) {
+    public init(_ configuration: Configuration, kinds: TaskKindRegistry, surfaces: SurfaceRegistry) {
         self.configuration = configuration
         self.kinds = kinds
-        self.flows = flows
+        self.surfaces = surfaces
     }
 
     public func start() {
@@ -139,14 +139,14 @@ public final class Runner: @unchecked Sendable {
     public func runNextTask(on connection: Connection) throws -> Bool {
         let owner = configuration.owner
         guard let task = try connection.transaction({ tx in
-            try StateMachine(tx).leaseNextTask(kinds: kinds.names, owner: owner, leaseSeconds: configuration.leaseSeconds,
+            try StateMachine(tx, surfaces: surfaces).leaseNextTask(kinds: kinds.names, owner: owner, leaseSeconds: configuration.leaseSeconds,
                                                runsPerOwner: configuration.runsPerOwner)
         }) else { return false }
         running.insert(task)
         defer { running.remove(task) }
         let outcome = try run(task, on: connection)
         let kept = try connection.transaction { tx in
-            try StateMachine(tx).finishLeasedTask(task, owner: owner, outcome: outcome, flows: flows)
+            try StateMachine(tx, surfaces: surfaces).finishLeasedTask(task, owner: owner, outcome: outcome, surfaces: surfaces)
         }
         if !kept {
             Log.warning("lease lost; result discarded", [("task", String(task.id)), ("runner", owner)])

@@ -45,7 +45,7 @@ public struct ChildJob: Sendable {
 }
 
 public enum TaskOutcome: Sendable, Equatable {
-    /// The task's output, files it produced for its job, the state it finished in (for flows
+    /// The task's output, files it produced for its job, the state it finished in (for surfaces
     /// that branch on it; nil: `success`), and job variables it sets.
     case succeeded(JSON, files: [NamedFile] = [], finishState: String? = nil, jobVariables: JSON? = nil)
     /// A readable error; it is stored on the task and stops or diverts the job per its flow.

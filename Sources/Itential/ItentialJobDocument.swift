@@ -1,0 +1,94 @@
+import Engine
+import JSON
+
+/// An Itential job as its routes show it (spec §4.3): the stored snapshot with each task's
+/// runtime state, transitions grouped by state, metrics in epoch milliseconds, errors from the
+/// job's history.
+package enum ItentialJobDocument {
+    /// The legacy `/workflow_engine` routes word a stall the old way.
+    package enum Dialect {
+        case operationsManager
+        case legacy
+    }
+
+    package static func render(_ job: ItentialJob, _ dialect: Dialect = .operationsManager) -> JSON {
+        let document = job.document
+        let definitions = document["tasks"]?.objectValue ?? []
+        let grouped = groupedTransitions(document["transitions"])
+        let finished = job.tasks.filter { $0.status.isFinished }.count
+        var fields: [(String, JSON)] = [("_id", .string(job.id))]
+        for (key, value) in document.objectValue ?? [] where key != "_id" {
+            switch key {
+            case "tasks":
+                fields.append(("tasks", .object(definitions.map { key, definition in
+                    (key, task(key, definition, job.tasks.first { $0.key == key }, transitions: grouped[key]))
+                })))
+            case "metrics":
+                var metrics: [(String, JSON)] = [
+                    ("start_time", .number(job.createdAt.rounded())),
+                    ("end_time", ["complete", "canceled"].contains(job.status) ? job.finishedAt.map { .number($0.rounded()) } ?? .null : .null),
+                    ("progress", .number(job.status == "complete" ? 1 : job.tasks.isEmpty ? 0 : Double(finished) / Double(job.tasks.count))),
+                    ("user", value["user"] ?? .null),
+                ]
+                if let owner = job.ownerAccountId { metrics.append(("owner", .string(owner))) }
+                fields.append(("metrics", .object(metrics)))
+            case "error":
+                fields.append(("error", .array(job.errors.map { failure in
+                    let stall = dialect == .legacy && failure.task == "job"
+                    return ["task": .string(failure.task),
+                            "message": .string(stall ? "No available transitions found from completed task(s)" : failure.message),
+                            "timestamp": .number(failure.at.rounded())]
+                })))
+            default:
+                fields.append((key, value))
+            }
+            if key == "type" { fields.append(("status", .string(job.status))) }
+        }
+        return .object(fields)
+    }
+
+    static func task(_ key: String, _ definition: JSON, _ state: ItentialJob.Task?, transitions: JSON?) -> JSON {
+        var fields = definition.objectValue ?? []
+        guard let state else { return definition }
+        fields.append(("status", .string(ItentialTaskStatus.name(state.status))))
+        var metrics: [(String, JSON)] = []
+        if let started = state.startedAt ?? (state.status.isFinished ? state.finishedAt : nil) { metrics.append(("start_time", .number(started.rounded()))) }
+        if let finished = state.finishedAt, state.status.isFinished {
+            metrics.append(("end_time", .number(finished.rounded())))
+            if let started = state.startedAt { metrics.append(("run_time", .number((finished - started).rounded()))) }
+        }
+        if let finishState = state.finishState, state.status.isFinished { metrics.append(("finish_state", .string(finishState))) }
+        if state.automatic {
+            metrics.append(("owner", "Pronghorn"))
+        } else if key != WorkflowGraph.start, key != WorkflowGraph.end {
+            metrics.append(("owner", .string(state.ownerAccountId ?? "")))
+            metrics.append(("claim_time", state.claimedAt.map { .number($0.rounded()) } ?? .null))
+        }
+        fields.append(("metrics", .object(metrics)))
+        fields.append(("iterations", .array(state.iterations.map(JSON.string))))
+        if let transitions { fields.append(("transitions", transitions)) }
+        if let children = state.childJobs { fields.append(("childJobs", children)) }
+        if let error = state.error { fields.append(("error", .string(error))) }
+        return .object(fields)
+    }
+
+    /// `transitions[from][to] = {type, state}` regrouped per task as `{state: [{task, type}]}`.
+    static func groupedTransitions(_ transitions: JSON?) -> [String: JSON] {
+        var result: [String: JSON] = [:]
+        for (from, targets) in transitions?.objectValue ?? [] {
+            var byState: [(String, [JSON])] = [("success", []), ("failure", []), ("error", [])]
+            for (to, edge) in targets.objectValue ?? [] {
+                let state = edge["state"]?.stringValue ?? "success"
+                let type = state == "loop" ? "loop" : edge["type"]?.stringValue ?? "standard"
+                let entry: JSON = ["task": .string(to), "type": .string(type)]
+                if let index = byState.firstIndex(where: { $0.0 == state }) {
+                    byState[index].1.append(entry)
+                } else {
+                    byState.append((state, [entry]))
+                }
+            }
+            result[from] = .object(byState.map { ($0.0, .array($0.1)) })
+        }
+        return result
+    }
+}

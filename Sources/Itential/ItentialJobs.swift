@@ -1,0 +1,203 @@
+import Engine
+import JSON
+import Postgres
+
+/// An Itential job as its documents are built from: the stored document (the workflow
+/// snapshot and the options it started with), its status, its tasks' runtime state, who claimed
+/// it, and the errors its history holds.
+public struct ItentialJob: Sendable {
+    public struct Task: Sendable {
+        public let key: String
+        public let status: TaskStatus
+        public let automatic: Bool
+        public let finishState: String?
+        public let output: JSON?
+        public let error: String?
+        /// Milliseconds since the epoch.
+        public let startedAt: Double?
+        public let finishedAt: Double?
+        public let ownerAccountId: String?
+        public let claimedAt: Double?
+        /// Every iteration, oldest first; the last is the current one.
+        public let iterations: [String]
+        /// Jobs it spawned: `[{_id, name, iteration}]` (childJob).
+        public let childJobs: JSON?
+    }
+
+    public struct Failure: Sendable {
+        /// A task key, or `job` for a stall.
+        public let task: String
+        public let message: String
+        public let at: Double
+    }
+
+    public let id: String
+    public let status: String
+    public let document: JSON
+    public let ownerAccountId: String?
+    public let createdAt: Double
+    public let finishedAt: Double?
+    public let lastUpdatedAt: Double
+    public let tasks: [Task]
+    public let errors: [Failure]
+}
+
+/// Starting, reading and claiming Itential jobs. Their tasks run on the shared engine: the
+/// runner executes automatic ones, `ItentialFlow` (given by the surface) moves the job on.
+public struct ItentialJobs {
+    let connection: Connection
+    let jobs: Jobs
+
+    /// Creates the job with its tasks in one transaction and starts it.
+    public func start(_ job: NewJob, by user: User) throws {
+        var job = job
+        job.owner = user
+        _ = try jobs.create(job, actor: .user(user))
+    }
+
+    public func job(id: String) throws -> ItentialJob? {
+        try jobs(ids: [id]).first
+    }
+
+    /// The jobs of those ids that exist, in no particular order.
+    public func jobs(ids: [String]) throws -> [ItentialJob] {
+        try connection.execute(Self.read, [ids]).rows.map(Self.decode)
+    }
+
+    static func decode(_ row: Row) -> ItentialJob {
+        let tasks = ((try? JSON.parse(row.string(7)))?.arrayValue ?? []).compactMap { task -> ItentialJob.Task? in
+            guard let key = task["key"]?.stringValue, let status = task["status"]?.stringValue.flatMap(TaskStatus.init(rawValue:)) else { return nil }
+            return ItentialJob.Task(key: key, status: status, automatic: task["automatic"]?.boolValue ?? false,
+                                    finishState: task["finish_state"]?.stringValue, output: task["output"].flatMap { $0.isNull ? nil : $0 },
+                                    error: task["error"]?.stringValue, startedAt: task["started"]?.doubleValue,
+                                    finishedAt: task["finished"]?.doubleValue, ownerAccountId: task["owner"]?.stringValue,
+                                    claimedAt: task["claimed"]?.doubleValue,
+                                    iterations: task["iterations"]?.arrayValue?.compactMap(\.stringValue) ?? [],
+                                    childJobs: task["children"].flatMap { $0.isNull ? nil : $0 })
+        }
+        let errors = ((try? JSON.parse(row.string(8)))?.arrayValue ?? []).map { entry in
+            ItentialJob.Failure(task: entry["task"]?.stringValue ?? "job", message: entry["message"]?.stringValue ?? "",
+                                at: entry["at"]?.doubleValue ?? 0)
+        }
+        return ItentialJob(id: row.string(9), status: row.string(0), document: (try? JSON.parse(row.string(1))) ?? [:],
+                           ownerAccountId: row[2], createdAt: row.double(3) ?? 0, finishedAt: row.double(4),
+                           lastUpdatedAt: row.double(5) ?? 0, tasks: tasks, errors: errors)
+    }
+
+    public enum ClaimResult: Sendable {
+        case claimed(ItentialJob)
+        case alreadyYours
+        case claimedByOther(String)
+        case finished(String)
+        case noSuchJob
+        case noSuchUser
+    }
+
+    /// Claims a job for `username`: one statement that only succeeds while nobody holds it, so
+    /// that of many concurrent claims exactly one wins.
+    public func claim(id: String, for username: String, by actor: User) throws -> ClaimResult {
+        if let row = try connection.execute(Self.claim, [id, username, actor.id, actor.username, actor.accountId]).first {
+            return .claimed(Self.decode(row))
+        }
+        guard let row = try connection.execute(Self.claimState, [id, username]).first else { return .noSuchJob }
+        guard row.bool(3) else { return .noSuchUser }
+        if ["complete", "canceled"].contains(row.string(0)) { return .finished(row.string(0)) }
+        if row[1] == username { return .alreadyYours }
+        return .claimedByOther(row[1] ?? "")
+    }
+
+    /// Releases a claim held by `user`, or any claim when `asAdmin`; false when there was
+    /// nothing this caller may release.
+    public func release(id: String, by user: User, asAdmin: Bool) throws -> Bool {
+        try !connection.execute(Self.release, [id, user.id, asAdmin, user.username, user.accountId]).isEmpty
+    }
+
+    /// Adds accounts to the jobs' `watchers` (each once), or removes them; returns the ids of
+    /// the jobs that exist.
+    public func watch(ids: [String], accountIds: [String], watching: Bool) throws -> Set<String> {
+        Set(try connection.execute(Self.watch, [ids, accountIds, watching]).rows.map { $0.string(0) })
+    }
+
+    // MARK: Statements
+
+    static let watch = Statement("itential_job_watch", """
+        UPDATE jobs SET document = jsonb_set(document, '{watchers}', CASE
+            WHEN $3 THEN coalesce(document->'watchers', '[]') || coalesce((
+                SELECT jsonb_agg(account ORDER BY position) FROM (
+                    SELECT account, min(position) AS position FROM unnest($2::text[]) WITH ORDINALITY AS given(account, position)
+                    WHERE NOT coalesce(document->'watchers', '[]') ? account GROUP BY account) added), '[]')
+            ELSE coalesce(document->'watchers', '[]') - $2::text[] END)
+        WHERE surface = 'itential' AND public_id = ANY($1::text[])
+        RETURNING public_id
+        """)
+
+    /// Timestamps in epoch milliseconds, as Itential documents carry them.
+    /// A job's row `j` (with its claimer) as `decode` reads it: timestamps in epoch
+    /// milliseconds, as Itential documents carry them.
+    static let readColumns = """
+        SELECT j.status, j.document, claimer.account_id, extract(epoch FROM j.created_at) * 1000,
+               extract(epoch FROM j.finished_at) * 1000, extract(epoch FROM j.last_status_change) * 1000, j.id,
+               (SELECT json_agg(json_build_object(
+                    'key', t.key, 'status', t.status, 'automatic', t.automatic, 'finish_state', t.finish_state,
+                    'output', t.output, 'error', t.error, 'started', extract(epoch FROM t.started_at) * 1000,
+                    'finished', extract(epoch FROM t.finished_at) * 1000, 'owner', owner.account_id,
+                    'claimed', extract(epoch FROM t.claimed_at) * 1000, 'iterations', CASE WHEN t.iteration_id IS NULL THEN t.past_iterations
+                                            ELSE t.past_iterations || t.iteration_id END,
+                    'children', (SELECT json_agg(json_build_object('_id', c.public_id, 'name', c.name,
+                                                                   'iteration', c.document->'parent'->'iteration') ORDER BY c.id)
+                                 FROM jobs c WHERE c.parent_task_id = t.id)) ORDER BY t.position, t.id)
+                FROM tasks t LEFT JOIN users owner ON owner.id = t.claimed_by WHERE t.job_id = j.id),
+               coalesce((SELECT json_agg(json_build_object(
+                    'task', CASE WHEN e.event = 'task_failed' THEN e.task_key ELSE 'job' END,
+                    'message', e.detail->>'error', 'at', extract(epoch FROM e.at) * 1000) ORDER BY e.id)
+                FROM job_events e WHERE e.job_id = j.id AND e.detail ? 'error'
+                  AND (e.event = 'task_failed' OR e.event = 'job_status_changed')), '[]'), j.public_id
+        """
+
+    package static let read = Statement("itential_job_read", """
+        \(readColumns)
+        FROM jobs j LEFT JOIN users claimer ON claimer.id = j.claimed_by
+        WHERE j.surface = 'itential' AND j.public_id = ANY($1::text[])
+        """)
+
+    /// $1 job, $2 claimant's username, $3/$4/$5 the caller's id, name and account id. Answers
+    /// the claimed job as `read` does, so the route needs no second round trip.
+    package static let claim = Statement("itential_job_claim", """
+        WITH claimant AS (SELECT id, account_id FROM users WHERE username = $2 AND active),
+        claimed AS (
+            UPDATE jobs j SET claimed_by = c.id, claimed_at = now(),
+                document = j.document || jsonb_build_object(
+                    'locked', true,
+                    'watchers', CASE WHEN coalesce(j.document->'watchers', '[]') ? c.account_id THEN j.document->'watchers'
+                                     ELSE coalesce(j.document->'watchers', '[]') || to_jsonb(c.account_id::text) END,
+                    'last_updated', iso_utc(now()), 'last_updated_by', $5::text)
+            FROM claimant c
+            WHERE j.surface = 'itential' AND j.public_id = $1 AND j.claimed_by IS NULL AND j.status NOT IN ('complete', 'canceled')
+            RETURNING j.*
+        ), recorded AS (
+            INSERT INTO job_events (job_id, surface, job_public_id, event, actor_id, actor, detail)
+            SELECT id, 'itential', public_id, 'job_claimed', $3, $4, jsonb_build_object('user', $2::text) FROM claimed
+        )
+        \(readColumns)
+        FROM claimed j LEFT JOIN users claimer ON claimer.id = j.claimed_by
+        """)
+
+    static let claimState = Statement("itential_job_claim_state", """
+        SELECT j.status, claimer.username, j.id, EXISTS (SELECT 1 FROM users WHERE username = $2 AND active)
+        FROM jobs j LEFT JOIN users claimer ON claimer.id = j.claimed_by
+        WHERE j.surface = 'itential' AND j.public_id = $1
+        """)
+
+    static let release = Statement("itential_job_release", """
+        WITH released AS (
+            UPDATE jobs j SET claimed_by = NULL, claimed_at = NULL,
+                document = j.document || jsonb_build_object('locked', false, 'last_updated', iso_utc(now()),
+                                                            'last_updated_by', $5::text)
+            WHERE j.surface = 'itential' AND j.public_id = $1 AND j.claimed_by IS NOT NULL AND (j.claimed_by = $2 OR $3)
+            RETURNING j.id, j.public_id
+        )
+        INSERT INTO job_events (job_id, surface, job_public_id, event, actor_id, actor)
+        SELECT id, 'itential', public_id, 'job_released', $2, $4 FROM released
+        RETURNING job_id
+        """)
+}

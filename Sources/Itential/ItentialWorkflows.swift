@@ -1,0 +1,154 @@
+import Engine
+import JSON
+import Postgres
+
+/// Itential workflows (Automation Studio automations), stored as `workflows` rows whose
+/// document is the workflow as sent plus the fields the platform adds: `_id`, audit fields,
+/// the validation `errors`/`warnings`, and `outputSchema` extended with `_id` and `initiator`.
+public struct ItentialWorkflows {
+    let connection: Connection
+
+    public struct Page: Sendable {
+        public let items: [JSON]
+        public let total: Int
+    }
+
+    /// Filters of the workflow list; nil means no filter.
+    public struct Filter: Sendable {
+        public var name: String?
+        public var id: String?
+        public var nameContains: String?
+        public var nameStartsWith: String?
+
+        public init() {}
+    }
+
+    /// Stores a new workflow; a taken name is `.conflict` with Itential's message.
+    public func create(_ workflow: JSON, by user: User) throws -> JSON {
+        try importAll([workflow], by: user)[0]
+    }
+
+    /// Stores several workflows in one transaction: all or none.
+    public func importAll(_ workflows: [JSON], by user: User) throws -> [JSON] {
+        let names = try workflows.map(Self.name)
+        if let duplicate = names.enumerated().first(where: { names.firstIndex(of: $0.element) != $0.offset }) {
+            throw EngineError(.conflict, "workflow with name `\(duplicate.element)` already exists")
+        }
+        return try connection.transaction { tx in
+            try workflows.map { workflow in
+                let name = try Self.name(workflow)
+                guard let id = try tx.execute(Self.newId).first?.string(0) else { throw EngineError(.conflict, "No id") }
+                let now = Timestamp.formatMilliseconds(WallClock.now)
+                let document = Self.stored(workflow, id: id, created: (now, user.accountId), updated: (now, user.accountId))
+                do {
+                    try tx.execute(Self.insert, [id, name, document.serialized, user.id])
+                } catch let error as PostgresError where error.isUniqueViolation {
+                    throw EngineError(.conflict, "workflow with name `\(name)` already exists")
+                }
+                return document
+            }
+        }
+    }
+
+    /// Replaces a workflow's definition, keeping its id and creation fields; nil if unknown.
+    public func update(id: String, _ workflow: JSON, by user: User) throws -> JSON? {
+        let name = try Self.name(workflow)
+        do {
+            return try connection.transaction { tx in
+                guard let current = try tx.execute(Self.lockById, [id]).first.flatMap({ try? JSON.parse($0.string(0)) }) else { return nil }
+                let created = (current["created"]?.stringValue ?? "", current["created_by"]?.stringValue ?? "")
+                let document = Self.stored(workflow, id: id, created: created,
+                                           updated: (Timestamp.formatMilliseconds(WallClock.now), user.accountId))
+                try tx.execute(Self.replace, [id, name, document.serialized])
+                return document
+            }
+        } catch let error as PostgresError where error.isUniqueViolation {
+            throw EngineError(.conflict, "workflow with name `\(name)` already exists")
+        }
+    }
+
+    public func find(name: String) throws -> JSON? {
+        try findRecord(name: name)?.document
+    }
+
+    /// The workflow's row (jobs refer to it) and document.
+    public func findRecord(name: String) throws -> (rowId: Int64, document: JSON)? {
+        guard let row = try connection.execute(Self.byName, [name]).first, let id = row.int64(1),
+              let document = try? JSON.parse(row.string(0)) else { return nil }
+        return (id, document)
+    }
+
+    public func list(_ filter: Filter, limit: Int, skip: Int) throws -> Page {
+        let parameters: [any PostgresParameter] = [filter.name, filter.id, filter.nameContains, filter.nameStartsWith]
+        let rows = try connection.execute(Self.page, parameters + [limit, skip]).rows
+        // Past the last page there is no row to carry the total.
+        let total = try rows.first?.int(1) ?? connection.execute(Self.count, parameters).first?.int(0) ?? 0
+        return Page(items: rows.compactMap { try? JSON.parse($0.string(0)) }, total: total)
+    }
+
+    /// Deletes by name and returns the deleted workflow; nil if there was none. Jobs keep
+    /// their own snapshot.
+    public func delete(name: String) throws -> JSON? {
+        try connection.execute(Self.deleteByName, [name]).first.flatMap { try? JSON.parse($0.string(0)) }
+    }
+
+    // MARK: Documents
+
+    static func name(_ workflow: JSON) throws -> String {
+        guard case .object = workflow else { throw EngineError(.invalid, "A workflow must be a JSON object") }
+        guard let name = workflow["name"]?.stringValue, !name.isEmpty, name.utf8.count <= 500 else {
+            throw EngineError(.invalid, "A workflow needs a name of 1 to 500 characters")
+        }
+        guard workflow["tasks"]?.objectValue != nil, workflow["transitions"]?.objectValue != nil else {
+            throw EngineError(.invalid, "A workflow needs tasks and transitions objects")
+        }
+        return name
+    }
+
+    /// The workflow as sent, with the platform's fields set (sent values for them are replaced).
+    static func stored(_ workflow: JSON, id: String, created: (String, String), updated: (String, String)) -> JSON {
+        let platformFields: Set<String> = ["_id", "created", "created_by", "last_updated", "last_updated_by", "errors", "warnings"]
+        var fields: [(String, JSON)] = [("_id", .string(id))]
+        fields += (workflow.objectValue ?? []).filter { !platformFields.contains($0.0) }
+        if fields.first(where: { $0.0 == "type" }) == nil { fields.append(("type", "automation")) }
+        let graph = WorkflowGraph(workflow)
+        fields += [
+            ("created", .string(created.0)), ("created_by", .string(created.1)),
+            ("last_updated", .string(updated.0)), ("last_updated_by", .string(updated.1)),
+            ("errors", .array(graph.errors.map { ["task": .string($0.task), "message": .string($0.message)] })),
+            ("warnings", []),
+        ]
+        var document = JSON.object(fields)
+        let output = workflow["outputSchema"] ?? ["type": "object", "properties": [:]]
+        let properties = (output["properties"] ?? [:])
+            .setting("_id", to: ["type": "string", "pattern": "^[0-9a-f]{24}$"])
+            .setting("initiator", to: ["type": "string"])
+        document = document.setting("outputSchema", to: output.setting("properties", to: properties))
+        return document
+    }
+
+    // MARK: Statements
+
+    static let newId = Statement("itential_workflow_new_id", "SELECT gen_random_uuid()::text")
+    static let insert = Statement("itential_workflow_insert", """
+        INSERT INTO workflows (surface, public_id, name, document, created_by) VALUES ('itential', $1, $2, $3::json, $4)
+        """)
+    static let lockById = Statement("itential_workflow_lock", """
+        SELECT document FROM workflows WHERE surface = 'itential' AND public_id = $1 FOR UPDATE
+        """)
+    static let replace = Statement("itential_workflow_replace", """
+        UPDATE workflows SET name = $2, document = $3::json, updated_at = now() WHERE surface = 'itential' AND public_id = $1
+        """)
+    package static let byName = Statement("itential_workflow_by_name",
+        "SELECT document, id FROM workflows WHERE surface = 'itential' AND name = $1")
+    static let filter = """
+        surface = 'itential' AND ($1::text IS NULL OR name = $1) AND ($2::text IS NULL OR public_id = $2)
+          AND ($3::text IS NULL OR strpos(name, $3) > 0) AND ($4::text IS NULL OR starts_with(name, $4))
+        """
+    /// Each row carries the total of the filtered set.
+    static let page = Statement("itential_workflow_page",
+        "SELECT document, count(*) OVER () FROM workflows WHERE \(filter) ORDER BY name LIMIT $5 OFFSET $6")
+    static let count = Statement("itential_workflow_count", "SELECT count(*) FROM workflows WHERE \(filter)")
+    static let deleteByName = Statement("itential_workflow_delete",
+        "DELETE FROM workflows WHERE surface = 'itential' AND name = $1 RETURNING document")
+}

@@ -1,0 +1,229 @@
+import Engine
+import JSON
+import Postgres
+
+/// A job type (name + version) as stored.
+public struct JobTypeRecord: Sendable {
+    public let id: Int64
+    public let name: String
+    public let version: String
+    public let isActive: Bool
+    public let isSystem: Bool
+    public let isPaused: Bool
+    public let isPublished: Bool
+    public let iconCode: String?
+    public let unmetResources: String?
+    public let maxScheduled: Int?
+    public let maxTries: Int
+    public let revisionNum: Int
+    public let dockerImage: String
+    public let created: String
+    public let deprecated: String?
+    public let paused: String?
+    public let lastModified: String
+    public let manifest: JSON
+    public let configuration: JSON
+}
+
+public struct JobTypeRevision: Sendable {
+    public let id: Int64
+    public let revisionNum: Int
+    public let dockerImage: String
+    public let created: String
+    public let manifest: JSON
+}
+
+/// What a create or an edit sets. Optionals left nil keep the stored value; `maxScheduled` and
+/// `iconCode` may be cleared with `.some(nil)`.
+public struct JobTypeChanges: Sendable {
+    /// A validated manifest with defaults filled; giving one makes a new revision.
+    public var manifest: JSON?
+    public var versionKey: String?
+    public var tags: [String]?
+    public var dockerImage: String?
+    /// The configuration to store (secret values already taken out) and the secret values.
+    public var configuration: JSON?
+    public var secrets: [(String, String)]?
+    public var iconCode: String??
+    public var isPublished: Bool?
+    public var maxScheduled: Int??
+    public var isActive: Bool?
+    public var isPaused: Bool?
+
+    public init() {}
+}
+
+/// Filters of the job type lists.
+public struct JobTypeFilter: Sendable {
+    public var keywords: [String] = []
+    public var ids: [Int64] = []
+    public var isActive: Bool?
+    public var isSystem: Bool?
+
+    public init() {}
+}
+
+/// The `job_types`, `job_type_revisions`, `job_type_tags` and `job_type_secrets` tables.
+public struct JobTypes {
+    let connection: Connection
+
+    public enum Saved: Sendable, Equatable {
+        case created(Int64)
+        case edited(Int64)
+    }
+
+    /// Creates the (name, version), or, when it exists, edits it as a new revision. The insert
+    /// is `ON CONFLICT DO NOTHING` followed by a row lock, so two clients creating the same new
+    /// pair at once get revision 1 and revision 2, never two rows.
+    public func createOrEdit(name: String, version: String, _ changes: JobTypeChanges) throws -> Saved {
+        try connection.transaction { tx in
+            if let id = try tx.execute(JobTypeQueries.insert, [
+                name, version, changes.versionKey ?? "", (changes.manifest ?? [:]).serialized, (changes.configuration ?? [:]).serialized,
+                changes.dockerImage ?? "", changes.iconCode ?? nil, changes.isPublished ?? false, changes.maxScheduled ?? nil,
+                changes.isActive ?? true, changes.isPaused ?? false,
+            ]).first?.int64(0) {
+                try tx.execute(JobTypeQueries.insertRevision, [id])
+                try replaceTagsAndSecrets(id, changes, on: tx)
+                return .created(id)
+            }
+            guard let id = try tx.execute(JobTypeQueries.lock, [name, version]).first?.int64(0) else {
+                throw EngineError(.conflict, "Job type \(name) \(version) changed concurrently; try again")
+            }
+            try apply(changes, to: id, on: tx)
+            return .edited(id)
+        }
+    }
+
+    /// Edits an existing job type under its row lock; nil when it does not exist.
+    public func edit(name: String, version: String, _ changes: JobTypeChanges) throws -> Int64? {
+        try connection.transaction { tx in
+            guard let row = try tx.execute(JobTypeQueries.lock, [name, version]).first, let id = row.int64(0) else { return nil }
+            try apply(changes, to: id, on: tx)
+            return id
+        }
+    }
+
+    private func apply(_ changes: JobTypeChanges, to id: Int64, on tx: Connection) throws {
+        let isSystem = try tx.execute(JobTypeQueries.isSystem, [id]).first?.bool(0) ?? false
+        if isSystem, changes.manifest != nil || changes.configuration != nil || changes.iconCode != nil || changes.isActive != nil
+            || changes.maxScheduled != nil || changes.dockerImage != nil || changes.isPublished != nil {
+            throw EngineError(.invalid, "You can only modify the is_paused field for a System Job")
+        }
+        try tx.execute(JobTypeQueries.update, [
+            id, changes.manifest?.serialized, changes.dockerImage, changes.configuration?.serialized,
+            changes.iconCode != nil, changes.iconCode ?? nil, changes.isPublished, changes.maxScheduled != nil,
+            changes.maxScheduled ?? nil, changes.isActive, changes.isPaused,
+        ])
+        if changes.manifest != nil { try tx.execute(JobTypeQueries.insertRevision, [id]) }
+        try replaceTagsAndSecrets(id, changes, on: tx)
+    }
+
+    private func replaceTagsAndSecrets(_ id: Int64, _ changes: JobTypeChanges, on tx: Connection) throws {
+        if let manifest = changes.manifest { try tx.execute(JobTypeQueries.upsertErrors, [manifest.serialized, id]) }
+        if let tags = changes.tags {
+            try tx.execute(JobTypeQueries.clearTags, [id])
+            try tx.execute(JobTypeQueries.addTags, [id, Array(Set(tags))])
+        }
+        if let secrets = changes.secrets {
+            try tx.execute(JobTypeQueries.clearSecrets, [id])
+            for (name, value) in secrets { try tx.execute(JobTypeQueries.addSecret, [id, name, value]) }
+        }
+    }
+
+    // MARK: Reading
+
+    public func find(name: String, version: String) throws -> JobTypeRecord? {
+        try connection.execute(JobTypeQueries.byNameVersion, [name, version]).first.map(JobTypes.record)
+    }
+
+    /// Rows matching the filter in the given order (fixed SQL fragments only), with the total.
+    /// A sort key of the job type list: a field of `orderableFields`, ascending or not.
+    public struct Order: Sendable {
+        public let field: String
+        public let descending: Bool
+
+        public init(field: String, descending: Bool) {
+            self.field = field
+            self.descending = descending
+        }
+    }
+
+    /// Each orderable field and its SQL (names case-insensitively, versions by SemVer precedence).
+    static let orderColumns: [String: [String]] = [
+        "id": ["jt.id"], "name": ["lower(jt.name)", "jt.name"], "version": ["jt.version_key COLLATE \"C\""],
+        "title": ["lower(jt.manifest #>> '{job,title}')"], "is_active": ["jt.is_active"], "is_paused": ["jt.is_paused"],
+        "is_system": ["jt.is_system"], "is_published": ["jt.is_published"], "max_scheduled": ["jt.max_scheduled"],
+        "revision_num": ["jt.revision_num"], "docker_image": ["jt.docker_image"], "created": ["jt.created_at"],
+        "deprecated": ["jt.deprecated_at"], "paused": ["jt.paused_at"], "last_modified": ["jt.last_modified"],
+    ]
+
+    public static var orderableFields: [String] { orderColumns.keys.sorted() }
+    public static let defaultOrder = [Order(field: "name", descending: false), Order(field: "version", descending: false)]
+
+    /// Rows matching the filter, sorted by `order` (default name, version), with the total.
+    public func list(_ filter: JobTypeFilter, order: [Order], limit: Int, offset: Int) throws -> (count: Int, items: [JobTypeRecord]) {
+        try counted(connection.execute(sql: try JobTypes.listSQL(order: order.isEmpty ? JobTypes.defaultOrder : order),
+                                       JobTypes.parameters(filter) + [limit, offset]), countColumn: 19)
+    }
+
+    /// Fixed SQL fragments only; $1–$4 the filter (see `JobTypeQueries.filter`), $5 limit, $6 offset.
+    package static func listSQL(order: [Order]) throws -> String {
+        let keys = try order.flatMap { key -> [String] in
+            guard let columns = orderColumns[key.field] else { throw EngineError(.invalid, "Unknown order field \(key.field)") }
+            return columns.map { key.descending ? "\($0) DESC" : $0 }
+        }
+        return """
+            SELECT \(JobTypeQueries.listColumns), count(*) OVER () FROM job_types jt
+            WHERE \(JobTypeQueries.filter) ORDER BY \((keys + ["jt.id"]).joined(separator: ", ")) LIMIT $5 OFFSET $6
+            """
+    }
+
+    /// The versions of one name, highest SemVer first.
+    public func versions(name: String, isActive: Bool?, limit: Int, offset: Int) throws -> (count: Int, items: [JobTypeRecord]) {
+        try counted(connection.execute(JobTypeQueries.versions, [name, isActive, limit, offset]), countColumn: 19)
+    }
+
+    /// One row per name matching the filter: the highest version of that name, and all its versions.
+    public func names(_ filter: JobTypeFilter, limit: Int, offset: Int) throws -> (count: Int, items: [(JobTypeRecord, [String])]) {
+        let result = try connection.execute(JobTypeQueries.names, JobTypes.parameters(filter) + [limit, offset])
+        let items = result.rows.map { row in
+            (JobTypes.record(row), (try? JSON.parse(row.string(19)))?.arrayValue?.compactMap(\.stringValue) ?? [])
+        }
+        return (result.first?.int(20) ?? 0, items)
+    }
+
+    public func revisions(jobTypeId: Int64, limit: Int, offset: Int) throws -> (count: Int, items: [JobTypeRevision]) {
+        let result = try connection.execute(JobTypeQueries.revisions, [jobTypeId, limit, offset])
+        return (result.first?.int(5) ?? 0, result.rows.map(JobTypes.revision))
+    }
+
+    public func revision(jobTypeId: Int64, number: Int) throws -> JobTypeRevision? {
+        try connection.execute(JobTypeQueries.revision, [jobTypeId, number]).first.map(JobTypes.revision)
+    }
+
+    // MARK: Rows
+
+    private func counted(_ result: QueryResult, countColumn: Int) -> (count: Int, items: [JobTypeRecord]) {
+        (result.first?.int(countColumn) ?? 0, result.rows.map(JobTypes.record))
+    }
+
+    static func parameters(_ filter: JobTypeFilter) -> [any PostgresParameter] {
+        [filter.keywords.isEmpty ? nil : filter.keywords,
+         filter.ids.isEmpty ? nil : "{" + filter.ids.map(String.init).joined(separator: ",") + "}",
+         filter.isActive, filter.isSystem]
+    }
+
+    static func record(_ row: Row) -> JobTypeRecord {
+        JobTypeRecord(id: row.int64(0) ?? 0, name: row.string(1), version: row.string(2), isActive: row.bool(3),
+                      isSystem: row.bool(4), isPaused: row.bool(5), isPublished: row.bool(6), iconCode: row[7],
+                      unmetResources: row[8], maxScheduled: row.int(9), maxTries: row.int(10) ?? 3, revisionNum: row.int(11) ?? 1,
+                      dockerImage: row.string(12), created: row.string(13), deprecated: row[14], paused: row[15],
+                      lastModified: row.string(16), manifest: (try? JSON.parse(row.string(17))) ?? [:],
+                      configuration: (try? JSON.parse(row.string(18))) ?? [:])
+    }
+
+    static func revision(_ row: Row) -> JobTypeRevision {
+        JobTypeRevision(id: row.int64(0) ?? 0, revisionNum: row.int(1) ?? 0, dockerImage: row.string(2), created: row.string(3),
+                        manifest: (try? JSON.parse(row.string(4))) ?? [:])
+    }
+}
