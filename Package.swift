@@ -13,8 +13,9 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CFastCGI", path: "Sources/CFastCGI"),
         .systemLibrary(name: "CLibFuzzer", path: "Sources/CLibFuzzer"),
-        .systemLibrary(name: "CLibPQ", path: "Sources/CLibPQ", pkgConfig: "libpq",
-                       providers: [.apt(["libpq-dev"])]),
+        .systemLibrary(
+            name: "CLibPQ", path: "Sources/CLibPQ", pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"])]),
         .target(name: "CSpawn"),
         .target(name: "JSON"),
         .target(name: "Log", dependencies: ["JSON"]),
@@ -37,14 +38,24 @@ let package = Package(
         .target(name: "ScaleAPI", dependencies: ["HTTP", "Engine", "Scale", "JSON"]),
         .target(name: "WorkflowManagerAPI", dependencies: ["HTTP", "Engine", "WorkflowManager", "JSON"]),
         .target(name: "ItentialAPI", dependencies: ["HTTP", "Engine", "Itential", "JSON", "SurfaceSupport"]),
-        .executableTarget(name: "Flowgate",
-                          dependencies: ["FastCGI", "Postgres", "HTTP", "Engine", "Blocks", "Scale", "WorkflowManager", "Itential",
-                                         "NativeAPI", "BlocksAPI", "ScaleAPI", "WorkflowManagerAPI", "ItentialAPI", "Log", "JSON", "Sandbox", "CSpawn"]),
-        .executableTarget(name: "FlowgateFuzz",
-                          dependencies: ["CLibFuzzer", "JSON", "JSONSchema", "HTTP", "Engine", "Scale", "WorkflowManager", "Itential", "ScaleAPI", "ItentialAPI"]),
+        .executableTarget(
+            name: "Flowgate",
+            dependencies: [
+                "FastCGI", "Postgres", "HTTP", "Engine", "Blocks", "Scale", "WorkflowManager", "Itential",
+                "NativeAPI", "BlocksAPI", "ScaleAPI", "WorkflowManagerAPI", "ItentialAPI", "Log", "JSON", "Sandbox", "CSpawn",
+            ]),
+        .executableTarget(
+            name: "FlowgateFuzz",
+            dependencies: [
+                "CLibFuzzer", "JSON", "JSONSchema", "HTTP", "Engine", "Scale", "WorkflowManager", "Itential", "ScaleAPI", "ItentialAPI",
+            ]),
         // Tests/Fixtures holds copies of the specs' reference data the tests read.
-        .testTarget(name: "UnitTests", dependencies: ["JSON", "JSONSchema", "HTTP", "Engine", "Sandbox", "Log", "Blocks", "Scale", "WorkflowManager",
-                                                     "Itential", "BlocksAPI", "ScaleAPI", "WorkflowManagerAPI", "ItentialAPI"]),
+        .testTarget(
+            name: "UnitTests",
+            dependencies: [
+                "JSON", "JSONSchema", "HTTP", "Engine", "Sandbox", "Log", "Blocks", "Scale", "WorkflowManager",
+                "Itential", "BlocksAPI", "ScaleAPI", "WorkflowManagerAPI", "ItentialAPI",
+            ]),
         // Clients/ holds the scripts real client packages run against the stack.
         .testTarget(name: "IntegrationTests", dependencies: ["JSON", "Postgres", "Engine", "Blocks"], exclude: ["Clients"]),
     ],

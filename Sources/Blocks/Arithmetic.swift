@@ -5,9 +5,13 @@ import Engine
 /// Python `int()` of their inputs; Division is true division).
 enum Arithmetic {
     static let blocks: [BlockDefinition] = [
-        BlockDefinition(module: "Arithmetic", name: "Constant", family: "Constant",
-                        fields: [BlockField(name: "constant value", type: "NUMBER", role: .parameter(defaultValue: "10")),
-                                 BlockField(name: "output", type: "NUMBER", role: .output)]) { data throws(PythonError) in
+        BlockDefinition(
+            module: "Arithmetic", name: "Constant", family: "Constant",
+            fields: [
+                BlockField(name: "constant value", type: "NUMBER", role: .parameter(defaultValue: "10")),
+                BlockField(name: "output", type: "NUMBER", role: .output),
+            ]
+        ) { data throws(PythonError) in
             [("output", try value(data, "constant value"))]
         },
         binary("Addition", family: "AddSub") { a, b in a.addingReportingOverflow(b) },
@@ -21,12 +25,16 @@ enum Arithmetic {
         },
     ]
 
-    static let binaryFields = [BlockField(name: "num1", type: "NUMBER", role: .input),
-                               BlockField(name: "num2", type: "NUMBER", role: .input),
-                               BlockField(name: "output", type: "NUMBER", role: .output)]
+    static let binaryFields = [
+        BlockField(name: "num1", type: "NUMBER", role: .input),
+        BlockField(name: "num2", type: "NUMBER", role: .input),
+        BlockField(name: "output", type: "NUMBER", role: .output),
+    ]
 
-    static func binary(_ name: String, family: String,
-                       _ operation: @escaping @Sendable (Int, Int) -> (partialValue: Int, overflow: Bool)) -> BlockDefinition {
+    static func binary(
+        _ name: String, family: String,
+        _ operation: @escaping @Sendable (Int, Int) -> (partialValue: Int, overflow: Bool)
+    ) -> BlockDefinition {
         BlockDefinition(module: "Arithmetic", name: name, family: family, fields: binaryFields) { data throws(PythonError) in
             let result = operation(try value(data, "num1").toInt(), try value(data, "num2").toInt())
             guard !result.overflow else { throw PythonValue.tooLarge }

@@ -20,8 +20,10 @@ struct BlockField: Sendable {
             let attrs = if case .input = role { "input" } else { "output" }
             return ["name": .string(name), "type": .string(type), "card": "1-1", "attrs": .string(attrs)]
         case let .parameter(defaultValue):
-            return ["name": .string(name), "type": .string(type), "defaultValue": .string(defaultValue),
-                    "description": "", "attrs": "editable"]
+            return [
+                "name": .string(name), "type": .string(type), "defaultValue": .string(defaultValue),
+                "description": "", "attrs": "editable",
+            ]
         }
     }
 }
@@ -36,13 +38,14 @@ struct BlockDefinition: Sendable {
     let compute: @Sendable ([String: PythonValue]) throws(PythonError) -> [(String, PythonValue)]
 
     var paletteEntry: JSON {
-        ["module": .string("\(module).zip:\(module)"), "name": .string(name), "owner": "guest@guest.com",
-         "public": false, "description": "", "family": .string(family), "fields": .array(fields.map(\.json))]
+        [
+            "module": .string("\(module).zip:\(module)"), "name": .string(name), "owner": "guest@guest.com",
+            "public": false, "description": "", "family": .string(family), "fields": .array(fields.map(\.json)),
+        ]
     }
 
     var taskKind: String { "blocks:\(module).\(name)" }
 }
-
 
 /// The blocks Flowgate can run: the native Arithmetic module and every uploaded module.
 package struct BlockCatalog {
@@ -56,17 +59,21 @@ package struct BlockCatalog {
 
     package let entries: [Entry]
 
-    static let native = Arithmetic.blocks.map { Entry(module: $0.module, name: $0.name, paletteEntry: $0.paletteEntry, taskKind: $0.taskKind) }
+    static let native = Arithmetic.blocks.map {
+        Entry(module: $0.module, name: $0.name, paletteEntry: $0.paletteEntry, taskKind: $0.taskKind)
+    }
 
     /// Native blocks, then uploaded modules in upload order.
     package static func current(_ session: Session) throws -> BlockCatalog {
         let uploaded = try session.files.modules(surface: .blocks).flatMap { module in
             (module.metadata["blocks"]?.arrayValue ?? []).compactMap { block -> Entry? in
                 guard let name = block["name"]?.stringValue else { return nil }
-                let palette: JSON = ["module": .string("\(module.name).zip:\(module.name)"), "name": .string(name),
-                                     "owner": "guest@guest.com", "public": false,
-                                     "description": block["description"] ?? "", "family": block["family"] ?? "",
-                                     "fields": .array((block["fields"]?.arrayValue ?? []).map(canonicalField))]
+                let palette: JSON = [
+                    "module": .string("\(module.name).zip:\(module.name)"), "name": .string(name),
+                    "owner": "guest@guest.com", "public": false,
+                    "description": block["description"] ?? "", "family": block["family"] ?? "",
+                    "fields": .array((block["fields"]?.arrayValue ?? []).map(canonicalField)),
+                ]
                 return Entry(module: module.name, name: name, paletteEntry: palette, taskKind: PythonBlockKind.kindName)
             }
         }
@@ -75,8 +82,10 @@ package struct BlockCatalog {
 
     /// Stored metadata is jsonb, which reorders keys; the palette shows them as native fields do.
     static func canonicalField(_ field: JSON) -> JSON {
-        let order = field["attrs"] == "editable" ? ["name", "type", "defaultValue", "description", "attrs"]
-                                                 : ["name", "type", "card", "attrs"]
+        let order =
+            field["attrs"] == "editable"
+            ? ["name", "type", "defaultValue", "description", "attrs"]
+            : ["name", "type", "card", "attrs"]
         return .object(order.compactMap { key in field[key].map { (key, $0) } })
     }
 
@@ -94,7 +103,8 @@ enum BlockInputs {
         var data = context.input["values"]?.objectValue ?? []
         for source in context.input["sources"]?.arrayValue ?? [] {
             guard let from = source["from"]?.stringValue, let output = source["output"]?.stringValue,
-                  let input = source["input"]?.stringValue else { continue }
+                let input = source["input"]?.stringValue
+            else { continue }
             guard let value = context.upstream[from]?[output] else {
                 return .failure(PythonError(type: "KeyError", message: PythonValue.stringRepr(output)))
             }

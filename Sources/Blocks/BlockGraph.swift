@@ -62,8 +62,9 @@ package struct BlockGraph {
         for (index, edge) in edges.enumerated() {
             let name = edge["id"].flatMap(BlockGraph.key) ?? String(index)
             guard let first = edge["block1"].flatMap(BlockGraph.key), let second = edge["block2"].flatMap(BlockGraph.key),
-                  let connector1 = edge["connector1"]?.arrayValue, let connector2 = edge["connector2"]?.arrayValue,
-                  let field1 = connector1.first?.stringValue, let field2 = connector2.first?.stringValue else {
+                let connector1 = edge["connector1"]?.arrayValue, let connector2 = edge["connector2"]?.arrayValue,
+                let field1 = connector1.first?.stringValue, let field2 = connector2.first?.stringValue
+            else {
                 throw BlocksError("edge \(name) needs block1, block2, connector1 and connector2")
             }
             guard keys.contains(first), keys.contains(second) else {
@@ -73,8 +74,10 @@ package struct BlockGraph {
             let firstIsOutput = connector1.contains(.string("output"))
             let secondIsOutput = connector2.contains(.string("output"))
             guard firstIsOutput != secondIsOutput else { throw BlocksError("edge \(name) must join an output to an input") }
-            let source = firstIsOutput ? Source(from: first, output: field1, input: field2)
-                                       : Source(from: second, output: field2, input: field1)
+            let source =
+                firstIsOutput
+                ? Source(from: first, output: field1, input: field2)
+                : Source(from: second, output: field2, input: field1)
             let target = firstIsOutput ? second : first
             sources[target, default: []].append(source)
             successors[source.from, default: []].append(target)

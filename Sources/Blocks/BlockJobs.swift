@@ -14,7 +14,8 @@ public enum BlockJobs {
     /// No queued state upstream: a job is RUNNING from creation.
     public static let lifecycle = JobLifecycle(["RUNNING": ["COMPLETED", "FAILED"], "COMPLETED": [], "FAILED": []])
     /// Blocks run one after another in execution order; the first failure fails the job.
-    public static let rules = SurfaceRules(surface: .blocks, lifecycle: lifecycle,
-                                           flow: SequentialFlow(completedStatus: "COMPLETED", failedStatus: "FAILED"),
-                                           publicIdSequence: "blocks_job_number")
+    public static let rules = SurfaceRules(
+        surface: .blocks, lifecycle: lifecycle,
+        flow: SequentialFlow(completedStatus: "COMPLETED", failedStatus: "FAILED"),
+        publicIdSequence: "blocks_job_number")
 }

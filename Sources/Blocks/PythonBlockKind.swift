@@ -29,7 +29,8 @@ struct PythonBlockKind: TaskKind {
             }
             let files = (answer["files"]?.arrayValue ?? []).compactMap { file -> NamedFile? in
                 guard let name = file["name"]?.stringValue, let encoded = file["content"]?.stringValue,
-                      let content = Data(base64Encoded: encoded) else { return nil }
+                    let content = Data(base64Encoded: encoded)
+                else { return nil }
                 return NamedFile(name: name, content: Array(content))
             }
             return .succeeded(.object(outputs), files: files)

@@ -26,8 +26,10 @@ public struct ModuleRuntime: Sendable {
         }
     }
 
-    public init(sandbox: Sandbox, runLimits: SandboxLimits, inspectSeconds: Double, concurrentUploads: Int = 2,
-                archive: ArchiveLimits) {
+    public init(
+        sandbox: Sandbox, runLimits: SandboxLimits, inspectSeconds: Double, concurrentUploads: Int = 2,
+        archive: ArchiveLimits
+    ) {
         self.sandbox = sandbox
         self.runLimits = runLimits
         self.inspectSeconds = inspectSeconds
@@ -56,10 +58,16 @@ package enum PythonProcess {
     package static func run(_ command: Command, archive: [UInt8], _ runtime: ModuleRuntime) -> Result<JSON, PythonError> {
         let common: [(String, JSON)] = [
             ("archive", .string(Data(archive).base64EncodedString())),
-            ("limits", ["entries": .number(runtime.archive.entries), "file_bytes": .number(runtime.archive.fileBytes),
-                        "total_bytes": .number(runtime.archive.totalBytes), "output_bytes": .number(runtime.runLimits.outputBytes)]),
+            (
+                "limits",
+                [
+                    "entries": .number(runtime.archive.entries), "file_bytes": .number(runtime.archive.fileBytes),
+                    "total_bytes": .number(runtime.archive.totalBytes), "output_bytes": .number(runtime.runLimits.outputBytes),
+                ]
+            ),
         ]
-        let limits: SandboxLimits, request: JSON
+        let limits: SandboxLimits
+        let request: JSON
         switch command {
         case .inspect:
             limits = runtime.inspectLimits
@@ -68,8 +76,9 @@ package enum PythonProcess {
             limits = runtime.runLimits
             request = .object([("command", "run"), ("module", .string(module)), ("type", .string(type)), ("data", .object(data))] + common)
         }
-        let outcome = runtime.sandbox.run([python, "-I", "-B", "-c", PythonHelper.script], input: Array(request.serialized.utf8),
-                                          limits: limits)
+        let outcome = runtime.sandbox.run(
+            [python, "-I", "-B", "-c", PythonHelper.script], input: Array(request.serialized.utf8),
+            limits: limits)
         switch outcome {
         case let .couldNotStart(reason):
             return .failure(PythonError(type: "RuntimeError", message: "no sandbox for module code: \(reason)"))
@@ -81,8 +90,10 @@ package enum PythonProcess {
         case let .exited(status, stdout, stderr):
             guard let answer = try? JSON.parse(stdout), case .object = answer else {
                 let detail = String(decoding: stderr.suffix(400), as: UTF8.self)
-                return .failure(PythonError(type: "RuntimeError",
-                                            message: "the block's Python process ended without an answer (\(ended(status))): \(detail)"))
+                return .failure(
+                    PythonError(
+                        type: "RuntimeError",
+                        message: "the block's Python process ended without an answer (\(ended(status))): \(detail)"))
             }
             return .success(answer)
         }

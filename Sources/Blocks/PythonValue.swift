@@ -42,7 +42,6 @@ package enum PythonValue: Equatable {
         }
     }
 
-
     /// `{'output': 70}`: how the seed shows a block's outputs.
     package static func dictRepr(_ items: [(String, PythonValue)]) -> String {
         "{" + items.map { "\(stringRepr($0.0)): \($0.1.repr)" }.joined(separator: ", ") + "}"
@@ -82,8 +81,9 @@ extension PythonValue {
             }
             return value
         case .none:
-            throw PythonError(type: "TypeError",
-                              message: "int() argument must be a string, a bytes-like object or a real number, not 'NoneType'")
+            throw PythonError(
+                type: "TypeError",
+                message: "int() argument must be a string, a bytes-like object or a real number, not 'NoneType'")
         }
     }
 

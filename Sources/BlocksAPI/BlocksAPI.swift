@@ -1,5 +1,5 @@
-import Engine
 import Blocks
+import Engine
 import HTTP
 import JSON
 
@@ -21,8 +21,9 @@ public enum BlocksAPI {
     public static func surface(_ configuration: Configuration) -> Surface<Session> {
         let users = BlocksUsers(tokenLifetimeSeconds: configuration.tokenLifetimeSeconds, registrationOpen: configuration.registrationOpen)
         let workflow = BlocksWorkflow()
-        let modules = BlocksModules(runtime: configuration.modules,
-                                    uploads: UploadGate(total: configuration.modules.concurrentUploads, perUser: 1))
+        let modules = BlocksModules(
+            runtime: configuration.modules,
+            uploads: UploadGate(total: configuration.modules.concurrentUploads, perUser: 1))
         return Surface(
             name: "blocks",
             owns: { segments in segments.first == "api" && ["users", "workflow"].contains(segments.dropFirst().first ?? "") },

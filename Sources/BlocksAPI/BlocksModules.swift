@@ -1,5 +1,5 @@
-import Engine
 import Blocks
+import Engine
 import Foundation
 import HTTP
 import JSON
@@ -17,8 +17,9 @@ struct BlocksModules: Sendable {
         guard let file = form.file("file") else { throw HTTPError.badRequest("Missing form field 'file'") }
         // An import holds this FastCGI worker for up to the upload limit: only a few at once.
         guard uploads.enter(user.id) else {
-            throw HTTPError(429, "busy", body: ["error": "Too many uploads are being checked; try again in a moment"],
-                            headers: [("Retry-After", "1")])
+            throw HTTPError(
+                429, "busy", body: ["error": "Too many uploads are being checked; try again in a moment"],
+                headers: [("Retry-After", "1")])
         }
         defer { uploads.leave(user.id) }
         let answer: JSON
@@ -30,9 +31,11 @@ struct BlocksModules: Sendable {
         let modules = answer["modules"]?.arrayValue ?? []
         let catalog = try BlockCatalog.current(session)
         for name in modules.compactMap({ $0["name"]?.stringValue }) where catalog.hasModule(name) {
-            throw HTTPError(403, "taken", body: [
-                "error": .string("Module name '\(name)' in \(file.filename) already exsists, pls change the name"),
-            ])
+            throw HTTPError(
+                403, "taken",
+                body: [
+                    "error": .string("Module name '\(name)' in \(file.filename) already exsists, pls change the name")
+                ])
         }
         let stored = modules.compactMap { module -> (file: NamedFile, metadata: JSON)? in
             guard let name = module["name"]?.stringValue else { return nil }

@@ -1,5 +1,5 @@
-import Engine
 import Blocks
+import Engine
 import HTTP
 import JSON
 
@@ -19,8 +19,10 @@ struct BlocksUsers: Sendable {
         let password = try BlocksAPI.required(form, "password")
         guard !email.isEmpty, !password.isEmpty else { throw HTTPError.badRequest("email and password must not be empty") }
         do {
-            _ = try session.accounts.create(NewUser(username: email, password: password, email: email, displayName: username,
-                                                    roles: [AccessNames.blocksRole]))
+            _ = try session.accounts.create(
+                NewUser(
+                    username: email, password: password, email: email, displayName: username,
+                    roles: [AccessNames.blocksRole]))
         } catch let error as EngineError where error.kind == .conflict {
             throw HTTPError(403, "user exists", body: ["error": "user exsists"])  // sic: the upstream's text
         } catch let error as EngineError {
@@ -34,11 +36,14 @@ struct BlocksUsers: Sendable {
         let email = try BlocksAPI.required(form, "email")
         let password = try BlocksAPI.required(form, "password")
         guard let issued = try session.accounts.login(email: email, password: password, lifetimeSeconds: tokenLifetimeSeconds),
-              let user = try session.accounts.user(email: email) else {
+            let user = try session.accounts.user(email: email)
+        else {
             throw HTTPError(403, "bad login", body: ["error": "Error with your e-mail/password combination"])
         }
-        return .json(["reset": false, "id": .string(String(user.id)), "email": .string(email),
-                      "token": .string(issued.token), "username": .string(user.displayName ?? user.username)])
+        return .json([
+            "reset": false, "id": .string(String(user.id)), "email": .string(email),
+            "token": .string(issued.token), "username": .string(user.displayName ?? user.username),
+        ])
     }
 
     func reset(_ request: Request, _ session: Session) throws -> Response {
@@ -47,7 +52,8 @@ struct BlocksUsers: Sendable {
         let current = try BlocksAPI.required(form, "currentPassword")
         let new = try BlocksAPI.required(form, "newPassword")
         guard !new.isEmpty else { throw HTTPError.badRequest("newPassword must not be empty") }
-        guard try session.accounts.changePassword(userId: user.id, current: current, new: new, keeping: request.cookies["token"] ?? "") else {
+        guard try session.accounts.changePassword(userId: user.id, current: current, new: new, keeping: request.cookies["token"] ?? "")
+        else {
             throw HTTPError(403, "wrong password", body: ["error": "Incorrect Password"])
         }
         return .json(["success": "Password Changed"])
@@ -55,7 +61,9 @@ struct BlocksUsers: Sendable {
 
     func details(_ request: Request, _ session: Session) throws -> Response {
         let user = try BlocksAPI.authenticate(request, session)
-        return .json(["id": .string(String(user.id)), "email": .string(user.email ?? user.username),
-                      "username": .string(user.displayName ?? user.username)])
+        return .json([
+            "id": .string(String(user.id)), "email": .string(user.email ?? user.username),
+            "username": .string(user.displayName ?? user.username),
+        ])
     }
 }

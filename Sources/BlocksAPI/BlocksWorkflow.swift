@@ -1,5 +1,5 @@
-import Engine
 import Blocks
+import Engine
 import Glibc
 import HTTP
 import JSON
@@ -20,8 +20,10 @@ struct BlocksWorkflow: Sendable {
         let catalog = try BlockCatalog.current(session)
         let graph: BlockGraph
         do { graph = try BlockGraph(parsing: workflow, catalog: catalog) } catch { throw BlocksAPI.refuse(error) }
-        let job = try session.jobs.create(NewJob(surface: .blocks, status: "RUNNING", owner: user, workflow: graph.document,
-                                                 tasks: tasks(of: graph, catalog)), actor: .user(user))
+        let job = try session.jobs.create(
+            NewJob(
+                surface: .blocks, status: "RUNNING", owner: user, workflow: graph.document,
+                tasks: tasks(of: graph, catalog)), actor: .user(user))
         return .json(["job_id": .number(job.publicId)])
     }
 
@@ -34,10 +36,14 @@ struct BlocksWorkflow: Sendable {
     func list(_ request: Request, _ session: Session) throws -> Response {
         let user = try BlocksAPI.authenticate(request, session)
         let jobs = try session.jobs.list(surface: .blocks, ownerId: user.id)
-        return .json(.array(jobs.map { job in
-            ["startTime": .string(Self.cTime(job.createdAt)), "id": .number(job.ref.publicId),
-             "endTime": .string(Self.endTime(job)), "status": .string(job.ref.status)]
-        }))
+        return .json(
+            .array(
+                jobs.map { job in
+                    [
+                        "startTime": .string(Self.cTime(job.createdAt)), "id": .number(job.ref.publicId),
+                        "endTime": .string(Self.endTime(job)), "status": .string(job.ref.status),
+                    ]
+                }))
     }
 
     // MARK: Building jobs and documents
@@ -51,9 +57,12 @@ struct BlocksWorkflow: Sendable {
             let sources = (graph.sources[key] ?? []).map { source -> JSON in
                 ["from": .string(source.from), "output": .string(source.output), "input": .string(source.input)]
             }
-            return NewTask(key: key, position: position, kind: entry.taskKind, automatic: true,
-                           input: ["module": .string(block.module), "type": .string(block.type),
-                                   "values": block.raw["values"] ?? [:], "sources": .array(sources)])
+            return NewTask(
+                key: key, position: position, kind: entry.taskKind, automatic: true,
+                input: [
+                    "module": .string(block.module), "type": .string(block.type),
+                    "values": block.raw["values"] ?? [:], "sources": .array(sources),
+                ])
         }
     }
 
@@ -78,9 +87,11 @@ struct BlocksWorkflow: Sendable {
             guard let key = block["id"].flatMap(BlockGraph.key), let task = tasks[key] else { return block }
             return withResult(block, task)
         }
-        return ["workflow": graph.setting("blocks", to: .array(blocks)), "executionStatus": .array(blocks),
-                "startTime": .string(cTime(job.createdAt)), "id": .number(job.ref.publicId),
-                "endTime": .string(endTime(job)), "status": .string(job.ref.status)]
+        return [
+            "workflow": graph.setting("blocks", to: .array(blocks)), "executionStatus": .array(blocks),
+            "startTime": .string(cTime(job.createdAt)), "id": .number(job.ref.publicId),
+            "endTime": .string(endTime(job)), "status": .string(job.ref.status),
+        ]
     }
 
     static func withResult(_ block: JSON, _ task: TaskRecord) -> JSON {

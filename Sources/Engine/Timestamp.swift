@@ -14,11 +14,13 @@ public enum Timestamp {
             return value
         }
         guard let year = number(0..<4), bytes[4] == 45, let month = number(5..<7), bytes[7] == 45,
-              let day = number(8..<10), bytes[10] == 84 || bytes[10] == 32,
-              let hour = number(11..<13), bytes[13] == 58, let minute = number(14..<16), bytes[16] == 58,
-              let second = number(17..<19) else { return nil }
+            let day = number(8..<10), bytes[10] == 84 || bytes[10] == 32,
+            let hour = number(11..<13), bytes[13] == 58, let minute = number(14..<16), bytes[16] == 58,
+            let second = number(17..<19)
+        else { return nil }
         guard (1...12).contains(month), (1...daysIn(month: month, year: year)).contains(day),
-              hour < 24, minute < 60, second < 60 else { return nil }
+            hour < 24, minute < 60, second < 60
+        else { return nil }
         var index = 19
         var fraction = 0.0
         if bytes[index] == 46 {
@@ -38,7 +40,8 @@ public enum Timestamp {
             index += 1
         } else if bytes[index] == 43 || bytes[index] == 45 {
             guard let hours = number(index + 1..<index + 3), index + 3 < bytes.count, bytes[index + 3] == 58,
-                  let minutes = number(index + 4..<index + 6), hours < 24, minutes < 60 else { return nil }
+                let minutes = number(index + 4..<index + 6), hours < 24, minutes < 60
+            else { return nil }
             offset = (hours * 3600 + minutes * 60) * (bytes[index] == 43 ? 1 : -1)
             index += 6
         } else {
@@ -52,7 +55,7 @@ public enum Timestamp {
     /// What `format` can write, 0000-01-01T00:00:00Z … 9999-12-31T23:59:59Z. Times beyond it
     /// (a due date a hundred trillion days away, infinity, NaN) are written as its ends rather
     /// than trapping in the conversion to Int.
-    static let representable: ClosedRange<Double> = -62_167_219_200 ... 253_402_300_799
+    static let representable: ClosedRange<Double> = -62_167_219_200...253_402_300_799
 
     static func clamped(_ seconds: Double) -> Double {
         seconds.isNaN ? 0 : min(max(seconds, representable.lowerBound), representable.upperBound)

@@ -102,8 +102,10 @@ public final class FastCGIServer: @unchecked Sendable {
     // a Bool and a late read only means one more accept, which then fails.
     private nonisolated(unsafe) var stopping = false
 
-    public init(listener: Listener, workerCount: Int, bodyLimit: Int,
-                makeHandler: @escaping @Sendable (Int) -> any RequestHandler) {
+    public init(
+        listener: Listener, workerCount: Int, bodyLimit: Int,
+        makeHandler: @escaping @Sendable (Int) -> any RequestHandler
+    ) {
         self.listener = listener
         self.workerCount = workerCount
         self.bodyLimit = bodyLimit
@@ -182,8 +184,9 @@ public final class FastCGIServer: @unchecked Sendable {
         var received = 0
         while received < length {
             let n = body.withUnsafeMutableBufferPointer { buffer in
-                FCGX_GetStr(UnsafeMutableRawPointer(buffer.baseAddress! + received).assumingMemoryBound(to: CChar.self),
-                            Int32(length - received), request.pointee.in)
+                FCGX_GetStr(
+                    UnsafeMutableRawPointer(buffer.baseAddress! + received).assumingMemoryBound(to: CChar.self),
+                    Int32(length - received), request.pointee.in)
             }
             if n <= 0 { break }
             received += Int(n)

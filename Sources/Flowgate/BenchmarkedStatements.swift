@@ -9,14 +9,18 @@ import WorkflowManager
 public enum BenchmarkedStatements {
     public static let all: [(name: String, purpose: String, sql: String)] = [
         ("authenticate", "whoami: $1 = token", AccountQueries.userByToken.sql),
-        ("scale-job-types-page", "GET /v6/job-types/: $1-$4 filters (NULL), $5 limit, $6 offset",
-         (try? JobTypes.listSQL(order: JobTypes.defaultOrder)) ?? ""),
+        (
+            "scale-job-types-page", "GET /v6/job-types/: $1-$4 filters (NULL), $5 limit, $6 offset",
+            (try? JobTypes.listSQL(order: JobTypes.defaultOrder)) ?? ""
+        ),
         ("scale-claim", "POST /v6/jobs/claim/: $1 = worker name", ScaleJobQueries.claim.sql),
         ("wm-item", "job action: $1 = org id, $2 = item id", WorkflowItems.itemById.sql),
         ("wm-lock", "job action: $1 = item key, $2 = job id", StepQueries.lockJob.sql),
         ("wm-read", "job action: $1 = item key, $2 = job id", StepQueries.readJob.sql),
-        ("wm-apply-run", "Run on a one-step loop: $1 = job key, $3/$4 = actor id/name, $5 = job id",
-         StepQueries.applyingPlan(of: .run, after: .ready)),
+        (
+            "wm-apply-run", "Run on a one-step loop: $1 = job key, $3/$4 = actor id/name, $5 = job id",
+            StepQueries.applyingPlan(of: .run, after: .ready)
+        ),
         ("wm-apply-finish", "Finish on a one-step loop: same placeholders", StepQueries.applyingPlan(of: .finish, after: .running)),
         ("itential-claim", "claimJob: $1 = job id, $2 = claimant, $3/$4/$5 = caller id, name, account id", ItentialJobs.claim.sql),
         // jobs/start, in the order the route runs them (see ops/bench).

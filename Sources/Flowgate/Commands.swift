@@ -64,15 +64,17 @@ enum Commands {
     }
 
     static func migrator(_ configuration: Configuration) throws -> Migrator {
-        try Migrator(migrationsDirectory: configuration.sqlDirectory + "/migrations",
-                     reportsDirectory: configuration.sqlDirectory + "/reports")
+        try Migrator(
+            migrationsDirectory: configuration.sqlDirectory + "/migrations",
+            reportsDirectory: configuration.sqlDirectory + "/reports")
     }
 
     static func migrate(_ configuration: Configuration) throws -> Int32 {
         let connection = try Connection(conninfo: configuration.conninfo)
         let applied = try migrator(configuration).migrate(on: connection)
-        Log.info(applied.isEmpty ? "database is up to date" : "migrations applied",
-                 [("applied", applied.joined(separator: ","))])
+        Log.info(
+            applied.isEmpty ? "database is up to date" : "migrations applied",
+            [("applied", applied.joined(separator: ","))])
         return 0
     }
 
@@ -86,8 +88,9 @@ enum Commands {
         let connection = try Connection(conninfo: configuration.conninfo)
         let pending = try migrator(configuration).pending(on: connection)
         guard pending.isEmpty else {
-            Log.error("refusing to serve: migrations are pending; run `flowgate migrate` first",
-                      [("pending", pending.map(\.fileStem).joined(separator: ","))])
+            Log.error(
+                "refusing to serve: migrations are pending; run `flowgate migrate` first",
+                [("pending", pending.map(\.fileStem).joined(separator: ","))])
             return 3
         }
         connection.close()
@@ -97,23 +100,33 @@ enum Commands {
     static func serveWorker(_ configuration: Configuration, listener: Listener) throws -> Int32 {
         let application = makeApplication(configuration)
         let conninfo = configuration.conninfo
-        let server = FastCGIServer(listener: listener, workerCount: configuration.workers,
-                                   bodyLimit: configuration.bodyLimit) { _ in
+        let server = FastCGIServer(
+            listener: listener, workerCount: configuration.workers,
+            bodyLimit: configuration.bodyLimit
+        ) { _ in
             // Connect lazily: a worker that starts while the database is down answers 503s.
             HTTPBridge(application: application, session: Session(connectingLater: conninfo, surfaces: surfaces))
         }
-        let runner = Runner(.init(conninfo: conninfo, owner: "runner:\(configuration.instance)", threads: configuration.runners,
-                                  leaseSeconds: configuration.taskLeaseSeconds,
-                                  pollIntervalMilliseconds: configuration.runnerPollMilliseconds),
-                            kinds: TaskKindRegistry(BlockJobs.taskKinds + ItentialAPI.taskKinds(configuration.childJobs)), surfaces: surfaces)
-        let sandboxRunner = Runner(.init(conninfo: conninfo, owner: "sandbox:\(configuration.instance)",
-                                         threads: configuration.sandboxRunners, leaseSeconds: configuration.taskLeaseSeconds,
-                                         pollIntervalMilliseconds: configuration.runnerPollMilliseconds,
-                                         runsPerOwner: configuration.sandboxRunsPerUser),
-                                   kinds: TaskKindRegistry(BlockJobs.sandboxedTaskKinds(configuration.modules)), surfaces: surfaces)
+        let runner = Runner(
+            .init(
+                conninfo: conninfo, owner: "runner:\(configuration.instance)", threads: configuration.runners,
+                leaseSeconds: configuration.taskLeaseSeconds,
+                pollIntervalMilliseconds: configuration.runnerPollMilliseconds),
+            kinds: TaskKindRegistry(BlockJobs.taskKinds + ItentialAPI.taskKinds(configuration.childJobs)), surfaces: surfaces)
+        let sandboxRunner = Runner(
+            .init(
+                conninfo: conninfo, owner: "sandbox:\(configuration.instance)",
+                threads: configuration.sandboxRunners, leaseSeconds: configuration.taskLeaseSeconds,
+                pollIntervalMilliseconds: configuration.runnerPollMilliseconds,
+                runsPerOwner: configuration.sandboxRunsPerUser),
+            kinds: TaskKindRegistry(BlockJobs.sandboxedTaskKinds(configuration.modules)), surfaces: surfaces)
         return try Lifecycle.run(services: [server, runner, sandboxRunner]) {
-            Log.info("serving", [("listen", "\(configuration.listen)"), ("workers", String(configuration.workers)),
-                                 ("runners", String(configuration.runners)), ("version", Configuration.version)])
+            Log.info(
+                "serving",
+                [
+                    ("listen", "\(configuration.listen)"), ("workers", String(configuration.workers)),
+                    ("runners", String(configuration.runners)), ("version", Configuration.version),
+                ])
         }
     }
 
@@ -121,14 +134,19 @@ enum Commands {
     static let surfaces = SurfaceRegistry([BlockJobs.rules, ScaleSurface.rules, WorkflowManagerSurface.rules, ItentialSurface.rules])
 
     static func makeApplication(_ configuration: Configuration) -> Application<Session> {
-        let native = NativeAPI.surface(.init(instance: configuration.instance, version: Configuration.version,
-                                             tokenLifetimeSeconds: configuration.tokenLifetimeSeconds))
-        let blocks = BlocksAPI.surface(.init(tokenLifetimeSeconds: configuration.tokenLifetimeSeconds, modules: configuration.modules,
-                                             registrationOpen: configuration.blocksRegistrationOpen))
+        let native = NativeAPI.surface(
+            .init(
+                instance: configuration.instance, version: Configuration.version,
+                tokenLifetimeSeconds: configuration.tokenLifetimeSeconds))
+        let blocks = BlocksAPI.surface(
+            .init(
+                tokenLifetimeSeconds: configuration.tokenLifetimeSeconds, modules: configuration.modules,
+                registrationOpen: configuration.blocksRegistrationOpen))
         let itential = ItentialAPI.surface(.init(tokenLifetimeSeconds: configuration.tokenLifetimeSeconds))
         // Workflow Manager comes last: its paths begin with two parameters (/{orgId}/{itemId}).
-        return Application(surfaces: [native, blocks, ScaleAPI.surface(), itential, WorkflowManagerAPI.surface()],
-                           origins: configuration.origins)
+        return Application(
+            surfaces: [native, blocks, ScaleAPI.surface(), itential, WorkflowManagerAPI.surface()],
+            origins: configuration.origins)
     }
 
     static func addUser(_ arguments: [String], _ configuration: Configuration) throws -> Int32 {
@@ -169,8 +187,10 @@ enum Commands {
             return 0
         }
         let password = getenv("FLOWGATE_ADMIN_PASSWORD").map { String(cString: $0) } ?? "admin"
-        _ = try session.accounts.create(NewUser(username: "admin", password: password.isEmpty ? "admin" : password,
-                                                roles: AccessNames.roles, privileges: AccessNames.privileges))
+        _ = try session.accounts.create(
+            NewUser(
+                username: "admin", password: password.isEmpty ? "admin" : password,
+                roles: AccessNames.roles, privileges: AccessNames.privileges))
         print("created user admin")
         return 0
     }

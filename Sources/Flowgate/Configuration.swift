@@ -54,9 +54,10 @@ struct Configuration: Sendable {
                 scratchBytes: mebibytes("FLOWGATE_SANDBOX_SCRATCH_MB", 64)),
             inspectSeconds: Double(min(max(1, int("FLOWGATE_UPLOAD_TIMEOUT_SECONDS", 5)), 600)),
             concurrentUploads: min(max(1, int("FLOWGATE_UPLOAD_CONCURRENCY", 2)), 64),
-            archive: .init(entries: min(max(1, int("FLOWGATE_ZIP_MAX_ENTRIES", 1000)), 1_000_000),
-                           fileBytes: mebibytes("FLOWGATE_ZIP_MAX_FILE_MB", 16),
-                           totalBytes: mebibytes("FLOWGATE_ZIP_MAX_TOTAL_MB", 32)))
+            archive: .init(
+                entries: min(max(1, int("FLOWGATE_ZIP_MAX_ENTRIES", 1000)), 1_000_000),
+                fileBytes: mebibytes("FLOWGATE_ZIP_MAX_FILE_MB", 16),
+                totalBytes: mebibytes("FLOWGATE_ZIP_MAX_TOTAL_MB", 32)))
         let listen: ListenAddress
         if let socket = env("FLOWGATE_SOCKET") {
             listen = .unixSocket(socket)
@@ -82,11 +83,13 @@ struct Configuration: Sendable {
             sqlDirectory: env("FLOWGATE_SQL_DIR") ?? "sql",
             logLevel: env("FLOWGATE_LOG_LEVEL") ?? "info",
             modules: modules,
-            childJobs: ChildJobLimits(depth: min(max(1, int("FLOWGATE_ITENTIAL_CHILD_DEPTH", 10)), 1000),
-                                      childrenPerTask: min(max(1, int("FLOWGATE_ITENTIAL_CHILDREN_PER_TASK", 100)), 100_000)),
-            origins: Origins(publicURL: env("FLOWGATE_PUBLIC_URL"),
-                             serverNames: list("FLOWGATE_SERVER_NAMES", "localhost,127.0.0.1,[::1]"),
-                             allowedOrigins: Set(list("FLOWGATE_ALLOWED_ORIGINS", ""))),
+            childJobs: ChildJobLimits(
+                depth: min(max(1, int("FLOWGATE_ITENTIAL_CHILD_DEPTH", 10)), 1000),
+                childrenPerTask: min(max(1, int("FLOWGATE_ITENTIAL_CHILDREN_PER_TASK", 100)), 100_000)),
+            origins: Origins(
+                publicURL: env("FLOWGATE_PUBLIC_URL"),
+                serverNames: list("FLOWGATE_SERVER_NAMES", "localhost,127.0.0.1,[::1]"),
+                allowedOrigins: Set(list("FLOWGATE_ALLOWED_ORIGINS", ""))),
             blocksRegistrationOpen: env("FLOWGATE_BLOCKS_REGISTRATION") != "closed")
     }
 

@@ -26,9 +26,13 @@ final class HTTPBridge: RequestHandler {
         let elapsedMicroseconds = (HTTPBridge.monotonicNanoseconds() - started) / 1_000
         // The query string is left out: it may carry a token.
         let path = target.split(separator: "?", maxSplits: 1).first.map(String.init) ?? target
-        Log.info("request", [("method", method), ("path", path), ("status", String(response.status)),
-                             ("us", String(elapsedMicroseconds)),
-                             ("request_id", HTTPBridge.requestId(raw.params["HTTP_X_REQUEST_ID"]))])
+        Log.info(
+            "request",
+            [
+                ("method", method), ("path", path), ("status", String(response.status)),
+                ("us", String(elapsedMicroseconds)),
+                ("request_id", HTTPBridge.requestId(raw.params["HTTP_X_REQUEST_ID"])),
+            ])
         return RawResponse(status: response.status, headers: response.headers, body: response.body)
     }
 
@@ -44,7 +48,9 @@ final class HTTPBridge: RequestHandler {
     /// only those too), else "-".
     static func requestId(_ value: String?) -> String {
         guard let value, (1...64).contains(value.utf8.count),
-              value.utf8.allSatisfy({ $0 < 0x80 && (isalnum(Int32($0)) != 0 || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "-")) })
+            value.utf8.allSatisfy({
+                $0 < 0x80 && (isalnum(Int32($0)) != 0 || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "-"))
+            })
         else { return "-" }
         return value
     }

@@ -57,8 +57,10 @@ struct Supervisor {
         environment[Self.supervisorVariable] = String(getpid())
         // The runtime's crash report should not delay the restart by symbolicating at length.
         if environment["SWIFT_BACKTRACE"] == nil { environment["SWIFT_BACKTRACE"] = "enable=yes,symbolicate=fast" }
-        return try ChildProcess.spawn([Self.executable, "serve"], environment: environment.map { "\($0.key)=\($0.value)" },
-                                      descriptors: [0, 1, 2, listener.descriptor]).get()
+        return try ChildProcess.spawn(
+            [Self.executable, "serve"], environment: environment.map { "\($0.key)=\($0.value)" },
+            descriptors: [0, 1, 2, listener.descriptor]
+        ).get()
     }
 
     /// This program's file, resolved once: exec of /proc/self/exe itself is refused to a process

@@ -1,11 +1,12 @@
-@testable import Engine
 import HTTP
-@testable import ItentialAPI
 import JSON
 import JSONSchema
 import Scale
-@testable import ScaleAPI
 import WorkflowManager
+
+@testable import Engine
+@testable import ItentialAPI
+@testable import ScaleAPI
 
 /// One parser fed arbitrary bytes. It may refuse them, as it would a request; it must not
 /// crash, hang or grow without bound.
@@ -18,8 +19,9 @@ struct FuzzTarget: Sendable {
         FuzzTarget(name: "multipart") { bytes in
             // The first line is the Content-Type, the rest the body.
             let split = bytes.firstIndex(of: 10) ?? bytes.endIndex
-            form("multipart/form-data; " + String(decoding: bytes[..<split], as: UTF8.self),
-                 Array(bytes[min(split + 1, bytes.endIndex)...]))
+            form(
+                "multipart/form-data; " + String(decoding: bytes[..<split], as: UTF8.self),
+                Array(bytes[min(split + 1, bytes.endIndex)...]))
         },
         FuzzTarget(name: "form") { bytes in form("application/x-www-form-urlencoded", bytes) },
         FuzzTarget(name: "wm-query") { bytes in
@@ -27,8 +29,11 @@ struct FuzzTarget: Sendable {
             _ = try? parser.parse()
         },
         FuzzTarget(name: "itential-search") { bytes in
-            guard let request = try? Request(method: "GET", target: "/operations-manager/jobs?" + String(decoding: bytes, as: UTF8.self),
-                                             headers: [:], body: []) else { return }
+            guard
+                let request = try? Request(
+                    method: "GET", target: "/operations-manager/jobs?" + String(decoding: bytes, as: UTF8.self),
+                    headers: [:], body: [])
+            else { return }
             _ = try? ItentialSearchQuery(request, caller: fuzzUser)
         },
         FuzzTarget(name: "scale-time") { bytes in
@@ -55,6 +60,8 @@ struct FuzzTarget: Sendable {
     }
 
     /// A caller for searches: an ordinary user in one group.
-    static let fuzzUser = User(["id": 1, "username": "fuzz", "account_id": "000000000000000000000001", "active": true,
-                                "roles": ["apiread"], "group_accounts": [["name": "g", "id": "000000000000000000000002"]]])!
+    static let fuzzUser = User([
+        "id": 1, "username": "fuzz", "account_id": "000000000000000000000001", "active": true,
+        "roles": ["apiread"], "group_accounts": [["name": "g", "id": "000000000000000000000002"]],
+    ])!
 }

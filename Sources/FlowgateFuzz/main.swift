@@ -11,33 +11,33 @@ guard arguments.count >= 2, let target = FuzzTarget.all.first(where: { $0.name =
 }
 
 #if FUZZING
-import CLibFuzzer
+    import CLibFuzzer
 
-/// The sanitizer runtime links libFuzzer's own main, which wants this symbol; the driver below
-/// is what runs, with `target` as its callback.
-@_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt { 0 }
+    /// The sanitizer runtime links libFuzzer's own main, which wants this symbol; the driver below
+    /// is what runs, with `target` as its callback.
+    @_cdecl("LLVMFuzzerTestOneInput")
+    public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt { 0 }
 
-nonisolated(unsafe) var fuzzed = target
-var driverArguments = [arguments[0]] + arguments.dropFirst(2)
-var argc = CInt(driverArguments.count)
-var cArguments = driverArguments.map { strdup($0) } + [nil]
-let status = cArguments.withUnsafeMutableBufferPointer { buffer -> CInt in
-    var argv = buffer.baseAddress
-    return LLVMFuzzerRunDriver(&argc, &argv) { data, size in
-        fuzzed.run(data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? [])
-        return 0
+    nonisolated(unsafe) var fuzzed = target
+    var driverArguments = [arguments[0]] + arguments.dropFirst(2)
+    var argc = CInt(driverArguments.count)
+    var cArguments = driverArguments.map { strdup($0) } + [nil]
+    let status = cArguments.withUnsafeMutableBufferPointer { buffer -> CInt in
+        var argv = buffer.baseAddress
+        return LLVMFuzzerRunDriver(&argc, &argv) { data, size in
+            fuzzed.run(data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? [])
+            return 0
+        }
     }
-}
-exit(status)
+    exit(status)
 #else
-var replayed = 0
-for directory in arguments.dropFirst(2) {
-    for file in (try? FileManager.default.contentsOfDirectory(atPath: directory))?.sorted() ?? [] {
-        guard let data = FileManager.default.contents(atPath: directory + "/" + file) else { continue }
-        target.run(Array(data))
-        replayed += 1
+    var replayed = 0
+    for directory in arguments.dropFirst(2) {
+        for file in (try? FileManager.default.contentsOfDirectory(atPath: directory))?.sorted() ?? [] {
+            guard let data = FileManager.default.contents(atPath: directory + "/" + file) else { continue }
+            target.run(Array(data))
+            replayed += 1
+        }
     }
-}
-print("\(target.name): \(replayed) inputs replayed")
+    print("\(target.name): \(replayed) inputs replayed")
 #endif

@@ -10,8 +10,10 @@ public struct Application<Context>: Sendable {
     private let fallbackError: @Sendable (HTTPError) -> Response
     private let origins: Origins
 
-    public init(surfaces: [Surface<Context>], origins: Origins = Origins(),
-                fallbackError: @escaping @Sendable (HTTPError) -> Response = NativeErrorShape.render) {
+    public init(
+        surfaces: [Surface<Context>], origins: Origins = Origins(),
+        fallbackError: @escaping @Sendable (HTTPError) -> Response = NativeErrorShape.render
+    ) {
         self.surfaces = surfaces
         self.origins = origins
         self.fallbackError = fallbackError
@@ -22,9 +24,11 @@ public struct Application<Context>: Sendable {
 
     /// `prepare` runs before the handler (e.g. reconnect the database); its errors are rendered
     /// like the handler's. `bodyRefusal`: the transport could not read the body as declared.
-    public func respond(method: String, target: String, headers: [String: String], body: [UInt8],
-                        bodyRefusal: HTTPError? = nil, context: Context,
-                        prepare: (Context) throws -> Void = { _ in }) -> Response {
+    public func respond(
+        method: String, target: String, headers: [String: String], body: [UInt8],
+        bodyRefusal: HTTPError? = nil, context: Context,
+        prepare: (Context) throws -> Void = { _ in }
+    ) -> Response {
         let renderError = errorRenderer(forTarget: target)
         var request: Request
         do {
@@ -38,7 +42,8 @@ public struct Application<Context>: Sendable {
         // A browser sends the token cookie with a form posted from any site: a write that carries
         // it must come from one of ours (or from a client that sends no Origin at all).
         if !["GET", "HEAD", "OPTIONS"].contains(method), request.cookies["token"] != nil,
-           let origin = request.header("origin"), !origins.allows(origin: origin, for: request) {
+            let origin = request.header("origin"), !origins.allows(origin: origin, for: request)
+        {
             return renderError(.forbidden("Cross-site request refused: origin \(origin.prefix(100)) may not write here"))
         }
         var response: Response
@@ -46,8 +51,10 @@ public struct Application<Context>: Sendable {
         case .notFound:
             response = renderError(.notFound("No route for \(method) \(request.rawPath)"))
         case let .methodNotAllowed(allowed):
-            response = renderError(HTTPError(405, "Method \(method) not allowed on \(request.rawPath)",
-                                             headers: [("Allow", allowed.joined(separator: ", "))]))
+            response = renderError(
+                HTTPError(
+                    405, "Method \(method) not allowed on \(request.rawPath)",
+                    headers: [("Allow", allowed.joined(separator: ", "))]))
         case let .found(route, parameters):
             var bound = request
             bound.pathParameters = parameters

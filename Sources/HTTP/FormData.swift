@@ -26,7 +26,7 @@ public enum FormEncoding {
         for piece in text.split(separator: "&") where !piece.isEmpty {
             let parts = piece.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             guard let name = percentDecode(parts[0], plusIsSpace: true),
-                  let value = percentDecode(parts.count > 1 ? parts[1] : "", plusIsSpace: true)
+                let value = percentDecode(parts.count > 1 ? parts[1] : "", plusIsSpace: true)
             else { throw .badRequest("Invalid percent-encoding in \(String(parts[0]).prefix(64))") }
             guard !name.utf8.contains(0), !value.utf8.contains(0) else {
                 throw .badRequest("Parameter \(name.prefix(64)) contains a NUL byte")
@@ -96,9 +96,11 @@ public enum MultipartParser {
                 throw .badRequest("Multipart part without a name")
             }
             if let filename = headerParameter("filename", in: disposition) {
-                files.append(FormData.File(field: name, filename: filename,
-                                           contentType: headers["content-type"] ?? "application/octet-stream",
-                                           content: content))
+                files.append(
+                    FormData.File(
+                        field: name, filename: filename,
+                        contentType: headers["content-type"] ?? "application/octet-stream",
+                        content: content))
             } else {
                 guard let value = String(validating: content, as: UTF8.self) else {
                     throw .badRequest("Form field \(name) is not UTF-8")

@@ -10,8 +10,10 @@ public struct HTTPError: Error, Sendable, CustomStringConvertible {
     public let body: JSON?
     public let headers: [(String, String)]
 
-    public init(_ status: Int, _ message: String, details: [String] = [], body: JSON? = nil,
-                headers: [(String, String)] = []) {
+    public init(
+        _ status: Int, _ message: String, details: [String] = [], body: JSON? = nil,
+        headers: [(String, String)] = []
+    ) {
         self.status = status
         self.message = message
         self.details = details

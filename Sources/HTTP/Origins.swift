@@ -11,8 +11,10 @@ public struct Origins: Sendable {
     /// Further origins allowed to send cookie-authenticated writes (`FLOWGATE_ALLOWED_ORIGINS`).
     public let allowedOrigins: Set<String>
 
-    public init(publicURL: String? = nil, serverNames: [String] = ["localhost", "127.0.0.1", "[::1]"],
-                allowedOrigins: Set<String> = []) {
+    public init(
+        publicURL: String? = nil, serverNames: [String] = ["localhost", "127.0.0.1", "[::1]"],
+        allowedOrigins: Set<String> = []
+    ) {
         self.publicURL = publicURL.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
         self.serverNames = serverNames.map { $0.lowercased() }
         trustedNames = Set(self.serverNames.map { String(Self.split($0).name) })
@@ -46,14 +48,18 @@ public struct Origins: Sendable {
         guard let host = request.header("host")?.lowercased(), !host.isEmpty else { return nil }
         let (name, port) = Self.split(host)
         guard trustedNames.contains(String(name)),
-              port.isEmpty || (port.first == ":" && port.count <= 6 && port.dropFirst().allSatisfy(\.isASCII) && port.dropFirst().allSatisfy(\.isNumber))
+            port.isEmpty
+                || (port.first == ":" && port.count <= 6 && port.dropFirst().allSatisfy(\.isASCII)
+                    && port.dropFirst().allSatisfy(\.isNumber))
         else { return nil }
         return host
     }
 
     /// `name` and `:port` (or "") of a host; an IPv6 name keeps its brackets.
     static func split(_ host: String) -> (name: Substring, port: Substring) {
-        let end = host.hasPrefix("[") ? host.firstIndex(of: "]").map(host.index(after:)) ?? host.endIndex
+        let end =
+            host.hasPrefix("[")
+            ? host.firstIndex(of: "]").map(host.index(after:)) ?? host.endIndex
             : host.firstIndex(of: ":") ?? host.endIndex
         return (host[..<end], host[end...])
     }

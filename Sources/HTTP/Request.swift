@@ -23,8 +23,7 @@ public struct Request {
     public static let maxTargetLength = 4096
     public static let maxHeaderLength = 4096
 
-    public init(method: String, target: String, headers: [String: String], body: [UInt8]) throws(HTTPError)
-    {
+    public init(method: String, target: String, headers: [String: String], body: [UInt8]) throws(HTTPError) {
         guard target.utf8.count <= Request.maxTargetLength else { throw HTTPError(414, "Request URI too long") }
         for (name, value) in headers {
             guard value.utf8.count <= Request.maxHeaderLength else {

@@ -8,8 +8,10 @@ public struct Surface<Context>: Sendable {
     public let routes: [Route<Context>]
     public let renderError: @Sendable (HTTPError) -> Response
 
-    public init(name: String, owns: @escaping @Sendable ([String]) -> Bool, routes: [Route<Context>],
-                renderError: @escaping @Sendable (HTTPError) -> Response) {
+    public init(
+        name: String, owns: @escaping @Sendable ([String]) -> Bool, routes: [Route<Context>],
+        renderError: @escaping @Sendable (HTTPError) -> Response
+    ) {
         self.name = name
         self.owns = owns
         self.routes = routes

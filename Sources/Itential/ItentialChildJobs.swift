@@ -34,14 +34,19 @@ struct ItentialChildJobs: TaskKind {
             }
             let wanted = elements?.count ?? 1
             guard wanted <= limits.childrenPerTask else {
-                throw ItentialTasks.Failure(message: "Error starting child job: data_array has \(wanted) elements, more than the \(limits.childrenPerTask) children a task may start")
+                throw ItentialTasks.Failure(
+                    message:
+                        "Error starting child job: data_array has \(wanted) elements, more than the \(limits.childrenPerTask) children a task may start"
+                )
             }
             let depth = (context.task.job["ancestors"]?.arrayValue?.count ?? 0) + 1
             guard depth <= limits.depth else {
-                throw ItentialTasks.Failure(message: "Error starting child job: child jobs may nest \(limits.depth) deep, and this job is at depth \(depth - 1)")
+                throw ItentialTasks.Failure(
+                    message: "Error starting child job: child jobs may nest \(limits.depth) deep, and this job is at depth \(depth - 1)")
             }
             if children.count >= wanted {
-                return ItentialTasks.succeeded(ItentialTasks.Result(outputs: [("job_details", Self.details(children, loop: elements != nil))]), context)
+                return ItentialTasks.succeeded(
+                    ItentialTasks.Result(outputs: [("job_details", Self.details(children, loop: elements != nil))]), context)
             }
             let next = incoming["loopType"]?.stringValue == "sequential" ? children.count..<children.count + 1 : children.count..<wanted
             return .spawned(try next.map { try child(index: elements == nil ? nil : $0, element: elements?[$0], incoming, context) })
@@ -51,8 +56,9 @@ struct ItentialChildJobs: TaskKind {
     /// The child's variables and status; a loop's are listed with their element index.
     static func details(_ children: [ChildJob], loop: Bool) -> JSON {
         func entry(_ child: ChildJob, _ index: Int?) -> JSON {
-            .object([("status", .string(child.status))] + (index.map { [("childJobLoopIndex", .number($0))] } ?? [])
-                + (child.variables.objectValue ?? []))
+            .object(
+                [("status", .string(child.status))] + (index.map { [("childJobLoopIndex", .number($0))] } ?? [])
+                    + (child.variables.objectValue ?? []))
         }
         return loop ? ["loop": .array(children.enumerated().map { entry($1, $0) })] : children.first.map { entry($0, nil) } ?? [:]
     }
@@ -73,13 +79,16 @@ struct ItentialChildJobs: TaskKind {
             throw ItentialTasks.Failure(message: "Error starting child job: \(refusal.message)")
         }
         let job = context.task.job
-        let parent = ItentialNewJob.Parent(job: context.jobVariables["_id"]?.stringValue ?? "",
-                                           task: context.task.key, iteration: context.task.iteration, element: index,
-                                           ancestors: job["ancestors"]?.arrayValue ?? [])
-        let initiator = ItentialNewJob.Initiator(accountId: job["metrics"]?["user"]?.stringValue ?? "",
-                                                 username: context.jobVariables["initiator"]?.stringValue ?? "")
-        return ItentialNewJob.make(id: ItentialNewJob.objectId(), workflowRowId: rowId, workflow: workflow,
-                                   options: ["description": .string("Child job of \(parent.job)")], variables: .object(variables),
-                                   initiator: initiator, parent: parent)
+        let parent = ItentialNewJob.Parent(
+            job: context.jobVariables["_id"]?.stringValue ?? "",
+            task: context.task.key, iteration: context.task.iteration, element: index,
+            ancestors: job["ancestors"]?.arrayValue ?? [])
+        let initiator = ItentialNewJob.Initiator(
+            accountId: job["metrics"]?["user"]?.stringValue ?? "",
+            username: context.jobVariables["initiator"]?.stringValue ?? "")
+        return ItentialNewJob.make(
+            id: ItentialNewJob.objectId(), workflowRowId: rowId, workflow: workflow,
+            options: ["description": .string("Child job of \(parent.job)")], variables: .object(variables),
+            initiator: initiator, parent: parent)
     }
 }

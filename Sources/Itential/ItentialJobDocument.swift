@@ -20,25 +20,43 @@ package enum ItentialJobDocument {
         for (key, value) in document.objectValue ?? [] where key != "_id" {
             switch key {
             case "tasks":
-                fields.append(("tasks", .object(definitions.map { key, definition in
-                    (key, task(key, definition, job.tasks.first { $0.key == key }, transitions: grouped[key]))
-                })))
+                fields.append(
+                    (
+                        "tasks",
+                        .object(
+                            definitions.map { key, definition in
+                                (key, task(key, definition, job.tasks.first { $0.key == key }, transitions: grouped[key]))
+                            })
+                    ))
             case "metrics":
                 var metrics: [(String, JSON)] = [
                     ("start_time", .number(job.createdAt.rounded())),
-                    ("end_time", ["complete", "canceled"].contains(job.status) ? job.finishedAt.map { .number($0.rounded()) } ?? .null : .null),
-                    ("progress", .number(job.status == "complete" ? 1 : job.tasks.isEmpty ? 0 : Double(finished) / Double(job.tasks.count))),
+                    (
+                        "end_time",
+                        ["complete", "canceled"].contains(job.status) ? job.finishedAt.map { .number($0.rounded()) } ?? .null : .null
+                    ),
+                    (
+                        "progress",
+                        .number(job.status == "complete" ? 1 : job.tasks.isEmpty ? 0 : Double(finished) / Double(job.tasks.count))
+                    ),
                     ("user", value["user"] ?? .null),
                 ]
                 if let owner = job.ownerAccountId { metrics.append(("owner", .string(owner))) }
                 fields.append(("metrics", .object(metrics)))
             case "error":
-                fields.append(("error", .array(job.errors.map { failure in
-                    let stall = dialect == .legacy && failure.task == "job"
-                    return ["task": .string(failure.task),
-                            "message": .string(stall ? "No available transitions found from completed task(s)" : failure.message),
-                            "timestamp": .number(failure.at.rounded())]
-                })))
+                fields.append(
+                    (
+                        "error",
+                        .array(
+                            job.errors.map { failure in
+                                let stall = dialect == .legacy && failure.task == "job"
+                                return [
+                                    "task": .string(failure.task),
+                                    "message": .string(stall ? "No available transitions found from completed task(s)" : failure.message),
+                                    "timestamp": .number(failure.at.rounded()),
+                                ]
+                            })
+                    ))
             default:
                 fields.append((key, value))
             }
@@ -52,7 +70,9 @@ package enum ItentialJobDocument {
         guard let state else { return definition }
         fields.append(("status", .string(ItentialTaskStatus.name(state.status))))
         var metrics: [(String, JSON)] = []
-        if let started = state.startedAt ?? (state.status.isFinished ? state.finishedAt : nil) { metrics.append(("start_time", .number(started.rounded()))) }
+        if let started = state.startedAt ?? (state.status.isFinished ? state.finishedAt : nil) {
+            metrics.append(("start_time", .number(started.rounded())))
+        }
         if let finished = state.finishedAt, state.status.isFinished {
             metrics.append(("end_time", .number(finished.rounded())))
             if let started = state.startedAt { metrics.append(("run_time", .number((finished - started).rounded()))) }

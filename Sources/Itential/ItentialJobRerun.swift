@@ -24,7 +24,9 @@ extension ItentialJobs {
             }
             let tasks = try machine.taskSnapshots(jobId: job.id)
             func task(_ key: String) throws -> TaskSnapshot {
-                guard let task = tasks.first(where: { $0.key == key }) else { throw EngineError(.notFound, "Task \(key) not found in job \(id)") }
+                guard let task = tasks.first(where: { $0.key == key }) else {
+                    throw EngineError(.notFound, "Task \(key) not found in job \(id)")
+                }
                 return task
             }
             let target = try task(key)
@@ -39,7 +41,9 @@ extension ItentialJobs {
                 }
             case .continueFrom:
                 guard job.status == "error" else { throw EngineError(.conflict, "Job \(id) is \(job.status), not error") }
-                guard ![.ready, .running, .waiting].contains(target.status) else { throw EngineError(.conflict, "Task \(key) is already running") }
+                guard ![.ready, .running, .waiting].contains(target.status) else {
+                    throw EngineError(.conflict, "Task \(key) is already running")
+                }
             case let .revert(from):
                 guard job.status == "error" || job.status == "paused" else {
                     throw EngineError(.conflict, "Job \(id) is \(job.status); only a paused or errored job can be reverted")
@@ -55,7 +59,9 @@ extension ItentialJobs {
         }
     }
 
-    static let overrideIncoming = Statement("itential_task_override_incoming", """
+    static let overrideIncoming = Statement(
+        "itential_task_override_incoming",
+        """
         UPDATE tasks SET input = jsonb_set(input::jsonb, '{variables,incoming}',
                                            coalesce(input::jsonb #> '{variables,incoming}', '{}') || $2::jsonb)::json
         WHERE id = $1

@@ -66,22 +66,27 @@ public struct ItentialJobs {
 
     static func decode(_ row: Row) -> ItentialJob {
         let tasks = ((try? JSON.parse(row.string(7)))?.arrayValue ?? []).compactMap { task -> ItentialJob.Task? in
-            guard let key = task["key"]?.stringValue, let status = task["status"]?.stringValue.flatMap(TaskStatus.init(rawValue:)) else { return nil }
-            return ItentialJob.Task(key: key, status: status, automatic: task["automatic"]?.boolValue ?? false,
-                                    finishState: task["finish_state"]?.stringValue, output: task["output"].flatMap { $0.isNull ? nil : $0 },
-                                    error: task["error"]?.stringValue, startedAt: task["started"]?.doubleValue,
-                                    finishedAt: task["finished"]?.doubleValue, ownerAccountId: task["owner"]?.stringValue,
-                                    claimedAt: task["claimed"]?.doubleValue,
-                                    iterations: task["iterations"]?.arrayValue?.compactMap(\.stringValue) ?? [],
-                                    childJobs: task["children"].flatMap { $0.isNull ? nil : $0 })
+            guard let key = task["key"]?.stringValue, let status = task["status"]?.stringValue.flatMap(TaskStatus.init(rawValue:)) else {
+                return nil
+            }
+            return ItentialJob.Task(
+                key: key, status: status, automatic: task["automatic"]?.boolValue ?? false,
+                finishState: task["finish_state"]?.stringValue, output: task["output"].flatMap { $0.isNull ? nil : $0 },
+                error: task["error"]?.stringValue, startedAt: task["started"]?.doubleValue,
+                finishedAt: task["finished"]?.doubleValue, ownerAccountId: task["owner"]?.stringValue,
+                claimedAt: task["claimed"]?.doubleValue,
+                iterations: task["iterations"]?.arrayValue?.compactMap(\.stringValue) ?? [],
+                childJobs: task["children"].flatMap { $0.isNull ? nil : $0 })
         }
         let errors = ((try? JSON.parse(row.string(8)))?.arrayValue ?? []).map { entry in
-            ItentialJob.Failure(task: entry["task"]?.stringValue ?? "job", message: entry["message"]?.stringValue ?? "",
-                                at: entry["at"]?.doubleValue ?? 0)
+            ItentialJob.Failure(
+                task: entry["task"]?.stringValue ?? "job", message: entry["message"]?.stringValue ?? "",
+                at: entry["at"]?.doubleValue ?? 0)
         }
-        return ItentialJob(id: row.string(9), status: row.string(0), document: (try? JSON.parse(row.string(1))) ?? [:],
-                           ownerAccountId: row[2], createdAt: row.double(3) ?? 0, finishedAt: row.double(4),
-                           lastUpdatedAt: row.double(5) ?? 0, tasks: tasks, errors: errors)
+        return ItentialJob(
+            id: row.string(9), status: row.string(0), document: (try? JSON.parse(row.string(1))) ?? [:],
+            ownerAccountId: row[2], createdAt: row.double(3) ?? 0, finishedAt: row.double(4),
+            lastUpdatedAt: row.double(5) ?? 0, tasks: tasks, errors: errors)
     }
 
     public enum ClaimResult: Sendable {
@@ -120,7 +125,9 @@ public struct ItentialJobs {
 
     // MARK: Statements
 
-    static let watch = Statement("itential_job_watch", """
+    static let watch = Statement(
+        "itential_job_watch",
+        """
         UPDATE jobs SET document = jsonb_set(document, '{watchers}', CASE
             WHEN $3 THEN coalesce(document->'watchers', '[]') || coalesce((
                 SELECT jsonb_agg(account ORDER BY position) FROM (
@@ -154,7 +161,9 @@ public struct ItentialJobs {
                   AND (e.event = 'task_failed' OR e.event = 'job_status_changed')), '[]'), j.public_id
         """
 
-    package static let read = Statement("itential_job_read", """
+    package static let read = Statement(
+        "itential_job_read",
+        """
         \(readColumns)
         FROM jobs j LEFT JOIN users claimer ON claimer.id = j.claimed_by
         WHERE j.surface = 'itential' AND j.public_id = ANY($1::text[])
@@ -162,7 +171,9 @@ public struct ItentialJobs {
 
     /// $1 job, $2 claimant's username, $3/$4/$5 the caller's id, name and account id. Answers
     /// the claimed job as `read` does, so the route needs no second round trip.
-    package static let claim = Statement("itential_job_claim", """
+    package static let claim = Statement(
+        "itential_job_claim",
+        """
         WITH claimant AS (SELECT id, account_id FROM users WHERE username = $2 AND active),
         claimed AS (
             UPDATE jobs j SET claimed_by = c.id, claimed_at = now(),
@@ -182,13 +193,17 @@ public struct ItentialJobs {
         FROM claimed j LEFT JOIN users claimer ON claimer.id = j.claimed_by
         """)
 
-    static let claimState = Statement("itential_job_claim_state", """
+    static let claimState = Statement(
+        "itential_job_claim_state",
+        """
         SELECT j.status, claimer.username, j.id, EXISTS (SELECT 1 FROM users WHERE username = $2 AND active)
         FROM jobs j LEFT JOIN users claimer ON claimer.id = j.claimed_by
         WHERE j.surface = 'itential' AND j.public_id = $1
         """)
 
-    static let release = Statement("itential_job_release", """
+    static let release = Statement(
+        "itential_job_release",
+        """
         WITH released AS (
             UPDATE jobs j SET claimed_by = NULL, claimed_at = NULL,
                 document = j.document || jsonb_build_object('locked', false, 'last_updated', iso_utc(now()),

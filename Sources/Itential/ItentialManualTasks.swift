@@ -63,8 +63,9 @@ public struct ItentialManualTasks {
             guard let job = try machine.lockJob(.itential, publicId: jobId) else {
                 throw ManualFinishRefusal.noSuchTask
             }
-            try machine.finishManualTask(job, key: key, finishState: finishState, output: variables, user: user, asAdmin: asAdmin,
-                                         surfaces: surfaces)
+            try machine.finishManualTask(
+                job, key: key, finishState: finishState, output: variables, user: user, asAdmin: asAdmin,
+                surfaces: surfaces)
         }
     }
 
@@ -88,13 +89,17 @@ public struct ItentialManualTasks {
         FROM tasks t JOIN jobs j ON j.id = t.job_id LEFT JOIN users owner ON owner.id = t.claimed_by
         """
     static let byIteration = Statement("itential_iteration", "\(columns) WHERE t.iteration_id = $1::uuid AND j.surface = 'itential'")
-    static let byIterations = Statement("itential_iterations",
+    static let byIterations = Statement(
+        "itential_iterations",
         "\(columns) WHERE t.iteration_id = ANY($1::uuid[]) AND j.surface = 'itential'")
-    static let byJobTask = Statement("itential_job_task",
+    static let byJobTask = Statement(
+        "itential_job_task",
         "\(columns) WHERE j.surface = 'itential' AND j.public_id = $1 AND t.key = $2 AND t.iteration_id IS NOT NULL")
 
     /// $1 iteration, $2 the new owner, $3/$4 actor, $5 take it from a current owner (assign).
-    static let claim = Statement("itential_task_claim", """
+    static let claim = Statement(
+        "itential_task_claim",
+        """
         WITH claimed AS (
             UPDATE tasks t SET claimed_by = $2, claimed_at = now()
             FROM jobs j
@@ -109,7 +114,9 @@ public struct ItentialManualTasks {
         RETURNING task_id
         """)
 
-    static let release = Statement("itential_task_release", """
+    static let release = Statement(
+        "itential_task_release",
+        """
         WITH released AS (
             UPDATE tasks t SET claimed_by = NULL, claimed_at = NULL
             FROM jobs j

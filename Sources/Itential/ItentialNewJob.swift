@@ -48,15 +48,21 @@ package enum ItentialNewJob {
         }.joined()
     }
 
-    package static func make(id: String, workflowRowId: Int64, workflow: JSON, options: JSON, variables: JSON, initiator: Initiator,
-                     parent: Parent? = nil) -> NewJob {
+    package static func make(
+        id: String, workflowRowId: Int64, workflow: JSON, options: JSON, variables: JSON, initiator: Initiator,
+        parent: Parent? = nil
+    ) -> NewJob {
         let now = Timestamp.formatMilliseconds(WallClock.now)
-        let jobVariables = JSON.object([("_id", .string(id)), ("initiator", .string(initiator.username))]
-            + (variables.objectValue ?? []).filter { $0.0 != "_id" && $0.0 != "initiator" })
-        let parentDocument: JSON = parent.map { parent in
-            ["job": .string(parent.job), "task": .string(parent.task), "iteration": parent.iteration.map(JSON.string) ?? .null,
-             "element": parent.element.map { .number($0) } ?? .null]
-        } ?? .null
+        let jobVariables = JSON.object(
+            [("_id", .string(id)), ("initiator", .string(initiator.username))]
+                + (variables.objectValue ?? []).filter { $0.0 != "_id" && $0.0 != "initiator" })
+        let parentDocument: JSON =
+            parent.map { parent in
+                [
+                    "job": .string(parent.job), "task": .string(parent.task), "iteration": parent.iteration.map(JSON.string) ?? .null,
+                    "element": parent.element.map { .number($0) } ?? .null,
+                ]
+            } ?? .null
         let document: JSON = [
             "name": workflow["name"] ?? .null, "description": options["description"] ?? "",
             "type": options["type"] ?? "automation", "tasks": workflow["tasks"] ?? [:], "transitions": workflow["transitions"] ?? [:],
@@ -74,8 +80,9 @@ package enum ItentialNewJob {
             let (kind, automatic) = ItentialTasks.kind(of: entry.0, entry.1)
             return NewTask(key: entry.0, position: position, kind: kind, automatic: automatic, input: entry.1)
         }
-        var job = NewJob(surface: .itential, publicId: id, name: workflow["name"]?.stringValue ?? "", status: "running", owner: nil,
-                         document: document, tasks: tasks)
+        var job = NewJob(
+            surface: .itential, publicId: id, name: workflow["name"]?.stringValue ?? "", status: "running", owner: nil,
+            document: document, tasks: tasks)
         job.workflowId = workflowRowId
         return job
     }

@@ -7,8 +7,15 @@ import Postgres
 /// the query; this builds SQL from it, with every path and value travelling as a parameter.
 public struct ItentialSearch: Sendable {
     public enum Operator: String, Sendable, CaseIterable {
-        case equals, notEquals = "not-equals", contains, startsWith = "starts-with", endsWith = "ends-with",
-             isIn = "in", notIn = "not-in", gt, gte, lt, lte, exists
+        case equals
+        case notEquals = "not-equals"
+        case contains
+        case startsWith = "starts-with"
+        case endsWith = "ends-with"
+        case
+            isIn = "in"
+        case notIn = "not-in"
+        case gt, gte, lt, lte, exists
     }
 
     public struct Filter: Sendable {
@@ -62,7 +69,8 @@ public struct ItentialSearch: Sendable {
         if let visibleGroups {
             conditions.append("(coalesce(groups, '[]') = '[]' OR groups ?| \(parameter(visibleGroups))::text[])")
         }
-        let matched = "SELECT key, id, doc, groups FROM (\(documents)) found WHERE \(conditions.isEmpty ? "true" : conditions.joined(separator: " AND "))"
+        let matched =
+            "SELECT key, id, doc, groups FROM (\(documents)) found WHERE \(conditions.isEmpty ? "true" : conditions.joined(separator: " AND "))"
         let order = descending ? "DESC" : "ASC"
         let sort = parameter(sortPath)
         let page = """

@@ -74,8 +74,9 @@ package enum ItentialTasks {
             let value = result.outputs.first { $0.0 == output }?.1 ?? .null
             jobVariables.append((String(reference.dropFirst("$var.job.".count)), value))
         }
-        return .succeeded(.object(result.outputs), finishState: result.finishState,
-                          jobVariables: jobVariables.isEmpty ? nil : .object(jobVariables))
+        return .succeeded(
+            .object(result.outputs), finishState: result.finishState,
+            jobVariables: jobVariables.isEmpty ? nil : .object(jobVariables))
     }
 
     /// Runs a task's body; what it throws becomes the task's error.
@@ -199,7 +200,9 @@ package enum ItentialTasks {
         for part in (incoming["query"]?.stringValue ?? "").split(separator: ".") {
             var name = Substring(part)
             var indexes: [Int] = []
-            while let open = name.lastIndex(of: "["), name.last == "]", let index = Int(name[name.index(after: open)..<name.index(before: name.endIndex)]) {
+            while let open = name.lastIndex(of: "["), name.last == "]",
+                let index = Int(name[name.index(after: open)..<name.index(before: name.endIndex)])
+            {
                 indexes.insert(index, at: 0)
                 name = name[..<open]
             }
@@ -217,8 +220,11 @@ package enum ItentialTasks {
         for group in groups {
             var values: [Bool] = []
             for test in group["evaluations"]?.arrayValue ?? [] {
-                guard let outcome = compare(incoming.reference(test["operand_1"]), test["operator"]?.stringValue ?? "",
-                                            incoming.reference(test["operand_2"])) else {
+                guard
+                    let outcome = compare(
+                        incoming.reference(test["operand_1"]), test["operator"]?.stringValue ?? "",
+                        incoming.reference(test["operand_2"]))
+                else {
                     return Result(outputs: [("return_value", false)], finishState: "failure")
                 }
                 values.append(outcome)
@@ -237,7 +243,8 @@ package enum ItentialTasks {
         case "!=": return left != right
         case "<", "<=", ">", ">=":
             guard let a = left.doubleValue ?? left.stringValue.flatMap(Double.init),
-                  let b = right.doubleValue ?? right.stringValue.flatMap(Double.init) else { return false }
+                let b = right.doubleValue ?? right.stringValue.flatMap(Double.init)
+            else { return false }
             return op == "<" ? a < b : op == "<=" ? a <= b : op == ">" ? a > b : a >= b
         case "contains", "!contains":
             let contains: Bool

@@ -57,8 +57,9 @@ public struct ItentialWorkflows {
             return try connection.transaction { tx in
                 guard let current = try tx.execute(Self.lockById, [id]).first.flatMap({ try? JSON.parse($0.string(0)) }) else { return nil }
                 let created = (current["created"]?.stringValue ?? "", current["created_by"]?.stringValue ?? "")
-                let document = Self.stored(workflow, id: id, created: created,
-                                           updated: (Timestamp.formatMilliseconds(WallClock.now), user.accountId))
+                let document = Self.stored(
+                    workflow, id: id, created: created,
+                    updated: (Timestamp.formatMilliseconds(WallClock.now), user.accountId))
                 try tx.execute(Self.replace, [id, name, document.serialized])
                 return document
             }
@@ -74,7 +75,8 @@ public struct ItentialWorkflows {
     /// The workflow's row (jobs refer to it) and document.
     public func findRecord(name: String) throws -> (rowId: Int64, document: JSON)? {
         guard let row = try connection.execute(Self.byName, [name]).first, let id = row.int64(1),
-              let document = try? JSON.parse(row.string(0)) else { return nil }
+            let document = try? JSON.parse(row.string(0))
+        else { return nil }
         return (id, document)
     }
 
@@ -130,25 +132,34 @@ public struct ItentialWorkflows {
     // MARK: Statements
 
     static let newId = Statement("itential_workflow_new_id", "SELECT gen_random_uuid()::text")
-    static let insert = Statement("itential_workflow_insert", """
+    static let insert = Statement(
+        "itential_workflow_insert",
+        """
         INSERT INTO workflows (surface, public_id, name, document, created_by) VALUES ('itential', $1, $2, $3::json, $4)
         """)
-    static let lockById = Statement("itential_workflow_lock", """
+    static let lockById = Statement(
+        "itential_workflow_lock",
+        """
         SELECT document FROM workflows WHERE surface = 'itential' AND public_id = $1 FOR UPDATE
         """)
-    static let replace = Statement("itential_workflow_replace", """
+    static let replace = Statement(
+        "itential_workflow_replace",
+        """
         UPDATE workflows SET name = $2, document = $3::json, updated_at = now() WHERE surface = 'itential' AND public_id = $1
         """)
-    package static let byName = Statement("itential_workflow_by_name",
+    package static let byName = Statement(
+        "itential_workflow_by_name",
         "SELECT document, id FROM workflows WHERE surface = 'itential' AND name = $1")
     static let filter = """
         surface = 'itential' AND ($1::text IS NULL OR name = $1) AND ($2::text IS NULL OR public_id = $2)
           AND ($3::text IS NULL OR strpos(name, $3) > 0) AND ($4::text IS NULL OR starts_with(name, $4))
         """
     /// Each row carries the total of the filtered set.
-    static let page = Statement("itential_workflow_page",
+    static let page = Statement(
+        "itential_workflow_page",
         "SELECT document, count(*) OVER () FROM workflows WHERE \(filter) ORDER BY name LIMIT $5 OFFSET $6")
     static let count = Statement("itential_workflow_count", "SELECT count(*) FROM workflows WHERE \(filter)")
-    static let deleteByName = Statement("itential_workflow_delete",
+    static let deleteByName = Statement(
+        "itential_workflow_delete",
         "DELETE FROM workflows WHERE surface = 'itential' AND name = $1 RETURNING document")
 }

@@ -14,17 +14,26 @@ public enum ManualFinishRefusal: Error, Sendable, Equatable {
 extension StateMachine {
     /// A person finishes a task that waits for one: under the job lock, only while it waits, is
     /// claimed, and is claimed by `user` (or `asAdmin`); then the job's flow moves on.
-    func finishManualTask(_ job: JobRef, key: String, finishState: String, output: JSON, user: User, asAdmin: Bool,
-                          surfaces: SurfaceRegistry) throws {
-        guard let row = try connection.execute(JobQueries.finishManualTask,
-                                               [job.id, key, finishState, output.serialized, user.id, asAdmin]).first,
-              let taskId = row.int64(0) else {
-            guard let state = try connection.execute(JobQueries.manualTaskState, [job.id, key]).first else { throw ManualFinishRefusal.noSuchTask }
+    func finishManualTask(
+        _ job: JobRef, key: String, finishState: String, output: JSON, user: User, asAdmin: Bool,
+        surfaces: SurfaceRegistry
+    ) throws {
+        guard
+            let row = try connection.execute(
+                JobQueries.finishManualTask,
+                [job.id, key, finishState, output.serialized, user.id, asAdmin]
+            ).first,
+            let taskId = row.int64(0)
+        else {
+            guard let state = try connection.execute(JobQueries.manualTaskState, [job.id, key]).first else {
+                throw ManualFinishRefusal.noSuchTask
+            }
             if state.bool(0) || state.string(1) != TaskStatus.ready.rawValue { throw ManualFinishRefusal.notActive }
             throw state.isNull(2) ? ManualFinishRefusal.unclaimed : ManualFinishRefusal.claimedByOther
         }
-        try record(job, taskId: taskId, taskKey: key, event: "task_finished", actor: .user(user),
-                   from: TaskStatus.ready.rawValue, to: TaskStatus.succeeded.rawValue, detail: ["finish_state": .string(finishState)])
+        try record(
+            job, taskId: taskId, taskKey: key, event: "task_finished", actor: .user(user),
+            from: TaskStatus.ready.rawValue, to: TaskStatus.succeeded.rawValue, detail: ["finish_state": .string(finishState)])
         try moveOn(job, after: taskId, error: nil, surfaces: surfaces, actor: .user(user))
     }
 }

@@ -49,8 +49,12 @@ public struct WorkflowGraph: Sendable {
                     continue
                 }
                 guard let kind = edge["type"]?.stringValue.flatMap(Transition.Kind.init(rawValue:)),
-                      let state = edge["state"]?.stringValue.flatMap(Transition.State.init(rawValue:)) else {
-                    errors.append(Issue(task: from, message: "Transition from \(from) to \(to) needs type standard|revert and state success|failure|error|loop"))
+                    let state = edge["state"]?.stringValue.flatMap(Transition.State.init(rawValue:))
+                else {
+                    errors.append(
+                        Issue(
+                            task: from,
+                            message: "Transition from \(from) to \(to) needs type standard|revert and state success|failure|error|loop"))
                     continue
                 }
                 transitions.append(Transition(from: from, to: to, kind: kind, state: state))
@@ -61,15 +65,18 @@ public struct WorkflowGraph: Sendable {
             errors.append(Issue(task: cycle, message: "Standard transitions form a cycle through task \(cycle)"))
         }
         if known.contains(WorkflowGraph.start), known.contains(WorkflowGraph.end),
-           !WorkflowGraph.reaches(transitions, from: WorkflowGraph.start, to: WorkflowGraph.end) {
-            errors.append(Issue(task: WorkflowGraph.end, message: "Could not find standard transition path between workflow start and task"))
+            !WorkflowGraph.reaches(transitions, from: WorkflowGraph.start, to: WorkflowGraph.end)
+        {
+            errors.append(
+                Issue(task: WorkflowGraph.end, message: "Could not find standard transition path between workflow start and task"))
         }
         self.errors = errors
     }
 
     /// Task ids are 1–4 lowercase hex digits (`$var` references break on anything else).
     public static func isValidTaskKey(_ key: String) -> Bool {
-        key == start || key == end || ((1...4).contains(key.utf8.count) && key.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) })
+        key == start || key == end
+            || ((1...4).contains(key.utf8.count) && key.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) })
     }
 
     static func check(task: JSON, key: String) -> [Issue] {

@@ -1,8 +1,8 @@
 import Engine
-import Itential
-import SurfaceSupport
 import HTTP
+import Itential
 import JSON
+import SurfaceSupport
 
 /// Workflows: Automation Studio's create, import, update, list and detail routes, the
 /// workflow_builder delete, and validation.
@@ -76,7 +76,9 @@ enum AutomationStudio {
 
     static func number(_ request: Request, _ name: String) throws -> Int? {
         guard let text = request.queryValue(name) else { return nil }
-        guard let value = Int(text), value >= 0, value <= 10_000 else { throw HTTPError.badRequest("\(name) must be an integer from 0 to 10000") }
+        guard let value = Int(text), value >= 0, value <= 10_000 else {
+            throw HTTPError.badRequest("\(name) must be an integer from 0 to 10000")
+        }
         return value
     }
 

@@ -1,9 +1,9 @@
 import Engine
-import Itential
-import SurfaceSupport
 import Foundation
 import HTTP
+import Itential
 import JSON
+import SurfaceSupport
 
 /// The Itential surface: login and sessions, whoami and health, Automation Studio workflows.
 /// Errors are `{"message", "data"}` with semantic statuses (400, 401, 403, 404, 409).
@@ -23,10 +23,11 @@ public enum ItentialAPI {
     ]
 
     public static func surface(_ configuration: Configuration) -> Surface<Session> {
-        Surface(name: "itential", owns: { segments in segments.first.map(prefixes.contains) ?? false },
-                routes: ItentialSessions.routes(configuration) + AutomationStudio.routes + ItentialJobRoutes.routes
-                    + ItentialTaskRoutes.routes + ItentialJobControl.routes,
-                renderError: render)
+        Surface(
+            name: "itential", owns: { segments in segments.first.map(prefixes.contains) ?? false },
+            routes: ItentialSessions.routes(configuration) + AutomationStudio.routes + ItentialJobRoutes.routes
+                + ItentialTaskRoutes.routes + ItentialJobControl.routes,
+            renderError: render)
     }
 
     /// The built-in tasks the runner executes for Itential jobs.
@@ -34,8 +35,9 @@ public enum ItentialAPI {
 
     static func render(_ error: HTTPError) -> Response {
         if let body = error.body { return .json(body, status: error.status) }
-        return .json(["message": .string(error.message), "data": error.details.isEmpty ? .null : .array(error.details.map(JSON.string))],
-                     status: error.status)
+        return .json(
+            ["message": .string(error.message), "data": error.details.isEmpty ? .null : .array(error.details.map(JSON.string))],
+            status: error.status)
     }
 
     // MARK: Who is calling
@@ -81,8 +83,9 @@ public enum ItentialAPI {
 
     static func basicCredentials(_ request: Request) -> (String, String)? {
         guard let value = request.header("authorization"), value.lowercased().hasPrefix("basic "),
-              let data = Data(base64Encoded: String(value.dropFirst(6)).trimmingCharacters(in: .whitespaces)),
-              let text = String(data: data, encoding: .utf8), let colon = text.firstIndex(of: ":") else { return nil }
+            let data = Data(base64Encoded: String(value.dropFirst(6)).trimmingCharacters(in: .whitespaces)),
+            let text = String(data: data, encoding: .utf8), let colon = text.firstIndex(of: ":")
+        else { return nil }
         return (String(text[..<colon]), String(text[text.index(after: colon)...]))
     }
 

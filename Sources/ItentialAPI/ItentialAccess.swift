@@ -1,6 +1,6 @@
 import Engine
-import Itential
 import HTTP
+import Itential
 import JSON
 
 /// A job's `groups` (spec §2.1) restrict every read of and action on it, as on the platform:

@@ -1,6 +1,6 @@
 import Engine
-import Itential
 import HTTP
+import Itential
 import JSON
 import SurfaceSupport
 
@@ -13,38 +13,43 @@ enum ItentialJobControl {
         ("cancel", "canceled", .cancel, ["running", "paused", "error"], "cancelJob"),
     ]
 
-    static let routes: [Route<Session>] = actions.flatMap { entry in
-        ["operations-manager", "operations_manager"].map { base in
-            Route("POST", "/\(base)/jobs/\(entry.name)") { request, session in
-                let caller = try ItentialAPI.caller(request, session, roles: ItentialAPI.Roles.write)
-                let ids = try jobIds(try ItentialAPI.objectBody(request))
-                try ItentialAccess.requireAll(ids, caller, session)
-                let refusals = try session.jobs.control(entry.action, surface: .itential, publicIds: ids, actor: .user(caller),
-                                                        allowedFrom: entry.from)
-                guard refusals.isEmpty else {
-                    let message = "Failed to \(entry.name) all jobs"
-                    throw HTTPError(409, message, body: ["message": .string(message), "data": .object(refusals.map { ($0.0, .string($0.1)) })])
+    static let routes: [Route<Session>] =
+        actions.flatMap { entry in
+            ["operations-manager", "operations_manager"].map { base in
+                Route("POST", "/\(base)/jobs/\(entry.name)") { request, session in
+                    let caller = try ItentialAPI.caller(request, session, roles: ItentialAPI.Roles.write)
+                    let ids = try jobIds(try ItentialAPI.objectBody(request))
+                    try ItentialAccess.requireAll(ids, caller, session)
+                    let refusals = try session.jobs.control(
+                        entry.action, surface: .itential, publicIds: ids, actor: .user(caller),
+                        allowedFrom: entry.from)
+                    guard refusals.isEmpty else {
+                        let message = "Failed to \(entry.name) all jobs"
+                        throw HTTPError(
+                            409, message, body: ["message": .string(message), "data": .object(refusals.map { ($0.0, .string($0.1)) })])
+                    }
+                    return ItentialAPI.envelope("Successfully \(entry.past) all jobs", .array(ids.map(JSON.string)))
                 }
-                return ItentialAPI.envelope("Successfully \(entry.past) all jobs", .array(ids.map(JSON.string)))
-            }
-        } + [
-            Route("POST", "/workflow_engine/\(entry.legacy)") { request, session in
-                let caller = try ItentialAPI.caller(request, session, roles: ItentialAPI.Roles.write)
-                let body = try ItentialAPI.objectBody(request)
-                try ItentialJobRoutes.refuseUnknownMembers(body, allowed: ["job_id"])
-                guard let id = body["job_id"]?.stringValue, ItentialJobRoutes.isObjectId(id) else {
-                    throw HTTPError.badRequest("job_id must be 24 lowercase hexadecimal characters")
+            } + [
+                Route("POST", "/workflow_engine/\(entry.legacy)") { request, session in
+                    let caller = try ItentialAPI.caller(request, session, roles: ItentialAPI.Roles.write)
+                    let body = try ItentialAPI.objectBody(request)
+                    try ItentialJobRoutes.refuseUnknownMembers(body, allowed: ["job_id"])
+                    guard let id = body["job_id"]?.stringValue, ItentialJobRoutes.isObjectId(id) else {
+                        throw HTTPError.badRequest("job_id must be 24 lowercase hexadecimal characters")
+                    }
+                    try ItentialAccess.requireAll([id], caller, session)
+                    let refusals = try session.jobs.control(
+                        entry.action, surface: .itential, publicIds: [id], actor: .user(caller),
+                        allowedFrom: entry.from)
+                    if let refusal = refusals.first {
+                        throw refusal.1.hasSuffix("does not exist") ? HTTPError.notFound(refusal.1) : HTTPError.conflict(refusal.1)
+                    }
+                    return .json(ItentialJobDocument.render(try ItentialJobRoutes.job(session, id: id, for: caller), .legacy))
                 }
-                try ItentialAccess.requireAll([id], caller, session)
-                let refusals = try session.jobs.control(entry.action, surface: .itential, publicIds: [id], actor: .user(caller),
-                                                        allowedFrom: entry.from)
-                if let refusal = refusals.first {
-                    throw refusal.1.hasSuffix("does not exist") ? HTTPError.notFound(refusal.1) : HTTPError.conflict(refusal.1)
-                }
-                return .json(ItentialJobDocument.render(try ItentialJobRoutes.job(session, id: id, for: caller), .legacy))
-            },
-        ]
-    } + ["operations-manager", "operations_manager"].flatMap(watchRoutes) + ["operations-manager", "operations_manager"].flatMap(rerunRoutes)
+            ]
+        } + ["operations-manager", "operations_manager"].flatMap(watchRoutes)
+        + ["operations-manager", "operations_manager"].flatMap(rerunRoutes)
 
     static func watchRoutes(_ base: String) -> [Route<Session>] {
         ["watch", "unwatch"].flatMap { verb -> [Route<Session>] in
@@ -54,8 +59,9 @@ enum ItentialJobControl {
                     let id = try ItentialJobRoutes.jobId(request.parameter("id"))
                     try ItentialAccess.requireAll([id], caller, session)
                     try watch([id], [caller.accountId], watching: verb == "watch", session)
-                    return ItentialAPI.envelope("Successfully \(verb)ed the job",
-                                                ItentialJobDocument.render(try ItentialJobRoutes.job(session, id: id, for: caller)))
+                    return ItentialAPI.envelope(
+                        "Successfully \(verb)ed the job",
+                        ItentialJobDocument.render(try ItentialJobRoutes.job(session, id: id, for: caller)))
                 },
                 Route("POST", "/\(base)/jobs/\(verb)") { request, session in
                     let caller = try ItentialAPI.caller(request, session, roles: ItentialAPI.Roles.read)
@@ -84,8 +90,9 @@ enum ItentialJobControl {
             throw HTTPError.badRequest("No user has the account id \(account)")
         }
         try watch([id], accounts, watching: true, session)
-        return ItentialAPI.envelope("Successfully added watchers to the job",
-                                    ItentialJobDocument.render(try ItentialJobRoutes.job(session, id: id, for: caller)))
+        return ItentialAPI.envelope(
+            "Successfully added watchers to the job",
+            ItentialJobDocument.render(try ItentialJobRoutes.job(session, id: id, for: caller)))
     }
 
     static func rerunRoutes(_ base: String) -> [Route<Session>] {
@@ -95,19 +102,22 @@ enum ItentialJobControl {
                 try ItentialJobRoutes.refuseUnknownMembers(body, allowed: ["variables"])
                 let variables = body["variables"] ?? [:]
                 guard case .object = variables else { throw HTTPError.badRequest("variables must be an object") }
-                return try rerun(request, session, from: request.parameter("taskId"), named: "taskId", .retry(variables: variables), "retried the task")
+                return try rerun(
+                    request, session, from: request.parameter("taskId"), named: "taskId", .retry(variables: variables), "retried the task")
             },
             Route("POST", "/\(base)/jobs/{id}/continue") { request, session in
                 let body = try ItentialAPI.objectBody(request)
                 try ItentialJobRoutes.refuseUnknownMembers(body, allowed: ["fromTask"])
-                return try rerun(request, session, from: body["fromTask"]?.stringValue ?? "", named: "fromTask", .continueFrom, "continued the job")
+                return try rerun(
+                    request, session, from: body["fromTask"]?.stringValue ?? "", named: "fromTask", .continueFrom, "continued the job")
             },
             Route("POST", "/\(base)/jobs/{id}/revert") { request, session in
                 let body = try ItentialAPI.objectBody(request)
                 try ItentialJobRoutes.refuseUnknownMembers(body, allowed: ["fromTask", "toTask"])
                 let from = body["fromTask"]?.stringValue ?? ""
                 try requireTaskKey(from, "fromTask")
-                return try rerun(request, session, from: body["toTask"]?.stringValue ?? "", named: "toTask", .revert(from: from), "reverted the job")
+                return try rerun(
+                    request, session, from: body["toTask"]?.stringValue ?? "", named: "toTask", .revert(from: from), "reverted the job")
             },
         ]
     }
@@ -126,7 +136,8 @@ enum ItentialJobControl {
     static func jobIds(_ body: JSON) throws -> [String] {
         try ItentialJobRoutes.refuseUnknownMembers(body, allowed: ["jobIds"])
         guard let ids = body["jobIds"]?.arrayValue?.compactMap(\.stringValue), !ids.isEmpty,
-              ids.count == body["jobIds"]?.arrayValue?.count, ids.allSatisfy(ItentialJobRoutes.isObjectId) else {
+            ids.count == body["jobIds"]?.arrayValue?.count, ids.allSatisfy(ItentialJobRoutes.isObjectId)
+        else {
             throw HTTPError.badRequest("jobIds must be a non-empty array of 24-hex job ids")
         }
         return ids
@@ -139,13 +150,16 @@ enum ItentialJobControl {
         }
     }
 
-    static func rerun(_ request: Request, _ session: Session, from key: String, named keyName: String, _ rerun: ItentialRerun,
-                      _ done: String) throws -> Response {
+    static func rerun(
+        _ request: Request, _ session: Session, from key: String, named keyName: String, _ rerun: ItentialRerun,
+        _ done: String
+    ) throws -> Response {
         let caller = try ItentialAPI.caller(request, session, roles: ItentialAPI.Roles.operations)
         let id = try ItentialJobRoutes.jobId(request.parameter("id"))
         try ItentialAccess.requireAll([id], caller, session)
         try requireTaskKey(key, keyName)
         try EngineErrors.mapped { try session.itentialJobs.rerun(id: id, from: key, rerun, by: caller) }
-        return ItentialAPI.envelope("Successfully \(done)", ItentialJobDocument.render(try ItentialJobRoutes.job(session, id: id, for: caller)))
+        return ItentialAPI.envelope(
+            "Successfully \(done)", ItentialJobDocument.render(try ItentialJobRoutes.job(session, id: id, for: caller)))
     }
 }

@@ -1,52 +1,54 @@
 import Engine
-import Itential
 import HTTP
+import Itential
 import JSON
 
 /// Starting and reading jobs (Operations Manager and legacy workflow_engine routes), and the
 /// legacy job claim.
 enum ItentialJobRoutes {
-    static let routes: [Route<Session>] = ["operations-manager", "operations_manager"].flatMap { base in
-        [
-            Route("POST", "/\(base)/jobs/start") { request, session in
+    static let routes: [Route<Session>] =
+        ["operations-manager", "operations_manager"].flatMap { base in
+            [
+                Route("POST", "/\(base)/jobs/start") { request, session in
+                    let body = try ItentialAPI.objectBody(request)
+                    try refuseUnknownMembers(body, allowed: ["workflow", "options"])
+                    guard let workflow = body["workflow"]?.stringValue, !workflow.isEmpty else {
+                        throw HTTPError.badRequest("workflow is required and must be a workflow name")
+                    }
+                    let job = try start(request, session, workflow: workflow, options: body["options"])
+                    return ItentialAPI.envelope("Successfully started the job", ItentialJobDocument.render(job))
+                },
+                Route("GET", "/\(base)/jobs") { request, session in
+                    let caller = try ItentialAPI.caller(request, session, roles: ItentialAPI.Roles.read)
+                    let query = try ItentialSearchQuery(request, caller: caller)
+                    return query.envelope(try session.itentialJobs.search(query.search)) { ItentialJobDocument.render($0) }
+                },
+                Route("GET", "/\(base)/jobs/{id}") { request, session in
+                    let caller = try ItentialAPI.caller(request, session, roles: ItentialAPI.Roles.read)
+                    let projection = try ItentialSearchQuery(request, caller: caller)
+                    return ItentialAPI.envelope(
+                        "Successfully retrieved the job",
+                        projection.project(ItentialJobDocument.render(try job(session, id: request.parameter("id"), for: caller))))
+                },
+            ]
+        } + [
+            Route("POST", "/workflow_engine/startJobWithOptions/{workflow}") { request, session in
                 let body = try ItentialAPI.objectBody(request)
-                try refuseUnknownMembers(body, allowed: ["workflow", "options"])
-                guard let workflow = body["workflow"]?.stringValue, !workflow.isEmpty else {
-                    throw HTTPError.badRequest("workflow is required and must be a workflow name")
-                }
-                let job = try start(request, session, workflow: workflow, options: body["options"])
-                return ItentialAPI.envelope("Successfully started the job", ItentialJobDocument.render(job))
+                try refuseUnknownMembers(body, allowed: ["options"])
+                let job = try start(request, session, workflow: request.parameter("workflow"), options: body["options"])
+                return .json(ItentialJobDocument.render(job, .legacy))
             },
-            Route("GET", "/\(base)/jobs") { request, session in
+            Route("GET", "/workflow_engine/getJob/{id}") { request, session in
                 let caller = try ItentialAPI.caller(request, session, roles: ItentialAPI.Roles.read)
-                let query = try ItentialSearchQuery(request, caller: caller)
-                return query.envelope(try session.itentialJobs.search(query.search)) { ItentialJobDocument.render($0) }
+                return .json(ItentialJobDocument.render(try job(session, id: request.parameter("id"), for: caller), .legacy))
             },
-            Route("GET", "/\(base)/jobs/{id}") { request, session in
+            Route("GET", "/workflow_engine/job/{id}/details") { request, session in
                 let caller = try ItentialAPI.caller(request, session, roles: ItentialAPI.Roles.read)
-                let projection = try ItentialSearchQuery(request, caller: caller)
-                return ItentialAPI.envelope("Successfully retrieved the job",
-                                            projection.project(ItentialJobDocument.render(try job(session, id: request.parameter("id"), for: caller))))
+                return .json(ItentialJobDocument.render(try job(session, id: request.parameter("id"), for: caller), .legacy))
             },
+            Route("POST", "/workflow_engine/claimJob", claimJob),
+            Route("POST", "/workflow_engine/releaseJob", releaseJob),
         ]
-    } + [
-        Route("POST", "/workflow_engine/startJobWithOptions/{workflow}") { request, session in
-            let body = try ItentialAPI.objectBody(request)
-            try refuseUnknownMembers(body, allowed: ["options"])
-            let job = try start(request, session, workflow: request.parameter("workflow"), options: body["options"])
-            return .json(ItentialJobDocument.render(job, .legacy))
-        },
-        Route("GET", "/workflow_engine/getJob/{id}") { request, session in
-            let caller = try ItentialAPI.caller(request, session, roles: ItentialAPI.Roles.read)
-            return .json(ItentialJobDocument.render(try job(session, id: request.parameter("id"), for: caller), .legacy))
-        },
-        Route("GET", "/workflow_engine/job/{id}/details") { request, session in
-            let caller = try ItentialAPI.caller(request, session, roles: ItentialAPI.Roles.read)
-            return .json(ItentialJobDocument.render(try job(session, id: request.parameter("id"), for: caller), .legacy))
-        },
-        Route("POST", "/workflow_engine/claimJob", claimJob),
-        Route("POST", "/workflow_engine/releaseJob", releaseJob),
-    ]
 
     /// 400 naming the first member the route's schema does not allow.
     static func refuseUnknownMembers(_ body: JSON, allowed: Set<String>) throws {
@@ -82,7 +84,8 @@ enum ItentialJobRoutes {
         guard case .object = variables else { throw HTTPError.badRequest("options.variables must be an object") }
         let groups = options["groups"] ?? []
         guard let groupIds = groups.arrayValue?.compactMap(\.stringValue), groupIds.count == groups.arrayValue?.count,
-              groupIds.allSatisfy(isObjectId) else {
+            groupIds.allSatisfy(isObjectId)
+        else {
             throw HTTPError.badRequest("options.groups must be an array of 24-hex group ids")
         }
         for key in ["description", "type"] where options[key] != nil && options[key]?.stringValue == nil {
@@ -95,8 +98,10 @@ enum ItentialJobRoutes {
             throw HTTPError(400, refusal.message, body: ["message": .string(refusal.message), "data": refusal.data])
         }
         let id = ItentialNewJob.objectId()
-        try session.itentialJobs.start(ItentialNewJob.make(id: id, workflowRowId: rowId, workflow: workflow, options: options, variables: variables,
-                                                           initiator: .init(accountId: user.accountId, username: user.username)), by: user)
+        try session.itentialJobs.start(
+            ItentialNewJob.make(
+                id: id, workflowRowId: rowId, workflow: workflow, options: options, variables: variables,
+                initiator: .init(accountId: user.accountId, username: user.username)), by: user)
         return try job(session, id: id, for: user)
     }
 

@@ -1,6 +1,6 @@
 import Engine
-import Itential
 import HTTP
+import Itential
 import JSON
 
 /// The Operations Manager search grammar (spec §4.5): `limit`, `skip`, `sort`, `order`,
@@ -25,8 +25,12 @@ struct ItentialSearchQuery {
             parameters = Self.flatten(body["queryParameters"] ?? body)
         }
         var filters: [ItentialSearch.Filter] = []
-        var limit = Self.defaultLimit, skip = 0, sort = ["metrics", "start_time"], descending = false
-        var include: [[String]] = [], exclude: [[String]] = []
+        var limit = Self.defaultLimit
+        var skip = 0
+        var sort = ["metrics", "start_time"]
+        var descending = false
+        var include: [[String]] = []
+        var exclude: [[String]] = []
         for (name, value) in parameters {
             switch name {
             case "limit":
@@ -41,7 +45,8 @@ struct ItentialSearchQuery {
             case "exclude": exclude = value.split(separator: ",").map { Self.path(String($0)) }
             default:
                 guard let open = name.firstIndex(of: "["), name.last == "]",
-                      let op = ItentialSearch.Operator(rawValue: String(name[..<open])) else { continue }
+                    let op = ItentialSearch.Operator(rawValue: String(name[..<open]))
+                else { continue }
                 let field = String(name[name.index(after: open)..<name.index(before: name.endIndex)])
                 filters.append(ItentialSearch.Filter(op, path: Self.path(field), value: value, number: Self.number(value)))
                 guard filters.count <= Self.maxFilters else { throw HTTPError.badRequest("more than \(Self.maxFilters) filters") }
@@ -50,8 +55,9 @@ struct ItentialSearchQuery {
         if !include.isEmpty, exclude.contains(where: { $0 != ["_id"] }) {
             throw HTTPError.badRequest("include and exclude cannot be used together (except exclude=_id)")
         }
-        search = ItentialSearch(filters: filters, sortPath: sort, descending: descending, limit: limit, skip: skip,
-                                visibleGroups: ItentialAccess.visibleGroups(caller))
+        search = ItentialSearch(
+            filters: filters, sortPath: sort, descending: descending, limit: limit, skip: skip,
+            visibleGroups: ItentialAccess.visibleGroups(caller))
         self.include = include
         self.exclude = exclude
     }
@@ -107,7 +113,8 @@ struct ItentialSearchQuery {
 
     static func remove(_ document: JSON, _ path: [String]) -> JSON {
         guard let first = path.first, var members = document.objectValue,
-              let index = members.firstIndex(where: { $0.0 == first }) else { return document }
+            let index = members.firstIndex(where: { $0.0 == first })
+        else { return document }
         if path.count == 1 {
             members.remove(at: index)
         } else {
@@ -118,7 +125,8 @@ struct ItentialSearchQuery {
 
     /// Operations Manager's list envelope with exact paging metadata.
     func envelope<Item>(_ page: ItentialSearch.Page<Item>, render: (Item) -> JSON) -> Response {
-        ItentialAPI.envelope("Successfully retrieved search results", .array(page.items.map { project(render($0)) }),
-                             metadata: ["total": .number(page.total), "skip": .number(search.skip), "limit": .number(search.limit)])
+        ItentialAPI.envelope(
+            "Successfully retrieved search results", .array(page.items.map { project(render($0)) }),
+            metadata: ["total": .number(page.total), "skip": .number(search.skip), "limit": .number(search.limit)])
     }
 }

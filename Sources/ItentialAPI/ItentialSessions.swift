@@ -1,6 +1,6 @@
 import Engine
-import Itential
 import HTTP
+import Itential
 import JSON
 
 /// Logging in the ways Itential clients do, whoami and the health probe clients use first.
@@ -23,14 +23,18 @@ enum ItentialSessions {
         guard let username = credentials["username"]?.stringValue, let password = credentials["password"]?.stringValue else {
             throw HTTPError.badRequest("username and password are required, as {\"user\": {\"username\", \"password\"}}")
         }
-        guard let issued = try session.accounts.login(username: username, password: password,
-                                                      lifetimeSeconds: configuration.tokenLifetimeSeconds) else {
+        guard
+            let issued = try session.accounts.login(
+                username: username, password: password,
+                lifetimeSeconds: configuration.tokenLifetimeSeconds)
+        else {
             throw HTTPError(401, "Invalid credentials")
         }
         var response = Response.text(issued.token)
         // Lax: other sites' pages cannot make the browser send it with a write.
         let secure = request.scheme == "https" ? "; Secure" : ""
-        response.headers.append(("Set-Cookie", "token=\(issued.token); Path=/; HttpOnly; SameSite=Lax\(secure); Max-Age=\(configuration.tokenLifetimeSeconds)"))
+        response.headers.append(
+            ("Set-Cookie", "token=\(issued.token); Path=/; HttpOnly; SameSite=Lax\(secure); Max-Age=\(configuration.tokenLifetimeSeconds)"))
         return response
     }
 
@@ -54,12 +58,16 @@ enum ItentialSessions {
             throw HTTPError.badRequest("grant_type must be client_credentials")
         }
         guard let client = form["client_id"], let secret = form["client_secret"],
-              let issued = try session.accounts.login(username: client, password: secret,
-                                                      lifetimeSeconds: configuration.tokenLifetimeSeconds) else {
+            let issued = try session.accounts.login(
+                username: client, password: secret,
+                lifetimeSeconds: configuration.tokenLifetimeSeconds)
+        else {
             throw HTTPError(401, "Invalid client credentials")
         }
-        return .json(["access_token": .string(issued.token), "token_type": "bearer",
-                      "expires_in": .number(configuration.tokenLifetimeSeconds)])
+        return .json([
+            "access_token": .string(issued.token), "token_type": "bearer",
+            "expires_in": .number(configuration.tokenLifetimeSeconds),
+        ])
     }
 
     /// The methods a caller may use per application, by role.
@@ -91,9 +99,11 @@ enum ItentialSessions {
         ("OperationsManager", "@itential/app-operations_manager", "operations-manager", "Jobs, tasks and manual work"),
         ("AutomationStudio", "@itential/app-automation_studio", "automation-studio", "Workflows"),
     ].map { id, package, prefix, description in
-        ["id": .string(id), "package_id": .string(package), "version": "2023.2.0", "type": "Application",
-         "description": .string(description), "routePrefix": .string(prefix), "state": "RUNNING",
-         "connection": ["state": "ONLINE"]]
+        [
+            "id": .string(id), "package_id": .string(package), "version": "2023.2.0", "type": "Application",
+            "description": .string(description), "routePrefix": .string(prefix), "state": "RUNNING",
+            "connection": ["state": "ONLINE"],
+        ]
     }
 
     /// Needs a session: clients probe it to decide whether to log in. `equals` + `equalsField`

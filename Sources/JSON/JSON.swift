@@ -73,7 +73,6 @@ extension JSON {
     /// A number's text as sent (`3`, `1.5`).
     public var numberText: String? { if case let .number(n) = self { return n } else { return nil } }
 
-
     /// The same object with `key` set (replaced in place, or appended at the end).
     public func setting(_ key: String, to value: JSON) -> JSON {
         guard case var .object(members) = self else { return self }

@@ -43,8 +43,11 @@ public struct JSONSchema: Sendable {
         let report = Report(budget: Budget(steps: maxSteps))
         check(instance, against: root, at: "", report, depth: 0)
         if report.budget.exhausted {
-            return [SchemaViolation(instancePath: "", keyword: "budget",
-                                    message: "the schema takes more than \(maxSteps) steps to check")]
+            return [
+                SchemaViolation(
+                    instancePath: "", keyword: "budget",
+                    message: "the schema takes more than \(maxSteps) steps to check")
+            ]
         }
         return report.violations
     }
@@ -110,18 +113,23 @@ public struct JSONSchema: Sendable {
         if let minimum = schema["minimum"]?.doubleValue {
             let exclusive = schema["exclusiveMinimum"]?.boolValue ?? false
             if exclusive ? value <= minimum : value < minimum {
-                fail("minimum", "\(text) is less than \(exclusive ? "or equal to " : "")the minimum of \(PythonRepr.of(schema["minimum"]!))")
+                fail(
+                    "minimum", "\(text) is less than \(exclusive ? "or equal to " : "")the minimum of \(PythonRepr.of(schema["minimum"]!))")
             }
         }
         if let maximum = schema["maximum"]?.doubleValue {
             let exclusive = schema["exclusiveMaximum"]?.boolValue ?? false
             if exclusive ? value >= maximum : value > maximum {
-                fail("maximum", "\(text) is greater than \(exclusive ? "or equal to " : "")the maximum of \(PythonRepr.of(schema["maximum"]!))")
+                fail(
+                    "maximum",
+                    "\(text) is greater than \(exclusive ? "or equal to " : "")the maximum of \(PythonRepr.of(schema["maximum"]!))")
             }
         }
         if let divisor = schema["multipleOf"]?.doubleValue, divisor > 0 {
             let quotient = value / divisor
-            if abs(quotient - quotient.rounded()) > 1e-9 { fail("multipleOf", "\(text) is not a multiple of \(PythonRepr.of(schema["multipleOf"]!))") }
+            if abs(quotient - quotient.rounded()) > 1e-9 {
+                fail("multipleOf", "\(text) is not a multiple of \(PythonRepr.of(schema["multipleOf"]!))")
+            }
         }
     }
 
@@ -176,7 +184,9 @@ public struct JSONSchema: Sendable {
     private func checkObject(_ members: [(String, JSON)], _ schema: JSON, at path: String, _ report: Report, depth: Int) {
         func fail(_ keyword: String, _ message: String) { report.fail(path, keyword, message) }
         let keys = members.map(\.0)
-        if let minimum = schema["minProperties"]?.intValue, keys.count < minimum { fail("minProperties", "does not have enough properties") }
+        if let minimum = schema["minProperties"]?.intValue, keys.count < minimum {
+            fail("minProperties", "does not have enough properties")
+        }
         if let maximum = schema["maxProperties"]?.intValue, keys.count > maximum { fail("maxProperties", "has too many properties") }
         for required in schema["required"]?.arrayValue?.compactMap(\.stringValue) ?? [] where !keys.contains(required) {
             fail("required", "\(PythonRepr.of(.string(required))) is a required property")
@@ -207,7 +217,9 @@ public struct JSONSchema: Sendable {
         }
         if !unexpected.isEmpty {
             let listed = unexpected.map { PythonRepr.of(.string($0)) }.joined(separator: ", ")
-            fail("additionalProperties", "Additional properties are not allowed (\(listed) \(unexpected.count == 1 ? "was" : "were") unexpected)")
+            fail(
+                "additionalProperties",
+                "Additional properties are not allowed (\(listed) \(unexpected.count == 1 ? "was" : "were") unexpected)")
         }
         for (key, dependency) in schema["dependencies"]?.objectValue ?? [] where keys.contains(key) {
             if let needed = dependency.arrayValue {

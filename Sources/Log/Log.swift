@@ -33,9 +33,11 @@ public enum Log {
     /// backslashes and control characters escaped), so that no value can end the line or forge
     /// a field.
     static func escaped(_ value: String) -> String {
-        let plain = !value.isEmpty && value.unicodeScalars.allSatisfy { scalar in
-            scalar.value > 0x20 && scalar.value != 0x7f && scalar != "\"" && scalar != "\\" && scalar != "="
-        }
+        let plain =
+            !value.isEmpty
+            && value.unicodeScalars.allSatisfy { scalar in
+                scalar.value > 0x20 && scalar.value != 0x7f && scalar != "\"" && scalar != "\\" && scalar != "="
+            }
         return plain ? value : JSON.string(value).serialized
     }
 

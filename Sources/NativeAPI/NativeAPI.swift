@@ -1,8 +1,8 @@
 import Engine
-import SurfaceSupport
 import Glibc
 import HTTP
 import JSON
+import SurfaceSupport
 
 /// Flowgate's own routes under `/flowgate/v1`: health, login/logout, whoami and user admin.
 public enum NativeAPI {
@@ -43,7 +43,8 @@ public enum NativeAPI {
                 Route("PATCH", "\(v1)/users/{username}") { request, session in try updateUser(request, session) },
                 Route("DELETE", "\(v1)/users/{username}") { request, session in
                     _ = try admin(request, session)
-                    return .json(render(try EngineErrors.mapped { try session.accounts.deactivate(username: request.parameter("username")) }))
+                    return .json(
+                        render(try EngineErrors.mapped { try session.accounts.deactivate(username: request.parameter("username")) }))
                 },
             ],
             renderError: NativeErrorShape.render)
@@ -71,8 +72,11 @@ public enum NativeAPI {
         guard let username = body["username"]?.stringValue, let password = body["password"]?.stringValue else {
             throw HTTPError.badRequest("username and password are required strings")
         }
-        guard let issued = try session.accounts.login(username: username, password: password,
-                                                      lifetimeSeconds: configuration.tokenLifetimeSeconds) else {
+        guard
+            let issued = try session.accounts.login(
+                username: username, password: password,
+                lifetimeSeconds: configuration.tokenLifetimeSeconds)
+        else {
             throw HTTPError.unauthorized("Invalid username or password")
         }
         return .json(["token": .string(issued.token), "expires_at": .string(issued.expiresAt)])
@@ -88,9 +92,10 @@ public enum NativeAPI {
         _ = try admin(request, session)
         let body = try request.jsonBody()
         guard case .object = body else { throw HTTPError.badRequest("Body must be a JSON object") }
-        let new = NewUser(username: try requiredString(body, "username"), password: try requiredString(body, "password"),
-                          email: try body.optionalString("email"), roles: try body.optionalStringList("roles") ?? [],
-                          privileges: try body.optionalStringList("privileges") ?? [], groups: try body.optionalStringList("groups") ?? [])
+        let new = NewUser(
+            username: try requiredString(body, "username"), password: try requiredString(body, "password"),
+            email: try body.optionalString("email"), roles: try body.optionalStringList("roles") ?? [],
+            privileges: try body.optionalStringList("privileges") ?? [], groups: try body.optionalStringList("groups") ?? [])
         return .json(render(try EngineErrors.mapped { try session.accounts.create(new) }), status: 201)
     }
 
@@ -111,9 +116,11 @@ public enum NativeAPI {
         changes.roles = try body.optionalStringList("roles")
         changes.privileges = try body.optionalStringList("privileges")
         changes.groups = try body.optionalStringList("groups")
-        return .json(render(try EngineErrors.mapped {
-            try session.accounts.update(username: request.parameter("username"), changes, keeping: request.token)
-        }))
+        return .json(
+            render(
+                try EngineErrors.mapped {
+                    try session.accounts.update(username: request.parameter("username"), changes, keeping: request.token)
+                }))
     }
 
     // MARK: Auth

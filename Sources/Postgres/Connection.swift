@@ -113,8 +113,10 @@ public final class Connection {
     /// Runs `body` in a transaction. Serialization failures and deadlocks roll back and run it
     /// again, up to `retries` more times; any other error rolls back and is rethrown.
     @discardableResult
-    public func transaction<T>(retries: Int = 3, isolation: String = "READ COMMITTED",
-                               _ body: (Connection) throws -> T) throws -> T {
+    public func transaction<T>(
+        retries: Int = 3, isolation: String = "READ COMMITTED",
+        _ body: (Connection) throws -> T
+    ) throws -> T {
         var attempt = 0
         while true {
             do {
@@ -153,8 +155,9 @@ public final class Connection {
     public func drainNotifications() throws(PostgresError) -> [String] {
         let connection = try liveHandle()
         guard PQconsumeInput(connection) == 1 else {
-            throw PostgresError(sqlState: nil, message: Connection.trimmed(String(cString: PQerrorMessage(connection))),
-                                connectionLost: true)
+            throw PostgresError(
+                sqlState: nil, message: Connection.trimmed(String(cString: PQerrorMessage(connection))),
+                connectionLost: true)
         }
         var channels: [String] = []
         while let notification = PQnotifies(connection) {
@@ -191,9 +194,10 @@ public final class Connection {
         }
         let lost = PQstatus(connection) != CONNECTION_OK
         let message = field(Int32(UInt8(ascii: "M"))) ?? Connection.trimmed(String(cString: PQerrorMessage(connection)))
-        return PostgresError(sqlState: field(Int32(UInt8(ascii: "C"))), message: message,
-                             detail: field(Int32(UInt8(ascii: "D"))), constraint: field(Int32(UInt8(ascii: "n"))),
-                             connectionLost: lost)
+        return PostgresError(
+            sqlState: field(Int32(UInt8(ascii: "C"))), message: message,
+            detail: field(Int32(UInt8(ascii: "D"))), constraint: field(Int32(UInt8(ascii: "n"))),
+            connectionLost: lost)
     }
 
     private static func copy(_ result: OpaquePointer?) -> QueryResult {

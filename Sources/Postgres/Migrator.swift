@@ -70,8 +70,9 @@ public struct Migrator {
         for migration in try pending(on: connection) {
             try connection.transaction(retries: 0) { tx in
                 try tx.run(migration.sql)
-                try tx.execute(Statement("record_migration", "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)"),
-                               [migration.version, migration.name])
+                try tx.execute(
+                    Statement("record_migration", "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)"),
+                    [migration.version, migration.name])
             }
             applied.append(migration.fileStem)
         }

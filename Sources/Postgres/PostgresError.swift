@@ -7,8 +7,10 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
     public let constraint: String?
     public let connectionLost: Bool
 
-    public init(sqlState: String?, message: String, detail: String? = nil, constraint: String? = nil,
-                connectionLost: Bool = false) {
+    public init(
+        sqlState: String?, message: String, detail: String? = nil, constraint: String? = nil,
+        connectionLost: Bool = false
+    ) {
         self.sqlState = sqlState
         self.message = message
         self.detail = detail

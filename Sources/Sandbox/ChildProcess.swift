@@ -17,13 +17,18 @@ public enum ChildOutcome: Sendable, Equatable {
 /// swift-subprocess because the caller is a synchronous worker thread, and the child must get
 /// exactly descriptors 0, 1 and 2 (closefrom), a clean signal mask, and a hard output cap.
 public enum ChildProcess {
-    public static func run(_ arguments: [String], environment: [String], input: [UInt8],
-                           timeoutSeconds: Double, outputLimit: Int) -> ChildOutcome {
+    public static func run(
+        _ arguments: [String], environment: [String], input: [UInt8],
+        timeoutSeconds: Double, outputLimit: Int
+    ) -> ChildOutcome {
         guard let program = arguments.first else { return .couldNotStart("no program") }
-        var stdinPipe: [Int32] = [-1, -1], stdoutPipe: [Int32] = [-1, -1], stderrPipe: [Int32] = [-1, -1]
+        var stdinPipe: [Int32] = [-1, -1]
+        var stdoutPipe: [Int32] = [-1, -1]
+        var stderrPipe: [Int32] = [-1, -1]
         defer { (stdinPipe + stdoutPipe + stderrPipe).filter { $0 >= 0 }.forEach { close($0) } }
         guard flowgate_pipe_cloexec(&stdinPipe) == 0, flowgate_pipe_cloexec(&stdoutPipe) == 0,
-              flowgate_pipe_cloexec(&stderrPipe) == 0 else {
+            flowgate_pipe_cloexec(&stderrPipe) == 0
+        else {
             return .couldNotStart("pipe: \(String(cString: strerror(errno)))")
         }
 
@@ -37,9 +42,10 @@ public enum ChildProcess {
         stdoutPipe[1] = -1
         stderrPipe[1] = -1
 
-        var exchange = Exchange(input: input, stdin: stdinPipe[1], stdout: stdoutPipe[0], stderr: stderrPipe[0],
-                                outputLimit: outputLimit)
-        stdinPipe[1] = -1 // the exchange closes it
+        var exchange = Exchange(
+            input: input, stdin: stdinPipe[1], stdout: stdoutPipe[0], stderr: stderrPipe[0],
+            outputLimit: outputLimit)
+        stdinPipe[1] = -1  // the exchange closes it
         let deadline = Date().addingTimeInterval(timeoutSeconds)
         var ending = exchange.run(until: deadline)
         var status: Int32 = 0
@@ -91,7 +97,8 @@ public enum ChildProcess {
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
-        var emptyMask = sigset_t(), defaults = sigset_t()
+        var emptyMask = sigset_t()
+        var defaults = sigset_t()
         sigemptyset(&emptyMask)
         sigemptyset(&defaults)
         for signal in [SIGPIPE, SIGTERM, SIGINT, SIGCHLD] { sigaddset(&defaults, signal) }

@@ -18,8 +18,10 @@ public struct SandboxLimits: Sendable, Equatable {
     /// Size of its private tmpfs working directory.
     public var scratchBytes: Int
 
-    public init(wallSeconds: Double, cpuSeconds: Int, memoryBytes: Int, processes: Int, openFiles: Int,
-                fileSizeBytes: Int, outputBytes: Int, scratchBytes: Int) {
+    public init(
+        wallSeconds: Double, cpuSeconds: Int, memoryBytes: Int, processes: Int, openFiles: Int,
+        fileSizeBytes: Int, outputBytes: Int, scratchBytes: Int
+    ) {
         self.wallSeconds = wallSeconds
         self.cpuSeconds = cpuSeconds
         self.memoryBytes = memoryBytes
@@ -57,11 +59,13 @@ public struct Sandbox: Sendable {
         guard geteuid() != 0 else {
             return .couldNotStart("refusing to run untrusted code from a root process; run Flowgate as an unprivileged user")
         }
-        let outcome = ChildProcess.run(commandLine(program, limits: limits), environment: [], input: input,
-                                       timeoutSeconds: limits.wallSeconds, outputLimit: limits.outputBytes)
+        let outcome = ChildProcess.run(
+            commandLine(program, limits: limits), environment: [], input: input,
+            timeoutSeconds: limits.wallSeconds, outputLimit: limits.outputBytes)
         // bwrap reports its own failures (no user namespaces, a mount refused) as "bwrap: …".
         if case let .exited(status, stdout, stderr) = outcome, status != 0, stdout.isEmpty,
-           let line = String(decoding: stderr, as: UTF8.self).split(separator: "\n").first, line.hasPrefix("bwrap: ") {
+            let line = String(decoding: stderr, as: UTF8.self).split(separator: "\n").first, line.hasPrefix("bwrap: ")
+        {
             return .couldNotStart(String(line))
         }
         return outcome
@@ -69,20 +73,24 @@ public struct Sandbox: Sendable {
 
     /// The full command line: bwrap's options, then prlimit, then the program.
     public func commandLine(_ program: [String], limits: SandboxLimits) -> [String] {
-        var arguments = [bubblewrap,
-                         "--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup",
-                         "--disable-userns", "--cap-drop", "ALL", "--die-with-parent", "--new-session",
-                         "--uid", Self.nobody, "--gid", Self.nobody, "--hostname", "sandbox",
-                         "--ro-bind", "/usr", "/usr"]
+        var arguments = [
+            bubblewrap,
+            "--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup",
+            "--disable-userns", "--cap-drop", "ALL", "--die-with-parent", "--new-session",
+            "--uid", Self.nobody, "--gid", Self.nobody, "--hostname", "sandbox",
+            "--ro-bind", "/usr", "/usr",
+        ]
         arguments += Self.systemLinks
-        arguments += ["--proc", "/proc", "--dev", "/dev", "--remount-ro", "/dev",
-                      "--size", String(limits.scratchBytes), "--tmpfs", Self.workDirectory, "--chdir", Self.workDirectory,
-                      "--remount-ro", "/",
-                      "--clearenv", "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "LANG", "C.UTF-8",
-                      "--setenv", "HOME", Self.workDirectory, "--setenv", "TMPDIR", Self.workDirectory,
-                      "--", Self.prlimit,
-                      "--cpu=\(limits.cpuSeconds)", "--as=\(limits.memoryBytes)", "--nproc=\(limits.processes)",
-                      "--nofile=\(limits.openFiles)", "--fsize=\(limits.fileSizeBytes)", "--core=0", "--"]
+        arguments += [
+            "--proc", "/proc", "--dev", "/dev", "--remount-ro", "/dev",
+            "--size", String(limits.scratchBytes), "--tmpfs", Self.workDirectory, "--chdir", Self.workDirectory,
+            "--remount-ro", "/",
+            "--clearenv", "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "LANG", "C.UTF-8",
+            "--setenv", "HOME", Self.workDirectory, "--setenv", "TMPDIR", Self.workDirectory,
+            "--", Self.prlimit,
+            "--cpu=\(limits.cpuSeconds)", "--as=\(limits.memoryBytes)", "--nproc=\(limits.processes)",
+            "--nofile=\(limits.openFiles)", "--fsize=\(limits.fileSizeBytes)", "--core=0", "--",
+        ]
         return arguments + program
     }
 

@@ -28,8 +28,10 @@ package struct JobConfiguration: Sendable {
     package static func parse(_ given: JSON?) -> Result<JobConfiguration, ScaleIssue> {
         let configuration = given ?? [:]
         guard case .object = configuration else {
-            return .failure(ScaleIssue(name: "INVALID_CONFIGURATION",
-                                       description: "Invalid configuration: \(PythonRepr.of(configuration)) is not of type 'object'"))
+            return .failure(
+                ScaleIssue(
+                    name: "INVALID_CONFIGURATION",
+                    description: "Invalid configuration: \(PythonRepr.of(configuration)) is not of type 'object'"))
         }
         if let version = configuration["version"], !(version.stringValue.map(acceptedVersions.contains) ?? false) {
             let shown = version.stringValue ?? version.serialized
@@ -46,13 +48,16 @@ package struct JobConfiguration: Sendable {
         }
         filled = filled.setting("output_workspaces", to: workspaces)
         if let mounts = filled["mounts"]?.objectValue {
-            filled = filled.setting("mounts", to: .object(mounts.map { name, mount in
-                guard mount["type"] == "volume" else { return (name, mount) }
-                var volume = mount
-                if volume["driver"] == nil { volume = volume.setting("driver", to: "") }
-                if volume["driver_opts"] == nil { volume = volume.setting("driver_opts", to: [:]) }
-                return (name, volume)
-            }))
+            filled = filled.setting(
+                "mounts",
+                to: .object(
+                    mounts.map { name, mount in
+                        guard mount["type"] == "volume" else { return (name, mount) }
+                        var volume = mount
+                        if volume["driver"] == nil { volume = volume.setting("driver", to: "") }
+                        if volume["driver_opts"] == nil { volume = volume.setting("driver_opts", to: [:]) }
+                        return (name, volume)
+                    }))
         }
         if let violation = ScaleSchemas.jobConfiguration.validate(filled).first {
             return .failure(ScaleIssue(name: "INVALID_CONFIGURATION", description: "Invalid configuration: \(violation.message)"))
@@ -64,7 +69,9 @@ package struct JobConfiguration: Sendable {
     /// warnings, or the first error (which discards them).
     package func validate(against manifest: SeedManifest, workspace: (String) -> WorkspaceState?) -> Result<[ScaleIssue], ScaleIssue> {
         var warnings: [ScaleIssue] = []
-        guard priority >= 1 else { return .failure(ScaleIssue(name: "INVALID_PRIORITY", description: "Priority must be a positive integer")) }
+        guard priority >= 1 else {
+            return .failure(ScaleIssue(name: "INVALID_PRIORITY", description: "Priority must be a positive integer"))
+        }
         let manifestMounts = manifest.mountNames
         for (name, mount) in mounts {
             if mount["type"] == "host", !(mount["host_path"]?.stringValue?.hasPrefix("/") ?? false) {
@@ -91,7 +98,9 @@ package struct JobConfiguration: Sendable {
             let configured = Set(outputWorkspaces.map(\.0))
             let missing = manifest.outputFileNames.filter { !configured.contains($0) }
             if !missing.isEmpty {
-                return .failure(ScaleIssue(name: "MISSING_WORKSPACE", description: "Missing workspace for outputs '\(missing.joined(separator: ", "))'"))
+                return .failure(
+                    ScaleIssue(name: "MISSING_WORKSPACE", description: "Missing workspace for outputs '\(missing.joined(separator: ", "))'")
+                )
             }
         }
         let manifestSettings = manifest.settings.map(\.name)
@@ -113,7 +122,9 @@ package struct JobConfiguration: Sendable {
             guard mount["type"] == "volume", mount["driver"] == "" else { return (name, mount) }
             return (name, .object((mount.objectValue ?? []).filter { $0.0 != "driver" }))
         }
-        return ["mounts": .object(mounts), "output_workspaces": workspaces, "priority": .number(priority),
-                "settings": .object(settings.filter { !secretSettings.contains($0.0) })]
+        return [
+            "mounts": .object(mounts), "output_workspaces": workspaces, "priority": .number(priority),
+            "settings": .object(settings.filter { !secretSettings.contains($0.0) }),
+        ]
     }
 }

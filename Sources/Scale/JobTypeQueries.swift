@@ -31,7 +31,9 @@ enum JobTypeQueries {
         AND ($4::boolean IS NULL OR jt.is_system = $4)
         """
 
-    static let insert = Statement("job_type_insert", """
+    static let insert = Statement(
+        "job_type_insert",
+        """
         INSERT INTO job_types (name, version, version_key, manifest, configuration, docker_image, icon_code, is_published,
                                max_scheduled, is_active, is_paused, deprecated_at, paused_at)
         VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6, $7, $8, $9, $10, $11,
@@ -45,7 +47,9 @@ enum JobTypeQueries {
     static let isSystem = Statement("job_type_is_system", "SELECT is_system FROM job_types WHERE id = $1")
 
     /// A manifest bumps the revision and clears unmet_resources; flags move their timestamps.
-    static let update = Statement("job_type_update", """
+    static let update = Statement(
+        "job_type_update",
+        """
         UPDATE job_types SET
             revision_num = revision_num + CASE WHEN $2::jsonb IS NULL THEN 0 ELSE 1 END,
             manifest = coalesce($2::jsonb, manifest),
@@ -66,14 +70,18 @@ enum JobTypeQueries {
         """)
 
     /// The job type's current manifest and image as its next revision row.
-    static let insertRevision = Statement("job_type_insert_revision", """
+    static let insertRevision = Statement(
+        "job_type_insert_revision",
+        """
         INSERT INTO job_type_revisions (job_type_id, revision_num, manifest, docker_image)
         SELECT id, revision_num, manifest, docker_image FROM job_types WHERE id = $1
         """)
 
     /// The manifest's errors become rows of `errors` for this job type's name (Scale: `data`
     /// errors are DATA, others ALGORITHM); an existing row keeps its `created`.
-    static let upsertErrors = Statement("job_type_upsert_errors", """
+    static let upsertErrors = Statement(
+        "job_type_upsert_errors",
+        """
         INSERT INTO errors (name, job_type_name, title, description, category)
         SELECT e ->> 'name', jt.name, e ->> 'title', e ->> 'description',
                CASE WHEN e ->> 'category' = 'data' THEN 'DATA' ELSE 'ALGORITHM' END
@@ -84,16 +92,21 @@ enum JobTypeQueries {
         """)
 
     static let clearTags = Statement("job_type_clear_tags", "DELETE FROM job_type_tags WHERE job_type_id = $1")
-    static let addTags = Statement("job_type_add_tags",
+    static let addTags = Statement(
+        "job_type_add_tags",
         "INSERT INTO job_type_tags (job_type_id, tag) SELECT $1, unnest($2::text[])")
     static let clearSecrets = Statement("job_type_clear_secrets", "DELETE FROM job_type_secrets WHERE job_type_id = $1")
-    static let addSecret = Statement("job_type_add_secret",
+    static let addSecret = Statement(
+        "job_type_add_secret",
         "INSERT INTO job_type_secrets (job_type_id, setting_name, value) VALUES ($1, $2, $3)")
 
-    static let byNameVersion = Statement("job_type_by_name_version",
+    static let byNameVersion = Statement(
+        "job_type_by_name_version",
         "SELECT \(columns) FROM job_types jt WHERE jt.name = $1 AND jt.version = $2")
 
-    static let versions = Statement("job_type_versions", """
+    static let versions = Statement(
+        "job_type_versions",
+        """
         SELECT \(listColumns), count(*) OVER () FROM job_types jt
         WHERE jt.name = $1 AND ($2::boolean IS NULL OR jt.is_active = $2)
         ORDER BY jt.version_key COLLATE "C" DESC, jt.id LIMIT $3 OFFSET $4
@@ -101,7 +114,9 @@ enum JobTypeQueries {
 
     /// Names with a matching version; each row is the highest version of the name, whichever
     /// versions matched, with every version of the name in SemVer order.
-    static let names = Statement("job_type_names", """
+    static let names = Statement(
+        "job_type_names",
+        """
         WITH matching AS (SELECT DISTINCT jt.name FROM job_types jt WHERE \(filter)),
         latest AS (
             SELECT DISTINCT ON (jt.name) jt.* FROM job_types jt JOIN matching USING (name)
@@ -112,12 +127,16 @@ enum JobTypeQueries {
         FROM latest jt ORDER BY lower(jt.name), jt.name LIMIT $5 OFFSET $6
         """)
 
-    static let revisions = Statement("job_type_revisions", """
+    static let revisions = Statement(
+        "job_type_revisions",
+        """
         SELECT id, revision_num, docker_image, iso_utc(created_at), manifest, count(*) OVER ()
         FROM job_type_revisions WHERE job_type_id = $1 ORDER BY revision_num DESC LIMIT $2 OFFSET $3
         """)
 
-    static let revision = Statement("job_type_revision", """
+    static let revision = Statement(
+        "job_type_revision",
+        """
         SELECT id, revision_num, docker_image, iso_utc(created_at), manifest
         FROM job_type_revisions WHERE job_type_id = $1 AND revision_num = $2
         """)

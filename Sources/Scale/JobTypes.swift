@@ -77,11 +77,15 @@ public struct JobTypes {
     /// pair at once get revision 1 and revision 2, never two rows.
     public func createOrEdit(name: String, version: String, _ changes: JobTypeChanges) throws -> Saved {
         try connection.transaction { tx in
-            if let id = try tx.execute(JobTypeQueries.insert, [
-                name, version, changes.versionKey ?? "", (changes.manifest ?? [:]).serialized, (changes.configuration ?? [:]).serialized,
-                changes.dockerImage ?? "", changes.iconCode ?? nil, changes.isPublished ?? false, changes.maxScheduled ?? nil,
-                changes.isActive ?? true, changes.isPaused ?? false,
-            ]).first?.int64(0) {
+            if let id = try tx.execute(
+                JobTypeQueries.insert,
+                [
+                    name, version, changes.versionKey ?? "", (changes.manifest ?? [:]).serialized,
+                    (changes.configuration ?? [:]).serialized,
+                    changes.dockerImage ?? "", changes.iconCode ?? nil, changes.isPublished ?? false, changes.maxScheduled ?? nil,
+                    changes.isActive ?? true, changes.isPaused ?? false,
+                ]
+            ).first?.int64(0) {
                 try tx.execute(JobTypeQueries.insertRevision, [id])
                 try replaceTagsAndSecrets(id, changes, on: tx)
                 return .created(id)
@@ -105,15 +109,19 @@ public struct JobTypes {
 
     private func apply(_ changes: JobTypeChanges, to id: Int64, on tx: Connection) throws {
         let isSystem = try tx.execute(JobTypeQueries.isSystem, [id]).first?.bool(0) ?? false
-        if isSystem, changes.manifest != nil || changes.configuration != nil || changes.iconCode != nil || changes.isActive != nil
-            || changes.maxScheduled != nil || changes.dockerImage != nil || changes.isPublished != nil {
+        if isSystem,
+            changes.manifest != nil || changes.configuration != nil || changes.iconCode != nil || changes.isActive != nil
+                || changes.maxScheduled != nil || changes.dockerImage != nil || changes.isPublished != nil
+        {
             throw EngineError(.invalid, "You can only modify the is_paused field for a System Job")
         }
-        try tx.execute(JobTypeQueries.update, [
-            id, changes.manifest?.serialized, changes.dockerImage, changes.configuration?.serialized,
-            changes.iconCode != nil, changes.iconCode ?? nil, changes.isPublished, changes.maxScheduled != nil,
-            changes.maxScheduled ?? nil, changes.isActive, changes.isPaused,
-        ])
+        try tx.execute(
+            JobTypeQueries.update,
+            [
+                id, changes.manifest?.serialized, changes.dockerImage, changes.configuration?.serialized,
+                changes.iconCode != nil, changes.iconCode ?? nil, changes.isPublished, changes.maxScheduled != nil,
+                changes.maxScheduled ?? nil, changes.isActive, changes.isPaused,
+            ])
         if changes.manifest != nil { try tx.execute(JobTypeQueries.insertRevision, [id]) }
         try replaceTagsAndSecrets(id, changes, on: tx)
     }
@@ -162,8 +170,10 @@ public struct JobTypes {
 
     /// Rows matching the filter, sorted by `order` (default name, version), with the total.
     public func list(_ filter: JobTypeFilter, order: [Order], limit: Int, offset: Int) throws -> (count: Int, items: [JobTypeRecord]) {
-        try counted(connection.execute(sql: try JobTypes.listSQL(order: order.isEmpty ? JobTypes.defaultOrder : order),
-                                       JobTypes.parameters(filter) + [limit, offset]), countColumn: 19)
+        try counted(
+            connection.execute(
+                sql: try JobTypes.listSQL(order: order.isEmpty ? JobTypes.defaultOrder : order),
+                JobTypes.parameters(filter) + [limit, offset]), countColumn: 19)
     }
 
     /// Fixed SQL fragments only; $1–$4 the filter (see `JobTypeQueries.filter`), $5 limit, $6 offset.
@@ -208,22 +218,26 @@ public struct JobTypes {
     }
 
     static func parameters(_ filter: JobTypeFilter) -> [any PostgresParameter] {
-        [filter.keywords.isEmpty ? nil : filter.keywords,
-         filter.ids.isEmpty ? nil : "{" + filter.ids.map(String.init).joined(separator: ",") + "}",
-         filter.isActive, filter.isSystem]
+        [
+            filter.keywords.isEmpty ? nil : filter.keywords,
+            filter.ids.isEmpty ? nil : "{" + filter.ids.map(String.init).joined(separator: ",") + "}",
+            filter.isActive, filter.isSystem,
+        ]
     }
 
     static func record(_ row: Row) -> JobTypeRecord {
-        JobTypeRecord(id: row.int64(0) ?? 0, name: row.string(1), version: row.string(2), isActive: row.bool(3),
-                      isSystem: row.bool(4), isPaused: row.bool(5), isPublished: row.bool(6), iconCode: row[7],
-                      unmetResources: row[8], maxScheduled: row.int(9), maxTries: row.int(10) ?? 3, revisionNum: row.int(11) ?? 1,
-                      dockerImage: row.string(12), created: row.string(13), deprecated: row[14], paused: row[15],
-                      lastModified: row.string(16), manifest: (try? JSON.parse(row.string(17))) ?? [:],
-                      configuration: (try? JSON.parse(row.string(18))) ?? [:])
+        JobTypeRecord(
+            id: row.int64(0) ?? 0, name: row.string(1), version: row.string(2), isActive: row.bool(3),
+            isSystem: row.bool(4), isPaused: row.bool(5), isPublished: row.bool(6), iconCode: row[7],
+            unmetResources: row[8], maxScheduled: row.int(9), maxTries: row.int(10) ?? 3, revisionNum: row.int(11) ?? 1,
+            dockerImage: row.string(12), created: row.string(13), deprecated: row[14], paused: row[15],
+            lastModified: row.string(16), manifest: (try? JSON.parse(row.string(17))) ?? [:],
+            configuration: (try? JSON.parse(row.string(18))) ?? [:])
     }
 
     static func revision(_ row: Row) -> JobTypeRevision {
-        JobTypeRevision(id: row.int64(0) ?? 0, revisionNum: row.int(1) ?? 0, dockerImage: row.string(2), created: row.string(3),
-                        manifest: (try? JSON.parse(row.string(4))) ?? [:])
+        JobTypeRevision(
+            id: row.int64(0) ?? 0, revisionNum: row.int(1) ?? 0, dockerImage: row.string(2), created: row.string(3),
+            manifest: (try? JSON.parse(row.string(4))) ?? [:])
     }
 }

@@ -16,7 +16,8 @@ public struct ScaleCounts {
     /// RUNNING jobs whatever their time, others only inside [started, ended].
     /// `started`/`ended` are ISO-8601 times or `P…` durations before now.
     public func status(isActive: Bool?, started: String, ended: String?, limit: Int, offset: Int)
-        throws -> (count: Int, items: [(JobTypeRecord, [StatusCount])]) {
+        throws -> (count: Int, items: [(JobTypeRecord, [StatusCount])])
+    {
         if let ended, try connection.execute(ScaleCountQueries.outOfOrder, [started, ended]).first?.bool(0) == true {
             throw EngineError(.invalid, "Start time must come before end time")
         }
@@ -40,14 +41,19 @@ public struct ScaleCounts {
     /// FAILED jobs with SYSTEM errors, per job type and error, most recent first.
     public func systemFailures(limit: Int, offset: Int) throws -> (count: Int, items: [(JobTypeRecord, ErrorRecord, Int, String, String)]) {
         let result = try connection.execute(ScaleCountQueries.systemFailures, [limit, offset])
-        return (result.first?.int(32) ?? 0, result.rows.map {
-            (JobTypes.record($0), ScaleJobs.error($0, from: 19), $0.int(29) ?? 0, $0.string(30), $0.string(31))
-        })
+        return (
+            result.first?.int(32) ?? 0,
+            result.rows.map {
+                (JobTypes.record($0), ScaleJobs.error($0, from: 19), $0.int(29) ?? 0, $0.string(30), $0.string(31))
+            }
+        )
     }
 }
 
 enum ScaleCountQueries {
-    static let jobTypePage = Statement("scale_count_job_types", """
+    static let jobTypePage = Statement(
+        "scale_count_job_types",
+        """
         SELECT \(JobTypeQueries.listColumns), count(*) OVER () FROM job_types jt
         WHERE $1::boolean IS NULL OR jt.is_active = $1 ORDER BY jt.last_modified, jt.id LIMIT $2 OFFSET $3
         """)
@@ -59,7 +65,9 @@ enum ScaleCountQueries {
 
     static let outOfOrder = Statement("scale_count_out_of_order", "SELECT \(bound("$1")) > \(bound("$2"))")
 
-    static let statusCounts = Statement("scale_count_status", """
+    static let statusCounts = Statement(
+        "scale_count_status",
+        """
         SELECT j.job_type_id, j.status, e.category, count(*), iso_utc(max(j.last_status_change))
         FROM jobs j LEFT JOIN errors e ON e.id = j.error_id
         WHERE j.surface = 'scale' AND j.job_type_id = ANY($1::bigint[])
@@ -71,14 +79,18 @@ enum ScaleCountQueries {
                  e.category NULLS FIRST
         """)
 
-    static let waiting = Statement("scale_count_waiting", """
+    static let waiting = Statement(
+        "scale_count_waiting",
+        """
         SELECT \(JobTypeQueries.listColumns), count(*), iso_utc(min(j.last_status_change)), count(*) OVER ()
         FROM jobs j JOIN job_types jt ON jt.id = j.job_type_id
         WHERE j.surface = 'scale' AND j.status = $1
         GROUP BY jt.id ORDER BY min(j.last_status_change), jt.id LIMIT $2 OFFSET $3
         """)
 
-    static let systemFailures = Statement("scale_count_system_failures", """
+    static let systemFailures = Statement(
+        "scale_count_system_failures",
+        """
         SELECT \(JobTypeQueries.listColumns), \(ScaleJobQueries.errorColumns), count(*), iso_utc(min(j.last_status_change)),
                iso_utc(max(j.last_status_change)), count(*) OVER ()
         FROM jobs j JOIN job_types jt ON jt.id = j.job_type_id JOIN errors e ON e.id = j.error_id

@@ -53,8 +53,10 @@ public struct ScaleJobs {
         }
         guard row.bool(0) else { throw EngineError(.invalid, "Job type \(jobTypeId) is deprecated") }
         guard !row.bool(1) else { throw EngineError(.invalid, "Job type \(jobTypeId) is paused") }
-        let job = try jobs.create(NewJob(surface: .scale, name: row.string(2), status: "QUEUED", owner: user, jobTypeId: jobTypeId,
-                                         document: ["input": input], tasks: []), actor: .user(user))
+        let job = try jobs.create(
+            NewJob(
+                surface: .scale, name: row.string(2), status: "QUEUED", owner: user, jobTypeId: jobTypeId,
+                document: ["input": input], tasks: []), actor: .user(user))
         try connection.execute(ScaleJobQueries.markQueued, [job.id])
         return Int(job.publicId) ?? 0
     }
@@ -65,11 +67,13 @@ public struct ScaleJobs {
 
     /// Newest status change first.
     public func list(_ filter: ScaleJobFilter, limit: Int, offset: Int) throws -> (count: Int, items: [ScaleJobRecord]) {
-        let result = try connection.execute(ScaleJobQueries.list, [
-            filter.statuses.isEmpty ? nil : filter.statuses,
-            filter.jobTypeIds.isEmpty ? nil : "{" + filter.jobTypeIds.map(String.init).joined(separator: ",") + "}",
-            filter.jobTypeNames.isEmpty ? nil : filter.jobTypeNames, filter.started, filter.ended, limit, offset,
-        ])
+        let result = try connection.execute(
+            ScaleJobQueries.list,
+            [
+                filter.statuses.isEmpty ? nil : filter.statuses,
+                filter.jobTypeIds.isEmpty ? nil : "{" + filter.jobTypeIds.map(String.init).joined(separator: ",") + "}",
+                filter.jobTypeNames.isEmpty ? nil : filter.jobTypeNames, filter.started, filter.ended, limit, offset,
+            ])
         return (result.first?.int(37) ?? 0, result.rows.map(ScaleJobs.record))
     }
 
@@ -79,7 +83,8 @@ public struct ScaleJobs {
         try connection.transaction { tx in
             let machine = StateMachine(tx, surfaces: jobs.surfaces)
             guard let jobId = try tx.execute(ScaleJobQueries.internalId, [String(id)]).first?.int64(0),
-                  let job = try machine.lockJob(id: jobId) else { throw EngineError(.notFound, "Job \(id) does not exist") }
+                let job = try machine.lockJob(id: jobId)
+            else { throw EngineError(.notFound, "Job \(id) does not exist") }
             var errorId: Int64?
             if status == "FAILED" {
                 guard let name = errorName, let found = try tx.execute(ScaleJobQueries.errorByName, [jobId, name]).first?.int64(0) else {
@@ -103,16 +108,18 @@ public struct ScaleJobs {
     }
 
     static func error(_ row: Row, from first: Int) -> ErrorRecord {
-        ErrorRecord(id: row.int64(first) ?? 0, name: row.string(first + 1), title: row[first + 2], description: row[first + 3],
-                    jobTypeName: row[first + 4], category: row.string(first + 5), isBuiltin: row.bool(first + 6),
-                    shouldBeRetried: row.bool(first + 7), created: row.string(first + 8), lastModified: row.string(first + 9))
+        ErrorRecord(
+            id: row.int64(first) ?? 0, name: row.string(first + 1), title: row[first + 2], description: row[first + 3],
+            jobTypeName: row[first + 4], category: row.string(first + 5), isBuiltin: row.bool(first + 6),
+            shouldBeRetried: row.bool(first + 7), created: row.string(first + 8), lastModified: row.string(first + 9))
     }
 
     static func record(_ row: Row) -> ScaleJobRecord {
         let error = row.isNull(27) ? nil : ScaleJobs.error(row, from: 27)
-        return ScaleJobRecord(id: Int(row.string(19)) ?? 0, jobType: JobTypes.record(row), status: row.string(20),
-                              input: row[21].flatMap { try? JSON.parse($0) } ?? .null, created: row.string(22), queued: row[23],
-                              started: row[24], ended: row[25], lastStatusChange: row.string(26), error: error)
+        return ScaleJobRecord(
+            id: Int(row.string(19)) ?? 0, jobType: JobTypes.record(row), status: row.string(20),
+            input: row[21].flatMap { try? JSON.parse($0) } ?? .null, created: row.string(22), queued: row[23],
+            started: row[24], ended: row[25], lastStatusChange: row.string(26), error: error)
     }
 }
 
@@ -133,7 +140,9 @@ package enum ScaleJobQueries {
 
     static let byId = Statement("scale_job_by_id", "SELECT \(columns) FROM \(source) WHERE j.surface = 'scale' AND j.public_id = $1")
 
-    static let list = Statement("scale_job_list", """
+    static let list = Statement(
+        "scale_job_list",
+        """
         SELECT \(columns), count(*) OVER () FROM \(source)
         WHERE j.surface = 'scale'
           AND ($1::text[] IS NULL OR j.status = ANY($1::text[]))
@@ -152,21 +161,27 @@ package enum ScaleJobQueries {
     static let internalId = Statement("scale_job_internal_id", "SELECT id FROM jobs WHERE surface = 'scale' AND public_id = $1")
 
     /// The job type's own error of that name, else a built-in one.
-    static let errorByName = Statement("scale_error_by_name", """
+    static let errorByName = Statement(
+        "scale_error_by_name",
+        """
         SELECT e.id FROM errors e, jobs j JOIN job_types jt ON jt.id = j.job_type_id
         WHERE j.id = $1 AND e.name = $2 AND (e.job_type_name = jt.name OR e.job_type_name IS NULL)
         ORDER BY e.job_type_name NULLS LAST LIMIT 1
         """)
 
     /// The status's own timestamps; a FAILED job keeps its error, a requeued one loses it.
-    static let setStatusColumns = Statement("scale_job_status_columns", """
+    static let setStatusColumns = Statement(
+        "scale_job_status_columns",
+        """
         UPDATE jobs SET error_id = CASE WHEN $2 = 'FAILED' THEN $3::bigint END,
             queued_at = CASE WHEN $2 = 'QUEUED' THEN now() ELSE queued_at END,
             started_at = CASE WHEN $2 = 'RUNNING' THEN now() WHEN $2 = 'QUEUED' THEN NULL ELSE started_at END
         WHERE id = $1
         """)
 
-    package static let claim = Statement("scale_job_claim", """
+    package static let claim = Statement(
+        "scale_job_claim",
+        """
         WITH next AS (
             SELECT j.id FROM jobs j JOIN job_types jt ON jt.id = j.job_type_id
             WHERE j.surface = 'scale' AND j.status = 'QUEUED' AND jt.is_active AND NOT jt.is_paused

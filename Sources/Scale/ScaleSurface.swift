@@ -16,6 +16,7 @@ public enum ScaleSurface {
         "COMPLETED": [],
     ])
 
-    public static let rules = SurfaceRules(surface: .scale, lifecycle: lifecycle, flow: RequestDrivenFlow(),
-                                           publicIdSequence: "scale_job_number")
+    public static let rules = SurfaceRules(
+        surface: .scale, lifecycle: lifecycle, flow: RequestDrivenFlow(),
+        publicIdSequence: "scale_job_number")
 }

@@ -40,7 +40,8 @@ package struct SeedManifest: Sendable {
     /// `NONSTANDARD_RESOURCE` warnings, which only the validation endpoint reports.
     package var nonstandardResourceWarnings: [ScaleIssue] {
         scalarResourceNames.filter { !SeedManifest.standardResources.contains($0.lowercased()) }.map {
-            ScaleIssue(name: "NONSTANDARD_RESOURCE", description: "'\($0)' is not a standard resouce. This job type might not be schedulable.")
+            ScaleIssue(
+                name: "NONSTANDARD_RESOURCE", description: "'\($0)' is not a standard resouce. This job type might not be schedulable.")
         }
     }
 
@@ -53,18 +54,23 @@ package struct SeedManifest: Sendable {
         let job = named["job"] ?? [:]
         for scalar in job["resources"]?["scalar"]?.arrayValue ?? [] where scalar["name"]?.stringValue?.lowercased() == "gpus" {
             if let value = scalar["value"]?.doubleValue, value != value.rounded() {
-                return .failure(ScaleIssue(name: "JSON_VALIDATION_ERROR",
-                                           description: "Error validating against schema: gpu resource not set to whole number"))
+                return .failure(
+                    ScaleIssue(
+                        name: "JSON_VALIDATION_ERROR",
+                        description: "Error validating against schema: gpu resource not set to whole number"))
             }
         }
         let interface = job["interface"] ?? [:]
         func names(_ list: JSON?) -> [String] { (list?.arrayValue ?? []).compactMap { $0["name"]?.stringValue } }
-        let environment = ["OUTPUT_DIR"] + names(interface["settings"]) + names(interface["inputs"]?["files"])
+        let environment =
+            ["OUTPUT_DIR"] + names(interface["settings"]) + names(interface["inputs"]?["files"])
             + names(interface["inputs"]?["json"]) + names(job["resources"]?["scalar"]).map { "ALLOCATED_" + $0 }
         let normalised = environment.map { $0.uppercased().replacing("-", with: "_") }
         if Set(normalised).count != normalised.count {
-            return .failure(ScaleIssue(name: "NAME_COLLISION_ERROR",
-                                       description: "Collisions are not allowed between reserved keywords, resources, settingsand input names."))
+            return .failure(
+                ScaleIssue(
+                    name: "NAME_COLLISION_ERROR",
+                    description: "Collisions are not allowed between reserved keywords, resources, settingsand input names."))
         }
         let mounts = interface["mounts"]?.arrayValue ?? []
         if Set(names(interface["mounts"])).count != mounts.count {
@@ -75,8 +81,10 @@ package struct SeedManifest: Sendable {
             return .failure(ScaleIssue(name: "DUPLICATE_ERROR_NAMES", description: "Error names must be unique."))
         }
         for mount in mounts where !(mount["path"]?.stringValue?.hasPrefix("/") ?? false) {
-            return .failure(ScaleIssue(name: "INVALID_MOUNT_PATH",
-                                       description: "\(mount["name"]?.stringValue ?? "") mount must have an absolute path"))
+            return .failure(
+                ScaleIssue(
+                    name: "INVALID_MOUNT_PATH",
+                    description: "\(mount["name"]?.stringValue ?? "") mount must have an absolute path"))
         }
         return .success(SeedManifest(json: withDefaults(named), warnings: warnings))
     }
@@ -88,7 +96,8 @@ package struct SeedManifest: Sendable {
         var warnings: [ScaleIssue] = []
         let named = errors.map { error -> JSON in
             guard case .object = error, error["name"] == nil, let code = error["code"]?.intValue else { return error }
-            warnings.append(ScaleIssue(name: "MISSING_ERROR_NAME", description: "Error code \(code) has no name; it is named 'error-\(code)'"))
+            warnings.append(
+                ScaleIssue(name: "MISSING_ERROR_NAME", description: "Error code \(code) has no name; it is named 'error-\(code)'"))
             return error.setting("name", to: .string("error-\(code)"))
         }
         return (manifest.setting("job", to: job.setting("errors", to: .array(named))), warnings)
@@ -103,7 +112,9 @@ package struct SeedManifest: Sendable {
         guard var job = manifest["job"] else { return manifest }
         if var interface = job["interface"] {
             if let mounts = filling(interface["mounts"], [("mode", "ro")]) { interface = interface.setting("mounts", to: mounts) }
-            if let settings = filling(interface["settings"], [("secret", false)]) { interface = interface.setting("settings", to: settings) }
+            if let settings = filling(interface["settings"], [("secret", false)]) {
+                interface = interface.setting("settings", to: settings)
+            }
             if var inputs = interface["inputs"] {
                 if let files = filling(inputs["files"], [("required", true), ("mediaTypes", []), ("multiple", false), ("partial", false)]) {
                     inputs = inputs.setting("files", to: files)
@@ -112,7 +123,9 @@ package struct SeedManifest: Sendable {
                 interface = interface.setting("inputs", to: inputs)
             }
             if var outputs = interface["outputs"] {
-                if let files = filling(outputs["files"], [("mediaType", "application/octet-stream"), ("multiple", false), ("required", true)]) {
+                if let files = filling(
+                    outputs["files"], [("mediaType", "application/octet-stream"), ("multiple", false), ("required", true)])
+                {
                     outputs = outputs.setting("files", to: files)
                 }
                 if let json = filling(outputs["json"], [("required", true)]) { outputs = outputs.setting("json", to: json) }
@@ -121,10 +134,13 @@ package struct SeedManifest: Sendable {
             job = job.setting("interface", to: interface)
         }
         if let errors = job["errors"]?.arrayValue {
-            job = job.setting("errors", to: .array(errors.map { error in
-                let categorised = error["category"] == nil ? error.setting("category", to: "job") : error
-                return categorised["title"] == nil ? categorised.setting("title", to: categorised["name"] ?? "") : categorised
-            }))
+            job = job.setting(
+                "errors",
+                to: .array(
+                    errors.map { error in
+                        let categorised = error["category"] == nil ? error.setting("category", to: "job") : error
+                        return categorised["title"] == nil ? categorised.setting("title", to: categorised["name"] ?? "") : categorised
+                    }))
         }
         return manifest.setting("job", to: job)
     }

@@ -16,7 +16,8 @@ package struct SemVer: Comparable, Sendable {
         let (core, pre) = SemVer.split(withoutBuild, at: "-")
         let numbers = core.split(separator: ".", omittingEmptySubsequences: false)
         guard numbers.count == 3, let major = SemVer.number(numbers[0]), let minor = SemVer.number(numbers[1]),
-              let patch = SemVer.number(numbers[2]) else { return nil }
+            let patch = SemVer.number(numbers[2])
+        else { return nil }
         let identifiers = pre.map { $0.split(separator: ".", omittingEmptySubsequences: false).map(String.init) } ?? []
         for identifier in identifiers {
             guard !identifier.isEmpty, identifier.allSatisfy(SemVer.isIdentifierCharacter) else { return nil }
@@ -65,9 +66,10 @@ package struct SemVer: Comparable, Sendable {
         }
         let numbers = "\(padded(major)).\(padded(minor)).\(padded(patch))"
         guard !prerelease.isEmpty else { return numbers + "~" }
-        return numbers + "-" + prerelease.map { identifier in
-            identifier.allSatisfy(\.isASCIIDigit) ? "0" + padded(Int(identifier) ?? Int.max) : "1" + identifier
-        }.joined(separator: "!")
+        return numbers + "-"
+            + prerelease.map { identifier in
+                identifier.allSatisfy(\.isASCIIDigit) ? "0" + padded(Int(identifier) ?? Int.max) : "1" + identifier
+            }.joined(separator: "!")
     }
 
     private static func split(_ text: String, at separator: Character) -> (String, String?) {

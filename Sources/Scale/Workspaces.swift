@@ -39,10 +39,13 @@ public struct Workspaces {
         guard let name = fields.name else { throw EngineError(.invalid, "Missing required parameter: \"name\"") }
         do {
             return try connection.transaction { tx in
-                let created = try workspace(try tx.execute(WorkspaceQueries.insert, [
-                    name, fields.title ?? nil, fields.description ?? nil, fields.baseURL ?? nil, fields.isActive ?? true,
-                    (fields.jsonConfig ?? [:]).serialized,
-                ]))
+                let created = try workspace(
+                    try tx.execute(
+                        WorkspaceQueries.insert,
+                        [
+                            name, fields.title ?? nil, fields.description ?? nil, fields.baseURL ?? nil, fields.isActive ?? true,
+                            (fields.jsonConfig ?? [:]).serialized,
+                        ]))
                 try storeCredentials(fields.credentials, of: created.id, on: tx)
                 return created
             }
@@ -57,11 +60,14 @@ public struct Workspaces {
             return try connection.transaction { tx in
                 guard try !tx.execute(WorkspaceQueries.lock, [id]).isEmpty else { return nil }
                 try storeCredentials(changes.credentials, of: id, on: tx)
-                return try workspace(try tx.execute(WorkspaceQueries.update, [
-                    id, changes.name, changes.title != nil, changes.title ?? nil, changes.description != nil,
-                    changes.description ?? nil, changes.baseURL != nil, changes.baseURL ?? nil, changes.isActive,
-                    changes.jsonConfig?.serialized,
-                ]))
+                return try workspace(
+                    try tx.execute(
+                        WorkspaceQueries.update,
+                        [
+                            id, changes.name, changes.title != nil, changes.title ?? nil, changes.description != nil,
+                            changes.description ?? nil, changes.baseURL != nil, changes.baseURL ?? nil, changes.isActive,
+                            changes.jsonConfig?.serialized,
+                        ]))
             }
         } catch let error as PostgresError where error.isUniqueViolation {
             throw EngineError(.conflict, "A workspace of that name already exists")
@@ -97,9 +103,10 @@ public struct Workspaces {
     }
 
     static func workspace(_ row: Row) -> Workspace {
-        Workspace(id: row.int64(0) ?? 0, name: row.string(1), title: row[2], description: row[3], baseURL: row[4],
-                  isActive: row.bool(5), jsonConfig: (try? JSON.parse(row.string(6))) ?? [:], created: row.string(7),
-                  deprecated: row[8], lastModified: row.string(9))
+        Workspace(
+            id: row.int64(0) ?? 0, name: row.string(1), title: row[2], description: row[3], baseURL: row[4],
+            isActive: row.bool(5), jsonConfig: (try? JSON.parse(row.string(6))) ?? [:], created: row.string(7),
+            deprecated: row[8], lastModified: row.string(9))
     }
 }
 
@@ -108,7 +115,9 @@ enum WorkspaceQueries {
         id, name, title, description, base_url, is_active, json_config, iso_utc(created), iso_utc(deprecated), iso_utc(last_modified)
         """
 
-    static let insert = Statement("workspace_insert", """
+    static let insert = Statement(
+        "workspace_insert",
+        """
         INSERT INTO workspaces (name, title, description, base_url, is_active, json_config, deprecated)
         VALUES ($1, $2, $3, $4, $5, $6::jsonb, CASE WHEN $5 THEN NULL ELSE now() END)
         RETURNING \(columns)
@@ -117,7 +126,9 @@ enum WorkspaceQueries {
     static let lock = Statement("workspace_lock", "SELECT id FROM workspaces WHERE id = $1 FOR UPDATE")
 
     /// $3, $5, $7 say whether title, description, base_url were given (they may be set to NULL).
-    static let update = Statement("workspace_update", """
+    static let update = Statement(
+        "workspace_update",
+        """
         UPDATE workspaces SET
             name = coalesce($2, name),
             title = CASE WHEN $3 THEN $4 ELSE title END,
@@ -132,14 +143,17 @@ enum WorkspaceQueries {
         RETURNING \(columns)
         """)
 
-    static let storeCredentials = Statement("workspace_store_credentials", """
+    static let storeCredentials = Statement(
+        "workspace_store_credentials",
+        """
         INSERT INTO workspace_secrets (workspace_id, credentials) VALUES ($1, $2::jsonb)
         ON CONFLICT (workspace_id) DO UPDATE SET credentials = EXCLUDED.credentials
         """)
 
     static let byId = Statement("workspace_by_id", "SELECT \(columns) FROM workspaces WHERE id = $1")
 
-    static let page = Statement("workspace_page",
+    static let page = Statement(
+        "workspace_page",
         "SELECT \(columns), count(*) OVER () FROM workspaces ORDER BY name LIMIT $1 OFFSET $2")
 
     static let activity = Statement("workspace_activity", "SELECT name, is_active FROM workspaces WHERE name = ANY($1::text[])")

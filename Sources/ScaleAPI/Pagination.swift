@@ -1,6 +1,6 @@
-import Scale
 import HTTP
 import JSON
+import Scale
 
 /// Scale's list pagination (spec §1.7): `page` (1-based, or `last`), `page_size` (default 100,
 /// at most 1000, silently), and the envelope `{"count", "next", "previous", "results"}` with
@@ -31,8 +31,10 @@ struct Pagination {
     }
 
     /// Runs `fetch(limit, offset)`; for `page=last` it counts first, then fetches that page.
-    func page<Item>(_ request: Request, fetch: (Int, Int) throws -> (count: Int, items: [Item]),
-                    render: (Item) -> JSON) throws -> Response {
+    func page<Item>(
+        _ request: Request, fetch: (Int, Int) throws -> (count: Int, items: [Item]),
+        render: (Item) -> JSON
+    ) throws -> Response {
         var number = pageNumber
         guard requested == nil || requested == "last" || (Int(requested ?? "") != nil && number >= 1), let offset else {
             throw HTTPError(404, "Invalid page.")
@@ -66,7 +68,7 @@ struct Pagination {
         for byte in text.utf8 {
             switch byte {
             case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                 UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "~"):
+                UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "~"):
                 out.unicodeScalars.append(Unicode.Scalar(byte))
             default:
                 let hex = String(byte, radix: 16, uppercase: true)

@@ -1,7 +1,7 @@
 import Engine
-import Scale
 import HTTP
 import JSON
+import Scale
 
 /// The Scale surface under `/v6`: errors as `{"detail": "…"}`, every route with and without its
 /// trailing slash (no redirect), a Flowgate token on every call (reads: any active user; writes:

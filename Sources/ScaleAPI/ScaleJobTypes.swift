@@ -1,38 +1,43 @@
 import Engine
-import Scale
 import HTTP
 import JSON
+import Scale
 
 /// `/v6/job-types/…` and `/v6/job-type-names/` (spec §3).
 struct ScaleJobTypes: Sendable {
     /// Names the fixed routes shadow; a job type may not take them (decision D7).
     static let reservedNames: Set<String> = ["validation", "status", "pending", "running", "system-failures"]
-    static let createFields = ["docker_image", "manifest", "configuration", "icon_code", "is_published", "max_scheduled",
-                               "auto_update", "is_active", "is_paused"]
+    static let createFields = [
+        "docker_image", "manifest", "configuration", "icon_code", "is_published", "max_scheduled",
+        "auto_update", "is_active", "is_paused",
+    ]
 
     // MARK: Lists
 
     func names(_ request: Request, _ session: Session) throws -> Response {
         _ = try ScaleAPI.authenticate(request, session, for: .read)
         let filter = try ScaleQuery.jobTypeFilter(request)
-        return try Pagination(request).page(request, fetch: { try session.jobTypes.names(filter, limit: $0, offset: $1) },
-                                            render: { ScaleRender.jobTypeName($0.0, versions: $0.1) })
+        return try Pagination(request).page(
+            request, fetch: { try session.jobTypes.names(filter, limit: $0, offset: $1) },
+            render: { ScaleRender.jobTypeName($0.0, versions: $0.1) })
     }
 
     func list(_ request: Request, _ session: Session) throws -> Response {
         _ = try ScaleAPI.authenticate(request, session, for: .read)
         let filter = try ScaleQuery.jobTypeFilter(request)
         let order = try ScaleQuery.order(request)
-        return try Pagination(request).page(request, fetch: { try session.jobTypes.list(filter, order: order, limit: $0, offset: $1) },
-                                            render: ScaleRender.jobType)
+        return try Pagination(request).page(
+            request, fetch: { try session.jobTypes.list(filter, order: order, limit: $0, offset: $1) },
+            render: ScaleRender.jobType)
     }
 
     func versions(_ request: Request, _ session: Session) throws -> Response {
         _ = try ScaleAPI.authenticate(request, session, for: .read)
         let active = try ScaleQuery.boolean(request, "is_active")
         let name = request.parameter("name")
-        return try Pagination(request).page(request, fetch: { try session.jobTypes.versions(name: name, isActive: active, limit: $0, offset: $1) },
-                                            render: ScaleRender.jobType)
+        return try Pagination(request).page(
+            request, fetch: { try session.jobTypes.versions(name: name, isActive: active, limit: $0, offset: $1) },
+            render: ScaleRender.jobType)
     }
 
     func details(_ request: Request, _ session: Session) throws -> Response {
@@ -43,15 +48,17 @@ struct ScaleJobTypes: Sendable {
     func revisions(_ request: Request, _ session: Session) throws -> Response {
         _ = try ScaleAPI.authenticate(request, session, for: .read)
         let jobType = try existing(request, session)
-        return try Pagination(request).page(request, fetch: { try session.jobTypes.revisions(jobTypeId: jobType.id, limit: $0, offset: $1) },
-                                            render: { ScaleRender.revision($0, of: jobType, details: false) })
+        return try Pagination(request).page(
+            request, fetch: { try session.jobTypes.revisions(jobTypeId: jobType.id, limit: $0, offset: $1) },
+            render: { ScaleRender.revision($0, of: jobType, details: false) })
     }
 
     func revision(_ request: Request, _ session: Session) throws -> Response {
         _ = try ScaleAPI.authenticate(request, session, for: .read)
         let jobType = try existing(request, session)
         guard let number = Int(request.parameter("revision")),
-              let revision = try session.jobTypes.revision(jobTypeId: jobType.id, number: number) else { throw ScaleAPI.notFound }
+            let revision = try session.jobTypes.revision(jobTypeId: jobType.id, number: number)
+        else { throw ScaleAPI.notFound }
         return .json(ScaleRender.revision(revision, of: jobType, details: true))
     }
 
@@ -84,7 +91,9 @@ struct ScaleJobTypes: Sendable {
         }
         try Self.check(configuration, against: manifest, session)
         Self.store(manifest, configuration, into: &changes)
-        let saved = try ScaleEngineCall.run { try session.jobTypes.createOrEdit(name: manifest.name, version: manifest.jobVersion, changes) }
+        let saved = try ScaleEngineCall.run {
+            try session.jobTypes.createOrEdit(name: manifest.name, version: manifest.jobVersion, changes)
+        }
         guard case .created = saved, let jobType = try session.jobTypes.find(name: manifest.name, version: manifest.jobVersion) else {
             return Self.valid
         }
@@ -159,8 +168,10 @@ struct ScaleJobTypes: Sendable {
 
     /// Puts a manifest and/or configuration into the changes: secret setting values go to their
     /// own table, the stored configuration keeps the rest.
-    static func store(_ manifest: SeedManifest, _ configuration: JobConfiguration?, into changes: inout JobTypeChanges,
-                      manifestChanged: Bool = true) {
+    static func store(
+        _ manifest: SeedManifest, _ configuration: JobConfiguration?, into changes: inout JobTypeChanges,
+        manifestChanged: Bool = true
+    ) {
         if manifestChanged {
             changes.manifest = manifest.json
             changes.versionKey = SemVer(manifest.jobVersion)?.sortKey
@@ -175,7 +186,9 @@ struct ScaleJobTypes: Sendable {
     }
 
     /// Looks up, in one query, the workspaces a configuration names.
-    static func workspaceStates(_ configuration: JobConfiguration, _ session: Session) throws -> (String) -> JobConfiguration.WorkspaceState? {
+    static func workspaceStates(_ configuration: JobConfiguration, _ session: Session) throws -> (String) -> JobConfiguration
+        .WorkspaceState?
+    {
         let names = [configuration.defaultWorkspace] + configuration.outputWorkspaces.map(\.1)
         let active = try session.workspaces.activity(names: names.filter { !$0.isEmpty })
         return { name in active[name].map { $0 ? .active : .inactive } }
@@ -204,7 +217,9 @@ struct ScaleJobTypes: Sendable {
                 }
             }
         }
-        return .json(["is_valid": .bool(result.errors.isEmpty), "errors": .array(result.errors.map(\.json)),
-                      "warnings": .array(result.warnings.map(\.json))])
+        return .json([
+            "is_valid": .bool(result.errors.isEmpty), "errors": .array(result.errors.map(\.json)),
+            "warnings": .array(result.warnings.map(\.json)),
+        ])
     }
 }

@@ -1,8 +1,8 @@
 import Engine
-import Scale
 import Foundation
 import HTTP
 import JSON
+import Scale
 
 /// `/v6/jobs/…` (queue, list, details, cancel, requeue; the executor's claim and status
 /// reports) and the job-type counting routes over the same rows.
@@ -39,8 +39,9 @@ struct ScaleJobsAPI: Sendable {
         filter.jobTypeNames = request.queryValues("job_type_name")
         filter.started = try Self.time(request, "started")
         filter.ended = try Self.time(request, "ended")
-        return try Pagination(request).page(request, fetch: { try session.scaleJobs.list(filter, limit: $0, offset: $1) },
-                                            render: Self.render)
+        return try Pagination(request).page(
+            request, fetch: { try session.scaleJobs.list(filter, limit: $0, offset: $1) },
+            render: Self.render)
     }
 
     func details(_ request: Request, _ session: Session) throws -> Response {
@@ -67,11 +68,14 @@ struct ScaleJobsAPI: Sendable {
         return try move(request, session, by: user, to: status, errorName: body["error"]?.stringValue)
     }
 
-    private func move(_ request: Request, _ session: Session, by user: User, to status: String, errorName: String? = nil) throws -> Response {
+    private func move(_ request: Request, _ session: Session, by user: User, to status: String, errorName: String? = nil) throws -> Response
+    {
         guard let id = Int(request.parameter("id")) else { throw ScaleAPI.notFound }
-        return .json(Self.render(try ScaleEngineCall.run {
-            try session.scaleJobs.move(id: id, to: status, errorName: errorName, actor: .user(user))
-        }))
+        return .json(
+            Self.render(
+                try ScaleEngineCall.run {
+                    try session.scaleJobs.move(id: id, to: status, errorName: errorName, actor: .user(user))
+                }))
     }
 
     /// The oldest runnable queued job, now RUNNING; 204 when there is none.
@@ -88,14 +92,25 @@ struct ScaleJobsAPI: Sendable {
         let active = try ScaleQuery.boolean(request, "is_active")
         let started = try Self.time(request, "started") ?? "PT3H0M0S"
         let ended = try Self.time(request, "ended")
-        return try Pagination(request).page(request, fetch: { limit, offset in
-            try ScaleEngineCall.run { try session.scaleCounts.status(isActive: active, started: started, ended: ended, limit: limit, offset: offset) }
-        }, render: { jobType, counts in
-            ["job_type": .object(ScaleRender.base(jobType)), "job_counts": .array(counts.map { count in
-                ["status": .string(count.status), "count": .number(count.count), "most_recent": .string(count.mostRecent),
-                 "category": .string(count.category)]
-            })]
-        })
+        return try Pagination(request).page(
+            request,
+            fetch: { limit, offset in
+                try ScaleEngineCall.run {
+                    try session.scaleCounts.status(isActive: active, started: started, ended: ended, limit: limit, offset: offset)
+                }
+            },
+            render: { jobType, counts in
+                [
+                    "job_type": .object(ScaleRender.base(jobType)),
+                    "job_counts": .array(
+                        counts.map { count in
+                            [
+                                "status": .string(count.status), "count": .number(count.count), "most_recent": .string(count.mostRecent),
+                                "category": .string(count.category),
+                            ]
+                        }),
+                ]
+            })
     }
 
     func pending(_ request: Request, _ session: Session) throws -> Response { try waiting(request, session, "PENDING", "longest_pending") }
@@ -103,19 +118,23 @@ struct ScaleJobsAPI: Sendable {
 
     private func waiting(_ request: Request, _ session: Session, _ status: String, _ key: String) throws -> Response {
         _ = try ScaleAPI.authenticate(request, session, for: .read)
-        return try Pagination(request).page(request, fetch: { try session.scaleCounts.waiting(in: status, limit: $0, offset: $1) },
-                                            render: { jobType, count, oldest in
-            .object([("job_type", .object(ScaleRender.base(jobType))), ("count", .number(count)), (key, .string(oldest))])
-        })
+        return try Pagination(request).page(
+            request, fetch: { try session.scaleCounts.waiting(in: status, limit: $0, offset: $1) },
+            render: { jobType, count, oldest in
+                .object([("job_type", .object(ScaleRender.base(jobType))), ("count", .number(count)), (key, .string(oldest))])
+            })
     }
 
     func systemFailures(_ request: Request, _ session: Session) throws -> Response {
         _ = try ScaleAPI.authenticate(request, session, for: .read)
-        return try Pagination(request).page(request, fetch: { try session.scaleCounts.systemFailures(limit: $0, offset: $1) },
-                                            render: { jobType, error, count, first, last in
-            ["job_type": .object(ScaleRender.base(jobType)), "error": ScaleRender.error(error), "count": .number(count),
-             "first_error": .string(first), "last_error": .string(last)]
-        })
+        return try Pagination(request).page(
+            request, fetch: { try session.scaleCounts.systemFailures(limit: $0, offset: $1) },
+            render: { jobType, error, count, first, last in
+                [
+                    "job_type": .object(ScaleRender.base(jobType)), "error": ScaleRender.error(error), "count": .number(count),
+                    "first_error": .string(first), "last_error": .string(last),
+                ]
+            })
     }
 
     // MARK: Helpers
@@ -132,16 +151,19 @@ struct ScaleJobsAPI: Sendable {
         // PostgreSQL's bounds: anything larger is a client error, not an overflow.
         let duration = #"^P(?=\d|T\d)(\d{1,6}(\.\d+)?D)?(T(?=\d)(\d{1,7}(\.\d+)?H)?(\d{1,9}(\.\d+)?M)?(\d{1,10}(\.\d+)?S)?)?$"#
         let datetime = #"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-](0\d|1[0-5])(:?[0-5]\d)?)$"#
-        guard value.range(of: duration, options: .regularExpression) != nil || value.range(of: datetime, options: .regularExpression) != nil else {
+        guard value.range(of: duration, options: .regularExpression) != nil || value.range(of: datetime, options: .regularExpression) != nil
+        else {
             throw HTTPError.badRequest("Invalid ISO timestamp format for parameter: \(name)")
         }
         return value
     }
 
     static func render(_ job: ScaleJobRecord) -> JSON {
-        ["id": .number(job.id), "job_type": .object(ScaleRender.base(job.jobType)), "status": .string(job.status),
-         "error": job.error.map(ScaleRender.error) ?? .null, "input": job.input, "created": .string(job.created),
-         "queued": .string(job.queued), "started": .string(job.started), "ended": .string(job.ended),
-         "last_status_change": .string(job.lastStatusChange)]
+        [
+            "id": .number(job.id), "job_type": .object(ScaleRender.base(job.jobType)), "status": .string(job.status),
+            "error": job.error.map(ScaleRender.error) ?? .null, "input": job.input, "created": .string(job.created),
+            "queued": .string(job.queued), "started": .string(job.started), "ended": .string(job.ended),
+            "last_status_change": .string(job.lastStatusChange),
+        ]
     }
 }

@@ -1,8 +1,8 @@
-import Foundation
 import Engine
-import Scale
+import Foundation
 import HTTP
 import JSON
+import Scale
 
 /// Query parameters and body fields parsed as Scale does (spec §1.6, §3.5).
 enum ScaleQuery {
@@ -36,7 +36,8 @@ enum ScaleQuery {
             let descending = field.hasPrefix("-")
             let name = descending ? String(field.dropFirst()) : field
             guard JobTypes.orderableFields.contains(name) else {
-                throw HTTPError.badRequest("Invalid order field \"\(name)\". Valid fields are: \(JobTypes.orderableFields.joined(separator: ", "))")
+                throw HTTPError.badRequest(
+                    "Invalid order field \"\(name)\". Valid fields are: \(JobTypes.orderableFields.joined(separator: ", "))")
             }
             return JobTypes.Order(field: name, descending: descending)
         }

@@ -1,7 +1,7 @@
 import Engine
-import Scale
 import HTTP
 import JSON
+import Scale
 
 /// `/v6/workspaces/`: the registry configuration validation checks output workspaces against.
 struct ScaleWorkspaces: Sendable {
@@ -9,8 +9,9 @@ struct ScaleWorkspaces: Sendable {
 
     func list(_ request: Request, _ session: Session) throws -> Response {
         _ = try ScaleAPI.authenticate(request, session, for: .read)
-        return try Pagination(request).page(request, fetch: { try session.workspaces.list(limit: $0, offset: $1) },
-                                            render: { Self.render($0, details: false) })
+        return try Pagination(request).page(
+            request, fetch: { try session.workspaces.list(limit: $0, offset: $1) },
+            render: { Self.render($0, details: false) })
     }
 
     func create(_ request: Request, _ session: Session) throws -> Response {
@@ -47,7 +48,8 @@ struct ScaleWorkspaces: Sendable {
         var changes = WorkspaceChanges()
         if let name = body["name"] {
             guard let text = name.stringValue, !text.isEmpty, text.count <= 50,
-                  text.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") }) else {
+                text.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") })
+            else {
                 throw HTTPError.badRequest("Parameter must be a name of letters, digits, '_' and '-' (at most 50): \"name\"")
             }
             changes.name = text
@@ -71,7 +73,9 @@ struct ScaleWorkspaces: Sendable {
             guard case .object = config else { throw HTTPError.badRequest("Parameter must be a valid JSON object: \"json_config\"") }
             // The broker's credentials (an S3 key pair) are a secret: stored apart, never shown.
             changes.credentials = config["broker"]?["credentials"]
-            changes.jsonConfig = changes.credentials == nil ? config
+            changes.jsonConfig =
+                changes.credentials == nil
+                ? config
                 : config.setting("broker", to: .object((config["broker"]?.objectValue ?? []).filter { $0.0 != "credentials" }))
         }
         return changes

@@ -67,13 +67,17 @@ public struct Community {
             }
             if let members {
                 let known = Set(try tx.execute(Self.knownUsers, [members]).rows.map { $0.string(0) })
-                if let unknown = members.first(where: { !known.contains($0) }) { throw EngineError(.invalid, "User \(unknown) does not exist") }
+                if let unknown = members.first(where: { !known.contains($0) }) {
+                    throw EngineError(.invalid, "User \(unknown) does not exist")
+                }
                 try tx.execute(Self.clearMembers, [groupId])
                 try tx.execute(Self.addMembers, [groupId, members])
             }
             if let privilegeSets {
                 let known = Set(try tx.execute(Self.knownSets, [privilegeSets]).rows.map { $0.string(0) })
-                if let unknown = privilegeSets.first(where: { !known.contains($0) }) { throw EngineError(.invalid, "Role \(unknown) does not exist") }
+                if let unknown = privilegeSets.first(where: { !known.contains($0) }) {
+                    throw EngineError(.invalid, "Role \(unknown) does not exist")
+                }
                 try tx.execute(Self.clearSets, [groupId])
                 try tx.execute(Self.addSets, [groupId, privilegeSets])
             }
@@ -83,8 +87,9 @@ public struct Community {
     }
 
     static func privilegeSet(_ row: Row) -> PrivilegeSet {
-        PrivilegeSet(name: row.string(0), description: row.string(1),
-                     privileges: (try? JSON.parse(row.string(2)))?.arrayValue?.compactMap(\.stringValue) ?? [])
+        PrivilegeSet(
+            name: row.string(0), description: row.string(1),
+            privileges: (try? JSON.parse(row.string(2)))?.arrayValue?.compactMap(\.stringValue) ?? [])
     }
 
     static func group(_ row: Row) -> GroupRecord {
@@ -95,7 +100,9 @@ public struct Community {
     static let setColumns = "name, description, array_to_json(privileges)"
     static let allSets = Statement("community_sets", "SELECT \(setColumns) FROM privilege_sets ORDER BY name")
     static let setByName = Statement("community_set", "SELECT \(setColumns) FROM privilege_sets WHERE name = $1")
-    static let upsertSet = Statement("community_set_save", """
+    static let upsertSet = Statement(
+        "community_set_save",
+        """
         INSERT INTO privilege_sets (name, description, privileges) VALUES ($1, $2, $3::text[])
         ON CONFLICT (name) DO UPDATE SET description = excluded.description, privileges = excluded.privileges
         """)
@@ -109,17 +116,23 @@ public struct Community {
         """
     static let allGroups = Statement("community_groups", "SELECT \(groupColumns) FROM groups g ORDER BY g.name")
     static let groupByName = Statement("community_group", "SELECT \(groupColumns) FROM groups g WHERE g.name = $1")
-    static let ensureGroup = Statement("community_group_ensure", """
+    static let ensureGroup = Statement(
+        "community_group_ensure",
+        """
         INSERT INTO groups (name) VALUES ($1) ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id
         """)
     static let knownUsers = Statement("community_known_users", "SELECT username FROM users WHERE username = ANY($1::text[])")
     static let knownSets = Statement("community_known_sets", "SELECT name FROM privilege_sets WHERE name = ANY($1::text[])")
     static let clearMembers = Statement("community_clear_members", "DELETE FROM group_members WHERE group_id = $1")
-    static let addMembers = Statement("community_add_members", """
+    static let addMembers = Statement(
+        "community_add_members",
+        """
         INSERT INTO group_members (group_id, user_id) SELECT $1, id FROM users WHERE username = ANY($2::text[])
         """)
     static let clearSets = Statement("community_clear_sets", "DELETE FROM group_privilege_sets WHERE group_id = $1")
-    static let addSets = Statement("community_add_sets", """
+    static let addSets = Statement(
+        "community_add_sets",
+        """
         INSERT INTO group_privilege_sets (group_id, set_name) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING
         """)
 }

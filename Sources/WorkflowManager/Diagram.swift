@@ -144,7 +144,8 @@ public struct Diagram: Sendable {
         }
         let typeName = json["action"]?["actionType"]?.stringValue ?? StepActionType.manual.rawValue
         guard let type = StepActionType(rawValue: typeName) else {
-            throw EngineError(.invalid, "Step \(id): actionType must be one of \(StepActionType.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw EngineError(
+                .invalid, "Step \(id): actionType must be one of \(StepActionType.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         let args = json["action"]?["args"]
         var paths: [StepPath] = []
@@ -160,8 +161,10 @@ public struct Diagram: Sendable {
                 assignment = parsed
             }
             let expression = path["expression"].flatMap { $0.stringValue ?? $0.numberText }
-            paths.append(StepPath(nextStep: next, expression: expression, assignment: assignment,
-                                  jobStatus: path["status"]?.stringValue))
+            paths.append(
+                StepPath(
+                    nextStep: next, expression: expression, assignment: assignment,
+                    jobStatus: path["status"]?.stringValue))
         }
         return DiagramStep(
             id: id, name: json["name"]?.stringValue ?? id, actionType: type,

@@ -180,8 +180,10 @@ package struct JobQueryParser {
                 tokens.append(.number(text))
             } else if character.isLetter || character == "$" || character == "_" {
                 var text = ""
-                while index < characters.count, characters[index].isLetter || characters[index].isNumber
-                    || characters[index] == "_" || characters[index] == "$" {
+                while index < characters.count,
+                    characters[index].isLetter || characters[index].isNumber
+                        || characters[index] == "_" || characters[index] == "$"
+                {
                     text.append(characters[index])
                     index += 1
                 }

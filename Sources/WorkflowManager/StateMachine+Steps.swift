@@ -11,7 +11,8 @@ extension StateMachine {
         if let to = planner.jobStatus, to != from, !WorkflowManagerSurface.lifecycle.canMove(from: from, to: to) {
             throw EngineError(.conflict, "Job \(job.publicId) cannot go from \(from) to \(to)")
         }
-        try connection.execute(StepQueries.applyPlan,
-                               [job.id, StepJobs.planJSON(planner).serialized, caller.userId, caller.username, job.publicId])
+        try connection.execute(
+            StepQueries.applyPlan,
+            [job.id, StepJobs.planJSON(planner).serialized, caller.userId, caller.username, job.publicId])
     }
 }

@@ -6,11 +6,14 @@ import Postgres
 /// values always travel as parameters.
 public enum JobField: String, Sendable, CaseIterable {
     case jobId, jobName, closed, priority, jobStatus, ownedBy, createdBy, description, notes, jobTemplateId,
-         jobTemplateName, diagramId, diagramName, startDate, dueDate, endDate, createdDate, percentComplete,
-         assignedType, assignedTo, currentStep
+        jobTemplateName, diagramId, diagramName, startDate, dueDate, endDate, createdDate, percentComplete,
+        assignedType, assignedTo, currentStep
 
     public enum Kind: String, Sendable {
-        case string = "String", integer = "Integer", dateTime = "DateTime", double = "Double"
+        case string = "String"
+        case integer = "Integer"
+        case dateTime = "DateTime"
+        case double = "Double"
     }
 
     public var kind: Kind {
@@ -35,11 +38,14 @@ public enum JobField: String, Sendable, CaseIterable {
         case .endDate: "to_char(j.finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
         case .percentComplete: "(j.document->>'percentComplete')::numeric"
         case .assignedType:
-            currentSteps("CASE WHEN t.assignee_id IS NOT NULL THEN 'User' WHEN t.assignee_group_id IS NOT NULL THEN 'Group' ELSE 'Unassigned' END")
+            currentSteps(
+                "CASE WHEN t.assignee_id IS NOT NULL THEN 'User' WHEN t.assignee_group_id IS NOT NULL THEN 'Group' ELSE 'Unassigned' END")
         case .assignedTo:
-            currentSteps("coalesce((SELECT username FROM users WHERE id = t.assignee_id), (SELECT name FROM groups WHERE id = t.assignee_group_id))")
+            currentSteps(
+                "coalesce((SELECT username FROM users WHERE id = t.assignee_id), (SELECT name FROM groups WHERE id = t.assignee_group_id))")
         case .currentStep:
-            currentSteps("coalesce((SELECT s->>'name' FROM json_array_elements(w.document->'steps') s WHERE s->>'id' = t.key LIMIT 1), t.key)")
+            currentSteps(
+                "coalesce((SELECT s->>'name' FROM json_array_elements(w.document->'steps') s WHERE s->>'id' = t.key LIMIT 1), t.key)")
         default: "(j.document->>'\(rawValue)')"
         }
     }
@@ -50,7 +56,13 @@ public enum JobField: String, Sendable, CaseIterable {
 }
 
 public enum Comparison: String, Sendable, CaseIterable {
-    case equal = "=", notEqual = "<>", less = "<", lessOrEqual = "<=", greater = ">", greaterOrEqual = ">=", like = "LIKE"
+    case equal = "="
+    case notEqual = "<>"
+    case less = "<"
+    case lessOrEqual = "<="
+    case greater = ">"
+    case greaterOrEqual = ">="
+    case like = "LIKE"
 }
 
 /// A parsed search condition (the surface parses `q`; this only builds SQL from it).
@@ -101,8 +113,10 @@ extension StepJobs {
                     guard comparison == .equal || comparison == .notEqual || comparison == .like else {
                         throw EngineError(.invalid, "\(field.rawValue) can only be compared with =, <> or LIKE")
                     }
-                    let test = comparison == .like ? "EXISTS (SELECT 1 FROM unnest(\(field.sql)) v WHERE v LIKE \(bind(value)))"
-                                                   : "\(bind(value)) = ANY(\(field.sql))"
+                    let test =
+                        comparison == .like
+                        ? "EXISTS (SELECT 1 FROM unnest(\(field.sql)) v WHERE v LIKE \(bind(value)))"
+                        : "\(bind(value)) = ANY(\(field.sql))"
                     return comparison == .notEqual ? "NOT (\(test))" : test
                 }
                 if field.kind == .integer || field.kind == .double {
@@ -132,7 +146,10 @@ extension StepJobs {
         let columns = search.fields.map { field in
             field.isList ? "array_to_string(\(field.sql), ', ')" : "\(field.sql)::text"
         }
-        let order = (search.sort.map { "\($0.0.isList ? "array_to_string(\($0.0.sql), ', ')" : $0.0.sql) \($0.ascending ? "ASC" : "DESC")" } + ["j.id"])
+        let order =
+            (search.sort.map { "\($0.0.isList ? "array_to_string(\($0.0.sql), ', ')" : $0.0.sql) \($0.ascending ? "ASC" : "DESC")" } + [
+                "j.id"
+            ])
             .joined(separator: ", ")
         let filter = try search.condition.map { "AND \(try sql($0))" } ?? ""
         let text = """

@@ -85,17 +85,25 @@ public struct StepJobs {
         do {
             return try connection.transaction { tx in
                 try checkAssignees(assignment: assignment, owner: new.ownedBy, on: tx)
-                let rows = try tx.execute(StepQueries.insertJobs, [
-                    item, try workflowRowId(item: item, stored, on: tx), new.count, new.jobId,
-                    new.jobName ?? defaults["defaultJobName"]?.stringValue, document.serialized,
-                    try ownerId(new.ownedBy, default: user, on: tx), user.id, user.username,
-                ]).rows
-                let steps = JSON.array(stored.diagram.steps.enumerated().map { position, step in
-                    ["key": .string(step.id), "position": .number(position), "kind": .string(step.actionType.rawValue)]
-                })
-                try tx.execute(StepQueries.insertSteps, [rows.map { $0.string(0) }, steps.serialized,
-                                                         stored.diagram.initialStepId, assignment.userName, assignment.groupName,
-                                                         user.id, user.username])
+                let rows = try tx.execute(
+                    StepQueries.insertJobs,
+                    [
+                        item, try workflowRowId(item: item, stored, on: tx), new.count, new.jobId,
+                        new.jobName ?? defaults["defaultJobName"]?.stringValue, document.serialized,
+                        try ownerId(new.ownedBy, default: user, on: tx), user.id, user.username,
+                    ]
+                ).rows
+                let steps = JSON.array(
+                    stored.diagram.steps.enumerated().map { position, step in
+                        ["key": .string(step.id), "position": .number(position), "kind": .string(step.actionType.rawValue)]
+                    })
+                try tx.execute(
+                    StepQueries.insertSteps,
+                    [
+                        rows.map { $0.string(0) }, steps.serialized,
+                        stored.diagram.initialStepId, assignment.userName, assignment.groupName,
+                        user.id, user.username,
+                    ])
                 var autoExecuted = false
                 if stored.diagram.step(stored.diagram.initialStepId)?.automatic == true {
                     for row in rows {
@@ -179,8 +187,9 @@ public struct StepJobs {
     public func history(item: Int64, id: String) throws -> [StepJobHistoryEntry]? {
         guard let job = try job(item: item, id: id) else { return nil }
         return try connection.execute(StepQueries.history, [job.id]).rows.map { row in
-            StepJobHistoryEntry(date: row.string(0), stepId: row[1], username: row.string(2), event: row.string(3),
-                                from: row[4], to: row[5], detail: (try? JSON.parse(row.string(6))) ?? [:])
+            StepJobHistoryEntry(
+                date: row.string(0), stepId: row[1], username: row.string(2), event: row.string(3),
+                from: row[4], to: row[5], detail: (try? JSON.parse(row.string(6))) ?? [:])
         }
     }
 
@@ -256,18 +265,23 @@ public struct StepJobs {
     /// refusal (the closure's result says so by being a non-nil reason for manage/assign).
     /// Returns nil if the job does not exist.
     @discardableResult
-    func change<T>(item: Int64, jobId: String, caller: StepCaller, on tx: Connection,
-                   _ decide: (inout StepPlanner) -> T) throws -> T? {
+    func change<T>(
+        item: Int64, jobId: String, caller: StepCaller, on tx: Connection,
+        _ decide: (inout StepPlanner) -> T
+    ) throws -> T? {
         guard try !tx.execute(StepQueries.lockJob, [item, jobId]).isEmpty,
-              let job = try tx.execute(StepQueries.readJob, [item, jobId]).first.flatMap(Self.decode) else { return nil }
-        var planner = StepPlanner(job, caller: caller, finalJobStatus: job.document["finalStatus"]?.stringValue ?? "Closed",
-                                  initialJobStatus: job.document["initialStatus"]?.stringValue ?? "New")
+            let job = try tx.execute(StepQueries.readJob, [item, jobId]).first.flatMap(Self.decode)
+        else { return nil }
+        var planner = StepPlanner(
+            job, caller: caller, finalJobStatus: job.document["finalStatus"]?.stringValue ?? "Closed",
+            initialJobStatus: job.document["initialStatus"]?.stringValue ?? "New")
         let result = decide(&planner)
         try StateMachine(tx, surfaces: WorkflowManagerSurface.registry).apply(planner, caller: caller)
         return result
     }
 
-    private func resolveDependency(item: Int64, of jobId: String, _ dependency: HoldDependency, on tx: Connection) throws -> HoldDependency {
+    private func resolveDependency(item: Int64, of jobId: String, _ dependency: HoldDependency, on tx: Connection) throws -> HoldDependency
+    {
         guard dependency.jobId != jobId else { throw EngineError(.invalid, "A job cannot depend on itself") }
         guard let row = try tx.execute(StepQueries.dependencyTarget, [item, dependency.jobId]).first, let key = row.int64(0) else {
             throw EngineError(.invalid, "Dependent job \(dependency.jobId) does not exist")
@@ -290,63 +304,98 @@ public struct StepJobs {
 
     static func decode(_ row: Row) -> StepJob? {
         guard let id = row.int64(0), let diagramDocument = try? JSON.parse(row.string(4)),
-              let diagram = try? Diagram(diagramDocument) else { return nil }
+            let diagram = try? Diagram(diagramDocument)
+        else { return nil }
         let steps = ((try? JSON.parse(row[11] ?? "[]"))?.arrayValue ?? []).compactMap { value -> StepRun? in
             guard let fields = value.arrayValue, fields.count == 7, let key = fields[0].stringValue,
-                  let status = fields[1].stringValue.flatMap(TaskStatus.init(rawValue:)) else { return nil }
-            let assignment: Assignment = fields[3].stringValue.map(Assignment.user) ?? fields[4].stringValue.map(Assignment.group) ?? .unassigned
-            return StepRun(key: key, status: status, isCurrent: fields[2].boolValue ?? false, assignment: assignment,
-                           arrivals: fields[5].intValue ?? 0, result: fields[6].stringValue)
+                let status = fields[1].stringValue.flatMap(TaskStatus.init(rawValue:))
+            else { return nil }
+            let assignment: Assignment =
+                fields[3].stringValue.map(Assignment.user) ?? fields[4].stringValue.map(Assignment.group) ?? .unassigned
+            return StepRun(
+                key: key, status: status, isCurrent: fields[2].boolValue ?? false, assignment: assignment,
+                arrivals: fields[5].intValue ?? 0, result: fields[6].stringValue)
         }
         let holds = ((try? JSON.parse(row[12] ?? "[]"))?.arrayValue ?? []).compactMap { value -> StepHold? in
             guard let f = value.arrayValue, f.count == 12, let holdId = f[0].intValue, let stepId = f[2].stringValue,
-                  let kind = f[3].stringValue.flatMap(HoldKind.init(rawValue:)) else { return nil }
-            return StepHold(id: Int64(holdId), publicId: f[1].stringValue, stepId: stepId, kind: kind, setBy: f[4].stringValue,
-                            setAt: f[5].doubleValue ?? 0, scheduledRelease: f[6].doubleValue, dependentJobId: f[7].stringValue,
-                            dependentStepId: f[8].stringValue, releasedBy: f[9].stringValue, releasedAt: f[10].doubleValue,
-                            lapsedAt: f[11].doubleValue)
+                let kind = f[3].stringValue.flatMap(HoldKind.init(rawValue:))
+            else { return nil }
+            return StepHold(
+                id: Int64(holdId), publicId: f[1].stringValue, stepId: stepId, kind: kind, setBy: f[4].stringValue,
+                setAt: f[5].doubleValue ?? 0, scheduledRelease: f[6].doubleValue, dependentJobId: f[7].stringValue,
+                dependentStepId: f[8].stringValue, releasedBy: f[9].stringValue, releasedAt: f[10].doubleValue,
+                lapsedAt: f[11].doubleValue)
         }
-        return StepJob(id: id, publicId: row.string(1), name: row.string(15), itemKey: row.int64(14) ?? 0, isClosed: row.string(2) == "closed",
-                       diagram: diagram, diagramVersion: row.int(5) ?? 1,
-                       document: (try? JSON.parse(row.string(3))) ?? [:], createdBy: row[6], ownedBy: row[7],
-                       createdAt: row.double(8) ?? 0, startedAt: row.double(9), endedAt: row.double(10),
-                       steps: steps, holds: holds, now: row.double(13) ?? 0)
+        return StepJob(
+            id: id, publicId: row.string(1), name: row.string(15), itemKey: row.int64(14) ?? 0, isClosed: row.string(2) == "closed",
+            diagram: diagram, diagramVersion: row.int(5) ?? 1,
+            document: (try? JSON.parse(row.string(3))) ?? [:], createdBy: row[6], ownedBy: row[7],
+            createdAt: row.double(8) ?? 0, startedAt: row.double(9), endedAt: row.double(10),
+            steps: steps, holds: holds, now: row.double(13) ?? 0)
     }
 
     package static func planJSON(_ planner: StepPlanner) -> JSON {
         var plan: [(String, JSON)] = [
-            ("steps", .array(planner.changedSteps.compactMap { planner.steps[$0] }.map { run in
-                ["key": .string(run.key), "status": .string(run.status.rawValue), "is_current": .bool(run.isCurrent),
-                        "assigned_user": .string(run.assignment.userName), "assigned_group": .string(run.assignment.groupName),
-                        "arrivals": .number(run.arrivals),
-                        "result": .string(run.result)]
-            })),
-            ("addedHolds", .array(planner.addedHolds.map { hold in
-                ["step_id": .string(hold.stepId), "kind": .string(hold.kind.rawValue),
-                 "scheduled_release": hold.scheduledRelease.map { JSON.number($0) } ?? .null,
-                 "dependent_job_key": hold.dependentJobKey.map { JSON.number(Int($0)) } ?? .null, "dependent_step_id": .string(hold.dependentStepId)]
-            })),
-            ("releases", .array(planner.releases.map { release in
-                ["hold_id": .number(Int(release.holdId)), "lapsed_at": release.lapsedAt.map { JSON.number($0) } ?? .null]
-            })),
-            ("events", .array(planner.events.map { event in
-                ["step_id": .string(event.stepId), "event": .string(event.event), "from_status": .string(event.from),
-                 "to_status": .string(event.to), "detail": event.detail, "by_system": .bool(event.bySystem)]
-            })),
+            (
+                "steps",
+                .array(
+                    planner.changedSteps.compactMap { planner.steps[$0] }.map { run in
+                        [
+                            "key": .string(run.key), "status": .string(run.status.rawValue), "is_current": .bool(run.isCurrent),
+                            "assigned_user": .string(run.assignment.userName), "assigned_group": .string(run.assignment.groupName),
+                            "arrivals": .number(run.arrivals),
+                            "result": .string(run.result),
+                        ]
+                    })
+            ),
+            (
+                "addedHolds",
+                .array(
+                    planner.addedHolds.map { hold in
+                        [
+                            "step_id": .string(hold.stepId), "kind": .string(hold.kind.rawValue),
+                            "scheduled_release": hold.scheduledRelease.map { JSON.number($0) } ?? .null,
+                            "dependent_job_key": hold.dependentJobKey.map { JSON.number(Int($0)) } ?? .null,
+                            "dependent_step_id": .string(hold.dependentStepId),
+                        ]
+                    })
+            ),
+            (
+                "releases",
+                .array(
+                    planner.releases.map { release in
+                        ["hold_id": .number(Int(release.holdId)), "lapsed_at": release.lapsedAt.map { JSON.number($0) } ?? .null]
+                    })
+            ),
+            (
+                "events",
+                .array(
+                    planner.events.map { event in
+                        [
+                            "step_id": .string(event.stepId), "event": .string(event.event), "from_status": .string(event.from),
+                            "to_status": .string(event.to), "detail": event.detail, "by_system": .bool(event.bySystem),
+                        ]
+                    })
+            ),
         ]
         if let status = planner.jobStatus { plan.append(("status", .string(status))) }
         if !planner.documentChanges.isEmpty { plan.append(("document", .object(planner.documentChanges))) }
         return .object(plan)
     }
 
-    static let assigneesExist = Statement("wm_assignees_exist", """
+    static let assigneesExist = Statement(
+        "wm_assignees_exist",
+        """
         SELECT EXISTS (SELECT 1 FROM users WHERE username = $1 AND active), EXISTS (SELECT 1 FROM groups WHERE name = $2),
                EXISTS (SELECT 1 FROM users WHERE username = $3 AND active)
         """)
     static let userId = Statement("wm_user_id", "SELECT id FROM users WHERE username = $1")
-    static let workflowRow = Statement("wm_workflow_row", """
+    static let workflowRow = Statement(
+        "wm_workflow_row",
+        """
         SELECT id FROM workflows WHERE surface = 'workflow_manager' AND item_id = $1 AND public_id = $2 AND version = $3
         """)
-    static let groupsWithRoles = Statement("wm_groups_with_roles",
+    static let groupsWithRoles = Statement(
+        "wm_groups_with_roles",
         "SELECT DISTINCT g.name FROM groups g JOIN group_privilege_sets s ON s.group_id = g.id")
 }

@@ -75,7 +75,8 @@ public struct StepPlanner {
         var targets: [String] = []
         for id in action.stepIds where !targets.contains(id) { targets.append(id) }
         if targets.isEmpty {
-            targets = action.kind == .releaseHold
+            targets =
+                action.kind == .releaseHold
                 ? job.steps.map(\.key).filter { key in holds.contains { $0.stepId == key && $0.isActive } }
                 : currentStepIds
         }
@@ -172,8 +173,10 @@ public struct StepPlanner {
         guard isClosed else { return "The job is not closed" }
         jobStatus = "open"
         documentChanges.append(("jobStatus", .string(initialJobStatus)))
-        events.append(PlannedEvent(stepId: nil, event: "job_status_changed", from: "closed", to: "open",
-                                   detail: ["action": "Reopened"], bySystem: false))
+        events.append(
+            PlannedEvent(
+                stepId: nil, event: "job_status_changed", from: "closed", to: "open",
+                detail: ["action": "Reopened"], bySystem: false))
         for id in currentStepIds where steps[id]?.status != .ready {
             move(id, to: .ready, event: "task_ready", detail: ["action": "Reactivated"])
         }
@@ -184,9 +187,13 @@ public struct StepPlanner {
 
     /// Assigns a current step, under the assignment privileges; the reason it cannot, or nil.
     /// `groupHasRole` says whether a group exists and holds a privilege set.
-    public mutating func assign(_ stepId: String, to assignment: Assignment, groupHasRole: (String) -> Bool) -> (forbidden: Bool, reason: String)? {
+    public mutating func assign(_ stepId: String, to assignment: Assignment, groupHasRole: (String) -> Bool) -> (
+        forbidden: Bool, reason: String
+    )? {
         if isClosed { return (false, "The job is closed") }
-        guard let run = steps[stepId], job.diagram.step(stepId) != nil else { return (false, "Step \(stepId) does not exist in the workflow diagram") }
+        guard let run = steps[stepId], job.diagram.step(stepId) != nil else {
+            return (false, "Step \(stepId) does not exist in the workflow diagram")
+        }
         guard run.isCurrent else { return (false, "Step \(stepId) is not a current step") }
         if run.isExecuting { return (false, "Step \(stepId) is running") }
         if case let .group(name) = assignment, !groupHasRole(name) {
@@ -198,8 +205,10 @@ public struct StepPlanner {
         var changed = run
         changed.assignment = assignment
         update(changed)
-        events.append(PlannedEvent(stepId: stepId, event: "task_assigned", from: run.assignment.assignee, to: assignment.assignee,
-                                   detail: ["assignedType": .string(assignment.typeName), "action": "Reassigned"], bySystem: false))
+        events.append(
+            PlannedEvent(
+                stepId: stepId, event: "task_assigned", from: run.assignment.assignee, to: assignment.assignee,
+                detail: ["assignedType": .string(assignment.typeName), "action": "Reassigned"], bySystem: false))
         return nil
     }
 
@@ -230,7 +239,8 @@ public struct StepPlanner {
             move(step.id, to: .waiting, event: "task_status_changed", detail: ["action": "InfoRequired"], bySystem: bySystem)
         case .gp:
             if let failure = step.failure {
-                move(step.id, to: .failed, event: "task_failed", detail: ["action": "Error", "error": .string(failure)], bySystem: bySystem)
+                move(
+                    step.id, to: .failed, event: "task_failed", detail: ["action": "Error", "error": .string(failure)], bySystem: bySystem)
                 return
             }
             var run = steps[step.id]!
@@ -267,7 +277,8 @@ public struct StepPlanner {
     /// A join waits while another current step can still reach it.
     private mutating func arrive(at stepId: String, assignment: Assignment, bySystem: Bool) {
         if job.diagram.incomingPathCount(stepId) > 1,
-           currentStepIds.contains(where: { $0 != stepId && job.diagram.canReach(from: $0, to: stepId) }) {
+            currentStepIds.contains(where: { $0 != stepId && job.diagram.canReach(from: $0, to: stepId) })
+        {
             var run = steps[stepId]!
             run.arrivals += 1
             update(run)
@@ -317,13 +328,17 @@ public struct StepPlanner {
     private mutating func closeJob(reason: String, bySystem: Bool) {
         jobStatus = "closed"
         documentChanges.append(("jobStatus", .string(finalJobStatus)))
-        events.append(PlannedEvent(stepId: nil, event: "job_status_changed", from: "open", to: "closed",
-                                   detail: ["action": .string(reason)], bySystem: bySystem))
+        events.append(
+            PlannedEvent(
+                stepId: nil, event: "job_status_changed", from: "open", to: "closed",
+                detail: ["action": .string(reason)], bySystem: bySystem))
     }
 
     /// Changes a step's status (and whether it is current), with its history row.
-    private mutating func move(_ stepId: String, to status: TaskStatus, current: Bool? = nil, event: String,
-                               detail: JSON, bySystem: Bool = false) {
+    private mutating func move(
+        _ stepId: String, to status: TaskStatus, current: Bool? = nil, event: String,
+        detail: JSON, bySystem: Bool = false
+    ) {
         var run = steps[stepId]!
         let from = run.status
         // The rules above only make lifecycle moves; refusing here keeps a rule mistake from
@@ -332,8 +347,10 @@ public struct StepPlanner {
         run.status = status
         if let current { run.isCurrent = current }
         update(run)
-        events.append(PlannedEvent(stepId: stepId, event: event, from: from.rawValue, to: status.rawValue,
-                                   detail: detail, bySystem: bySystem))
+        events.append(
+            PlannedEvent(
+                stepId: stepId, event: event, from: from.rawValue, to: status.rawValue,
+                detail: detail, bySystem: bySystem))
     }
 
     private mutating func update(_ run: StepRun) {
@@ -344,12 +361,14 @@ public struct StepPlanner {
     // MARK: Holds
 
     private mutating func addHold(on stepId: String, _ action: StepAction) {
-        let kind: HoldKind = action.dependency.map { $0.stepId == nil ? .jobDependency : .stepDependency }
+        let kind: HoldKind =
+            action.dependency.map { $0.stepId == nil ? .jobDependency : .stepDependency }
             ?? (action.holdScheduledRelease == nil ? .manual : .scheduled)
-        let hold = StepHold(id: nil, publicId: nil, stepId: stepId, kind: kind, setBy: caller.username, setAt: job.now,
-                            scheduledRelease: kind == .scheduled ? action.holdScheduledRelease : nil,
-                            dependentJobId: action.dependency?.jobId, dependentJobKey: action.dependency?.jobKey,
-                            dependentStepId: action.dependency?.stepId)
+        let hold = StepHold(
+            id: nil, publicId: nil, stepId: stepId, kind: kind, setBy: caller.username, setAt: job.now,
+            scheduledRelease: kind == .scheduled ? action.holdScheduledRelease : nil,
+            dependentJobId: action.dependency?.jobId, dependentJobKey: action.dependency?.jobKey,
+            dependentStepId: action.dependency?.stepId)
         addedHolds.append(hold)
         var detail: [(String, JSON)] = [("action", kind.isDependency ? "DependencyAdded" : "Held"), ("kind", .string(kind.rawValue))]
         if let release = hold.scheduledRelease { detail.append(("scheduledRelease", .number(release))) }
@@ -372,9 +391,13 @@ public struct StepPlanner {
         holds[index].releasedBy = lapsedAt == nil ? caller.username : nil
         releases.append(HoldRelease(holdId: id, lapsedAt: lapsedAt))
         let reason: JSON = lapsedAt == nil ? "released" : holds[index].kind.isDependency ? "dependency resolved" : "scheduled release"
-        events.append(PlannedEvent(stepId: holds[index].stepId, event: "hold_released", from: nil, to: nil,
-                                   detail: ["action": "HoldReleased", "holdId": .string(holds[index].publicId),
-                                            "kind": .string(holds[index].kind.rawValue), "reason": reason],
-                                   bySystem: lapsedAt != nil))
+        events.append(
+            PlannedEvent(
+                stepId: holds[index].stepId, event: "hold_released", from: nil, to: nil,
+                detail: [
+                    "action": "HoldReleased", "holdId": .string(holds[index].publicId),
+                    "kind": .string(holds[index].kind.rawValue), "reason": reason,
+                ],
+                bySystem: lapsedAt != nil))
     }
 }

@@ -5,11 +5,13 @@ extension StepQueries {
     /// that loops to itself, as a literal in place of $2.
     package static func applyingPlan(of kind: StepActionKind, after status: TaskStatus) -> String {
         guard let diagram = try? Diagram(["diagramName": "loop", "steps": [["id": "a", "paths": [["nextStep": "a"]]]]]) else { return "" }
-        let job = StepJob(id: 0, publicId: "", name: "", itemKey: 0, isClosed: false, diagram: diagram, diagramVersion: 1,
-                          document: [:], createdBy: nil, ownedBy: nil, createdAt: 0, startedAt: nil, endedAt: nil,
-                          steps: [StepRun(key: "a", status: status, isCurrent: true, assignment: .user("admin"))], holds: [], now: 0)
-        var planner = StepPlanner(job, caller: StepCaller(userId: nil, username: "admin", groups: [], privileges: []),
-                                  finalJobStatus: "Closed", initialJobStatus: "New")
+        let job = StepJob(
+            id: 0, publicId: "", name: "", itemKey: 0, isClosed: false, diagram: diagram, diagramVersion: 1,
+            document: [:], createdBy: nil, ownedBy: nil, createdAt: 0, startedAt: nil, endedAt: nil,
+            steps: [StepRun(key: "a", status: status, isCurrent: true, assignment: .user("admin"))], holds: [], now: 0)
+        var planner = StepPlanner(
+            job, caller: StepCaller(userId: nil, username: "admin", groups: [], privileges: []),
+            finalJobStatus: "Closed", initialJobStatus: "New")
         _ = planner.perform(StepAction(kind: kind))
         let literal = "'" + StepJobs.planJSON(planner).serialized.replacing("'", with: "''") + "'"
         return StepQueries.applyPlan.sql.replacing("$2::jsonb", with: literal + "::jsonb")

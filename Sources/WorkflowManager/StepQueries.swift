@@ -47,12 +47,16 @@ package enum StepQueries {
 
     /// Locks the job row only. The state is read by a separate statement afterwards: a statement
     /// that waited for the lock would still see the steps and holds as they were when it began.
-    package static let lockJob = Statement("wm_job_lock", """
+    package static let lockJob = Statement(
+        "wm_job_lock",
+        """
         SELECT id FROM jobs WHERE item_id = $1 AND surface = '\(surface)' AND public_id = $2 FOR NO KEY UPDATE
         """)
 
     /// Several jobs locked in ascending id order, so that two such requests never deadlock.
-    static let lockJobsInOrder = Statement("wm_jobs_lock_ordered", """
+    static let lockJobsInOrder = Statement(
+        "wm_jobs_lock_ordered",
+        """
         SELECT id, public_id FROM jobs WHERE item_id = $1 AND surface = '\(surface)' AND public_id = ANY($2::text[])
         ORDER BY id FOR NO KEY UPDATE
         """)
@@ -60,7 +64,9 @@ package enum StepQueries {
     /// Writes a plan (see `StepJobs.planJSON`): step rows, added and released holds, the job's
     /// status and document, and the history rows in order, as one statement.
     /// $1 job id, $2 plan, $3 actor id, $4 actor name, $5 job public id.
-    package static let applyPlan = Statement("wm_job_apply", """
+    package static let applyPlan = Statement(
+        "wm_job_apply",
+        """
         WITH plan AS (SELECT $2::jsonb AS p),
         step_changes AS (
             UPDATE tasks t SET status = c.status, is_current = c.is_current,
@@ -113,7 +119,9 @@ package enum StepQueries {
 
     /// $1 item, $2 diagram workflow row, $3 how many, $4 caller-chosen id or NULL, $5 name or NULL
     /// (JOB_n), $6 document, $7 owner, $8 actor id, $9 actor name.
-    static let insertJobs = Statement("wm_jobs_insert", """
+    static let insertJobs = Statement(
+        "wm_jobs_insert",
+        """
         WITH new_jobs AS (
             INSERT INTO jobs (surface, public_id, workflow_id, item_id, name, status, owner_id, document, started_at)
             SELECT '\(surface)', coalesce($4, translate(encode(gen_random_bytes(15), 'base64'), '+/', '-_')), $2, $1,
@@ -130,7 +138,9 @@ package enum StepQueries {
 
     /// One task per diagram step for each new job; the initial step is current and ready.
     /// $1 job ids, $2 steps [{key, position, kind}], $3 initial step, $4 user, $5 group, $6 actor id, $7 actor name.
-    static let insertSteps = Statement("wm_steps_insert", """
+    static let insertSteps = Statement(
+        "wm_steps_insert",
+        """
         WITH new_steps AS (
             INSERT INTO tasks (job_id, key, position, kind, automatic, status, is_current, assignee_id, assignee_group_id, ready_at)
             SELECT job.id, s.key, s.position, s.kind, false, CASE WHEN s.key = $3 THEN 'ready' ELSE 'pending' END, s.key = $3,
@@ -148,13 +158,17 @@ package enum StepQueries {
     // MARK: Reading
 
     /// A job another job's hold may depend on: its id, whether it is closed, its step ids.
-    static let dependencyTarget = Statement("wm_dependency_target", """
+    static let dependencyTarget = Statement(
+        "wm_dependency_target",
+        """
         SELECT j.id, j.status = 'closed', (SELECT json_agg(t.key) FROM tasks t WHERE t.job_id = j.id),
                (SELECT json_agg(DISTINCT e.task_key) FROM job_events e WHERE e.job_id = j.id AND e.event = 'task_finished')
         FROM jobs j WHERE j.item_id = $1 AND j.surface = '\(surface)' AND j.public_id = $2
         """)
 
-    static let history = Statement("wm_job_history", """
+    static let history = Statement(
+        "wm_job_history",
+        """
         SELECT to_char(e.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), e.task_key, e.actor, e.event,
                e.from_status, e.to_status, e.detail
         FROM job_events e WHERE e.job_id = $1 ORDER BY e.id
@@ -162,7 +176,9 @@ package enum StepQueries {
 
     static let deleteJob = Statement("wm_job_delete", "DELETE FROM jobs WHERE id = $1")
 
-    static let deletedEvent = Statement("wm_job_deleted_event", """
+    static let deletedEvent = Statement(
+        "wm_job_deleted_event",
+        """
         INSERT INTO job_events (job_id, surface, job_public_id, event, actor_id, actor, from_status, detail)
         SELECT id, surface, public_id, 'job_deleted', $2, $3, status, '{"action": "Deleted"}' FROM jobs WHERE id = $1
         """)

@@ -12,8 +12,10 @@ public struct StepRun: Sendable, Equatable {
     /// What the last run produced (a GP return code).
     public var result: String?
 
-    public init(key: String, status: TaskStatus, isCurrent: Bool, assignment: Assignment, arrivals: Int = 0,
-                result: String? = nil) {
+    public init(
+        key: String, status: TaskStatus, isCurrent: Bool, assignment: Assignment, arrivals: Int = 0,
+        result: String? = nil
+    ) {
         self.key = key
         self.status = status
         self.isCurrent = isCurrent
@@ -54,10 +56,12 @@ public struct StepHold: Sendable, Equatable {
     /// passed or the job or step it waited for is done. The planner releases it first thing.
     public let lapsedAt: Double?
 
-    public init(id: Int64?, publicId: String?, stepId: String, kind: HoldKind, setBy: String?, setAt: Double,
-                scheduledRelease: Double? = nil, dependentJobId: String? = nil, dependentJobKey: Int64? = nil,
-                dependentStepId: String? = nil,
-                releasedBy: String? = nil, releasedAt: Double? = nil, lapsedAt: Double? = nil) {
+    public init(
+        id: Int64?, publicId: String?, stepId: String, kind: HoldKind, setBy: String?, setAt: Double,
+        scheduledRelease: Double? = nil, dependentJobId: String? = nil, dependentJobKey: Int64? = nil,
+        dependentStepId: String? = nil,
+        releasedBy: String? = nil, releasedAt: Double? = nil, lapsedAt: Double? = nil
+    ) {
         self.id = id
         self.publicId = publicId
         self.stepId = stepId
@@ -153,8 +157,10 @@ public struct StepAction: Sendable {
     /// Finish of a Question step: the answer its paths are matched against.
     public var answer: String?
 
-    public init(kind: StepActionKind, stepIds: [String] = [], holdScheduledRelease: Double? = nil,
-                dependency: HoldDependency? = nil, answer: String? = nil) {
+    public init(
+        kind: StepActionKind, stepIds: [String] = [], holdScheduledRelease: Double? = nil,
+        dependency: HoldDependency? = nil, answer: String? = nil
+    ) {
         self.kind = kind
         self.stepIds = stepIds
         self.holdScheduledRelease = holdScheduledRelease

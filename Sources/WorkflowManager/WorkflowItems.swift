@@ -84,8 +84,10 @@ public struct WorkflowItems {
 
     // MARK: Job templates
 
-    public func createTemplate(item: Int64, name: String, diagramId: String, state: String, document: JSON,
-                               by user: User) throws -> JobTemplate {
+    public func createTemplate(
+        item: Int64, name: String, diagramId: String, state: String, document: JSON,
+        by user: User
+    ) throws -> JobTemplate {
         guard WorkflowItems.templateStates.contains(state) else {
             throw EngineError(.invalid, "state must be one of \(WorkflowItems.templateStates.joined(separator: ", "))")
         }
@@ -93,7 +95,8 @@ public struct WorkflowItems {
             throw EngineError(.invalid, "Diagram \(diagramId) does not exist")
         }
         guard let row = try connection.execute(Self.insertTemplate, [item, name, diagramId, state, document.serialized, user.id]).first,
-              let template = Self.template(row) else {
+            let template = Self.template(row)
+        else {
             throw EngineError(.conflict, "The job template could not be created")
         }
         return template
@@ -110,8 +113,9 @@ public struct WorkflowItems {
     // MARK: Rows
 
     static func item(_ row: Row) -> WorkflowItem {
-        WorkflowItem(key: row.int64(0) ?? 0, orgId: row.string(1), itemId: row.string(2), name: row.string(3),
-                     createdAt: row.double(4) ?? 0)
+        WorkflowItem(
+            key: row.int64(0) ?? 0, orgId: row.string(1), itemId: row.string(2), name: row.string(3),
+            createdAt: row.double(4) ?? 0)
     }
 
     static func storedDiagram(_ row: Row) -> StoredDiagram? {
@@ -121,13 +125,16 @@ public struct WorkflowItems {
 
     static func template(_ row: Row) -> JobTemplate? {
         guard let document = try? JSON.parse(row.string(4)) else { return nil }
-        return JobTemplate(id: row.string(0), name: row.string(1), diagramId: row.string(2), state: row.string(3),
-                           document: document, updatedBy: row[5], updatedAt: row.double(6) ?? 0)
+        return JobTemplate(
+            id: row.string(0), name: row.string(1), diagramId: row.string(2), state: row.string(3),
+            document: document, updatedBy: row[5], updatedAt: row.double(6) ?? 0)
     }
 
     static let itemColumns = "id, org_id, item_id, name, extract(epoch FROM created_at)"
 
-    static let insertItem = Statement("wm_item_insert", """
+    static let insertItem = Statement(
+        "wm_item_insert",
+        """
         INSERT INTO wm_items (org_id, item_id, name, created_by)
         VALUES ($1, coalesce($2, encode(gen_random_bytes(16), 'hex')), $3, $4)
         RETURNING \(itemColumns)
@@ -135,17 +142,23 @@ public struct WorkflowItems {
     package static let itemById = Statement("wm_item_get", "SELECT \(itemColumns) FROM wm_items WHERE org_id = $1 AND item_id = $2")
     static let itemsOfOrg = Statement("wm_items_of_org", "SELECT \(itemColumns) FROM wm_items WHERE org_id = $1 ORDER BY id")
 
-    static let insertDiagram = Statement("wm_diagram_insert", """
+    static let insertDiagram = Statement(
+        "wm_diagram_insert",
+        """
         INSERT INTO workflows (surface, public_id, name, version, document, created_by, item_id)
         VALUES ('workflow_manager', translate(encode(gen_random_bytes(15), 'base64'), '+/', '-_'), $2, 1, $3::json, $4, $1)
         RETURNING public_id, version
         """)
-    static let diagramById = Statement("wm_diagram_get", """
+    static let diagramById = Statement(
+        "wm_diagram_get",
+        """
         SELECT public_id, version, document FROM workflows
         WHERE surface = 'workflow_manager' AND item_id = $1 AND public_id = $2 AND ($3::integer IS NULL OR version = $3)
         ORDER BY version DESC LIMIT 1
         """)
-    static let diagramsOfItem = Statement("wm_diagrams_of_item", """
+    static let diagramsOfItem = Statement(
+        "wm_diagrams_of_item",
+        """
         SELECT DISTINCT ON (public_id) public_id, version, document FROM workflows
         WHERE surface = 'workflow_manager' AND item_id = $1 ORDER BY public_id, version DESC
         """)
@@ -153,17 +166,23 @@ public struct WorkflowItems {
     static let templateColumns = """
         t.public_id, t.name, t.diagram_id, t.state, t.document, u.username, extract(epoch FROM t.updated_at)
         """
-    static let insertTemplate = Statement("wm_template_insert", """
+    static let insertTemplate = Statement(
+        "wm_template_insert",
+        """
         WITH t AS (
             INSERT INTO wm_job_templates (item_id, name, diagram_id, state, document, created_by, updated_by)
             VALUES ($1, $2, $3, $4, $5::jsonb, $6, $6) RETURNING *)
         SELECT \(templateColumns) FROM t LEFT JOIN users u ON u.id = t.updated_by
         """)
-    static let templateById = Statement("wm_template_get", """
+    static let templateById = Statement(
+        "wm_template_get",
+        """
         SELECT \(templateColumns) FROM wm_job_templates t LEFT JOIN users u ON u.id = t.updated_by
         WHERE t.item_id = $1 AND t.public_id = $2
         """)
-    static let templatesOfItem = Statement("wm_templates_of_item", """
+    static let templatesOfItem = Statement(
+        "wm_templates_of_item",
+        """
         SELECT \(templateColumns) FROM wm_job_templates t LEFT JOIN users u ON u.id = t.updated_by
         WHERE t.item_id = $1 ORDER BY t.id
         """)

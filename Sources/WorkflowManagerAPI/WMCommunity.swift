@@ -1,7 +1,7 @@
 import Engine
-import WorkflowManager
 import HTTP
 import JSON
+import WorkflowManager
 
 /// Users, groups (members and roles) and roles (privilege sets). Writes need adminAdvanced.
 enum WMCommunity {
@@ -19,11 +19,16 @@ enum WMCommunity {
     static func users(_ request: Request, _ session: Session) throws -> Response {
         _ = try WorkflowManagerAPI.caller(request, session)
         let users = try session.community.users().filter(\.active)
-        return .json(["users": .array(users.map { user in
-            ["username": .string(user.username), "fullName": .string(user.displayName ?? user.username),
-             "email": .string(user.email), "groups": .array(user.groups.map(JSON.string)),
-             "privileges": .array(user.privileges.map(JSON.string))]
-        })])
+        return .json([
+            "users": .array(
+                users.map { user in
+                    [
+                        "username": .string(user.username), "fullName": .string(user.displayName ?? user.username),
+                        "email": .string(user.email), "groups": .array(user.groups.map(JSON.string)),
+                        "privileges": .array(user.privileges.map(JSON.string)),
+                    ]
+                })
+        ])
     }
 
     static func groups(_ request: Request, _ session: Session) throws -> Response {
@@ -52,8 +57,10 @@ enum WMCommunity {
     }
 
     static func render(_ group: GroupRecord) -> JSON {
-        ["id": .string(group.name), "name": .string(group.name), "members": .array(group.members.map(JSON.string)),
-         "roles": .array(group.privilegeSets.map(JSON.string))]
+        [
+            "id": .string(group.name), "name": .string(group.name), "members": .array(group.members.map(JSON.string)),
+            "roles": .array(group.privilegeSets.map(JSON.string)),
+        ]
     }
 
     static func roles(_ request: Request, _ session: Session) throws -> Response {
@@ -64,7 +71,9 @@ enum WMCommunity {
     static func role(_ request: Request, _ session: Session) throws -> Response {
         _ = try WorkflowManagerAPI.caller(request, session)
         let name = request.parameter("roleName")
-        guard let set = try session.community.privilegeSet(named: name) else { throw HTTPError.badRequest("Role '\(name)' does not exist.") }
+        guard let set = try session.community.privilegeSet(named: name) else {
+            throw HTTPError.badRequest("Role '\(name)' does not exist.")
+        }
         return .json(render(set))
     }
 

@@ -1,7 +1,7 @@
 import Engine
-import WorkflowManager
 import HTTP
 import JSON
+import WorkflowManager
 
 /// Workflow items, diagrams and job templates.
 enum WMDefinitions {
@@ -54,8 +54,10 @@ enum WMDefinitions {
     }
 
     static func render(_ item: WorkflowItem) -> JSON {
-        ["orgId": .string(item.orgId), "itemId": .string(item.itemId), "name": .string(item.name),
-         "createdDate": .string(Timestamp.format(item.createdAt))]
+        [
+            "orgId": .string(item.orgId), "itemId": .string(item.itemId), "name": .string(item.name),
+            "createdDate": .string(Timestamp.format(item.createdAt)),
+        ]
     }
 
     // MARK: Diagrams
@@ -110,13 +112,16 @@ enum WMDefinitions {
         guard let diagramId = try body.optionalString("diagramId") else { throw HTTPError.badRequest("diagramId is required.") }
         let state = try body.optionalString("state") ?? "Active"
         if let type = try body.optionalString("defaultAssignedType"),
-           Assignment(type: type, to: try body.optionalString("defaultAssignedTo")) == nil {
+            Assignment(type: type, to: try body.optionalString("defaultAssignedTo")) == nil
+        {
             throw HTTPError.badRequest("defaultAssignedType must be User, Group or Unassigned, with defaultAssignedTo for User and Group.")
         }
-        let defaults = JSON.object((body.objectValue ?? []).filter { !["jobTemplateId", "jobTemplateName", "diagramId", "state"].contains($0.0) })
+        let defaults = JSON.object(
+            (body.objectValue ?? []).filter { !["jobTemplateId", "jobTemplateName", "diagramId", "state"].contains($0.0) })
         let template = try WorkflowManagerAPI.translate {
-            try session.workflowItems.createTemplate(item: item.key, name: name, diagramId: diagramId, state: state,
-                                                     document: defaults, by: user)
+            try session.workflowItems.createTemplate(
+                item: item.key, name: name, diagramId: diagramId, state: state,
+                document: defaults, by: user)
         }
         return .json(["jobTemplateId": .string(template.id)])
     }

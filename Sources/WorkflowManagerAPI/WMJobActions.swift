@@ -1,7 +1,7 @@
 import Engine
-import WorkflowManager
 import HTTP
 import JSON
+import WorkflowManager
 
 /// `POST /{orgId}/{itemId}/jobs/{jobId}/action` — the seed's job action.
 enum WMJobActions {
@@ -29,10 +29,13 @@ enum WMJobActions {
         guard let responses else { throw HTTPError.badRequest("Job '\(jobId)' does not exist.") }
         return .json([
             "success": .bool(responses.allSatisfy { $0.outcome == .success }),
-            "stepResponses": .array(responses.map { response in
-                ["stepId": .string(response.stepId), "status": .string(response.outcome.rawValue),
-                 "statusDescription": .string(description(response.outcome, action.kind))]
-            }),
+            "stepResponses": .array(
+                responses.map { response in
+                    [
+                        "stepId": .string(response.stepId), "status": .string(response.outcome.rawValue),
+                        "statusDescription": .string(description(response.outcome, action.kind)),
+                    ]
+                }),
         ])
     }
 
@@ -43,8 +46,9 @@ enum WMJobActions {
         }
         guard let typeName = try body.optionalString("type") else { throw HTTPError.badRequest("type is required.") }
         guard let kind = StepActionKind(rawValue: typeName) else {
-            throw HTTPError.badRequest("Unknown action type '\(typeName)'.",
-                                       details: ["type must be one of \(StepActionKind.allCases.map(\.rawValue).joined(separator: ", "))"])
+            throw HTTPError.badRequest(
+                "Unknown action type '\(typeName)'.",
+                details: ["type must be one of \(StepActionKind.allCases.map(\.rawValue).joined(separator: ", "))"])
         }
         var action = StepAction(kind: kind, stepIds: try body.optionalStringList("stepIds") ?? [])
         action.answer = try body["answer"].flatMap { value -> String? in

@@ -1,7 +1,7 @@
 import Engine
-import WorkflowManager
 import HTTP
 import JSON
+import WorkflowManager
 
 /// Jobs: create from a template, read, diagram, history, assign a step, manage, search.
 enum WMJobs {
@@ -53,7 +53,9 @@ enum WMJobs {
             new.extendedProperties = properties
         }
         let templateId = request.parameter("templateId")
-        let created = try WorkflowManagerAPI.translate { try session.stepJobs.create(item: item.key, templateId: templateId, new, by: user) }
+        let created = try WorkflowManagerAPI.translate {
+            try session.stepJobs.create(item: item.key, templateId: templateId, new, by: user)
+        }
         var response: [(String, JSON)] = [("jobIds", .array(created.ids.map(JSON.string)))]
         if created.autoExecuted { response.append(("autoExecuted", true)) }
         return .json(.object(response))
@@ -68,7 +70,8 @@ enum WMJobs {
 
     static func get(_ request: Request, _ session: Session) throws -> Response {
         let (_, _, job) = try job(request, session)
-        return .json(WMRender.job(job, holds: request.queryValue("holds") == "true", extendedProperties: request.queryValue("extProps") == "true"))
+        return .json(
+            WMRender.job(job, holds: request.queryValue("holds") == "true", extendedProperties: request.queryValue("extProps") == "true"))
     }
 
     static func diagram(_ request: Request, _ session: Session) throws -> Response {
@@ -90,12 +93,14 @@ enum WMJobs {
         let (user, item) = try WorkflowManagerAPI.caller(request, session)
         let body = try WorkflowManagerAPI.objectBody(request)
         guard let type = try body.optionalString("assignedType"),
-              let assignment = Assignment(type: type, to: try body.optionalString("assignedTo")) else {
+            let assignment = Assignment(type: type, to: try body.optionalString("assignedTo"))
+        else {
             throw HTTPError.badRequest("assignedType must be User, Group or Unassigned, with assignedTo for User and Group.")
         }
         let jobId = request.parameter("jobId")
         let found = try WorkflowManagerAPI.translate {
-            try session.stepJobs.assign(item: item.key, jobId: jobId, stepId: request.parameter("stepId"), to: assignment, by: StepCaller(user))
+            try session.stepJobs.assign(
+                item: item.key, jobId: jobId, stepId: request.parameter("stepId"), to: assignment, by: StepCaller(user))
         }
         guard found else { throw HTTPError.badRequest("Job '\(jobId)' does not exist.") }
         return .json(WorkflowManagerAPI.success)
@@ -161,7 +166,8 @@ enum WMJobs {
 
     static func field(_ name: String) throws -> JobField {
         guard let field = JobField(rawValue: name) else {
-            throw HTTPError.badRequest("Unknown field '\(name)'.", details: ["Fields: \(JobField.allCases.map(\.rawValue).joined(separator: ", "))"])
+            throw HTTPError.badRequest(
+                "Unknown field '\(name)'.", details: ["Fields: \(JobField.allCases.map(\.rawValue).joined(separator: ", "))"])
         }
         return field
     }

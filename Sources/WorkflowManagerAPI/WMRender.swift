@@ -1,6 +1,6 @@
 import Engine
-import WorkflowManager
 import JSON
+import WorkflowManager
 
 /// Jobs, steps, holds and history entries in Workflow Manager's field names.
 enum WMRender {
@@ -79,7 +79,9 @@ enum WMRender {
         for entry in list?.arrayValue ?? [] {
             guard let identifier = entry["identifier"]?.stringValue, let dot = identifier.firstIndex(of: ".") else { continue }
             let table = String(identifier[..<dot])
-            let property: JSON = ["propertyName": .string(String(identifier[identifier.index(after: dot)...])), "value": entry["value"] ?? .null]
+            let property: JSON = [
+                "propertyName": .string(String(identifier[identifier.index(after: dot)...])), "value": entry["value"] ?? .null,
+            ]
             if let index = tables.firstIndex(where: { $0.0 == table }) {
                 tables[index].1.append(property)
             } else {

@@ -1,15 +1,16 @@
 import Engine
-import WorkflowManager
 import HTTP
 import JSON
+import WorkflowManager
 
 /// The Workflow Manager surface under `/{orgId}/{itemId}`: errors as
 /// `{"error": {"code", "message", "details"}}`, an ArcGIS-style token on every call.
 public enum WorkflowManagerAPI {
     public static func surface() -> Surface<Session> {
-        Surface(name: "workflow_manager", owns: owns,
-                routes: WMDefinitions.routes + WMJobs.routes + WMJobActions.routes + WMCommunity.routes,
-                renderError: render)
+        Surface(
+            name: "workflow_manager", owns: owns,
+            routes: WMDefinitions.routes + WMJobs.routes + WMJobActions.routes + WMCommunity.routes,
+            renderError: render)
     }
 
     /// The resource names under an item; other surfaces are matched first.
@@ -22,8 +23,9 @@ public enum WorkflowManagerAPI {
 
     static func render(_ error: HTTPError) -> Response {
         let details: [JSON] = error.details.map(JSON.string)
-        return .json(["error": ["code": .number(error.status), "message": .string(error.message), "details": .array(details)]],
-                     status: error.status)
+        return .json(
+            ["error": ["code": .number(error.status), "message": .string(error.message), "details": .array(details)]],
+            status: error.status)
     }
 
     /// `/{orgId}/{itemId}` + `path`.
@@ -43,7 +45,9 @@ public enum WorkflowManagerAPI {
     }
 
     static func authenticate(_ request: Request, _ session: Session) throws -> User {
-        guard let token = token(request) else { throw HTTPError(401, "Token required.", details: ["Provide a token as ?token= or an Authorization: Bearer header."]) }
+        guard let token = token(request) else {
+            throw HTTPError(401, "Token required.", details: ["Provide a token as ?token= or an Authorization: Bearer header."])
+        }
         guard let user = try session.accounts.authenticate(token: token) else {
             throw HTTPError(401, "Invalid token.", details: ["The token is unknown, expired or revoked."])
         }
@@ -107,4 +111,3 @@ extension String {
         return String(view)
     }
 }
-

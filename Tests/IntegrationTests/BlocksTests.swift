@@ -29,8 +29,9 @@ struct BlocksUser {
     func post(_ path: String, _ fields: [(String, String)]) throws -> HTTPResponse {
         var form = Multipart()
         for (name, value) in fields { form.field(name, value) }
-        return try client.request("POST", path, headers: [("Content-Type", form.contentType), ("Cookie", "token=\(token)")],
-                                  body: form.body)
+        return try client.request(
+            "POST", path, headers: [("Content-Type", form.contentType), ("Cookie", "token=\(token)")],
+            body: form.body)
     }
 
     func schedule(_ workflow: JSON) throws -> HTTPResponse { try post("/api/workflow/schedule", [("workflow", workflow.serialized)]) }
@@ -60,8 +61,10 @@ struct BlocksUser {
 /// Graph builders for the Arithmetic module.
 enum Graphs {
     static func constant(_ id: Int, _ value: JSON) -> JSON {
-        ["id": .number(id), "x": 0, "y": 0, "type": "Constant", "module": "Arithmetic.zip:Arithmetic",
-         "values": ["constant value": value]]
+        [
+            "id": .number(id), "x": 0, "y": 0, "type": "Constant", "module": "Arithmetic.zip:Arithmetic",
+            "values": ["constant value": value],
+        ]
     }
 
     static func block(_ id: Int, _ type: String) -> JSON {
@@ -69,28 +72,37 @@ enum Graphs {
     }
 
     static func edge(_ id: Int, from: Int, to: Int, input: String) -> JSON {
-        ["id": .number(id), "block1": .number(from), "connector1": ["output", "output"],
-         "block2": .number(to), "connector2": [.string(input), "input"]]
+        [
+            "id": .number(id), "block1": .number(from), "connector1": ["output", "output"],
+            "block2": .number(to), "connector2": [.string(input), "input"],
+        ]
     }
 
     /// a ∘ b for one binary block.
     static func binary(_ type: String, _ a: JSON, _ b: JSON) -> JSON {
-        ["edges": [edge(1, from: 1, to: 3, input: "num1"), edge(2, from: 2, to: 3, input: "num2")],
-         "blocks": [constant(1, a), constant(2, b), block(3, type)]]
+        [
+            "edges": [edge(1, from: 1, to: 3, input: "num1"), edge(2, from: 2, to: 3, input: "num2")],
+            "blocks": [constant(1, a), constant(2, b), block(3, type)],
+        ]
     }
 }
 
 final class BlocksTests: XCTestCase {
-    func blocksError(_ response: HTTPResponse, _ status: Int, _ message: String? = nil, file: StaticString = #filePath, line: UInt = #line) {
+    func blocksError(_ response: HTTPResponse, _ status: Int, _ message: String? = nil, file: StaticString = #filePath, line: UInt = #line)
+    {
         XCTAssertEqual(response.status, status, response.text, file: file, line: line)
         XCTAssertEqual(response.header("content-type"), "application/json", file: file, line: line)
-        guard let text = response.json?["error"]?.stringValue else { return XCTFail("no error field: \(response.text)", file: file, line: line) }
+        guard let text = response.json?["error"]?.stringValue else {
+            return XCTFail("no error field: \(response.text)", file: file, line: line)
+        }
         if let message { XCTAssertEqual(text, message, file: file, line: line) }
     }
 
     /// The seed's example through nginx: equal to the seed's body in every field but ids and times.
     func testTheSeedExample() throws {
-        let seedPath = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../Fixtures/seeds/002_f45b640814f2cfa4.txt").path
+        let seedPath = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
+            "../Fixtures/seeds/002_f45b640814f2cfa4.txt"
+        ).path
         let seedText = try String(contentsOfFile: seedPath, encoding: .utf8)
         let start = try XCTUnwrap(seedText.range(of: "the API returns:\n"))
         let end = try XCTUnwrap(seedText.range(of: "\nCodes"))
@@ -110,14 +122,16 @@ final class BlocksTests: XCTestCase {
         }
         XCTAssertEqual(withoutVolatile(document), withoutVolatile(seed))
         XCTAssertEqual(document["workflow"]?["blocks"], document["executionStatus"])
-        XCTAssertEqual(document["workflow"]?["blocks"]?.arrayValue?.first?.objectValue?.map(\.0),
-                       ["id", "x", "y", "type", "module", "values", "output", "completed", "error", "stderr"])
+        XCTAssertEqual(
+            document["workflow"]?["blocks"]?.arrayValue?.first?.objectValue?.map(\.0),
+            ["id", "x", "y", "type", "module", "values", "output", "completed", "error", "stderr"])
         // The coordinates come back exactly as sent.
         let text = try user.details(id).text
         XCTAssertTrue(text.contains("\"x\":-420.0000061035156,\"y\":-209,"), text)
         for key in ["startTime", "endTime"] {
             let time = try XCTUnwrap(document[key]?.stringValue)
-            XCTAssertNotNil(time.range(of: #"^[A-Z][a-z]{2} [A-Z][a-z]{2} [ 1-3][0-9] \d\d:\d\d:\d\d \d{4}$"#, options: .regularExpression), time)
+            XCTAssertNotNil(
+                time.range(of: #"^[A-Z][a-z]{2} [A-Z][a-z]{2} [ 1-3][0-9] \d\d:\d\d:\d\d \d{4}$"#, options: .regularExpression), time)
         }
         XCTAssertEqual(try user.post("/api/workflow/jobs", [("jobId", String(id))]).json, try user.details(id).json)
     }
@@ -128,11 +142,13 @@ final class BlocksTests: XCTestCase {
         func form(_ path: String, _ fields: [(String, String)], cookie: String? = nil) throws -> HTTPResponse {
             var body = Multipart()
             for (name, value) in fields { body.field(name, value) }
-            return try client.request("POST", path, headers: [("Content-Type", body.contentType)] + (cookie.map { [("Cookie", "token=\($0)")] } ?? []),
-                                      body: body.body)
+            return try client.request(
+                "POST", path, headers: [("Content-Type", body.contentType)] + (cookie.map { [("Cookie", "token=\($0)")] } ?? []),
+                body: body.body)
         }
-        XCTAssertEqual(try form("/api/users/register", [("email", user.email), ("username", "x"), ("password", "y")]).json,
-                       ["error": "user exsists"])
+        XCTAssertEqual(
+            try form("/api/users/register", [("email", user.email), ("username", "x"), ("password", "y")]).json,
+            ["error": "user exsists"])
         XCTAssertEqual(try form("/api/users/register", [("email", user.email), ("username", "x"), ("password", "y")]).status, 403)
         blocksError(try form("/api/users/register", [("email", "nobody@example.com"), ("password", "y")]), 400)
 
@@ -172,10 +188,13 @@ final class BlocksTests: XCTestCase {
 
         let db = try TestStack.database()
         let expiredToken = "expired-\(UUID().uuidString)"
-        try db.execute(Statement("t_expired_token", """
-            INSERT INTO tokens (digest, user_id, expires_at)
-            SELECT sha256(convert_to($1, 'UTF8')), id, now() - interval '1 hour' FROM users WHERE email = $2
-            """), [expiredToken, user.email])
+        try db.execute(
+            Statement(
+                "t_expired_token",
+                """
+                INSERT INTO tokens (digest, user_id, expires_at)
+                SELECT sha256(convert_to($1, 'UTF8')), id, now() - interval '1 hour' FROM users WHERE email = $2
+                """), [expiredToken, user.email])
         let expired = try client.get("/api/users/details", headers: [("Cookie", "token=\(expiredToken)")])
         XCTAssertEqual(expired.status, 400)
         XCTAssertEqual(expired.json, ["message": "token expired, please login again"])
@@ -192,18 +211,25 @@ final class BlocksTests: XCTestCase {
         XCTAssertEqual(palette.status, 200)
         // The native module first; uploaded modules (other tests') may follow.
         let blocks = Array(try XCTUnwrap(palette.json?.arrayValue).prefix(5))
-        XCTAssertEqual(blocks.compactMap { $0["name"]?.stringValue }, ["Constant", "Addition", "Subtraction", "Multiplication", "Division"])
-        XCTAssertEqual(blocks[1], [
-            "module": "Arithmetic.zip:Arithmetic", "name": "Addition", "owner": "guest@guest.com", "public": false,
-            "description": "", "family": "AddSub",
-            "fields": [["name": "num1", "type": "NUMBER", "card": "1-1", "attrs": "input"],
-                       ["name": "num2", "type": "NUMBER", "card": "1-1", "attrs": "input"],
-                       ["name": "output", "type": "NUMBER", "card": "1-1", "attrs": "output"]],
-        ])
-        XCTAssertEqual(blocks[0]["fields"], [
-            ["name": "constant value", "type": "NUMBER", "defaultValue": "10", "description": "", "attrs": "editable"],
-            ["name": "output", "type": "NUMBER", "card": "1-1", "attrs": "output"],
-        ])
+        XCTAssertEqual(
+            blocks.compactMap { $0["name"]?.stringValue }, ["Constant", "Addition", "Subtraction", "Multiplication", "Division"])
+        XCTAssertEqual(
+            blocks[1],
+            [
+                "module": "Arithmetic.zip:Arithmetic", "name": "Addition", "owner": "guest@guest.com", "public": false,
+                "description": "", "family": "AddSub",
+                "fields": [
+                    ["name": "num1", "type": "NUMBER", "card": "1-1", "attrs": "input"],
+                    ["name": "num2", "type": "NUMBER", "card": "1-1", "attrs": "input"],
+                    ["name": "output", "type": "NUMBER", "card": "1-1", "attrs": "output"],
+                ],
+            ])
+        XCTAssertEqual(
+            blocks[0]["fields"],
+            [
+                ["name": "constant value", "type": "NUMBER", "defaultValue": "10", "description": "", "attrs": "editable"],
+                ["name": "output", "type": "NUMBER", "card": "1-1", "attrs": "output"],
+            ])
         XCTAssertEqual(blocks.compactMap { $0["family"]?.stringValue }, ["Constant", "AddSub", "AddSub", "MultiDiv", "MultiDiv"])
     }
 
@@ -214,21 +240,36 @@ final class BlocksTests: XCTestCase {
             ("not json", "{\"blocks\": ["),
             ("empty graph", #"{"edges": [], "blocks": []}"#),
             ("not an object", "[1, 2]"),
-            ("edge to unknown block", (["edges": [Graphs.edge(1, from: 1, to: 9, input: "num1")], "blocks": [c, Graphs.block(2, "Addition")]] as JSON).serialized),
-            ("cycle", (["edges": [Graphs.edge(1, from: 2, to: 3, input: "num1"), Graphs.edge(2, from: 3, to: 2, input: "num1")],
-                            "blocks": [c, Graphs.block(2, "Addition"), Graphs.block(3, "Addition")]] as JSON).serialized),
+            (
+                "edge to unknown block",
+                (["edges": [Graphs.edge(1, from: 1, to: 9, input: "num1")], "blocks": [c, Graphs.block(2, "Addition")]] as JSON).serialized
+            ),
+            (
+                "cycle",
+                ([
+                    "edges": [Graphs.edge(1, from: 2, to: 3, input: "num1"), Graphs.edge(2, from: 3, to: 2, input: "num1")],
+                    "blocks": [c, Graphs.block(2, "Addition"), Graphs.block(3, "Addition")],
+                ] as JSON).serialized
+            ),
             ("unknown module", (["edges": [], "blocks": [c.setting("module", to: "Nope.zip:Nope")]] as JSON).serialized),
             ("unknown type", (["edges": [], "blocks": [c.setting("type", to: "Sqrt")]] as JSON).serialized),
-            ("input to input", (["edges": [["id": 1, "block1": 1, "connector1": ["num1", "input"], "block2": 2, "connector2": ["num2", "input"]]],
-                                     "blocks": [c, Graphs.block(2, "Addition")]] as JSON).serialized),
+            (
+                "input to input",
+                ([
+                    "edges": [["id": 1, "block1": 1, "connector1": ["num1", "input"], "block2": 2, "connector2": ["num2", "input"]]],
+                    "blocks": [c, Graphs.block(2, "Addition")],
+                ] as JSON).serialized
+            ),
         ]
         for (name, workflow) in cases {
             blocksError(try user.post("/api/workflow/schedule", [("workflow", workflow)]), 400)
-            XCTAssertEqual(try user.client.get("/api/workflow/schedule", headers: [("Cookie", "token=\(user.token)")]).json, [],
-                           "\(name) created a job")
+            XCTAssertEqual(
+                try user.client.get("/api/workflow/schedule", headers: [("Cookie", "token=\(user.token)")]).json, [],
+                "\(name) created a job")
         }
-        let json = try user.client.postJSON("/api/workflow/schedule", ["workflow": .string(Graphs.binary("Addition", "1", "2").serialized)],
-                                            headers: [("Cookie", "token=\(user.token)")])
+        let json = try user.client.postJSON(
+            "/api/workflow/schedule", ["workflow": .string(Graphs.binary("Addition", "1", "2").serialized)],
+            headers: [("Cookie", "token=\(user.token)")])
         blocksError(json, 400)
         XCTAssertEqual(try user.client.get("/api/workflow/schedule", headers: [("Cookie", "token=\(user.token)")]).json, [])
     }
@@ -285,9 +326,13 @@ final class BlocksTests: XCTestCase {
     func testAFailureStopsTheJobAndLaterBlocksKeepNoResult() throws {
         let user = try BlocksUser.register()
         // Addition 3 lacks num2, so it fails; Addition 4 after it never runs.
-        let graph: JSON = ["edges": [Graphs.edge(1, from: 1, to: 3, input: "num1"), Graphs.edge(2, from: 3, to: 4, input: "num1"),
-                                     Graphs.edge(3, from: 1, to: 4, input: "num2")],
-                           "blocks": [Graphs.constant(1, "5"), Graphs.block(3, "Addition"), Graphs.block(4, "Addition")]]
+        let graph: JSON = [
+            "edges": [
+                Graphs.edge(1, from: 1, to: 3, input: "num1"), Graphs.edge(2, from: 3, to: 4, input: "num1"),
+                Graphs.edge(3, from: 1, to: 4, input: "num2"),
+            ],
+            "blocks": [Graphs.constant(1, "5"), Graphs.block(3, "Addition"), Graphs.block(4, "Addition")],
+        ]
         let document = try user.finished(try user.scheduled(graph))
         XCTAssertEqual(document["status"], "FAILED")
         let blocks = try XCTUnwrap(document["executionStatus"]?.arrayValue)
@@ -297,36 +342,54 @@ final class BlocksTests: XCTestCase {
     }
 
     func executionOrder(_ jobId: Int) throws -> [String] {
-        try TestStack.database().execute(Statement("t_block_order", """
-            SELECT t.key FROM tasks t JOIN jobs j ON j.id = t.job_id
-            WHERE j.surface = 'blocks' AND j.public_id = $1 ORDER BY t.position
-            """), [String(jobId)]).rows.map { $0.string(0) }
+        try TestStack.database().execute(
+            Statement(
+                "t_block_order",
+                """
+                SELECT t.key FROM tasks t JOIN jobs j ON j.id = t.job_id
+                WHERE j.surface = 'blocks' AND j.public_id = $1 ORDER BY t.position
+                """), [String(jobId)]
+        ).rows.map { $0.string(0) }
     }
 
     func testOrderingOnChainsDiamondsAndReversedEdges() throws {
         let user = try BlocksUser.register()
         // A chain listed backwards: 3 ← 2 ← 1.
-        let chain: JSON = ["edges": [Graphs.edge(1, from: 2, to: 3, input: "num1"), Graphs.edge(2, from: 1, to: 2, input: "num1"),
-                                     Graphs.edge(3, from: 1, to: 2, input: "num2"), Graphs.edge(4, from: 1, to: 3, input: "num2")],
-                           "blocks": [Graphs.block(3, "Addition"), Graphs.block(2, "Addition"), Graphs.constant(1, "2")]]
+        let chain: JSON = [
+            "edges": [
+                Graphs.edge(1, from: 2, to: 3, input: "num1"), Graphs.edge(2, from: 1, to: 2, input: "num1"),
+                Graphs.edge(3, from: 1, to: 2, input: "num2"), Graphs.edge(4, from: 1, to: 3, input: "num2"),
+            ],
+            "blocks": [Graphs.block(3, "Addition"), Graphs.block(2, "Addition"), Graphs.constant(1, "2")],
+        ]
         let chainId = try user.scheduled(chain)
         XCTAssertEqual(try executionOrder(chainId), ["1", "2", "3"])
         XCTAssertEqual(try user.finished(chainId)["executionStatus"]?.arrayValue?.first?["output"]?["value"], "{'output': 6}")
 
         // A diamond: 1 feeds 2 and 3, both feed 4.
-        let diamond: JSON = ["edges": [Graphs.edge(1, from: 1, to: 2, input: "num1"), Graphs.edge(2, from: 1, to: 3, input: "num1"),
-                                       Graphs.edge(3, from: 1, to: 2, input: "num2"), Graphs.edge(4, from: 1, to: 3, input: "num2"),
-                                       Graphs.edge(5, from: 2, to: 4, input: "num1"), Graphs.edge(6, from: 3, to: 4, input: "num2")],
-                             "blocks": [Graphs.block(4, "Multiplication"), Graphs.constant(1, "3"), Graphs.block(2, "Addition"),
-                                        Graphs.block(3, "Multiplication")]]
+        let diamond: JSON = [
+            "edges": [
+                Graphs.edge(1, from: 1, to: 2, input: "num1"), Graphs.edge(2, from: 1, to: 3, input: "num1"),
+                Graphs.edge(3, from: 1, to: 2, input: "num2"), Graphs.edge(4, from: 1, to: 3, input: "num2"),
+                Graphs.edge(5, from: 2, to: 4, input: "num1"), Graphs.edge(6, from: 3, to: 4, input: "num2"),
+            ],
+            "blocks": [
+                Graphs.block(4, "Multiplication"), Graphs.constant(1, "3"), Graphs.block(2, "Addition"),
+                Graphs.block(3, "Multiplication"),
+            ],
+        ]
         let diamondId = try user.scheduled(diamond)
         XCTAssertEqual(try executionOrder(diamondId), ["1", "2", "3", "4"])
         XCTAssertEqual(try user.finished(diamondId)["executionStatus"]?.arrayValue?.first?["output"]?["value"], "{'output': 54}")
 
         // Edges drawn from the input end: the side whose connector says "output" is the source.
-        let reversed: JSON = ["edges": [["id": 1, "block1": 3, "connector1": ["num1", "input"], "block2": 1, "connector2": ["output", "output"]],
-                                        ["id": 2, "block1": 3, "connector1": ["num2", "input"], "block2": 2, "connector2": ["output", "output"]]],
-                              "blocks": [Graphs.block(3, "Subtraction"), Graphs.constant(1, "10"), Graphs.constant(2, "4")]]
+        let reversed: JSON = [
+            "edges": [
+                ["id": 1, "block1": 3, "connector1": ["num1", "input"], "block2": 1, "connector2": ["output", "output"]],
+                ["id": 2, "block1": 3, "connector1": ["num2", "input"], "block2": 2, "connector2": ["output", "output"]],
+            ],
+            "blocks": [Graphs.block(3, "Subtraction"), Graphs.constant(1, "10"), Graphs.constant(2, "4")],
+        ]
         let reversedId = try user.scheduled(reversed)
         XCTAssertEqual(try executionOrder(reversedId), ["1", "2", "3"])
         XCTAssertEqual(try user.finished(reversedId)["executionStatus"]?.arrayValue?.first?["output"]?["value"], "{'output': 6}")
@@ -342,11 +405,15 @@ final class BlocksTests: XCTestCase {
             XCTAssertEqual(document["status"], "COMPLETED")
             XCTAssertEqual(document["executionStatus"]?.arrayValue?.last?["output"]?["value"], .string("{'output': \(n + 100)}"))
         }
-        let history = try TestStack.database().execute(Statement("t_twenty", """
-            SELECT count(*) FILTER (WHERE e.event = 'task_finished'), count(DISTINCT e.task_id) FILTER (WHERE e.event = 'task_finished'),
-                   count(*) FILTER (WHERE e.event = 'job_status_changed')
-            FROM job_events e WHERE e.surface = 'blocks' AND e.job_public_id = ANY($1::text[])
-            """), [ids.map(String.init)]).first?.values
+        let history = try TestStack.database().execute(
+            Statement(
+                "t_twenty",
+                """
+                SELECT count(*) FILTER (WHERE e.event = 'task_finished'), count(DISTINCT e.task_id) FILTER (WHERE e.event = 'task_finished'),
+                       count(*) FILTER (WHERE e.event = 'job_status_changed')
+                FROM job_events e WHERE e.surface = 'blocks' AND e.job_public_id = ANY($1::text[])
+                """), [ids.map(String.init)]
+        ).first?.values
         XCTAssertEqual(history, ["60", "60", "20"], "each block's result written once, each job finished once")
     }
 
@@ -366,7 +433,9 @@ final class BlocksTests: XCTestCase {
         }
         let id = try user.scheduled(["edges": .array(edges), "blocks": .array(blocks)])
         let db = try TestStack.database()
-        let done = Statement("t_blocks_done", """
+        let done = Statement(
+            "t_blocks_done",
+            """
             SELECT count(*) FROM tasks t JOIN jobs j ON j.id = t.job_id WHERE j.surface = 'blocks' AND j.public_id = $1 AND t.status = 'succeeded'
             """)
         let deadline = Date().addingTimeInterval(20)
@@ -379,11 +448,15 @@ final class BlocksTests: XCTestCase {
         let document = try user.finished(id, timeout: 60)
         XCTAssertEqual(document["status"], "COMPLETED")
         XCTAssertEqual(document["executionStatus"]?.arrayValue?.last?["output"]?["value"], .string("{'output': \(count)}"))
-        let history = try db.execute(Statement("t_kill_history", """
-            SELECT count(*) FILTER (WHERE event = 'task_finished'), count(DISTINCT task_id) FILTER (WHERE event = 'task_finished'),
-                   count(DISTINCT actor) FILTER (WHERE event = 'task_finished')
-            FROM job_events WHERE surface = 'blocks' AND job_public_id = $1
-            """), [String(id)]).first?.values
+        let history = try db.execute(
+            Statement(
+                "t_kill_history",
+                """
+                SELECT count(*) FILTER (WHERE event = 'task_finished'), count(DISTINCT task_id) FILTER (WHERE event = 'task_finished'),
+                       count(DISTINCT actor) FILTER (WHERE event = 'task_finished')
+                FROM job_events WHERE surface = 'blocks' AND job_public_id = $1
+                """), [String(id)]
+        ).first?.values
         XCTAssertEqual(history, [String(count), String(count), "2"], "every block finished once, by both instances")
     }
 }

@@ -1,9 +1,10 @@
 import Blocks
-@testable import Engine
 import Foundation
 import JSON
 import Postgres
 import XCTest
+
+@testable import Engine
 
 /// A task kind for tests: counts its runs and can hold a run until released.
 final class CountingKind: TaskKind, @unchecked Sendable {
@@ -46,15 +47,21 @@ final class EngineTests: XCTestCase {
     }
 
     func makeJob(_ session: Session, kind: String, tasks: Int = 1) throws -> JobRef {
-        let newTasks = (0..<tasks).map { NewTask(key: "t\($0)", position: $0, kind: kind, automatic: true,
-                                                 input: ["id": .string(UUID().uuidString)]) }
-        return try session.jobs.create(NewJob(surface: .blocks, status: "RUNNING", owner: nil, tasks: newTasks),
-                                       actor: .system("test"))
+        let newTasks = (0..<tasks).map {
+            NewTask(
+                key: "t\($0)", position: $0, kind: kind, automatic: true,
+                input: ["id": .string(UUID().uuidString)])
+        }
+        return try session.jobs.create(
+            NewJob(surface: .blocks, status: "RUNNING", owner: nil, tasks: newTasks),
+            actor: .system("test"))
     }
 
     func eventCount(_ db: Connection, jobId: Int64, event: String? = nil) throws -> Int {
-        try db.execute(Statement("t_event_count", "SELECT count(*) FROM job_events WHERE job_id = $1 AND ($2::text IS NULL OR event = $2)"),
-                       [jobId, event]).first?.int(0) ?? -1
+        try db.execute(
+            Statement("t_event_count", "SELECT count(*) FROM job_events WHERE job_id = $1 AND ($2::text IS NULL OR event = $2)"),
+            [jobId, event]
+        ).first?.int(0) ?? -1
     }
 
     func status(_ db: Connection, jobId: Int64) throws -> String {
@@ -62,8 +69,10 @@ final class EngineTests: XCTestCase {
     }
 
     /// Locks the job and moves it to `status` in one transaction; `then` runs before the commit.
-    func move(_ db: Connection, _ job: JobRef, to status: String,
-              then: (StateMachine, JobRef) throws -> Void = { _, _ in }) throws {
+    func move(
+        _ db: Connection, _ job: JobRef, to status: String,
+        then: (StateMachine, JobRef) throws -> Void = { _, _ in }
+    ) throws {
         try db.transaction { tx in
             let machine = StateMachine(tx, surfaces: surfaces)
             let moved = try machine.changeJobStatus(try XCTUnwrap(try machine.lockJob(id: job.id)), to: status, actor: .system("test"))
@@ -78,8 +87,10 @@ final class EngineTests: XCTestCase {
         XCTAssertEqual(try eventCount(db, jobId: job.id, event: "job_created"), 1)
         XCTAssertEqual(try eventCount(db, jobId: job.id, event: "task_created"), 3)
         XCTAssertEqual(try eventCount(db, jobId: job.id, event: "task_ready"), 1)
-        let statuses = try db.execute(Statement("t_task_statuses", "SELECT key, status FROM tasks WHERE job_id = $1 ORDER BY position"),
-                                      [job.id]).rows.map { "\($0.string(0))=\($0.string(1))" }
+        let statuses = try db.execute(
+            Statement("t_task_statuses", "SELECT key, status FROM tasks WHERE job_id = $1 ORDER BY position"),
+            [job.id]
+        ).rows.map { "\($0.string(0))=\($0.string(1))" }
         XCTAssertEqual(statuses, ["t0=ready", "t1=pending", "t2=pending"])
     }
 
@@ -88,9 +99,11 @@ final class EngineTests: XCTestCase {
         let job = try makeJob(session, kind: "test:never-run")
         let db = session.connection
         let before = try eventCount(db, jobId: job.id)
-        XCTAssertThrowsError(try move(db, job, to: "COMPLETED") { machine, completed in
-            try machine.changeJobStatus(completed, to: "RUNNING", actor: .system("test"))
-        }) { XCTAssertEqual(($0 as? EngineError)?.kind, .conflict) }
+        XCTAssertThrowsError(
+            try move(db, job, to: "COMPLETED") { machine, completed in
+                try machine.changeJobStatus(completed, to: "RUNNING", actor: .system("test"))
+            }
+        ) { XCTAssertEqual(($0 as? EngineError)?.kind, .conflict) }
         XCTAssertEqual(try status(db, jobId: job.id), "RUNNING", "the first change rolled back with the refused one")
         XCTAssertEqual(try eventCount(db, jobId: job.id), before)
         XCTAssertThrowsError(try move(db, job, to: "complete"), "an Itential status is not a Blocks status")
@@ -111,9 +124,13 @@ final class EngineTests: XCTestCase {
         try move(db, job, to: "FAILED")
         XCTAssertEqual(try status(db, jobId: job.id), "FAILED")
         XCTAssertEqual(try eventCount(db, jobId: job.id), before + 1)
-        let event = try db.execute(Statement("t_last_event", """
-            SELECT event, from_status, to_status, actor FROM job_events WHERE job_id = $1 ORDER BY id DESC LIMIT 1
-            """), [job.id]).first?.values
+        let event = try db.execute(
+            Statement(
+                "t_last_event",
+                """
+                SELECT event, from_status, to_status, actor FROM job_events WHERE job_id = $1 ORDER BY id DESC LIMIT 1
+                """), [job.id]
+        ).first?.values
         XCTAssertEqual(event, ["job_status_changed", "RUNNING", "FAILED", "test"])
     }
 
@@ -125,8 +142,10 @@ final class EngineTests: XCTestCase {
         XCTAssertThrowsError(try db.execute(Statement("t_event_delete", "DELETE FROM job_events WHERE job_id = $1"), [job.id]))
         let events = try eventCount(db, jobId: job.id)
         try db.execute(Statement("t_job_delete", "DELETE FROM jobs WHERE id = $1"), [job.id])
-        let kept = try db.execute(Statement("t_orphans", "SELECT count(*) FROM job_events WHERE job_id IS NULL AND job_public_id = $1 AND surface = 'blocks'"),
-                                  [job.publicId]).first?.int(0)
+        let kept = try db.execute(
+            Statement("t_orphans", "SELECT count(*) FROM job_events WHERE job_id IS NULL AND job_public_id = $1 AND surface = 'blocks'"),
+            [job.publicId]
+        ).first?.int(0)
         XCTAssertEqual(kept, events)
     }
 
@@ -140,26 +159,33 @@ final class EngineTests: XCTestCase {
         let survivor = Runner(.init(conninfo: url, owner: "runner:survivor", leaseSeconds: 30), kinds: registry, surfaces: surfaces)
 
         // The doomed runner leases the task and "dies": it never reports back.
-        let lost = try XCTUnwrap(try session.connection.transaction { tx in
-            try StateMachine(tx, surfaces: surfaces).leaseNextTask(kinds: registry.names, owner: "runner:doomed", leaseSeconds: 1)
-        })
+        let lost = try XCTUnwrap(
+            try session.connection.transaction { tx in
+                try StateMachine(tx, surfaces: surfaces).leaseNextTask(kinds: registry.names, owner: "runner:doomed", leaseSeconds: 1)
+            })
         XCTAssertFalse(try survivor.runNextTask(on: session.connection), "a live lease is not taken over")
         Thread.sleep(forTimeInterval: 1.2)
         XCTAssertTrue(try survivor.runNextTask(on: session.connection))
         XCTAssertEqual(try status(session.connection, jobId: job.id), "COMPLETED")
 
         // The dead runner's late result is refused and changes nothing.
-        XCTAssertFalse(try session.connection.transaction { tx in
-            try StateMachine(tx, surfaces: surfaces).finishLeasedTask(lost, owner: "runner:doomed", outcome: .failed("late"), surfaces: surfaces)
-        })
+        XCTAssertFalse(
+            try session.connection.transaction { tx in
+                try StateMachine(tx, surfaces: surfaces).finishLeasedTask(
+                    lost, owner: "runner:doomed", outcome: .failed("late"), surfaces: surfaces)
+            })
         XCTAssertFalse(try doomed.runNextTask(on: session.connection))
         XCTAssertEqual(kind.runs.values.reduce(0, +), 1)
         XCTAssertEqual(try eventCount(session.connection, jobId: job.id, event: "task_started"), 2)
         XCTAssertEqual(try eventCount(session.connection, jobId: job.id, event: "task_finished"), 1)
         XCTAssertEqual(try eventCount(session.connection, jobId: job.id, event: "task_failed"), 0)
-        let takeover = try session.connection.execute(Statement("t_takeover", """
-            SELECT detail ->> 'taken_over_from' FROM job_events WHERE job_id = $1 AND event = 'task_started' ORDER BY id DESC LIMIT 1
-            """), [job.id]).first?[0]
+        let takeover = try session.connection.execute(
+            Statement(
+                "t_takeover",
+                """
+                SELECT detail ->> 'taken_over_from' FROM job_events WHERE job_id = $1 AND event = 'task_started' ORDER BY id DESC LIMIT 1
+                """), [job.id]
+        ).first?[0]
         XCTAssertEqual(takeover, "runner:doomed")
     }
 
@@ -169,8 +195,10 @@ final class EngineTests: XCTestCase {
         let job = try makeJob(session, kind: kind.name)
         let url = try XCTUnwrap(TestStack.databaseURL)
         let runners = ["slow", "eager"].map { name in
-            Runner(.init(conninfo: url, owner: "runner:\(name)-\(UUID().uuidString.prefix(4))", threads: 1, leaseSeconds: 1,
-                         pollIntervalMilliseconds: 50), kinds: TaskKindRegistry([kind]), surfaces: surfaces)
+            Runner(
+                .init(
+                    conninfo: url, owner: "runner:\(name)-\(UUID().uuidString.prefix(4))", threads: 1, leaseSeconds: 1,
+                    pollIntervalMilliseconds: 50), kinds: TaskKindRegistry([kind]), surfaces: surfaces)
         }
         runners[0].start()
         let leased = Statement("t_leased", "SELECT count(*) FROM tasks WHERE job_id = $1 AND status = 'running'")
@@ -196,8 +224,9 @@ final class EngineTests: XCTestCase {
         var jobs: [Int64] = []
         for _ in 0..<1000 { jobs.append(try makeJob(session, kind: kind.name).id) }
         let runners = (1...2).map { n in
-            Runner(.init(conninfo: url, owner: "runner:test-\(n)", threads: 4, pollIntervalMilliseconds: 50),
-                   kinds: TaskKindRegistry([kind]), surfaces: surfaces)
+            Runner(
+                .init(conninfo: url, owner: "runner:test-\(n)", threads: 4, pollIntervalMilliseconds: 50),
+                kinds: TaskKindRegistry([kind]), surfaces: surfaces)
         }
         runners.forEach { $0.start() }
         let deadline = Date().addingTimeInterval(120)
@@ -214,11 +243,15 @@ final class EngineTests: XCTestCase {
         XCTAssertEqual(try session.connection.execute(remaining, [ids]).first?.int(0), 0)
         XCTAssertEqual(kind.runs.count, 1000)
         XCTAssertEqual(Set(kind.runs.values), [1], "every task ran exactly once")
-        let history = try session.connection.execute(Statement("t_thousand", """
-            SELECT count(*) FILTER (WHERE event = 'task_started'), count(*) FILTER (WHERE event = 'task_finished'),
-                   count(DISTINCT actor) FILTER (WHERE event = 'task_finished')
-            FROM job_events WHERE job_id = ANY($1::bigint[])
-            """), [ids]).first?.values
+        let history = try session.connection.execute(
+            Statement(
+                "t_thousand",
+                """
+                SELECT count(*) FILTER (WHERE event = 'task_started'), count(*) FILTER (WHERE event = 'task_finished'),
+                       count(DISTINCT actor) FILTER (WHERE event = 'task_finished')
+                FROM job_events WHERE job_id = ANY($1::bigint[])
+                """), [ids]
+        ).first?.values
         XCTAssertEqual(history?[0], "1000")
         XCTAssertEqual(history?[1], "1000")
         XCTAssertEqual(history?[2], "2", "both runners took part")

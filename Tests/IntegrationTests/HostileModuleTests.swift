@@ -10,7 +10,8 @@ final class HostileModuleTests: XCTestCase {
     /// Runs `body` as a block and returns what it reported with `report(value)`, which raises
     /// `Report(json)` so that the value comes back whole in the block's `stderr`.
     func probe(_ user: BlocksUser, _ body: String) throws -> JSON {
-        let block = try user.runBlock("""
+        let block = try user.runBlock(
+            """
             import json
             class Report(Exception):
                 pass
@@ -31,8 +32,12 @@ final class HostileModuleTests: XCTestCase {
         let user = try BlocksUser.register("intruder")
         let state = try XCTUnwrap(TestStack.stateDirectory)
         let port = try XCTUnwrap(URLComponents(string: try XCTUnwrap(TestStack.baseURL))?.port)
-        let paths = ["/etc/shadow", "/etc/passwd", "/root", "/home", "/tmp", "/var", state, state + "/pg", state + "/secrets", state + "/run"]
-        let seen = try probe(user, """
+        let paths = [
+            "/etc/shadow", "/etc/passwd", "/root", "/home", "/tmp", "/var", state, state + "/pg", state + "/secrets", state + "/run",
+        ]
+        let seen = try probe(
+            user,
+            """
             seen = {'uid': os.getuid(), 'euid': os.geteuid(), 'gid': os.getgid()}
             seen['visible'] = [p for p in \(ModuleArchives.pythonString(paths.joined(separator: "\n"))).split('\\n') if os.path.exists(p)]
             try:
@@ -74,7 +79,9 @@ final class HostileModuleTests: XCTestCase {
 
     func testTheBlockGetsOnlyStandardDescriptorsAndCannotTouchFlowgatesSocket() throws {
         let user = try BlocksUser.register("intruder")
-        let seen = try probe(user, """
+        let seen = try probe(
+            user,
+            """
             descriptors = []
             for fd in range(1024):
                 try:
@@ -101,7 +108,8 @@ final class HostileModuleTests: XCTestCase {
         XCTAssertEqual(killed["error"], false, killed.serialized)
         XCTAssertEqual(killed["output"]?["value"], "{'output': 1}", "its parent is the sandbox's init, which ignores it")
 
-        let bomb = try intruder.runBlock("""
+        let bomb = try intruder.runBlock(
+            """
             while True:
                 if os.fork() == 0:
                     time.sleep(5)
@@ -120,19 +128,26 @@ final class HostileModuleTests: XCTestCase {
         XCTAssertEqual(try user.runBlock("sys.stdout.write('x' * 100_000_000)")["stderr"], "OSError: the block's output exceeded 16 MiB")
         XCTAssertEqual(try user.runBlock("sys.stderr.write('x' * 100_000_000)")["stderr"], "OSError: the block's output exceeded 16 MiB")
         XCTAssertEqual(try user.runBlock("open('big', 'wb').write(b'0' * (100 << 20))")["stderr"], "OSError: [Errno 27] File too large")
-        XCTAssertEqual(try user.runBlock("""
-            for n in range(10):
-                with open(f'part{n}', 'wb') as f:
-                    f.write(b'0' * (15 << 20))
-            """)["stderr"], "OSError: [Errno 28] No space left on device", "the working directory is a small tmpfs")
+        XCTAssertEqual(
+            try user.runBlock(
+                """
+                for n in range(10):
+                    with open(f'part{n}', 'wb') as f:
+                        f.write(b'0' * (15 << 20))
+                """)["stderr"], "OSError: [Errno 28] No space left on device", "the working directory is a small tmpfs")
         for path in ["/usr/x", "/x", "/dev/x", "/proc/x"] {
             let written = try user.runBlock("open('\(path)', 'w').write('x')")
-            XCTAssertTrue(written["stderr"]?.stringValue?.hasPrefix("OSError: [Errno 30] Read-only file system") == true
-                || written["stderr"]?.stringValue?.hasPrefix("FileNotFoundError") == true, "\(path): \(written.serialized)")
+            XCTAssertTrue(
+                written["stderr"]?.stringValue?.hasPrefix("OSError: [Errno 30] Read-only file system") == true
+                    || written["stderr"]?.stringValue?.hasPrefix("FileNotFoundError") == true, "\(path): \(written.serialized)")
         }
-        let files = try TestStack.database().execute(Statement("t_big_files", """
-            SELECT count(*) FROM files WHERE length(content) > 16 * 1024 * 1024
-            """)).first?.int(0)
+        let files = try TestStack.database().execute(
+            Statement(
+                "t_big_files",
+                """
+                SELECT count(*) FROM files WHERE length(content) > 16 * 1024 * 1024
+                """)
+        ).first?.int(0)
         XCTAssertEqual(files, 0, "nothing beyond the limits was stored")
     }
 
@@ -172,7 +187,9 @@ final class HostileModuleTests: XCTestCase {
         let module = "I\(UUID().uuidString.prefix(8))"
         let reading = try user.upload(try ModuleArchives.module(module, files: ["__init__.py": "open('/etc/shadow').read()"]))
         XCTAssertEqual(reading.status, 400)
-        XCTAssertEqual(reading.json, ["error": .string("cannot import module \(module): FileNotFoundError: [Errno 2] No such file or directory: '/etc/shadow'")])
+        XCTAssertEqual(
+            reading.json,
+            ["error": .string("cannot import module \(module): FileNotFoundError: [Errno 2] No such file or directory: '/etc/shadow'")])
 
         let started = Date()
         let sleeping = try user.upload(try ModuleArchives.module(module, files: ["__init__.py": "import time\ntime.sleep(600)"]))
@@ -213,8 +230,9 @@ final class HostileModuleTests: XCTestCase {
             XCTAssertEqual(refused.status, 400, body)
             XCTAssertEqual(refused.json, ["error": .string(error)], body)
         }
-        XCTAssertEqual(try TestStack.database().execute(Statement("t_module_count", "SELECT count(*) FROM files")).first?.int(0), before,
-                       "no refused archive stored anything")
+        XCTAssertEqual(
+            try TestStack.database().execute(Statement("t_module_count", "SELECT count(*) FROM files")).first?.int(0), before,
+            "no refused archive stored anything")
         XCTAssertFalse(try user.post("/api/workflow/initialize", []).text.contains(module))
     }
 }
@@ -247,35 +265,44 @@ final class PrivilegeTests: XCTestCase {
     func testAnotherLocalUserReachesNeitherPostgreSQLNorFlowgate() throws {
         guard geteuid() == 0 else { throw XCTSkip("needs root to act as another user") }
         let state = try XCTUnwrap(TestStack.stateDirectory)
-        let probe = try Spawn.run("/usr/bin/setpriv", ["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--",
-                                                       "/usr/bin/python3", "-c", """
-            import socket, sys
-            for path in sys.argv[1:3]:
-                try:
-                    socket.socket(socket.AF_UNIX).connect(path)
-                    print(path, 'connected')
-                except OSError as e:
-                    print(path, e.errno)
-            for path in [sys.argv[1].rsplit('/', 1)[0], sys.argv[3].rsplit('/', 1)[0]]:
-                try:
-                    open(path + '/flowgate.pgpass').read()
-                    print('read', path)
-                except OSError as e:
-                    print('read', e.errno)
-            """, "\(state)/pg/.s.PGSQL.5432", "\(state)/run/flowgate-1.sock", "\(state)/secrets/x"], environment: [:])
-        XCTAssertEqual(probe.output.split(separator: "\n").map { $0.split(separator: " ").last ?? "" },
-                       ["13", "13", "13", "13"], "EACCES for both sockets and both secret paths: \(probe.output)")
+        let probe = try Spawn.run(
+            "/usr/bin/setpriv",
+            [
+                "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--",
+                "/usr/bin/python3", "-c",
+                """
+                import socket, sys
+                for path in sys.argv[1:3]:
+                    try:
+                        socket.socket(socket.AF_UNIX).connect(path)
+                        print(path, 'connected')
+                    except OSError as e:
+                        print(path, e.errno)
+                for path in [sys.argv[1].rsplit('/', 1)[0], sys.argv[3].rsplit('/', 1)[0]]:
+                    try:
+                        open(path + '/flowgate.pgpass').read()
+                        print('read', path)
+                    except OSError as e:
+                        print('read', e.errno)
+                """, "\(state)/pg/.s.PGSQL.5432", "\(state)/run/flowgate-1.sock", "\(state)/secrets/x",
+            ], environment: [:])
+        XCTAssertEqual(
+            probe.output.split(separator: "\n").map { $0.split(separator: " ").last ?? "" },
+            ["13", "13", "13", "13"], "EACCES for both sockets and both secret paths: \(probe.output)")
     }
 
     func testTheApplicationRoleIsNoSuperuserAndCannotRunPrograms() throws {
         let db = try TestStack.database()
-        let role = try XCTUnwrap(try db.run("""
-            SELECT rolsuper, rolcreaterole, rolcreatedb, rolreplication, rolbypassrls,
-                   pg_has_role(current_user, 'pg_execute_server_program', 'MEMBER'),
-                   pg_has_role(current_user, 'pg_read_server_files', 'MEMBER'),
-                   pg_has_role(current_user, 'pg_write_server_files', 'MEMBER')
-            FROM pg_roles WHERE rolname = current_user
-            """).first?.values)
+        let role = try XCTUnwrap(
+            try db.run(
+                """
+                SELECT rolsuper, rolcreaterole, rolcreatedb, rolreplication, rolbypassrls,
+                       pg_has_role(current_user, 'pg_execute_server_program', 'MEMBER'),
+                       pg_has_role(current_user, 'pg_read_server_files', 'MEMBER'),
+                       pg_has_role(current_user, 'pg_write_server_files', 'MEMBER')
+                FROM pg_roles WHERE rolname = current_user
+                """
+            ).first?.values)
         XCTAssertEqual(role, ["f", "f", "f", "f", "f", "f", "f", "f"])
         XCTAssertThrowsError(try db.run("COPY (SELECT 1) TO PROGRAM 'id'")) { error in
             XCTAssertEqual((error as? PostgresError)?.sqlState, "42501")
@@ -288,7 +315,8 @@ final class PrivilegeTests: XCTestCase {
         let rules = try TestStack.superuserDatabase().run("SELECT DISTINCT auth_method FROM pg_hba_file_rules").rows.map { $0.string(0) }
         XCTAssertEqual(rules, ["scram-sha-256"])
         let url = try XCTUnwrap(TestStack.databaseURL)
-        let withoutPassword = url.split(separator: " ").filter { !$0.hasPrefix("passfile=") }.joined(separator: " ") + " passfile=/nonexistent"
+        let withoutPassword =
+            url.split(separator: " ").filter { !$0.hasPrefix("passfile=") }.joined(separator: " ") + " passfile=/nonexistent"
         XCTAssertThrowsError(try Connection(conninfo: withoutPassword)) { error in
             XCTAssertTrue("\(error)".contains("password"), "\(error)")
         }

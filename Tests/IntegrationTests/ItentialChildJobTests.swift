@@ -7,20 +7,27 @@ import XCTest
 final class ItentialChildJobTests: ItentialTestCase {
     /// A workflow copying job variable `x` into `copied`.
     func childWorkflow() throws -> String {
-        try it.workflow([("a1", ItentialFixture.task("newVariable", ["name": "copied", "value": "$var.job.x"]))],
-                        [("workflow_start", ["a1": ItentialFixture.success]), ("a1", ["workflow_end": ItentialFixture.success])])
+        try it.workflow(
+            [("a1", ItentialFixture.task("newVariable", ["name": "copied", "value": "$var.job.x"]))],
+            [("workflow_start", ["a1": ItentialFixture.success]), ("a1", ["workflow_end": ItentialFixture.success])])
     }
 
     func childJob(_ workflow: String, variables: JSON = [:], dataArray: JSON = "", loopType: String = "") -> JSON {
-        ItentialFixture.task("childJob", ["task": "", "workflow": .string(workflow), "variables": variables, "data_array": dataArray,
-                                          "transformation": "", "loopType": .string(loopType)],
-                             outgoing: ["job_details": "$var.job.details"])
-            .setting("actor", to: "job")
+        ItentialFixture.task(
+            "childJob",
+            [
+                "task": "", "workflow": .string(workflow), "variables": variables, "data_array": dataArray,
+                "transformation": "", "loopType": .string(loopType),
+            ],
+            outgoing: ["job_details": "$var.job.details"]
+        )
+        .setting("actor", to: "job")
     }
 
     /// A parent of one childJob task `a1`, started with `variables`; returns the ended job.
     func runParent(_ task: JSON, variables: JSON = [:]) throws -> JSON {
-        let name = try it.workflow([("a1", task)], [("workflow_start", ["a1": ItentialFixture.success]), ("a1", ["workflow_end": ItentialFixture.success])])
+        let name = try it.workflow(
+            [("a1", task)], [("workflow_start", ["a1": ItentialFixture.success]), ("a1", ["workflow_end": ItentialFixture.success])])
         let id = try XCTUnwrap(it.start(name, ["variables": variables])["_id"]?.stringValue)
         return try it.job(id, until: ["complete", "error"])
     }
@@ -78,11 +85,14 @@ final class ItentialChildJobTests: ItentialTestCase {
         let missing = try runParent(childJob("no-such-workflow-\(UUID().uuidString.prefix(6))"))
         XCTAssertEqual(missing["status"], "error")
         XCTAssertEqual(missing["tasks"]?["a1"]?["status"], "error")
-        XCTAssertEqual(missing["error"]?[0]?["message"]?.stringValue?.hasPrefix("Error starting child job: Cannot find workflow no-such-workflow"), true,
-                       "\(missing["error"] ?? .null)")
+        XCTAssertEqual(
+            missing["error"]?[0]?["message"]?.stringValue?.hasPrefix("Error starting child job: Cannot find workflow no-such-workflow"),
+            true,
+            "\(missing["error"] ?? .null)")
 
-        let failing = try it.workflow([("a1", ItentialFixture.task("newVariable", ["name": "", "value": 1]))],
-                                      [("workflow_start", ["a1": ItentialFixture.success]), ("a1", ["workflow_end": ItentialFixture.success])])
+        let failing = try it.workflow(
+            [("a1", ItentialFixture.task("newVariable", ["name": "", "value": 1]))],
+            [("workflow_start", ["a1": ItentialFixture.success]), ("a1", ["workflow_end": ItentialFixture.success])])
         let parent = try runParent(childJob(failing))
         XCTAssertEqual(parent["status"], "error")
         let message = parent["error"]?.arrayValue?.first { $0["task"] == "a1" }?["message"]?.stringValue ?? ""
@@ -90,10 +100,12 @@ final class ItentialChildJobTests: ItentialTestCase {
     }
 
     func testCancellingTheParentCancelsItsOpenChildren() throws {
-        let waiting = try it.workflow([("a1", ItentialFixture.viewData())],
-                                      [("workflow_start", ["a1": ItentialFixture.success]), ("a1", ["workflow_end": ItentialFixture.success])])
-        let name = try it.workflow([("a1", childJob(waiting))],
-                                   [("workflow_start", ["a1": ItentialFixture.success]), ("a1", ["workflow_end": ItentialFixture.success])])
+        let waiting = try it.workflow(
+            [("a1", ItentialFixture.viewData())],
+            [("workflow_start", ["a1": ItentialFixture.success]), ("a1", ["workflow_end": ItentialFixture.success])])
+        let name = try it.workflow(
+            [("a1", childJob(waiting))],
+            [("workflow_start", ["a1": ItentialFixture.success]), ("a1", ["workflow_end": ItentialFixture.success])])
         let parent = try it.start(name)
         let id = try XCTUnwrap(parent["_id"]?.stringValue)
         let deadline = Date().addingTimeInterval(15)
@@ -111,12 +123,16 @@ final class ItentialChildJobTests: ItentialTestCase {
 
     func testForEachRunsItsLoopBodyPerElementThenGoesOn() throws {
         let name = try it.workflow(
-            [("a1", ItentialFixture.task("forEach", ["data_array": "$var.job.items"])),
-             ("b2", ItentialFixture.task("newVariable", ["name": "last", "value": "$var.a1.current_item"])),
-             ("c3", ItentialFixture.task("newVariable", ["name": "after", "value": true]))],
-            [("workflow_start", ["a1": ItentialFixture.success]),
-             ("a1", ["b2": ["type": "standard", "state": "loop"], "c3": ItentialFixture.success]),
-             ("b2", [:]), ("c3", ["workflow_end": ItentialFixture.success])])
+            [
+                ("a1", ItentialFixture.task("forEach", ["data_array": "$var.job.items"])),
+                ("b2", ItentialFixture.task("newVariable", ["name": "last", "value": "$var.a1.current_item"])),
+                ("c3", ItentialFixture.task("newVariable", ["name": "after", "value": true])),
+            ],
+            [
+                ("workflow_start", ["a1": ItentialFixture.success]),
+                ("a1", ["b2": ["type": "standard", "state": "loop"], "c3": ItentialFixture.success]),
+                ("b2", [:]), ("c3", ["workflow_end": ItentialFixture.success]),
+            ])
         let id = try XCTUnwrap(it.start(name, ["variables": ["items": [["n": 1], ["n": 2], ["n": 3]]]])["_id"]?.stringValue)
         let done = try it.job(id, until: ["complete", "error"])
         XCTAssertEqual(done["status"], "complete", "\(done["error"] ?? .null)")
@@ -129,10 +145,14 @@ final class ItentialChildJobTests: ItentialTestCase {
 
     func testAnUnhandledErrorInALoopBodyStallsTheJob() throws {
         let name = try it.workflow(
-            [("a1", ItentialFixture.task("forEach", ["data_array": [1, 2]])),
-             ("b2", ItentialFixture.task("newVariable", ["name": "", "value": "$var.a1.current_item"]))],
-            [("workflow_start", ["a1": ItentialFixture.success]),
-             ("a1", ["b2": ["type": "standard", "state": "loop"], "workflow_end": ItentialFixture.success]), ("b2", [:])])
+            [
+                ("a1", ItentialFixture.task("forEach", ["data_array": [1, 2]])),
+                ("b2", ItentialFixture.task("newVariable", ["name": "", "value": "$var.a1.current_item"])),
+            ],
+            [
+                ("workflow_start", ["a1": ItentialFixture.success]),
+                ("a1", ["b2": ["type": "standard", "state": "loop"], "workflow_end": ItentialFixture.success]), ("b2", [:]),
+            ])
         let id = try XCTUnwrap(it.start(name)["_id"]?.stringValue)
         let stalled = try it.job(id, until: ["error", "complete"])
         XCTAssertEqual(stalled["status"], "error")
@@ -145,7 +165,8 @@ final class ItentialChildJobTests: ItentialTestCase {
 
     func testDelayHoldsTheTaskThenGoesOn() throws {
         let delay = ItentialFixture.task("delay", ["time": 1], outgoing: ["time_in_milliseconds": "$var.job.waited"])
-        let name = try it.workflow([("a1", delay)], [("workflow_start", ["a1": ItentialFixture.success]), ("a1", ["workflow_end": ItentialFixture.success])])
+        let name = try it.workflow(
+            [("a1", delay)], [("workflow_start", ["a1": ItentialFixture.success]), ("a1", ["workflow_end": ItentialFixture.success])])
         let started = Date()
         let id = try XCTUnwrap(it.start(name)["_id"]?.stringValue)
         Thread.sleep(forTimeInterval: 0.3)

@@ -15,8 +15,9 @@ final class ItentialRerunTests: ItentialTestCase {
     func iterations(_ job: JSON, _ key: String) -> [JSON] { job["tasks"]?[key]?["iterations"]?.arrayValue ?? [] }
 
     func testStallToErrorAndRetryOutOfIt() throws {
-        let name = try it.workflow([("a1", Self.failingNewVariable)],
-                                   [("workflow_start", ["a1": ItentialFixture.success]), ("a1", ["workflow_end": ItentialFixture.success])])
+        let name = try it.workflow(
+            [("a1", Self.failingNewVariable)],
+            [("workflow_start", ["a1": ItentialFixture.success]), ("a1", ["workflow_end": ItentialFixture.success])])
         let id = try XCTUnwrap(it.start(name)["_id"]?.stringValue)
         let stalled = try it.job(id, until: ["error"])
         XCTAssertEqual(stalled["tasks"]?["a1"]?["status"], "error")
@@ -35,23 +36,31 @@ final class ItentialRerunTests: ItentialTestCase {
         XCTAssertEqual(done["variables"]?["y"], 2)
         XCTAssertEqual(iterations(done, "a1").count, 2, "a retry is a new iteration")
         ItentialSupport.assertMessage(try post("/operations-manager/jobs/\(id)/tasks/a1/retry", [:]), 409, "Job \(id) is complete")
-        let resets = try TestStack.database().execute(sql: """
-            SELECT string_agg(e.event || ':' || coalesce(e.to_status, ''), ',' ORDER BY e.id) FROM job_events e JOIN jobs j ON j.id = e.job_id
-            WHERE j.public_id = $1 AND (e.task_key = 'a1' AND e.event IN ('task_reset', 'task_ready') OR e.event = 'job_status_changed')
-            """, [id]).first?.string(0)
-        XCTAssertEqual(resets, "task_ready:ready,job_status_changed:error,job_status_changed:running,task_reset:pending,task_ready:ready,job_status_changed:complete")
+        let resets = try TestStack.database().execute(
+            sql: """
+                SELECT string_agg(e.event || ':' || coalesce(e.to_status, ''), ',' ORDER BY e.id) FROM job_events e JOIN jobs j ON j.id = e.job_id
+                WHERE j.public_id = $1 AND (e.task_key = 'a1' AND e.event IN ('task_reset', 'task_ready') OR e.event = 'job_status_changed')
+                """, [id]
+        ).first?.string(0)
+        XCTAssertEqual(
+            resets,
+            "task_ready:ready,job_status_changed:error,job_status_changed:running,task_reset:pending,task_ready:ready,job_status_changed:complete"
+        )
     }
 
     func testRevertTransitionRunsTheLoopAgain() throws {
         let view = ItentialFixture.viewData(["header": "Again?", "body": "", "btn_success": "Done", "btn_failure": "Again"])
         let name = try it.workflow(
             [("a1", ItentialFixture.stub()), ("b2", view)],
-            [("workflow_start", ["a1": ItentialFixture.success]), ("a1", ["b2": ItentialFixture.success]),
-             ("b2", ["workflow_end": ItentialFixture.success, "a1": ["type": "revert", "state": "failure"]])])
+            [
+                ("workflow_start", ["a1": ItentialFixture.success]), ("a1", ["b2": ItentialFixture.success]),
+                ("b2", ["workflow_end": ItentialFixture.success, "a1": ["type": "revert", "state": "failure"]]),
+            ])
         let id = try XCTUnwrap(it.start(name)["_id"]?.stringValue)
         let first = try waitingIteration(id, "b2", after: nil)
         XCTAssertEqual(try post("/operations-manager/tasks/\(first)/claim", [:]).status, 200)
-        let reverted = try post("/operations-manager/jobs/\(id)/tasks/b2/finish", ["taskData": ["finish_state": "failure", "variables": [:]]])
+        let reverted = try post(
+            "/operations-manager/jobs/\(id)/tasks/b2/finish", ["taskData": ["finish_state": "failure", "variables": [:]]])
         XCTAssertEqual(reverted.status, 200, reverted.text)
         let second = try waitingIteration(id, "b2", after: first)
         let job = try XCTUnwrap(client.get("/operations-manager/jobs/\(id)", token: admin).json?["data"])
@@ -59,7 +68,9 @@ final class ItentialRerunTests: ItentialTestCase {
         XCTAssertEqual(iterations(job, "a1").count, 2, "the revert target ran again")
         XCTAssertEqual(iterations(job, "b2"), [.string(first), .string(second)])
         XCTAssertEqual(try post("/operations-manager/tasks/\(second)/claim", [:]).status, 200)
-        XCTAssertEqual(try post("/operations-manager/jobs/\(id)/tasks/b2/finish", ["taskData": ["finish_state": "success", "variables": [:]]]).status, 200)
+        XCTAssertEqual(
+            try post("/operations-manager/jobs/\(id)/tasks/b2/finish", ["taskData": ["finish_state": "success", "variables": [:]]]).status,
+            200)
         XCTAssertEqual(try it.job(id, until: ["complete", "error"])["status"], "complete")
     }
 
@@ -68,7 +79,9 @@ final class ItentialRerunTests: ItentialTestCase {
         let deadline = Date().addingTimeInterval(15)
         while Date() < deadline {
             let document = try XCTUnwrap(client.get("/operations-manager/jobs/\(job)", token: admin).json?["data"])
-            if document["tasks"]?[key]?["status"] == "running", let current = iterations(document, key).last?.stringValue, current != previous {
+            if document["tasks"]?[key]?["status"] == "running", let current = iterations(document, key).last?.stringValue,
+                current != previous
+            {
                 return current
             }
             Thread.sleep(forTimeInterval: 0.05)
@@ -80,8 +93,10 @@ final class ItentialRerunTests: ItentialTestCase {
     func stalledJob() throws -> String {
         let name = try it.workflow(
             [("a1", ItentialFixture.stub()), ("b2", Self.failingNewVariable), ("c3", ItentialFixture.stub())],
-            [("workflow_start", ["a1": ItentialFixture.success]), ("a1", ["b2": ItentialFixture.success]),
-             ("b2", ["c3": ItentialFixture.success]), ("c3", ["workflow_end": ItentialFixture.success])])
+            [
+                ("workflow_start", ["a1": ItentialFixture.success]), ("a1", ["b2": ItentialFixture.success]),
+                ("b2", ["c3": ItentialFixture.success]), ("c3", ["workflow_end": ItentialFixture.success]),
+            ])
         let id = try XCTUnwrap(it.start(name)["_id"]?.stringValue)
         _ = try it.job(id, until: ["error"])
         return id
@@ -93,7 +108,8 @@ final class ItentialRerunTests: ItentialTestCase {
         ItentialSupport.assertMessage(try post(path, ["fromTask": "a1", "toTask": "a1"]), 409, "Task a1 is not in error")
         ItentialSupport.assertMessage(try post(path, ["fromTask": "b2", "toTask": "c3"]), 409, "Task c3 is not complete")
         ItentialSupport.assertMessage(try post(path, ["fromTask": "b2", "toTask": "workflow_start"]), 400, "toTask")
-        ItentialSupport.assertMessage(try post(path, ["fromTask": "b2", "toTask": "a1", "extra": 1]), 400, "body must NOT have additional properties")
+        ItentialSupport.assertMessage(
+            try post(path, ["fromTask": "b2", "toTask": "a1", "extra": 1]), 400, "body must NOT have additional properties")
         let reverted = try post(path, ["fromTask": "b2", "toTask": "a1"])
         XCTAssertEqual(reverted.status, 200, reverted.text)
         let again = try it.job(id, until: ["error"])
@@ -113,6 +129,7 @@ final class ItentialRerunTests: ItentialTestCase {
         XCTAssertEqual(done["tasks"]?["c3"]?["status"], "complete")
         ItentialSupport.assertMessage(try post("/operations-manager/jobs/\(id)/continue", ["fromTask": "c3"]), 409)
         let reader = try TestStack.makeUser(roles: ["apiread"], prefix: "it-reader")
-        ItentialSupport.assertMessage(try client.postJSON("/operations-manager/jobs/\(id)/continue", ["fromTask": "c3"], token: reader.token), 403)
+        ItentialSupport.assertMessage(
+            try client.postJSON("/operations-manager/jobs/\(id)/continue", ["fromTask": "c3"], token: reader.token), 403)
     }
 }

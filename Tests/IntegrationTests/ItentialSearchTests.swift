@@ -7,11 +7,13 @@ import XCTest
 final class ItentialSearchTests: ItentialTestCase {
     /// Three jobs of a fresh workflow (one waiting at a manual task, two complete), oldest first.
     func startThreeJobs() throws -> (workflow: String, ids: [String]) {
-        let name = try it.workflow([("a1", ItentialFixture.stub())],
-                                   [("workflow_start", ["a1": ItentialFixture.success]), ("a1", ["workflow_end": ItentialFixture.success])])
+        let name = try it.workflow(
+            [("a1", ItentialFixture.stub())],
+            [("workflow_start", ["a1": ItentialFixture.success]), ("a1", ["workflow_end": ItentialFixture.success])])
         var ids: [String] = []
         for index in 0..<3 {
-            let id = try XCTUnwrap(it.start(name, ["description": .string("run \(index)"), "variables": ["n": .number(index)]])["_id"]?.stringValue)
+            let id = try XCTUnwrap(
+                it.start(name, ["description": .string("run \(index)"), "variables": ["n": .number(index)]])["_id"]?.stringValue)
             _ = try it.job(id, until: ["complete"])
             ids.append(id)
         }
@@ -72,9 +74,14 @@ final class ItentialSearchTests: ItentialTestCase {
     /// iap-sdk sends its query as a JSON body on a GET.
     func testQueryParametersInAGetBody() throws {
         let (name, ids) = try startThreeJobs()
-        let body: JSON = ["queryParameters": ["limit": 2, "include": "name,status", "equals": ["name": .string(name)], "in": ["status": ["complete", "running"]]]]
-        let response = try client.request("GET", "/operations-manager/jobs", headers: [("Content-Type", "application/json"), ("Authorization", "Bearer \(admin)")],
-                                          body: Array(body.serialized.utf8))
+        let body: JSON = [
+            "queryParameters": [
+                "limit": 2, "include": "name,status", "equals": ["name": .string(name)], "in": ["status": ["complete", "running"]],
+            ]
+        ]
+        let response = try client.request(
+            "GET", "/operations-manager/jobs", headers: [("Content-Type", "application/json"), ("Authorization", "Bearer \(admin)")],
+            body: Array(body.serialized.utf8))
         XCTAssertEqual(response.status, 200, response.text)
         XCTAssertEqual(self.ids(try XCTUnwrap(response.json)), Array(ids.prefix(2)))
         XCTAssertEqual(response.json?["metadata"]?["total"], 3)
@@ -82,7 +89,9 @@ final class ItentialSearchTests: ItentialTestCase {
     }
 
     func testTaskSearchFindsWaitingManualTasks() throws {
-        let name = try it.workflow([("a1", ItentialFixture.viewData())], [("workflow_start", ["a1": ItentialFixture.success]), ("a1", ["workflow_end": ItentialFixture.success])])
+        let name = try it.workflow(
+            [("a1", ItentialFixture.viewData())],
+            [("workflow_start", ["a1": ItentialFixture.success]), ("a1", ["workflow_end": ItentialFixture.success])])
         let job = try XCTUnwrap(it.start(name)["_id"]?.stringValue)
         let found = try list("equals[type]=manual&equals[status]=running&equals[job._id]=\(job)", "/operations-manager/tasks")
         XCTAssertEqual(found["metadata"]?["total"], 1)

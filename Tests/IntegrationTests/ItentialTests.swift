@@ -17,18 +17,26 @@ final class ItentialTests: XCTestCase {
         try client.request("POST", path, headers: headers, body: Array(body.utf8))
     }
 
-
     /// A workflow `name` → a1 (stub) → workflow_end, with extra tasks or transitions merged in.
     static func workflow(_ name: String, tasks: [(String, JSON)] = [], transitions: [(String, JSON)]? = nil) -> JSON {
-        let stub: JSON = ["name": "stub", "description": "a stub", "summary": "stub", "type": "automatic", "app": "WorkFlowEngine",
-                          "location": "Application", "groups": [], "variables": ["incoming": ["type": "success"], "outgoing": [:]]]
-        let taskList: [(String, JSON)] = [("workflow_start", ["name": "workflow_start", "groups": []]), ("a1", stub)] + tasks
+        let stub: JSON = [
+            "name": "stub", "description": "a stub", "summary": "stub", "type": "automatic", "app": "WorkFlowEngine",
+            "location": "Application", "groups": [], "variables": ["incoming": ["type": "success"], "outgoing": [:]],
+        ]
+        let taskList: [(String, JSON)] =
+            [("workflow_start", ["name": "workflow_start", "groups": []]), ("a1", stub)] + tasks
             + [("workflow_end", ["name": "workflow_end", "groups": []])]
         let standard: JSON = ["type": "standard", "state": "success"]
         return .object([
             ("name", .string(name)), ("type", "automation"), ("tasks", .object(taskList)),
-            ("transitions", .object(transitions ?? [("workflow_start", ["a1": standard]), ("a1", ["workflow_end": standard]),
-                                                    ("workflow_end", [:])])),
+            (
+                "transitions",
+                .object(
+                    transitions ?? [
+                        ("workflow_start", ["a1": standard]), ("a1", ["workflow_end": standard]),
+                        ("workflow_end", [:]),
+                    ])
+            ),
         ])
     }
 
@@ -39,7 +47,8 @@ final class ItentialTests: XCTestCase {
         XCTAssertEqual(nested.header("content-type")?.hasPrefix("text/plain"), true)
         XCTAssertEqual(nested.text.count, 64)
         XCTAssertEqual(nested.header("set-cookie")?.hasPrefix("token=\(nested.text);"), true, nested.header("set-cookie") ?? "")
-        let flat = try post("/login/", "{\"username\": \"admin\", \"password\": \"\(password)\"}", headers: [("Content-Type", "application/json")])
+        let flat = try post(
+            "/login/", "{\"username\": \"admin\", \"password\": \"\(password)\"}", headers: [("Content-Type", "application/json")])
         XCTAssertEqual(flat.status, 200, flat.text)
         XCTAssertEqual(try client.get("/whoami", headers: [("Cookie", "token=\(flat.text)")]).json?["username"], "admin")
         ItentialSupport.assertMessage(try post("/login", "{\"user\": {\"username\": \"admin\", \"password\": \"wrong\"}}"), 401)
@@ -66,13 +75,16 @@ final class ItentialTests: XCTestCase {
 
     func testOAuthClientCredentials() throws {
         let form = [("Content-Type", "application/x-www-form-urlencoded")]
-        let issued = try post("/oauth/token", "grant_type=client_credentials&client_id=admin&client_secret=\(TestStack.adminPassword)", headers: form)
+        let issued = try post(
+            "/oauth/token", "grant_type=client_credentials&client_id=admin&client_secret=\(TestStack.adminPassword)", headers: form)
         XCTAssertEqual(issued.json?["token_type"], "bearer", issued.text)
         let token = try XCTUnwrap(issued.json?["access_token"]?.stringValue)
         XCTAssertEqual(try client.get("/whoami", headers: [("Authorization", "Bearer \(token)")]).status, 200)
-        ItentialSupport.assertMessage(try post("/oauth/token", "{\"grant_type\": \"client_credentials\"}", headers: [("Content-Type", "application/json")]), 415)
+        ItentialSupport.assertMessage(
+            try post("/oauth/token", "{\"grant_type\": \"client_credentials\"}", headers: [("Content-Type", "application/json")]), 415)
         ItentialSupport.assertMessage(try post("/oauth/token", "grant_type=password&client_id=admin&client_secret=x", headers: form), 400)
-        ItentialSupport.assertMessage(try post("/oauth/token", "grant_type=client_credentials&client_id=admin&client_secret=x", headers: form), 401)
+        ItentialSupport.assertMessage(
+            try post("/oauth/token", "grant_type=client_credentials&client_id=admin&client_secret=x", headers: form), 401)
     }
 
     func testWhoamiShowsAccountAndGroupIds() throws {
@@ -113,28 +125,36 @@ final class ItentialTests: XCTestCase {
         XCTAssertEqual(try client.get("/automation-studio/workflows/detailed/no-such-\(name)", token: admin).json, [:])
 
         let renamed = Self.workflow(name + "-2")
-        let updated = try client.request("PUT", "/automation-studio/automations/\(id)", headers: [("Authorization", "Bearer \(admin)"), ("Content-Type", "application/json")],
-                                         body: Array(JSON.object([("update", renamed)]).serialized.utf8))
+        let updated = try client.request(
+            "PUT", "/automation-studio/automations/\(id)",
+            headers: [("Authorization", "Bearer \(admin)"), ("Content-Type", "application/json")],
+            body: Array(JSON.object([("update", renamed)]).serialized.utf8))
         XCTAssertEqual(updated.json?["name"], .string(name + "-2"), updated.text)
         XCTAssertEqual(updated.json?["created"], document["created"])
-        let deleted = try client.request("DELETE", "/workflow_builder/workflows/delete/\(name)-2", headers: [("Authorization", "Bearer \(admin)")])
+        let deleted = try client.request(
+            "DELETE", "/workflow_builder/workflows/delete/\(name)-2", headers: [("Authorization", "Bearer \(admin)")])
         XCTAssertEqual(deleted.json?["lastErrorObject"], ["n": 1], deleted.text)
         XCTAssertEqual(deleted.json?["value"]?["_id"], .string(id))
-        ItentialSupport.assertMessage(try client.request("DELETE", "/workflow_builder/workflows/delete/\(name)-2", headers: [("Authorization", "Bearer \(admin)")]), 404)
+        ItentialSupport.assertMessage(
+            try client.request("DELETE", "/workflow_builder/workflows/delete/\(name)-2", headers: [("Authorization", "Bearer \(admin)")]),
+            404)
     }
 
     func testImportIsAllOrNothing() throws {
         let prefix = "it-import-\(UUID().uuidString.prefix(8))"
-        let imported = try client.postJSON("/automation-studio/automations/import",
-                                           ["automations": [Self.workflow(prefix + "-a"), Self.workflow(prefix + "-b")]], token: admin)
+        let imported = try client.postJSON(
+            "/automation-studio/automations/import",
+            ["automations": [Self.workflow(prefix + "-a"), Self.workflow(prefix + "-b")]], token: admin)
         XCTAssertEqual(imported.json?["message"], "Successfully imported 2 of 2 documents", imported.text)
         XCTAssertEqual(imported.json?["data"]?.arrayValue?.count, 2)
-        let again = try client.postJSON("/automation-studio/automations/import",
-                                        ["automations": [Self.workflow(prefix + "-c"), Self.workflow(prefix + "-a")]], token: admin)
+        let again = try client.postJSON(
+            "/automation-studio/automations/import",
+            ["automations": [Self.workflow(prefix + "-c"), Self.workflow(prefix + "-a")]], token: admin)
         ItentialSupport.assertMessage(again, 409)
         XCTAssertEqual(try client.get("/automation-studio/workflows?starts-with[name]=\(prefix)", token: admin).json?["total"], 2)
         ItentialSupport.assertMessage(try client.postJSON("/automation-studio/automations/import", ["automations": []], token: admin), 400)
-        ItentialSupport.assertMessage(try client.postJSON("/automation-studio/automations", ["automation": ["name": "x"]], token: admin), 400)
+        ItentialSupport.assertMessage(
+            try client.postJSON("/automation-studio/automations", ["automation": ["name": "x"]], token: admin), 400)
     }
 
     func testValidationFindsEachProblem() throws {
@@ -144,28 +164,47 @@ final class ItentialTests: XCTestCase {
             (Self.workflow("v", tasks: [("zz", ["name": "stub", "description": "d", "type": "automatic"])]), "Invalid task id zz"),
             (Self.workflow("v", tasks: [("b2", ["name": "stub", "type": "automatic"])]), "Task b2 needs a description"),
             (Self.workflow("v", tasks: [("b2", manual)]), "Manual Tasks require 'view' key"),
-            (Self.workflow("v", transitions: [("workflow_start", ["a1": ["type": "jump", "state": "success"]]), ("a1", ["workflow_end": standard])]),
-             "needs type standard|revert"),
-            (Self.workflow("v", transitions: [("workflow_start", ["a1": standard]), ("a1", ["workflow_end": standard, "ff": standard])]),
-             "to unknown task ff"),
-            (Self.workflow("v", tasks: [("b2", ["name": "stub", "description": "d", "type": "automatic"])],
-                           transitions: [("workflow_start", ["a1": standard]), ("a1", ["b2": standard, "workflow_end": standard]), ("b2", ["a1": standard])]),
-             "form a cycle"),
-            (Self.workflow("v", transitions: [("workflow_start", ["a1": standard]), ("a1", [:])]),
-             "Could not find standard transition path between workflow start and task"),
+            (
+                Self.workflow(
+                    "v",
+                    transitions: [("workflow_start", ["a1": ["type": "jump", "state": "success"]]), ("a1", ["workflow_end": standard])]),
+                "needs type standard|revert"
+            ),
+            (
+                Self.workflow(
+                    "v", transitions: [("workflow_start", ["a1": standard]), ("a1", ["workflow_end": standard, "ff": standard])]),
+                "to unknown task ff"
+            ),
+            (
+                Self.workflow(
+                    "v", tasks: [("b2", ["name": "stub", "description": "d", "type": "automatic"])],
+                    transitions: [
+                        ("workflow_start", ["a1": standard]), ("a1", ["b2": standard, "workflow_end": standard]), ("b2", ["a1": standard]),
+                    ]),
+                "form a cycle"
+            ),
+            (
+                Self.workflow("v", transitions: [("workflow_start", ["a1": standard]), ("a1", [:])]),
+                "Could not find standard transition path between workflow start and task"
+            ),
         ]
         for (workflow, expected) in cases {
             let result = try XCTUnwrap(client.postJSON("/workflow_engine/workflows/validate", ["asset": workflow], token: admin).json)
             XCTAssertEqual(result["isValid"], false, expected)
-            XCTAssertTrue(result["errors"]?.arrayValue?.contains { $0["message"]?.stringValue?.contains(expected) == true } ?? false,
-                          "\(expected): \(result)")
+            XCTAssertTrue(
+                result["errors"]?.arrayValue?.contains { $0["message"]?.stringValue?.contains(expected) == true } ?? false,
+                "\(expected): \(result)")
         }
-        XCTAssertEqual(try client.postJSON("/workflow_engine/workflows/validate", ["asset": Self.workflow("ok")], token: admin).json,
-                       ["isValid": true, "errors": [], "warnings": []])
-        XCTAssertEqual(try client.postJSON("/automation-studio/workflows/validate", ["workflow": Self.workflow("ok")], token: admin).json,
-                       ["errors": [], "warnings": []])
+        XCTAssertEqual(
+            try client.postJSON("/workflow_engine/workflows/validate", ["asset": Self.workflow("ok")], token: admin).json,
+            ["isValid": true, "errors": [], "warnings": []])
+        XCTAssertEqual(
+            try client.postJSON("/automation-studio/workflows/validate", ["workflow": Self.workflow("ok")], token: admin).json,
+            ["errors": [], "warnings": []])
         // A workflow with errors is stored as a draft with its errors on the document.
-        let draft = try client.postJSON("/automation-studio/automations", ["automation": cases[6].0.setting("name", to: .string("it-draft-\(UUID().uuidString.prefix(8))"))], token: admin)
+        let draft = try client.postJSON(
+            "/automation-studio/automations",
+            ["automation": cases[6].0.setting("name", to: .string("it-draft-\(UUID().uuidString.prefix(8))"))], token: admin)
         XCTAssertEqual(draft.json?["created"]?["errors"]?.arrayValue?.count, 1, draft.text)
     }
 
@@ -173,7 +212,8 @@ final class ItentialTests: XCTestCase {
         let reader = try TestStack.makeUser(roles: ["apiread"], prefix: "it-apiread")
         let nobody = try TestStack.makeUser(prefix: "it-noroles")
         XCTAssertEqual(try client.get("/automation-studio/workflows", token: reader.token).status, 200)
-        ItentialSupport.assertMessage(try client.postJSON("/automation-studio/automations", ["automation": Self.workflow("x")], token: reader.token), 403)
+        ItentialSupport.assertMessage(
+            try client.postJSON("/automation-studio/automations", ["automation": Self.workflow("x")], token: reader.token), 403)
         ItentialSupport.assertMessage(try client.get("/automation-studio/workflows", token: nobody.token), 403)
         ItentialSupport.assertMessage(try client.get("/automation-studio/nothing-here", token: admin), 404)
     }

@@ -81,7 +81,8 @@ final class PlatformTests: XCTestCase {
         let db = try TestStack.database()
         let plain = try db.run("SELECT count(*) FROM tokens WHERE encode(digest, 'escape') LIKE '%' || '\(token)' || '%'")
         XCTAssertEqual(plain.first?.int(0), 0)
-        let hashed = try db.execute(Statement("t_digest", "SELECT count(*) FROM tokens WHERE digest = sha256(convert_to($1, 'UTF8'))"), [token])
+        let hashed = try db.execute(
+            Statement("t_digest", "SELECT count(*) FROM tokens WHERE digest = sha256(convert_to($1, 'UTF8'))"), [token])
         XCTAssertEqual(hashed.first?.int(0), 1)
     }
 
@@ -112,20 +113,35 @@ final class PlatformTests: XCTestCase {
         let db = try TestStack.database()
         let usersBefore = try db.run("SELECT count(*) FROM users").first?.int(0)
 
-        nativeError(try client.request("POST", "\(v1)/users", headers: [("Authorization", "Bearer \(admin)"),
-                                                                          ("Content-Type", "application/json")],
-                                       body: Array("{\"username\": ".utf8)), 400)
+        nativeError(
+            try client.request(
+                "POST", "\(v1)/users",
+                headers: [
+                    ("Authorization", "Bearer \(admin)"),
+                    ("Content-Type", "application/json"),
+                ],
+                body: Array("{\"username\": ".utf8)), 400)
         nativeError(try client.postJSON("\(v1)/users", ["username": 5, "password": "x"], token: admin), 400)
         nativeError(try client.postJSON("\(v1)/users", ["a", "b"], token: admin), 400)
         nativeError(try client.postJSON("\(v1)/users", ["username": "r", "password": "x", "roles": ["emperor"]], token: admin), 400)
         nativeError(try client.postJSON("\(v1)/users", ["username": "p", "password": "x", "privileges": ["fly"]], token: admin), 400)
-        nativeError(try client.request("POST", "\(v1)/users", headers: [("Authorization", "Bearer \(admin)"),
-                                                                          ("Content-Type", "text/plain")],
-                                       body: Array("username=x".utf8)), 415)
+        nativeError(
+            try client.request(
+                "POST", "\(v1)/users",
+                headers: [
+                    ("Authorization", "Bearer \(admin)"),
+                    ("Content-Type", "text/plain"),
+                ],
+                body: Array("username=x".utf8)), 415)
         let oversized = [UInt8](repeating: UInt8(ascii: "a"), count: (1 << 20) + 10)
-        nativeError(try client.request("POST", "\(v1)/users", headers: [("Authorization", "Bearer \(admin)"),
-                                                                          ("Content-Type", "application/json")],
-                                       body: oversized), 413)
+        nativeError(
+            try client.request(
+                "POST", "\(v1)/users",
+                headers: [
+                    ("Authorization", "Bearer \(admin)"),
+                    ("Content-Type", "application/json"),
+                ],
+                body: oversized), 413)
         nativeError(try client.get("\(v1)/whoami?token=%zz"), 400)
         nativeError(try client.get("\(v1)/users/%e2%28"), 400)
         nativeError(try client.get("\(v1)/whoami?token=a%00b"), 400)
@@ -141,23 +157,30 @@ final class PlatformTests: XCTestCase {
         let client = try TestStack.client()
         let admin = try TestStack.adminToken()
         let name = "carol-\(UUID().uuidString.prefix(6).lowercased())"
-        let created = try client.postJSON("\(v1)/users", [
-            "username": .string(name), "password": "pw-1", "email": .string("\(name)@example.com"),
-            "roles": ["apiread", "apiwrite"], "privileges": ["jobCreate"], "groups": ["night shift"],
-        ], token: admin)
+        let created = try client.postJSON(
+            "\(v1)/users",
+            [
+                "username": .string(name), "password": "pw-1", "email": .string("\(name)@example.com"),
+                "roles": ["apiread", "apiwrite"], "privileges": ["jobCreate"], "groups": ["night shift"],
+            ], token: admin)
         XCTAssertEqual(created.status, 201, created.text)
         XCTAssertEqual(created.json?["roles"], ["apiread", "apiwrite"])
         XCTAssertEqual(created.json?["groups"], ["night shift"])
         XCTAssertEqual(created.json?["account_id"]?.stringValue?.count, 24)
         nativeError(try client.postJSON("\(v1)/users", ["username": .string(name), "password": "x"], token: admin), 409)
 
-        XCTAssertTrue(try client.get("\(v1)/users", token: admin).json?.arrayValue?.contains { $0["username"]?.stringValue == name } ?? false)
+        XCTAssertTrue(
+            try client.get("\(v1)/users", token: admin).json?.arrayValue?.contains { $0["username"]?.stringValue == name } ?? false)
         XCTAssertEqual(try client.get("\(v1)/users/\(name)", token: admin).json?["email"]?.stringValue, "\(name)@example.com")
         nativeError(try client.get("\(v1)/users/nobody-\(name)", token: admin), 404)
 
-        let patched = try client.request("PATCH", "\(v1)/users/\(name)", headers: [("Authorization", "Bearer \(admin)"),
-                                                                                  ("Content-Type", "application/json")],
-                                         body: Array(#"{"roles":["support"],"password":"pw-2"}"#.utf8))
+        let patched = try client.request(
+            "PATCH", "\(v1)/users/\(name)",
+            headers: [
+                ("Authorization", "Bearer \(admin)"),
+                ("Content-Type", "application/json"),
+            ],
+            body: Array(#"{"roles":["support"],"password":"pw-2"}"#.utf8))
         XCTAssertEqual(patched.status, 200, patched.text)
         XCTAssertEqual(patched.json?["roles"], ["support"])
         let token = try TestStack.login(name, "pw-2")

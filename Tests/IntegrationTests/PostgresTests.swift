@@ -1,7 +1,8 @@
 import Foundation
-@testable import HTTP
 import Postgres
 import XCTest
+
+@testable import HTTP
 
 /// The PostgreSQL layer against the real server: retries, timeouts, error mapping.
 final class PostgresTests: XCTestCase {

@@ -19,7 +19,8 @@ final class ReportTests: XCTestCase {
         // Read inside the transaction, where now() stands still: holds other tests left active
         // count "until now" and would otherwise grow between the two reads.
         let holdsBefore = try db.run(manualHolds).first
-        try db.run("""
+        try db.run(
+            """
             INSERT INTO users (username, password_hash) VALUES ('\(user)', 'x');
             INSERT INTO workflows (surface, public_id, name, document) VALUES ('itential', '\(workflow)', '\(workflow)', '{}');
             -- Three jobs completed after 10, 20 and 30 s; one stalled in error.
@@ -53,16 +54,24 @@ final class ReportTests: XCTestCase {
             FROM jobs, generate_series(1, 2) WHERE public_id = '\(tag)-4';
             """)
 
-        XCTAssertEqual(try db.run("SELECT day, started, finished, failed, canceled FROM report_jobs_per_day WHERE source = '\(workflow)'").rows.map(\.values),
-                       [["2026-01-15", "4", "3", "1", "0"]])
-        XCTAssertEqual(try db.run("SELECT completed_jobs, p50_seconds, p95_seconds FROM report_time_to_complete WHERE source = '\(workflow)'").first?.values,
-                       ["3", "20", "29"])
-        XCTAssertEqual(try db.run("""
-            SELECT claimed_tasks, finished_tasks, avg_ready_to_claimed_seconds, p50_ready_to_claimed_seconds, avg_claimed_to_finished_seconds
-            FROM report_task_claim_times WHERE username = '\(user)'
-            """).first?.values.map { $0.map { Double($0) ?? -1 } }, [2, 1, 90, 90, 30])
-        XCTAssertEqual(try db.run("SELECT surface, open_tasks, claimed_jobs FROM report_open_work WHERE username = '\(user)'").first?.values,
-                       ["itential", "1", "0"])
+        XCTAssertEqual(
+            try db.run("SELECT day, started, finished, failed, canceled FROM report_jobs_per_day WHERE source = '\(workflow)'").rows.map(
+                \.values),
+            [["2026-01-15", "4", "3", "1", "0"]])
+        XCTAssertEqual(
+            try db.run("SELECT completed_jobs, p50_seconds, p95_seconds FROM report_time_to_complete WHERE source = '\(workflow)'").first?
+                .values,
+            ["3", "20", "29"])
+        XCTAssertEqual(
+            try db.run(
+                """
+                SELECT claimed_tasks, finished_tasks, avg_ready_to_claimed_seconds, p50_ready_to_claimed_seconds, avg_claimed_to_finished_seconds
+                FROM report_task_claim_times WHERE username = '\(user)'
+                """
+            ).first?.values.map { $0.map { Double($0) ?? -1 } }, [2, 1, 90, 90, 30])
+        XCTAssertEqual(
+            try db.run("SELECT surface, open_tasks, claimed_jobs FROM report_open_work WHERE username = '\(user)'").first?.values,
+            ["itential", "1", "0"])
         XCTAssertEqual(try db.run("SELECT failures, jobs FROM report_failures WHERE error = '\(error)'").first?.values, ["2", "1"])
         let holdsAfter = try db.run(manualHolds).first
         XCTAssertEqual((holdsAfter?.int(0) ?? 0) - (holdsBefore?.int(0) ?? 0), 2)

@@ -13,8 +13,10 @@ final class ResilienceTests: XCTestCase {
     }
 
     func connections(of instance: String) throws -> Int {
-        try TestStack.database().execute(Statement("t_activity", "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1"),
-                                          [instance]).first?.int(0) ?? -1
+        try TestStack.database().execute(
+            Statement("t_activity", "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1"),
+            [instance]
+        ).first?.int(0) ?? -1
     }
 
     func testKillingAnInstanceLosesNoRetryableRequest() throws {
@@ -56,7 +58,9 @@ final class ResilienceTests: XCTestCase {
         let killed = Date()
         kill(first, SIGKILL)
         var replacement: Int32?
-        repeat { replacement = try? workerPID(1) } while (replacement == nil || replacement == first) && Date().timeIntervalSince(killed) < 5
+        repeat {
+            replacement = try? workerPID(1)
+        } while (replacement == nil || replacement == first) && Date().timeIntervalSince(killed) < 5
         let restart = Date().timeIntervalSince(killed)
         print("crashed worker replaced and serving after \(String(format: "%.3f", restart)) s")
         XCTAssertNotEqual(replacement, first)
@@ -77,8 +81,9 @@ final class ResilienceTests: XCTestCase {
         XCTAssertEqual(try statuses.flatMap { try $0.get() }.filter { $0 != 200 }, [])
         XCTAssertEqual(try instancePID(1), supervisor, "the supervisor itself lives on")
         let log = try String(contentsOfFile: try XCTUnwrap(TestStack.stateDirectory) + "/log/flowgate-1.log", encoding: .utf8)
-        XCTAssertTrue(log.contains("worker exited; starting another pid=\(first) cause=\"signal 9 (Killed)\""),
-                      "the crash and its cause are logged")
+        XCTAssertTrue(
+            log.contains("worker exited; starting another pid=\(first) cause=\"signal 9 (Killed)\""),
+            "the crash and its cause are logged")
     }
 
     func testSIGTERMStopsQuicklyAndClosesEveryConnection() throws {
@@ -140,7 +145,8 @@ final class ResilienceTests: XCTestCase {
         }
         let fresh = try Connection(conninfo: url)
         let files = try FileManager.default.contentsOfDirectory(atPath: (TestStack.opsDirectory ?? "") + "/../sql/migrations")
-        XCTAssertEqual(try fresh.run("SELECT count(*), count(DISTINCT version) FROM schema_migrations").first?.values,
-                       [String(files.count), String(files.count)])
+        XCTAssertEqual(
+            try fresh.run("SELECT count(*), count(DISTINCT version) FROM schema_migrations").first?.values,
+            [String(files.count), String(files.count)])
     }
 }

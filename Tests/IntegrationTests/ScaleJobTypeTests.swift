@@ -26,8 +26,9 @@ final class ScaleJobTypeTests: XCTestCase {
     func post(_ body: JSON) throws -> HTTPResponse { try client.postJSON("/v6/job-types/", body, token: admin) }
 
     func patch(_ path: String, _ body: JSON) throws -> HTTPResponse {
-        try client.request("PATCH", path, headers: [("Authorization", "Bearer \(admin)"), ("Content-Type", "application/json")],
-                           body: Array(body.serialized.utf8))
+        try client.request(
+            "PATCH", path, headers: [("Authorization", "Bearer \(admin)"), ("Content-Type", "application/json")],
+            body: Array(body.serialized.utf8))
     }
 
     func get(_ path: String) throws -> JSON { try XCTUnwrap(try client.get(path, token: admin).json) }
@@ -56,13 +57,16 @@ final class ScaleJobTypeTests: XCTestCase {
         let created = try post(body)
         XCTAssertEqual(created.status, 201, created.text)
         XCTAssertEqual(created.header("location"), "\(try XCTUnwrap(TestStack.baseURL))/v6/job-types/\(name)/1.0.0/")
-        XCTAssertEqual(created.json?.objectValue?.map(\.0), [
-            "id", "name", "version", "title", "description", "is_active", "is_system", "is_paused", "is_published", "icon_code",
-            "unmet_resources", "max_scheduled", "max_tries", "revision_num", "docker_image", "created", "deprecated", "paused",
-            "last_modified", "manifest", "configuration", "recipe_types",
-        ])
+        XCTAssertEqual(
+            created.json?.objectValue?.map(\.0),
+            [
+                "id", "name", "version", "title", "description", "is_active", "is_system", "is_paused", "is_published", "icon_code",
+                "unmet_resources", "max_scheduled", "max_tries", "revision_num", "docker_image", "created", "deprecated", "paused",
+                "last_modified", "manifest", "configuration", "recipe_types",
+            ])
         XCTAssertEqual(created.json?["max_scheduled"], 2)
-        XCTAssertEqual(created.json?["configuration"], ["mounts": [:], "output_workspaces": ["outputs": [:]], "priority": 100, "settings": [:]])
+        XCTAssertEqual(
+            created.json?["configuration"], ["mounts": [:], "output_workspaces": ["outputs": [:]], "priority": 100, "settings": [:]])
 
         body = body.setting("docker_image", to: "img:2")
         let revised = try post(body)
@@ -91,29 +95,42 @@ final class ScaleJobTypeTests: XCTestCase {
     func testSecretsAreStoredApartAndNeverReturned() throws {
         let name = uniqueName()
         let base = try manifest(name)
-        let job = try XCTUnwrap(base["job"]).setting("interface", to: ["settings": [["name": "HOST"], ["name": "PASSWORD", "secret": true]]])
-        let body: JSON = ["docker_image": "img", "manifest": base.setting("job", to: job),
-                          "configuration": ["settings": ["HOST": "db", "PASSWORD": .string("hunter2-\(name)")]]]
+        let job = try XCTUnwrap(base["job"]).setting(
+            "interface", to: ["settings": [["name": "HOST"], ["name": "PASSWORD", "secret": true]]])
+        let body: JSON = [
+            "docker_image": "img", "manifest": base.setting("job", to: job),
+            "configuration": ["settings": ["HOST": "db", "PASSWORD": .string("hunter2-\(name)")]],
+        ]
         XCTAssertEqual(try post(body).status, 201)
-        for path in ["/v6/job-types/\(name)/1.0.0/", "/v6/job-types/?keyword=\(name)", "/v6/job-types/\(name)/1.0.0/revisions/",
-                     "/v6/job-type-names/?keyword=\(name)"] {
+        for path in [
+            "/v6/job-types/\(name)/1.0.0/", "/v6/job-types/?keyword=\(name)", "/v6/job-types/\(name)/1.0.0/revisions/",
+            "/v6/job-type-names/?keyword=\(name)",
+        ] {
             XCTAssertFalse(try client.get(path, token: admin).text.contains("hunter2"), path)
         }
-        let stored = try TestStack.database().execute(Statement("t_secret", """
-            SELECT s.value FROM job_type_secrets s JOIN job_types j ON j.id = s.job_type_id WHERE j.name = $1 AND s.setting_name = 'PASSWORD'
-            """), [name]).first?[0]
+        let stored = try TestStack.database().execute(
+            Statement(
+                "t_secret",
+                """
+                SELECT s.value FROM job_type_secrets s JOIN job_types j ON j.id = s.job_type_id WHERE j.name = $1 AND s.setting_name = 'PASSWORD'
+                """), [name]
+        ).first?[0]
         XCTAssertEqual(stored, "hunter2-\(name)")
     }
 
     func testSemVerOrderingNamesAndKeywords() throws {
         let name = uniqueName("sv")
         for version in ["1.2.0", "1.10.0", "1.0.0-rc.1", "1.0.0"] {
-            XCTAssertEqual(try post(["docker_image": "i", "manifest": try manifest(name, version: version, tags: ["alpha-\(name)", "alpha-2"])]).status, 201)
+            XCTAssertEqual(
+                try post(["docker_image": "i", "manifest": try manifest(name, version: version, tags: ["alpha-\(name)", "alpha-2"])])
+                    .status, 201)
         }
-        XCTAssertEqual(try get("/v6/job-types/\(name)/")["results"]?.arrayValue?.compactMap { $0["version"]?.stringValue },
-                       ["1.10.0", "1.2.0", "1.0.0", "1.0.0-rc.1"])
-        XCTAssertEqual(try get("/v6/job-types/?keyword=\(name)&order=version")["results"]?.arrayValue?.compactMap { $0["version"]?.stringValue },
-                       ["1.0.0-rc.1", "1.0.0", "1.2.0", "1.10.0"])
+        XCTAssertEqual(
+            try get("/v6/job-types/\(name)/")["results"]?.arrayValue?.compactMap { $0["version"]?.stringValue },
+            ["1.10.0", "1.2.0", "1.0.0", "1.0.0-rc.1"])
+        XCTAssertEqual(
+            try get("/v6/job-types/?keyword=\(name)&order=version")["results"]?.arrayValue?.compactMap { $0["version"]?.stringValue },
+            ["1.0.0-rc.1", "1.0.0", "1.2.0", "1.10.0"])
         let byTag = try get("/v6/job-types/?keyword=ALPHA-\(name)")
         XCTAssertEqual(byTag["count"], 4, "two matching tags do not duplicate a row")
         let names = try get("/v6/job-type-names/?keyword=\(name)")
@@ -124,15 +141,21 @@ final class ScaleJobTypeTests: XCTestCase {
         XCTAssertNil(row["id"])
 
         let oldest = try XCTUnwrap(try get("/v6/job-types/\(name)/1.0.0/")["id"]?.intValue)
-        XCTAssertEqual(try get("/v6/job-type-names/?id=\(oldest)")["results"]?.arrayValue?.first?["latest_version"], "1.10.0",
-                       "the row shows the latest version whichever version matched")
+        XCTAssertEqual(
+            try get("/v6/job-type-names/?id=\(oldest)")["results"]?.arrayValue?.first?["latest_version"], "1.10.0",
+            "the row shows the latest version whichever version matched")
         XCTAssertEqual(try get("/v6/job-types/?id=\(oldest)")["count"], 1)
         XCTAssertEqual(try patch("/v6/job-types/\(name)/1.2.0/", ["is_active": false]).status, 200)
-        XCTAssertEqual(try get("/v6/job-types/?keyword=\(name)&is_active=false")["results"]?.arrayValue?.compactMap { $0["version"]?.stringValue }, ["1.2.0"])
+        XCTAssertEqual(
+            try get("/v6/job-types/?keyword=\(name)&is_active=false")["results"]?.arrayValue?.compactMap { $0["version"]?.stringValue },
+            ["1.2.0"])
         let deprecated = try get("/v6/job-types/\(name)/1.2.0/")
         XCTAssertNotEqual(deprecated["deprecated"], .null)
-        XCTAssertEqual(try get("/v6/job-types/?keyword=\(name)&order=-is_active&order=-version")["results"]?.arrayValue?.compactMap { $0["version"]?.stringValue },
-                       ["1.10.0", "1.0.0", "1.0.0-rc.1", "1.2.0"])
+        XCTAssertEqual(
+            try get("/v6/job-types/?keyword=\(name)&order=-is_active&order=-version")["results"]?.arrayValue?.compactMap {
+                $0["version"]?.stringValue
+            },
+            ["1.10.0", "1.0.0", "1.0.0-rc.1", "1.2.0"])
         detail(try client.get("/v6/job-types/?order=colour", token: admin), 400)
         detail(try client.get("/v6/job-types/?is_system=perhaps", token: admin), 400)
         detail(try client.get("/v6/job-types/?id=x", token: admin), 400)
@@ -156,8 +179,10 @@ final class ScaleJobTypeTests: XCTestCase {
         for reserved in ["validation", "status", "pending", "running", "system-failures"] {
             detail(try post(["docker_image": "i", "manifest": try manifest(reserved)]), 400)
         }
-        detail(try client.request("POST", "/v6/job-types/", headers: [("Authorization", "Bearer \(admin)"), ("Content-Type", "text/plain")],
-                                  body: Array("x".utf8)), 415)
+        detail(
+            try client.request(
+                "POST", "/v6/job-types/", headers: [("Authorization", "Bearer \(admin)"), ("Content-Type", "text/plain")],
+                body: Array("x".utf8)), 415)
         detail(try post(["a"]), 400)
         XCTAssertEqual(try get("/v6/job-types/?keyword=\(name)")["count"], 0, "nothing was written")
 
@@ -197,7 +222,8 @@ final class ScaleJobTypeTests: XCTestCase {
         XCTAssertEqual(statuses.filter { $0 == 201 }.count, 1, "\(statuses)")
         XCTAssertEqual(statuses.filter { $0 == 200 }.count, 7, "\(statuses)")
         XCTAssertEqual(try get("/v6/job-types/\(name)/")["count"], 1)
-        XCTAssertEqual(try get("/v6/job-types/\(name)/1.0.0/revisions/")["results"]?.arrayValue?.compactMap { $0["revision_num"]?.intValue },
-                       [8, 7, 6, 5, 4, 3, 2, 1])
+        XCTAssertEqual(
+            try get("/v6/job-types/\(name)/1.0.0/revisions/")["results"]?.arrayValue?.compactMap { $0["revision_num"]?.intValue },
+            [8, 7, 6, 5, 4, 3, 2, 1])
     }
 }

@@ -77,8 +77,11 @@ final class ScaleJobsTests: XCTestCase {
 
         let path = "/v6/job-types/\(type.name)/0.1.0/"
         func patch(_ body: JSON) throws {
-            XCTAssertEqual(try client.request("PATCH", path, headers: [("Authorization", "Bearer \(admin)"), ("Content-Type", "application/json")],
-                                              body: Array(body.serialized.utf8)).status, 200)
+            XCTAssertEqual(
+                try client.request(
+                    "PATCH", path, headers: [("Authorization", "Bearer \(admin)"), ("Content-Type", "application/json")],
+                    body: Array(body.serialized.utf8)
+                ).status, 200)
         }
         try patch(["is_paused": true])
         detail(try post("/v6/jobs/", ["job_type_id": .number(type.id)]), 400)
@@ -98,10 +101,14 @@ final class ScaleJobsTests: XCTestCase {
         XCTAssertEqual(failed.json?["error"]?["category"], "DATA")
         XCTAssertEqual(failed.json?["error"]?["job_type_name"], .string(type.name))
         detail(try post("/v6/jobs/\(id)/status/", ["status": "COMPLETED"]), 400)
-        let history = try TestStack.database().execute(Statement("t_scale_history", """
-            SELECT string_agg(coalesce(from_status, '') || '>' || to_status, ',' ORDER BY id) FROM job_events
-            WHERE surface = 'scale' AND job_public_id = $1 AND event IN ('job_created', 'job_status_changed')
-            """), [String(id)]).first?[0]
+        let history = try TestStack.database().execute(
+            Statement(
+                "t_scale_history",
+                """
+                SELECT string_agg(coalesce(from_status, '') || '>' || to_status, ',' ORDER BY id) FROM job_events
+                WHERE surface = 'scale' AND job_public_id = $1 AND event IN ('job_created', 'job_status_changed')
+                """), [String(id)]
+        ).first?[0]
         XCTAssertEqual(history, ">QUEUED,QUEUED>RUNNING,RUNNING>FAILED")
     }
 
@@ -136,10 +143,14 @@ final class ScaleJobsTests: XCTestCase {
         XCTAssertTrue(ours.isSubset(of: Set(claimed)), "every queued job was handed out")
         let running = try XCTUnwrap(try client.get("/v6/jobs/?job_type_id=\(type.id)&status=RUNNING&page_size=100", token: admin).json)
         XCTAssertEqual(running["count"], 20)
-        let starts = try TestStack.database().execute(Statement("t_claim_events", """
-            SELECT count(*) FROM job_events e JOIN jobs j ON j.id = e.job_id
-            WHERE j.job_type_id = $1 AND e.event = 'job_status_changed' AND e.to_status = 'RUNNING'
-            """), [type.id]).first?.int(0)
+        let starts = try TestStack.database().execute(
+            Statement(
+                "t_claim_events",
+                """
+                SELECT count(*) FROM job_events e JOIN jobs j ON j.id = e.job_id
+                WHERE j.job_type_id = $1 AND e.event = 'job_status_changed' AND e.to_status = 'RUNNING'
+                """), [type.id]
+        ).first?.int(0)
         XCTAssertEqual(starts, 20)
     }
 
@@ -154,24 +165,33 @@ final class ScaleJobsTests: XCTestCase {
         }
         XCTAssertEqual(try post("/v6/jobs/\(ids[3])/status/", ["status": "COMPLETED"]).status, 200)
         // Moved back in time: a RUNNING job counts whatever the window, a COMPLETED one does not.
-        try db.execute(Statement("t_age_jobs", """
-            UPDATE jobs SET last_status_change = now() - interval '10 days' WHERE surface = 'scale' AND public_id = ANY($1::text[])
-            """), [[String(ids[0]), String(ids[3])]])
-        try db.execute(Statement("t_pending_job", """
-            INSERT INTO jobs (surface, public_id, job_type_id, status, last_status_change)
-            VALUES ('scale', 'p-' || $1, $1::bigint, 'PENDING', now() - interval '2 hours')
-            """), [String(type.id)])
+        try db.execute(
+            Statement(
+                "t_age_jobs",
+                """
+                UPDATE jobs SET last_status_change = now() - interval '10 days' WHERE surface = 'scale' AND public_id = ANY($1::text[])
+                """), [[String(ids[0]), String(ids[3])]])
+        try db.execute(
+            Statement(
+                "t_pending_job",
+                """
+                INSERT INTO jobs (surface, public_id, job_type_id, status, last_status_change)
+                VALUES ('scale', 'p-' || $1, $1::bigint, 'PENDING', now() - interval '2 hours')
+                """), [String(type.id)])
 
         func row(_ path: String) throws -> JSON? {
             try client.get(path, token: admin).json?["results"]?.arrayValue?.first { $0["job_type"]?["id"]?.intValue == type.id }
         }
         let status = try XCTUnwrap(try row("/v6/job-types/status/?page_size=1000&started=PT1H"))
-        let counts = (status["job_counts"]?.arrayValue ?? []).map { "\($0["status"]?.stringValue ?? ""):\($0["category"]?.stringValue ?? "-"):\($0["count"]?.intValue ?? 0)" }
+        let counts = (status["job_counts"]?.arrayValue ?? []).map {
+            "\($0["status"]?.stringValue ?? ""):\($0["category"]?.stringValue ?? "-"):\($0["count"]?.intValue ?? 0)"
+        }
         XCTAssertEqual(counts, ["QUEUED:-:1", "RUNNING:-:1", "FAILED:ALGORITHM:1", "FAILED:SYSTEM:1"])
         let wide = try XCTUnwrap(try row("/v6/job-types/status/?page_size=1000&started=P30D"))
         XCTAssertEqual(wide["job_counts"]?.arrayValue?.count, 6, "PENDING and COMPLETED inside a 30-day window")
-        XCTAssertEqual(try row("/v6/job-types/status/?page_size=1000&started=P30D&ended=P20D")?["job_counts"]?.arrayValue?
-            .compactMap { $0["status"]?.stringValue }, ["RUNNING"])
+        XCTAssertEqual(
+            try row("/v6/job-types/status/?page_size=1000&started=P30D&ended=P20D")?["job_counts"]?.arrayValue?
+                .compactMap { $0["status"]?.stringValue }, ["RUNNING"])
         detail(try client.get("/v6/job-types/status/?started=2030-01-01T00:00:00Z&ended=2020-01-01T00:00:00Z", token: admin), 400)
 
         let pending = try XCTUnwrap(try row("/v6/job-types/pending/"))

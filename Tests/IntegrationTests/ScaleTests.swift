@@ -16,9 +16,13 @@ final class ScaleTests: XCTestCase {
         if created.status == 201 { return try XCTUnwrap(created.json?["id"]?.intValue) }
         let all = try client.get("/v6/workspaces/?page_size=1000", token: token).json?["results"]?.arrayValue ?? []
         let id = try XCTUnwrap(all.first { $0["name"]?.stringValue == name }?["id"]?.intValue)
-        let patched = try client.request("PATCH", "/v6/workspaces/\(id)/", headers: [("Authorization", "Bearer \(token)"),
-                                                                                    ("Content-Type", "application/json")],
-                                         body: Array(JSON.object([("is_active", .bool(active))]).serialized.utf8))
+        let patched = try client.request(
+            "PATCH", "/v6/workspaces/\(id)/",
+            headers: [
+                ("Authorization", "Bearer \(token)"),
+                ("Content-Type", "application/json"),
+            ],
+            body: Array(JSON.object([("is_active", .bool(active))]).serialized.utf8))
         XCTAssertEqual(patched.status, 200, patched.text)
         return id
     }
@@ -30,8 +34,9 @@ final class ScaleTests: XCTestCase {
         let reader = try TestStack.makeUser(roles: ["apiread"])
         XCTAssertEqual(try client.get("/v6/workspaces/", token: reader.token).status, 200)
         detail(try client.postJSON("/v6/workspaces/", ["name": "nope"], token: reader.token), 403)
-        let validation = try client.postJSON("/v6/job-types/validation/", ["manifest": try ScaleSupport.data("example-seed-random-number.manifest.json")],
-                                             token: reader.token)
+        let validation = try client.postJSON(
+            "/v6/job-types/validation/", ["manifest": try ScaleSupport.data("example-seed-random-number.manifest.json")],
+            token: reader.token)
         XCTAssertEqual(validation.status, 200, "any active user may validate")
     }
 
@@ -39,13 +44,18 @@ final class ScaleTests: XCTestCase {
         let client = try TestStack.client()
         let admin = try TestStack.adminToken()
         let name = "ws-\(UUID().uuidString.prefix(8).lowercased())"
-        let created = try client.postJSON("/v6/workspaces", ["name": .string(name), "title": "Raw", "base_url": "http://files/",
-                                                             "json_config": ["broker": ["type": "host", "host_path": "/data"]]], token: admin)
+        let created = try client.postJSON(
+            "/v6/workspaces",
+            [
+                "name": .string(name), "title": "Raw", "base_url": "http://files/",
+                "json_config": ["broker": ["type": "host", "host_path": "/data"]],
+            ], token: admin)
         XCTAssertEqual(created.status, 201, created.text)
         let id = try XCTUnwrap(created.json?["id"]?.intValue)
         XCTAssertEqual(created.header("location"), "\(try XCTUnwrap(TestStack.baseURL))/v6/workspaces/\(id)/")
-        XCTAssertEqual(created.json?.objectValue?.map(\.0),
-                       ["id", "name", "title", "description", "base_url", "is_active", "created", "deprecated", "last_modified", "json_config"])
+        XCTAssertEqual(
+            created.json?.objectValue?.map(\.0),
+            ["id", "name", "title", "description", "base_url", "is_active", "created", "deprecated", "last_modified", "json_config"])
         XCTAssertEqual(created.json?["deprecated"], .null)
 
         detail(try client.postJSON("/v6/workspaces/", ["name": .string(name)], token: admin), 400)
@@ -54,19 +64,25 @@ final class ScaleTests: XCTestCase {
         detail(try client.postJSON("/v6/workspaces/", ["title": "no name"], token: admin), 400)
         detail(try client.postJSON("/v6/workspaces/", ["name": "y", "is_active": "yes"], token: admin), 400)
         detail(try client.postJSON("/v6/workspaces/", ["a", "b"], token: admin), 400)
-        detail(try client.request("POST", "/v6/workspaces/", headers: [("Authorization", "Bearer \(admin)"), ("Content-Type", "application/json")],
-                                  body: Array("{".utf8)), 400)
-        detail(try client.request("POST", "/v6/workspaces/", headers: [("Authorization", "Bearer \(admin)"), ("Content-Type", "text/plain")],
-                                  body: Array("name=z".utf8)), 415)
+        detail(
+            try client.request(
+                "POST", "/v6/workspaces/", headers: [("Authorization", "Bearer \(admin)"), ("Content-Type", "application/json")],
+                body: Array("{".utf8)), 400)
+        detail(
+            try client.request(
+                "POST", "/v6/workspaces/", headers: [("Authorization", "Bearer \(admin)"), ("Content-Type", "text/plain")],
+                body: Array("name=z".utf8)), 415)
 
-        XCTAssertEqual(try client.get("/v6/workspaces/\(id)/", token: admin).json?["json_config"], ["broker": ["type": "host", "host_path": "/data"]])
+        XCTAssertEqual(
+            try client.get("/v6/workspaces/\(id)/", token: admin).json?["json_config"], ["broker": ["type": "host", "host_path": "/data"]])
         XCTAssertEqual(try client.get("/v6/workspaces/\(id)", token: admin).status, 200, "no trailing slash is served too")
         detail(try client.get("/v6/workspaces/999999999/", token: admin), 404)
         detail(try client.get("/v6/workspaces/abc/", token: admin), 404)
 
         func patch(_ body: JSON) throws -> HTTPResponse {
-            try client.request("PATCH", "/v6/workspaces/\(id)/", headers: [("Authorization", "Bearer \(admin)"), ("Content-Type", "application/json")],
-                               body: Array(body.serialized.utf8))
+            try client.request(
+                "PATCH", "/v6/workspaces/\(id)/", headers: [("Authorization", "Bearer \(admin)"), ("Content-Type", "application/json")],
+                body: Array(body.serialized.utf8))
         }
         let deactivated = try patch(["is_active": false, "title": .null])
         XCTAssertEqual(deactivated.status, 200, deactivated.text)
@@ -77,8 +93,13 @@ final class ScaleTests: XCTestCase {
         let reactivated = try patch(["is_active": true])
         XCTAssertEqual(reactivated.json?["deprecated"], .null)
         detail(try patch(["bogus": 1]), 400)
-        detail(try client.request("PATCH", "/v6/workspaces/999999999/", headers: [("Authorization", "Bearer \(admin)"),
-                                                                                  ("Content-Type", "application/json")], body: Array("{}".utf8)), 404)
+        detail(
+            try client.request(
+                "PATCH", "/v6/workspaces/999999999/",
+                headers: [
+                    ("Authorization", "Bearer \(admin)"),
+                    ("Content-Type", "application/json"),
+                ], body: Array("{}".utf8)), 404)
         let delete = try client.request("DELETE", "/v6/workspaces/\(id)/", headers: [("Authorization", "Bearer \(admin)")])
         detail(delete, 405)
         XCTAssertEqual(delete.header("allow"), "GET, PATCH, HEAD")
@@ -120,8 +141,9 @@ final class ScaleTests: XCTestCase {
         XCTAssertEqual(response.status, 200, response.text)
         XCTAssertEqual(response.json?["is_valid"], true)
         XCTAssertEqual(response.json?["errors"], [])
-        XCTAssertEqual(response.json?["warnings"]?.arrayValue?.compactMap { $0["name"]?.stringValue },
-                       ["MISSING_ERROR_NAME", "MISSING_ERROR_NAME"])
+        XCTAssertEqual(
+            response.json?["warnings"]?.arrayValue?.compactMap { $0["name"]?.stringValue },
+            ["MISSING_ERROR_NAME", "MISSING_ERROR_NAME"])
         XCTAssertEqual(try client.postJSON("/v6/job-types/validation", body, token: admin).status, 200)
     }
 
@@ -129,42 +151,61 @@ final class ScaleTests: XCTestCase {
         let client = try TestStack.client()
         let admin = try TestStack.adminToken()
         let manifest = try ScaleSupport.data("example-seed-complete.manifest.json")
-        func validate(_ body: JSON) throws -> JSON { try XCTUnwrap(try client.postJSON("/v6/job-types/validation/", body, token: admin).json) }
+        func validate(_ body: JSON) throws -> JSON {
+            try XCTUnwrap(try client.postJSON("/v6/job-types/validation/", body, token: admin).json)
+        }
         func names(_ result: JSON, _ key: String) -> [String] { result[key]?.arrayValue?.compactMap { $0["name"]?.stringValue } ?? [] }
 
         let missingWorkspace = try validate(["manifest": manifest])
         XCTAssertEqual(missingWorkspace["is_valid"], false)
         XCTAssertEqual(names(missingWorkspace, "errors"), ["MISSING_WORKSPACE"], "file outputs need a workspace")
-        XCTAssertEqual(names(try validate(["manifest": manifest, "configuration": ["output_workspaces": ["default": "no-such-ws"]]]), "errors"),
-                       ["INVALID_WORKSPACE"])
+        XCTAssertEqual(
+            names(try validate(["manifest": manifest, "configuration": ["output_workspaces": ["default": "no-such-ws"]]]), "errors"),
+            ["INVALID_WORKSPACE"])
         XCTAssertEqual(names(try validate(["manifest": manifest, "configuration": ["version": 6]]), "errors"), ["INVALID_VERSION"])
-        XCTAssertEqual(names(try validate(["manifest": manifest, "configuration": ["priority": "high"]]), "errors"), ["INVALID_CONFIGURATION"])
+        XCTAssertEqual(
+            names(try validate(["manifest": manifest, "configuration": ["priority": "high"]]), "errors"), ["INVALID_CONFIGURATION"])
         XCTAssertEqual(names(try validate(["manifest": manifest.setting("seedVersion", to: "9")]), "errors"), ["JSON_VALIDATION_ERROR"])
 
         let old = "old-\(UUID().uuidString.prefix(6).lowercased())"
         try workspace(old, active: false, token: admin)
-        let warned = try validate(["manifest": manifest,
-                                   "configuration": ["output_workspaces": ["default": .string(old)], "mounts": ["elsewhere": ["type": "volume"]],
-                                                     "settings": ["UNKNOWN": "x"]]])
+        let warned = try validate([
+            "manifest": manifest,
+            "configuration": [
+                "output_workspaces": ["default": .string(old)], "mounts": ["elsewhere": ["type": "volume"]],
+                "settings": ["UNKNOWN": "x"],
+            ],
+        ])
         XCTAssertEqual(warned["is_valid"], true, warned.serialized)
         let warnings = names(warned, "warnings")
         XCTAssertEqual(warnings.first, "UNKNOWN_MOUNT")
-        XCTAssertTrue(warnings.contains("MISSING_MOUNT") && warnings.contains("DEPRECATED_WORKSPACE") && warnings.contains("UNKNOWN_SETTING"), "\(warnings)")
+        XCTAssertTrue(
+            warnings.contains("MISSING_MOUNT") && warnings.contains("DEPRECATED_WORKSPACE") && warnings.contains("UNKNOWN_SETTING"),
+            "\(warnings)")
         XCTAssertTrue(warnings.contains("MISSING_SETTING"))
 
         // Scale's checks after the schema, each through the endpoint.
         let job = try XCTUnwrap(try ScaleSupport.data("example-seed-random-number.manifest.json")["job"])
         func withJob(_ changed: JSON) -> JSON { ["manifest": ["seedVersion": "1.0.0", "job": changed]] }
         func interface(_ value: JSON) -> JSON { withJob(job.setting("interface", to: value)) }
-        XCTAssertEqual(names(try validate(interface(["settings": [["name": "db-host"], ["name": "DB_HOST"]]])), "errors"), ["NAME_COLLISION_ERROR"])
-        XCTAssertEqual(names(try validate(interface(["mounts": [["name": "m", "path": "/a"], ["name": "m", "path": "/b"]]])), "errors"),
-                       ["DUPLICATE_MOUNT_NAMES"])
+        XCTAssertEqual(
+            names(try validate(interface(["settings": [["name": "db-host"], ["name": "DB_HOST"]]])), "errors"), ["NAME_COLLISION_ERROR"])
+        XCTAssertEqual(
+            names(try validate(interface(["mounts": [["name": "m", "path": "/a"], ["name": "m", "path": "/b"]]])), "errors"),
+            ["DUPLICATE_MOUNT_NAMES"])
         XCTAssertEqual(names(try validate(interface(["mounts": [["name": "m", "path": "relative"]]])), "errors"), ["INVALID_MOUNT_PATH"])
         let duplicateErrors = withJob(job.setting("errors", to: [["code": 1, "name": "e"], ["code": 2, "name": "e"]]))
         XCTAssertEqual(names(try validate(duplicateErrors), "errors"), ["DUPLICATE_ERROR_NAMES"])
-        XCTAssertEqual(names(try validate(interface(["mounts": [["name": "m", "path": "/m"]]]).setting("configuration", to: [
-            "mounts": ["m": ["type": "host", "host_path": "relative"]]])), "errors"), ["HOST_ABSOLUTE_PATH"])
-        let resources = try validate(withJob(job.setting("resources", to: ["scalar": [["name": "cpus", "value": 1], ["name": "unicorns", "value": 2]]])))
+        XCTAssertEqual(
+            names(
+                try validate(
+                    interface(["mounts": [["name": "m", "path": "/m"]]]).setting(
+                        "configuration",
+                        to: [
+                            "mounts": ["m": ["type": "host", "host_path": "relative"]]
+                        ])), "errors"), ["HOST_ABSOLUTE_PATH"])
+        let resources = try validate(
+            withJob(job.setting("resources", to: ["scalar": [["name": "cpus", "value": 1], ["name": "unicorns", "value": 2]]])))
         XCTAssertEqual(names(resources, "warnings"), ["NONSTANDARD_RESOURCE"])
 
         detail(try client.postJSON("/v6/job-types/validation/", ["configuration": [:]], token: admin), 400)

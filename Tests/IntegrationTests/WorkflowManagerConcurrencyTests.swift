@@ -51,9 +51,10 @@ final class WorkflowManagerConcurrencyTests: XCTestCase {
 
     func testTwoBranchesFinishingAtOnceJoinOnce() throws {
         let wm = try WM.make()
-        let template = try wm.template(diagram: wm.diagram([
-            WM.step("a", to: ["b", "c"]), WM.step("b", to: ["d"]), WM.step("c", to: ["d"]), WM.step("d"),
-        ]))
+        let template = try wm.template(
+            diagram: wm.diagram([
+                WM.step("a", to: ["b", "c"]), WM.step("b", to: ["d"]), WM.step("c", to: ["d"]), WM.step("d"),
+            ]))
         for job in try wm.jobs(template: template, ["numberOfJobs": 8]) {
             XCTAssertEqual(try wm.outcomes(job, ["type": "Run"]), ["Success"])
             XCTAssertEqual(try wm.outcomes(job, ["type": "Finish"]), ["Success"])

@@ -24,8 +24,14 @@ final class WorkflowManagerTests: XCTestCase {
 
         let run = try wm.act(job, ["type": "Run", "stepIds": ["a"]])
         XCTAssertEqual(run.status, 200)
-        XCTAssertEqual(run.json, ["success": true, "stepResponses": [
-            ["stepId": "a", "status": "Success", "statusDescription": "The step was started running"]]])
+        XCTAssertEqual(
+            run.json,
+            [
+                "success": true,
+                "stepResponses": [
+                    ["stepId": "a", "status": "Success", "statusDescription": "The step was started running"]
+                ],
+            ])
         XCTAssertEqual(try wm.current(job), ["a:Running"])
         XCTAssertEqual(try wm.outcomes(job, ["type": "Finish"]), ["Success"])
         XCTAssertEqual(try wm.current(job), ["b:Ready"])
@@ -40,8 +46,12 @@ final class WorkflowManagerTests: XCTestCase {
         XCTAssertEqual(closed["jobStatus"], "Closed")
         XCTAssertNotNil(closed["endDate"]?.stringValue)
         XCTAssertEqual(try wm.outcomes(job, ["type": "Run"]), ["JobClosed"])
-        XCTAssertEqual(try wm.history(job), ["Created", "a:Activated", "a:Started", "a:Finished", "b:Activated",
-                                             "b:Started", "b:Finished", "Completed"])
+        XCTAssertEqual(
+            try wm.history(job),
+            [
+                "Created", "a:Activated", "a:Started", "a:Finished", "b:Activated",
+                "b:Started", "b:Finished", "Completed",
+            ])
     }
 
     func testStepLevelRefusals() throws {
@@ -86,8 +96,14 @@ final class WorkflowManagerTests: XCTestCase {
         let group = "wm-group-\(UUID().uuidString.prefix(6).lowercased())"
         let member = try TestStack.makeUser(prefix: "wm-member")
         let outsider = try TestStack.makeUser(prefix: "wm-outsider")
-        XCTAssertEqual(try wm.post("/community/roles/holders", ["roleName": "holders", "description": "may hold",
-                                                                "privileges": ["jobUpdateHolds"]]).status, 200)
+        XCTAssertEqual(
+            try wm.post(
+                "/community/roles/holders",
+                [
+                    "roleName": "holders", "description": "may hold",
+                    "privileges": ["jobUpdateHolds"],
+                ]
+            ).status, 200)
         WM.assertError(try wm.post("/community/roles/bad", ["privileges": ["noSuchPrivilege"]]), 400)
         WM.assertError(try wm.post("/community/roles/holders", ["privileges": []], token: member.token), 403)
         let saved = try wm.post("/community/groups/\(group)", ["members": .array([.string(member.name)]), "roles": ["holders"]])
@@ -131,8 +147,9 @@ final class WorkflowManagerTests: XCTestCase {
         XCTAssertEqual(released["currentSteps"]?[0]?["manualHold"], false)
         XCTAssertEqual(released["holds"]?.arrayValue?.compactMap { $0["releasedBy"]?.stringValue }, ["admin", "admin"])
         XCTAssertEqual(try wm.outcomes(job, ["type": "Run"]), ["Success"])
-        XCTAssertEqual(try wm.history(job).filter { $0.hasSuffix("Held") || $0.hasSuffix("HoldReleased") },
-                       ["a:Held", "a:Held", "a:HoldReleased", "a:HoldReleased"])
+        XCTAssertEqual(
+            try wm.history(job).filter { $0.hasSuffix("Held") || $0.hasSuffix("HoldReleased") },
+            ["a:Held", "a:Held", "a:HoldReleased", "a:HoldReleased"])
     }
 
     func testScheduledHoldLapsesWhileWaiting() throws {
@@ -196,9 +213,10 @@ final class WorkflowManagerTests: XCTestCase {
 
     func testBadActionRequestsAre4xxDTOs() throws {
         let job = try wm.job(linear)
-        let raw = try wm.client.request("POST", wm.base + "/jobs/\(job)/action",
-                                        headers: [("Authorization", "Bearer \(wm.admin)"), ("Content-Type", "application/json")],
-                                        body: Array("{\"type\": ".utf8))
+        let raw = try wm.client.request(
+            "POST", wm.base + "/jobs/\(job)/action",
+            headers: [("Authorization", "Bearer \(wm.admin)"), ("Content-Type", "application/json")],
+            body: Array("{\"type\": ".utf8))
         WM.assertError(raw, 400)
         WM.assertError(try wm.act(job, ["type": "Jump"]), 400)
         WM.assertError(try wm.act(job, [:]), 400)
@@ -306,19 +324,30 @@ final class WorkflowManagerTests: XCTestCase {
 
     func testCreateJobsValidatesOverridesAndTemplates() throws {
         let diagram = try wm.diagram(linear)
-        let template = try wm.template(diagram: diagram, defaults: [("defaultJobName", "Survey"), ("defaultPriorityName", "High"),
-                                                                   ("defaultStatus", "Open"), ("defaultFinalStatus", "Done")])
+        let template = try wm.template(
+            diagram: diagram,
+            defaults: [
+                ("defaultJobName", "Survey"), ("defaultPriorityName", "High"),
+                ("defaultStatus", "Open"), ("defaultFinalStatus", "Done"),
+            ])
         let draft = try wm.template(diagram: diagram, state: "Draft")
-        for body: JSON in [["numberOfJobs": 0], ["numberOfJobs": 10_001], ["numberOfJobs": 2, "jobId": "x"],
-                           ["assignedType": "Robot"], ["assignedType": "User"], ["assignedType": "User", "assignedTo": "nobody-here"],
-                           ["startDate": "2024-05-02T00:00:00Z", "dueDate": "2024-05-01T00:00:00Z"], ["dueDate": "soon"]] {
+        for body: JSON in [
+            ["numberOfJobs": 0], ["numberOfJobs": 10_001], ["numberOfJobs": 2, "jobId": "x"],
+            ["assignedType": "Robot"], ["assignedType": "User"], ["assignedType": "User", "assignedTo": "nobody-here"],
+            ["startDate": "2024-05-02T00:00:00Z", "dueDate": "2024-05-01T00:00:00Z"], ["dueDate": "soon"],
+        ] {
             WM.assertError(try wm.post("/jobTemplates/\(template)/job", body), 400)
         }
         WM.assertError(try wm.post("/jobTemplates/\(draft)/job", [:]), 400)
         WM.assertError(try wm.post("/jobTemplates/no-such-template/job", [:]), 400)
         let id = "custom-\(UUID().uuidString.prefix(6))"
-        XCTAssertEqual(try wm.jobs(template: template, ["jobId": .string(id), "description": "d", "priority": "Low",
-                                                         "extendedProperties": [["identifier": "parcel.owner", "value": "Ann"]]]), [id])
+        XCTAssertEqual(
+            try wm.jobs(
+                template: template,
+                [
+                    "jobId": .string(id), "description": "d", "priority": "Low",
+                    "extendedProperties": [["identifier": "parcel.owner", "value": "Ann"]],
+                ]), [id])
         WM.assertError(try wm.post("/jobTemplates/\(template)/job", ["jobId": .string(id)]), 400)
         let job = try wm.get("/jobs/\(id)?extProps=true").json
         XCTAssertEqual(job?["jobName"], "Survey")
@@ -336,13 +365,18 @@ final class WorkflowManagerTests: XCTestCase {
         let group = "wm-assign-\(UUID().uuidString.prefix(6).lowercased())"
         let individual = try TestStack.makeUser(privileges: ["jobAssignIndividual"], prefix: "wm-ind")
         XCTAssertEqual(try wm.post("/community/roles/assigners", ["privileges": ["jobAssignIndividual"]]).status, 200)
-        XCTAssertEqual(try wm.post("/community/groups/\(group)", ["members": .array([.string(individual.name)]), "roles": ["assigners"]]).status, 200)
+        XCTAssertEqual(
+            try wm.post("/community/groups/\(group)", ["members": .array([.string(individual.name)]), "roles": ["assigners"]]).status, 200)
         let job = try wm.job(linear)
         // Taking someone else's step needs jobAssignAny.
-        WM.assertError(try wm.post("/jobs/\(job)/a", ["assignedType": "User", "assignedTo": .string(individual.name)], token: individual.token), 403)
-        XCTAssertEqual(try wm.post("/jobs/\(job)/currentStep", ["assignedType": "Group", "assignedTo": .string(group)]).json, ["success": true])
+        WM.assertError(
+            try wm.post("/jobs/\(job)/a", ["assignedType": "User", "assignedTo": .string(individual.name)], token: individual.token), 403)
+        XCTAssertEqual(
+            try wm.post("/jobs/\(job)/currentStep", ["assignedType": "Group", "assignedTo": .string(group)]).json, ["success": true])
         // A group's step to yourself: jobAssignIndividual.
-        XCTAssertEqual(try wm.post("/jobs/\(job)/a", ["assignedType": "User", "assignedTo": .string(individual.name)], token: individual.token).status, 200)
+        XCTAssertEqual(
+            try wm.post("/jobs/\(job)/a", ["assignedType": "User", "assignedTo": .string(individual.name)], token: individual.token).status,
+            200)
         XCTAssertEqual(try wm.job(job)["currentSteps"]?[0]?["assignedTo"], .string(individual.name))
         WM.assertError(try wm.post("/jobs/\(job)/b", ["assignedType": "Unassigned"]), 400)
         WM.assertError(try wm.post("/jobs/\(job)/a", ["assignedType": "Group", "assignedTo": "no-such-group"]), 400)
@@ -355,8 +389,10 @@ final class WorkflowManagerTests: XCTestCase {
         let ids = try wm.jobs(template: template, ["numberOfJobs": 3, "jobName": "searchable", "priority": "High"])
         XCTAssertEqual(try wm.post("/jobs/manage", ["type": "Close", "jobIds": .array([.string(ids[0])])]).status, 200)
         func search(_ body: JSON) throws -> JSON { try XCTUnwrap(wm.post("/jobs/search", body).json) }
-        var result = try search(["q": "closed=0 AND priority='High'", "fields": ["jobId", "closed", "currentStep"],
-                                 "sortFields": [["field": "jobId", "sortOrder": "Asc"]]])
+        var result = try search([
+            "q": "closed=0 AND priority='High'", "fields": ["jobId", "closed", "currentStep"],
+            "sortFields": [["field": "jobId", "sortOrder": "Asc"]],
+        ])
         XCTAssertEqual(result["results"]?.arrayValue?.compactMap { $0[0]?.stringValue }, ids.dropFirst().sorted())
         XCTAssertEqual(result["results"]?[0]?[1], 0)
         XCTAssertEqual(result["results"]?[0]?[2], "Step a")

@@ -1,11 +1,12 @@
+import Engine
+import JSON
+import XCTest
+
+@testable import Blocks
 @testable import BlocksAPI
 @testable import Itential
 @testable import Scale
 @testable import WorkflowManager
-@testable import Blocks
-import Engine
-import JSON
-import XCTest
 
 final class PythonValueTests: XCTestCase {
     func testReprMatchesPython() {
@@ -31,7 +32,8 @@ final class PythonValueTests: XCTestCase {
         XCTAssertEqual(try PythonValue.bool(true).toInt(), 1)
         for bad in ["2.5", "", " ", "1__0", "_1", "1_", "0x10", "١٢", "abc"] {
             XCTAssertThrowsError(try PythonValue.str(bad).toInt(), bad) {
-                XCTAssertEqual(($0 as? PythonError)?.line, "ValueError: invalid literal for int() with base 10: \(PythonValue.stringRepr(bad))")
+                XCTAssertEqual(
+                    ($0 as? PythonError)?.line, "ValueError: invalid literal for int() with base 10: \(PythonValue.stringRepr(bad))")
             }
         }
         XCTAssertThrowsError(try PythonValue.float(.nan).toInt())
@@ -59,16 +61,23 @@ final class BlockGraphTests: XCTestCase {
             ["id": .number(id), "type": .string(type), "module": "Arithmetic.zip:Arithmetic", "values": ["constant value": "1"]]
         }
         let edgeJSON = edges.enumerated().map { index, edge -> JSON in
-            ["id": .number(index), "block1": .number(edge.0), "connector1": [.string(edge.1), edge.1.hasPrefix("num") ? "input" : "output"],
-             "block2": .number(edge.2), "connector2": [.string(edge.3), edge.3.hasPrefix("num") ? "input" : "output"]]
+            [
+                "id": .number(index), "block1": .number(edge.0),
+                "connector1": [.string(edge.1), edge.1.hasPrefix("num") ? "input" : "output"],
+                "block2": .number(edge.2), "connector2": [.string(edge.3), edge.3.hasPrefix("num") ? "input" : "output"],
+            ]
         }
         return JSON.object([("edges", .array(edgeJSON)), ("blocks", .array(blockJSON))]).serialized
     }
 
     func testOrderFollowsArrayThenEdgeOrder() throws {
-        let diamond = try BlockGraph(parsing: graph([(4, "Addition"), (1, "Constant"), (3, "Addition"), (2, "Addition")],
-                                                    [(1, "output", 3, "num1"), (1, "output", 2, "num1"), (3, "output", 4, "num1"),
-                                                     (2, "output", 4, "num2")]), catalog: catalog)
+        let diamond = try BlockGraph(
+            parsing: graph(
+                [(4, "Addition"), (1, "Constant"), (3, "Addition"), (2, "Addition")],
+                [
+                    (1, "output", 3, "num1"), (1, "output", 2, "num1"), (3, "output", 4, "num1"),
+                    (2, "output", 4, "num2"),
+                ]), catalog: catalog)
         XCTAssertEqual(diamond.order, ["1", "3", "2", "4"])
         let independent = try BlockGraph(parsing: graph([(2, "Constant"), (1, "Constant")], []), catalog: catalog)
         XCTAssertEqual(independent.order, ["2", "1"])
@@ -82,12 +91,17 @@ final class BlockGraphTests: XCTestCase {
 
     func testRefusals() {
         func message(_ text: String) -> String? {
-            do { _ = try BlockGraph(parsing: text, catalog: catalog); return nil } catch { return error.message }
+            do {
+                _ = try BlockGraph(parsing: text, catalog: catalog)
+                return nil
+            } catch { return error.message }
         }
-        XCTAssertEqual(message(graph([(1, "Addition"), (2, "Addition")], [(1, "output", 2, "num1"), (2, "output", 1, "num1")])),
-                       "workflow graph has a cycle")
+        XCTAssertEqual(
+            message(graph([(1, "Addition"), (2, "Addition")], [(1, "output", 2, "num1"), (2, "output", 1, "num1")])),
+            "workflow graph has a cycle")
         XCTAssertEqual(message(graph([], [])), "workflow has no blocks")
-        XCTAssertEqual(message(graph([(1, "Constant")], [(1, "output", 7, "num1")])), "edge 0 refers to a block that is not in the workflow")
+        XCTAssertEqual(
+            message(graph([(1, "Constant")], [(1, "output", 7, "num1")])), "edge 0 refers to a block that is not in the workflow")
         XCTAssertEqual(message(graph([(1, "Constant"), (1, "Constant")], [])), "block id 1 is used twice")
         XCTAssertEqual(message(graph([(1, "Sqrt")], [])), "block 1: module 'Arithmetic' has no block type 'Sqrt'")
         XCTAssertNotNil(message("{"))
@@ -96,10 +110,16 @@ final class BlockGraphTests: XCTestCase {
 
     func testBlocksComputeWithPythonErrors() {
         let addition = arithmetic("Addition")
-        let input: JSON = ["values": [:], "sources": [["from": "1", "output": "output", "input": "num1"],
-                                                      ["from": "2", "output": "output", "input": "num2"]]]
-        XCTAssertEqual(addition.run(TaskContext(input: input, upstream: ["1": ["output": "40"], "2": ["output": "30"]])),
-                       .succeeded(["output": 70]))
+        let input: JSON = [
+            "values": [:],
+            "sources": [
+                ["from": "1", "output": "output", "input": "num1"],
+                ["from": "2", "output": "output", "input": "num2"],
+            ],
+        ]
+        XCTAssertEqual(
+            addition.run(TaskContext(input: input, upstream: ["1": ["output": "40"], "2": ["output": "30"]])),
+            .succeeded(["output": 70]))
         XCTAssertEqual(addition.run(TaskContext(input: input, upstream: ["1": ["output": "40"]])), .failed("KeyError: 'output'"))
         let constant = arithmetic("Constant")
         XCTAssertEqual(constant.run(TaskContext(input: ["values": [:]], upstream: [:])), .failed("KeyError: 'constant value'"))
@@ -128,10 +148,13 @@ final class LifecycleTests: XCTestCase {
             TaskSnapshot(id: id, key: "k\(id)", position: Int(id), status: status, automatic: true)
         }
         XCTAssertEqual(flow.start([task(2, .pending), task(1, .pending)], job: [:]), [.makeReady(taskId: 1)])
-        XCTAssertEqual(flow.after(task(1, .succeeded), error: nil, tasks: [task(1, .succeeded), task(2, .pending)], job: [:]), [.makeReady(taskId: 2)])
-        XCTAssertEqual(flow.after(task(2, .succeeded), error: nil, tasks: [task(1, .succeeded), task(2, .succeeded)], job: [:]),
-                       [.finishJob(status: "COMPLETED", error: nil)])
-        XCTAssertEqual(flow.after(task(1, .failed), error: "boom", tasks: [task(1, .failed), task(2, .pending)], job: [:]),
-                       [.finishJob(status: "FAILED", error: "boom")])
+        XCTAssertEqual(
+            flow.after(task(1, .succeeded), error: nil, tasks: [task(1, .succeeded), task(2, .pending)], job: [:]), [.makeReady(taskId: 2)])
+        XCTAssertEqual(
+            flow.after(task(2, .succeeded), error: nil, tasks: [task(1, .succeeded), task(2, .succeeded)], job: [:]),
+            [.finishJob(status: "COMPLETED", error: nil)])
+        XCTAssertEqual(
+            flow.after(task(1, .failed), error: "boom", tasks: [task(1, .failed), task(2, .pending)], job: [:]),
+            [.finishJob(status: "FAILED", error: "boom")])
     }
 }

@@ -1,6 +1,7 @@
-@testable import HTTP
 import JSON
 import XCTest
+
+@testable import HTTP
 
 final class RouterTests: XCTestCase {
     func router() -> Router<Void> {
@@ -36,8 +37,9 @@ final class RouterTests: XCTestCase {
 
 final class RequestTests: XCTestCase {
     func testDecodesPathQueryAndCookies() throws {
-        let request = try Request(method: "GET", target: "/a%2Fb/c%20d?x=1&x=2&y=a+b%26&flag",
-                                  headers: ["cookie": "token=abc; other=1", "authorization": "Bearer t0k"], body: [])
+        let request = try Request(
+            method: "GET", target: "/a%2Fb/c%20d?x=1&x=2&y=a+b%26&flag",
+            headers: ["cookie": "token=abc; other=1", "authorization": "Bearer t0k"], body: [])
         XCTAssertEqual(request.segments, ["a/b", "c d"])
         XCTAssertEqual(request.queryValues("x"), ["1", "2"])
         XCTAssertEqual(request.queryValue("y"), "a b&")
@@ -48,7 +50,10 @@ final class RequestTests: XCTestCase {
 
     func testRefusesBadEncodingNulAndOversizedParts() {
         func status(_ target: String, headers: [String: String] = [:]) -> Int? {
-            do { _ = try Request(method: "GET", target: target, headers: headers, body: []); return nil } catch { return error.status }
+            do {
+                _ = try Request(method: "GET", target: target, headers: headers, body: [])
+                return nil
+            } catch { return error.status }
         }
         XCTAssertEqual(status("/a%zz"), 400)
         XCTAssertEqual(status("/a%e2%28"), 400)
@@ -59,12 +64,14 @@ final class RequestTests: XCTestCase {
     }
 
     func testBodyParsersCheckContentType() throws {
-        let json = try Request(method: "POST", target: "/", headers: ["content-type": "application/json; charset=utf-8"],
-                               body: Array(#"{"a":1}"#.utf8))
+        let json = try Request(
+            method: "POST", target: "/", headers: ["content-type": "application/json; charset=utf-8"],
+            body: Array(#"{"a":1}"#.utf8))
         XCTAssertEqual(try json.jsonBody()["a"], 1)
         XCTAssertThrowsError(try json.formBody()) { XCTAssertEqual(($0 as? HTTPError)?.status, 415) }
-        let form = try Request(method: "POST", target: "/", headers: ["content-type": "application/x-www-form-urlencoded"],
-                               body: Array("jobId=16&workflow=%7B%7D".utf8))
+        let form = try Request(
+            method: "POST", target: "/", headers: ["content-type": "application/x-www-form-urlencoded"],
+            body: Array("jobId=16&workflow=%7B%7D".utf8))
         XCTAssertEqual(try form.formBody()["jobId"], "16")
         XCTAssertEqual(try form.formBody()["workflow"], "{}")
         XCTAssertThrowsError(try form.jsonBody()) { XCTAssertEqual(($0 as? HTTPError)?.status, 415) }
@@ -73,7 +80,8 @@ final class RequestTests: XCTestCase {
     }
 
     func testMultipartFieldsAndFiles() throws {
-        let body = "--XyZ\r\nContent-Disposition: form-data; name=\"workflow\"\r\n\r\n{\"a\": 1}\r\n"
+        let body =
+            "--XyZ\r\nContent-Disposition: form-data; name=\"workflow\"\r\n\r\n{\"a\": 1}\r\n"
             + "--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"m.zip\"\r\nContent-Type: application/zip\r\n\r\nPK\u{03}\u{04}\r\n\r\n"
             + "--XyZ--\r\n"
         let form = try MultipartParser.parse(body: Array(body.utf8), contentType: "multipart/form-data; boundary=XyZ")
@@ -87,13 +95,15 @@ final class RequestTests: XCTestCase {
 
 final class ApplicationTests: XCTestCase {
     func testErrorsUseTheShapeOfTheSurfaceOwningThePath() {
-        let custom = Surface<Void>(name: "custom", owns: Surface<Void>.ownsPrefix(["api"]),
-                                   routes: [Route("GET", "/api/ok") { _, _ in .text("ok") }],
-                                   renderError: { .json(["detail": .string($0.message)], status: $0.status) })
+        let custom = Surface<Void>(
+            name: "custom", owns: Surface<Void>.ownsPrefix(["api"]),
+            routes: [Route("GET", "/api/ok") { _, _ in .text("ok") }],
+            renderError: { .json(["detail": .string($0.message)], status: $0.status) })
         let app = Application(surfaces: [custom])
         func respond(_ method: String, _ target: String, tooLarge: Bool = false) -> Response {
-            app.respond(method: method, target: target, headers: [:], body: [],
-                        bodyRefusal: tooLarge ? HTTPError(413, "too large") : nil, context: ())
+            app.respond(
+                method: method, target: target, headers: [:], body: [],
+                bodyRefusal: tooLarge ? HTTPError(413, "too large") : nil, context: ())
         }
         XCTAssertEqual(respond("GET", "/api/missing").status, 404)
         XCTAssertNotNil(try JSON.parse(respond("GET", "/api/missing").body)["detail"])

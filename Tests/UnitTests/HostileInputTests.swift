@@ -1,12 +1,16 @@
-@testable import Engine
 import HTTP
 import JSON
-@testable import ScaleAPI
-@testable import Scale
-@testable import WorkflowManagerAPI
-@testable import WorkflowManager
-@testable import Itential
+import JSONSchema
 import XCTest
+
+@testable import Blocks
+@testable import BlocksAPI
+@testable import Engine
+@testable import Itential
+@testable import Scale
+@testable import ScaleAPI
+@testable import WorkflowManager
+@testable import WorkflowManagerAPI
 
 /// Inputs that used to trap, overflow the stack or reach PostgreSQL as a 500, each refused as a
 /// client error instead.
@@ -27,14 +31,18 @@ final class HostileInputTests: XCTestCase {
     }
 
     func testScaleTimesBeyondPostgreSQLsBoundsAreRefused() throws {
-        for value in ["P99999999999999999999D", "PT99999999999H", "2024-01-01T00:00+99:99", "2024-01-01T00:00+16", "2024-01-01T00:00-00:60"] {
-            let request = try Request(method: "GET", target: "/v6/jobs/?started=\(value.replacingOccurrences(of: "+", with: "%2B"))",
-                                      headers: [:], body: [])
+        for value in [
+            "P99999999999999999999D", "PT99999999999H", "2024-01-01T00:00+99:99", "2024-01-01T00:00+16", "2024-01-01T00:00-00:60",
+        ] {
+            let request = try Request(
+                method: "GET", target: "/v6/jobs/?started=\(value.replacingOccurrences(of: "+", with: "%2B"))",
+                headers: [:], body: [])
             XCTAssertThrowsError(try ScaleJobsAPI.time(request, "started"), value)
         }
         for value in ["P1D", "PT12H30M", "2024-01-01T00:00Z", "2024-01-01T00:00:00.5+15:59", "2024-01-01T00:00-0530"] {
-            let request = try Request(method: "GET", target: "/v6/jobs/?started=\(value.replacingOccurrences(of: "+", with: "%2B"))",
-                                      headers: [:], body: [])
+            let request = try Request(
+                method: "GET", target: "/v6/jobs/?started=\(value.replacingOccurrences(of: "+", with: "%2B"))",
+                headers: [:], body: [])
             XCTAssertEqual(try ScaleJobsAPI.time(request, "started"), value)
         }
     }
@@ -60,14 +68,20 @@ final class HostileInputTests: XCTestCase {
     }
 }
 
-import JSONSchema
-
 final class SchemaWorkTests: XCTestCase {
     func testExponentialSchemasStopAtTheStepBudget() throws {
         var definitions: [(String, JSON)] = [("d0", ["type": "string"])]
         for level in 1...30 {
-            definitions.append(("d\(level)", ["allOf": [["$ref": .string("#/definitions/d\(level - 1)")],
-                                                        ["$ref": .string("#/definitions/d\(level - 1)")]]]))
+            definitions.append(
+                (
+                    "d\(level)",
+                    [
+                        "allOf": [
+                            ["$ref": .string("#/definitions/d\(level - 1)")],
+                            ["$ref": .string("#/definitions/d\(level - 1)")],
+                        ]
+                    ]
+                ))
         }
         let doubling = JSONSchema(.object([("definitions", .object(definitions)), ("$ref", "#/definitions/d30")]))
         let selfReferencing = JSONSchema(["anyOf": [["$ref": "#"], ["$ref": "#"]]])
@@ -81,9 +95,6 @@ final class SchemaWorkTests: XCTestCase {
         XCTAssertTrue(JSONSchema(["type": "object", "properties": ["a": ["type": "integer"]]]).isValid(["a": 1]))
     }
 }
-
-@testable import BlocksAPI
-@testable import Blocks
 
 final class BlocksRegistrationTests: XCTestCase {
     func testClosedRegistrationRefusesBeforeTouchingTheDatabase() throws {
@@ -103,8 +114,9 @@ final class LargeGraphTests: XCTestCase {
         let chain = (0..<50_000).map { Transition(from: "t\($0)", to: "t\($0 + 1)", kind: .standard, state: .success) }
         XCTAssertNil(WorkflowGraph.standardCycle(chain))
         XCTAssertEqual(WorkflowGraph.standardCycle(chain + [Transition(from: "t50000", to: "t0", kind: .standard, state: .success)]), "t0")
-        XCTAssertNil(WorkflowGraph.standardCycle(chain + [Transition(from: "t50000", to: "t0", kind: .standard, state: .loop)]),
-                     "a loop transition is no cycle")
+        XCTAssertNil(
+            WorkflowGraph.standardCycle(chain + [Transition(from: "t50000", to: "t0", kind: .standard, state: .loop)]),
+            "a loop transition is no cycle")
         XCTAssertTrue(WorkflowGraph.reaches(chain, from: "t0", to: "t50000"))
         XCTAssertFalse(WorkflowGraph.reaches(chain, from: "t7", to: "t3"))
     }

@@ -1,14 +1,17 @@
 import Foundation
 import JSON
-@testable import JSONSchema
 import XCTest
+
+@testable import JSONSchema
 
 final class JSONSchemaTests: XCTestCase {
     func testSeedExampleManifestsAreValid() throws {
         let schema = JSONSchema(try Fixtures.scale("seed.manifest.schema.json"), trusted: true)
-        for example in ["example-seed-complete.manifest.json", "example-seed-random-number.manifest.json",
-                        "example-seed-watermark.manifest.json", "example-scale-test-COMPLETE_MANIFEST.json",
-                        "example-scale-test-MINIMUM_MANIFEST.json"] {
+        for example in [
+            "example-seed-complete.manifest.json", "example-seed-random-number.manifest.json",
+            "example-seed-watermark.manifest.json", "example-scale-test-COMPLETE_MANIFEST.json",
+            "example-scale-test-MINIMUM_MANIFEST.json",
+        ] {
             XCTAssertEqual(schema.validate(try Fixtures.scale(example)), [], example)
         }
     }
@@ -37,8 +40,10 @@ final class JSONSchemaTests: XCTestCase {
 
     func testJobConfigurationSchemaWithRefAndOneOf() throws {
         let schema = JSONSchema(try Fixtures.scale("scale-job-configuration-v6.schema.json"), trusted: true)
-        let ok: JSON = ["output_workspaces": ["default": "workspace_1", "outputs": [:]], "priority": 100,
-                        "mounts": ["dted": ["type": "host", "host_path": "/path/to/dted"]], "settings": ["DB_HOST": "x"]]
+        let ok: JSON = [
+            "output_workspaces": ["default": "workspace_1", "outputs": [:]], "priority": 100,
+            "mounts": ["dted": ["type": "host", "host_path": "/path/to/dted"]], "settings": ["DB_HOST": "x"],
+        ]
         XCTAssertEqual(schema.validate(ok), [])
         XCTAssertFalse(schema.isValid(ok.setting("priority", to: 0)), "minimum 1")
         XCTAssertFalse(schema.isValid(ok.setting("mounts", to: ["dted": ["type": "ftp"]])), "oneOf over mount types")
@@ -63,30 +68,38 @@ final class JSONSchemaTests: XCTestCase {
         XCTAssertEqual(try violations(#"{"items": {"type": "integer"}, "minItems": 1, "uniqueItems": true}"#, "[1, 1]"), ["uniqueItems"])
         XCTAssertEqual(try violations(#"{"items": [{"type": "string"}], "additionalItems": false}"#, #"["a", 1]"#), ["additionalItems"])
         XCTAssertEqual(try violations(#"{"maxItems": 1}"#, "[1, 2]"), ["maxItems"])
-        XCTAssertEqual(try violations(#"{"patternProperties": {"^x-": {"type": "string"}}, "additionalProperties": false}"#,
-                                      #"{"x-a": "ok", "x-b": 1}"#), ["type"])
+        XCTAssertEqual(
+            try violations(
+                #"{"patternProperties": {"^x-": {"type": "string"}}, "additionalProperties": false}"#,
+                #"{"x-a": "ok", "x-b": 1}"#), ["type"])
         XCTAssertEqual(try violations(#"{"additionalProperties": {"type": "integer"}}"#, #"{"a": 1, "b": "2"}"#), ["type"])
-        XCTAssertEqual(try violations(#"{"dependencies": {"a": ["b"], "c": {"required": ["d"]}}}"#, #"{"a": 1, "c": 2}"#),
-                       ["dependencies", "required"])
+        XCTAssertEqual(
+            try violations(#"{"dependencies": {"a": ["b"], "c": {"required": ["d"]}}}"#, #"{"a": 1, "c": 2}"#),
+            ["dependencies", "required"])
         XCTAssertEqual(try violations(#"{"minProperties": 2}"#, #"{"a": 1}"#), ["minProperties"])
         XCTAssertEqual(try violations(#"{"allOf": [{"type": "integer"}, {"minimum": 5}]}"#, "3"), ["minimum"])
         XCTAssertEqual(try violations(#"{"anyOf": [{"type": "string"}, {"minimum": 5}]}"#, "3"), ["anyOf"])
         XCTAssertEqual(try violations(#"{"oneOf": [{"type": "integer"}, {"minimum": 2}]}"#, "3"), ["oneOf"])
         XCTAssertEqual(try violations(#"{"not": {"type": "null"}}"#, "null"), ["not"])
-        XCTAssertEqual(try violations(##"{"definitions": {"n": {"type": "integer"}}, "properties": {"a": {"$ref": "#/definitions/n"}}}"##,
-                                      #"{"a": "x"}"#), ["type"])
-        XCTAssertEqual(try violations(##"{"properties": {"next": {"$ref": "#"}}, "required": ["v"]}"##, ##"{"v": 1, "next": {}}"##),
-                       ["required"], "recursive references")
+        XCTAssertEqual(
+            try violations(
+                ##"{"definitions": {"n": {"type": "integer"}}, "properties": {"a": {"$ref": "#/definitions/n"}}}"##,
+                #"{"a": "x"}"#), ["type"])
+        XCTAssertEqual(
+            try violations(##"{"properties": {"next": {"$ref": "#"}}, "required": ["v"]}"##, ##"{"v": 1, "next": {}}"##),
+            ["required"], "recursive references")
         XCTAssertEqual(try violations(##"{"$ref": "#/definitions/missing"}"##, "1"), ["$ref"])
         XCTAssertEqual(try violations(#"{"properties": {"a~b/c": {"type": "string"}}}"#, #"{"a~b/c": 1}"#), ["type"])
-        XCTAssertEqual(JSONSchema(try JSON.parse(#"{"properties": {"a~b/c": {"type": "string"}}}"#))
-            .validate(try JSON.parse(#"{"a~b/c": 1}"#)).first?.instancePath, "/a~0b~1c")
+        XCTAssertEqual(
+            JSONSchema(try JSON.parse(#"{"properties": {"a~b/c": {"type": "string"}}}"#))
+                .validate(try JSON.parse(#"{"a~b/c": 1}"#)).first?.instancePath, "/a~0b~1c")
     }
 }
 
 final class SafePatternTests: XCTestCase {
     func testPatternsThatBacktrackExponentiallyAreRefused() {
-        for risky in ["(a+)+$", "(a*)*b", "(a|aa)+", "((ab)*)+", "(x+x+)+y", "(\\w+\\s?)*$", "(a)\\1", String(repeating: "a", count: 1001)] {
+        for risky in ["(a+)+$", "(a*)*b", "(a|aa)+", "((ab)*)+", "(x+x+)+y", "(\\w+\\s?)*$", "(a)\\1", String(repeating: "a", count: 1001)]
+        {
             XCTAssertNil(SafePattern.compile(risky), risky)
         }
         for fine in ["^a+$", "(ab)+", "^[a-z]+(-[a-z]+)?$", "(a|b)", "[(+*)]+", "\\d{3}-\\d{4}", "^(foo|bar)\\.baz$", "a\\+b*"] {

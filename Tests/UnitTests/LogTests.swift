@@ -1,5 +1,6 @@
-@testable import Log
 import XCTest
+
+@testable import Log
 
 final class LogTests: XCTestCase {
     func testPlainValuesStayBareAndAnythingElseIsQuotedAndEscaped() {

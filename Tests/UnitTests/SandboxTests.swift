@@ -1,14 +1,16 @@
-@testable import BlocksAPI
-@testable import Blocks
 import Foundation
 import Glibc
-@testable import Sandbox
 import XCTest
+
+@testable import Blocks
+@testable import BlocksAPI
+@testable import Sandbox
 
 final class ChildProcessTests: XCTestCase {
     func run(_ script: String, input: [UInt8] = [], timeout: Double = 5, outputLimit: Int = 1 << 20) -> ChildOutcome {
-        ChildProcess.run(["/bin/sh", "-c", script], environment: ["PATH=/usr/bin:/bin"], input: input,
-                         timeoutSeconds: timeout, outputLimit: outputLimit)
+        ChildProcess.run(
+            ["/bin/sh", "-c", script], environment: ["PATH=/usr/bin:/bin"], input: input,
+            timeoutSeconds: timeout, outputLimit: outputLimit)
     }
 
     func testLargeInputAndOutputPassWithoutDeadlock() {
@@ -61,30 +63,41 @@ final class ChildProcessTests: XCTestCase {
     }
 
     func testAMissingProgramIsReported() {
-        guard case .couldNotStart = ChildProcess.run(["/nonexistent/program"], environment: [], input: [],
-                                                     timeoutSeconds: 1, outputLimit: 10) else { return XCTFail() }
+        guard
+            case .couldNotStart = ChildProcess.run(
+                ["/nonexistent/program"], environment: [], input: [],
+                timeoutSeconds: 1, outputLimit: 10)
+        else { return XCTFail() }
     }
 }
 
 final class SandboxTests: XCTestCase {
-    let limits = SandboxLimits(wallSeconds: 5, cpuSeconds: 4, memoryBytes: 512 << 20, processes: 32, openFiles: 64,
-                               fileSizeBytes: 16 << 20, outputBytes: 16 << 20, scratchBytes: 64 << 20)
+    let limits = SandboxLimits(
+        wallSeconds: 5, cpuSeconds: 4, memoryBytes: 512 << 20, processes: 32, openFiles: 64,
+        fileSizeBytes: 16 << 20, outputBytes: 16 << 20, scratchBytes: 64 << 20)
 
     func testTheCommandLineIsolatesEverythingAndLimitsInsideTheNamespace() {
         let line = Sandbox(bubblewrap: "/usr/bin/bwrap").commandLine(["/usr/bin/python3", "-c", "pass"], limits: limits)
         XCTAssertEqual(line.first, "/usr/bin/bwrap")
-        for flag in ["--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup",
-                     "--disable-userns", "--die-with-parent", "--new-session", "--clearenv"] {
+        for flag in [
+            "--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup",
+            "--disable-userns", "--die-with-parent", "--new-session", "--clearenv",
+        ] {
             XCTAssertTrue(line.contains(flag), flag)
         }
         XCTAssertEqual(Array(line.drop { $0 != "--uid" }.prefix(4)), ["--uid", "65534", "--gid", "65534"])
         let binds = zip(line, line.dropFirst()).filter { ["--ro-bind", "--bind", "--dev-bind"].contains($0.0) }.map(\.1)
-        XCTAssertTrue(Set(binds).isSubset(of: ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc/ld.so.cache"]), "\(binds)")
+        XCTAssertTrue(
+            Set(binds).isSubset(of: ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc/ld.so.cache"]), "\(binds)")
         XCTAssertTrue(line.contains("--remount-ro"))
         XCTAssertEqual(Array(line.drop { $0 != "--size" }.prefix(4)), ["--size", String(64 << 20), "--tmpfs", "/work"])
         let afterBwrap = Array(line.drop { $0 != "/usr/bin/prlimit" })
-        XCTAssertEqual(afterBwrap, ["/usr/bin/prlimit", "--cpu=4", "--as=\(512 << 20)", "--nproc=32", "--nofile=64",
-                                    "--fsize=\(16 << 20)", "--core=0", "--", "/usr/bin/python3", "-c", "pass"])
+        XCTAssertEqual(
+            afterBwrap,
+            [
+                "/usr/bin/prlimit", "--cpu=4", "--as=\(512 << 20)", "--nproc=32", "--nofile=64",
+                "--fsize=\(16 << 20)", "--core=0", "--", "/usr/bin/python3", "-c", "pass",
+            ])
     }
 
     func testWithoutBubblewrapNothingRuns() {
@@ -101,8 +114,9 @@ final class SandboxTests: XCTestCase {
     }
 
     func testABlockWithoutSandboxFailsWithAClearError() {
-        let runtime = ModuleRuntime(sandbox: Sandbox(bubblewrap: "/nonexistent/bwrap"), runLimits: limits, inspectSeconds: 5,
-                                    archive: .init(entries: 10, fileBytes: 1 << 20, totalBytes: 1 << 20))
+        let runtime = ModuleRuntime(
+            sandbox: Sandbox(bubblewrap: "/nonexistent/bwrap"), runLimits: limits, inspectSeconds: 5,
+            archive: .init(entries: 10, fileBytes: 1 << 20, totalBytes: 1 << 20))
         for command in [PythonProcess.Command.inspect, .run(module: "M", type: "B", data: [])] {
             guard case let .failure(error) = PythonProcess.run(command, archive: [], runtime) else { return XCTFail("it ran") }
             XCTAssertEqual(error.line, "RuntimeError: no sandbox for module code: bubblewrap is not installed at /nonexistent/bwrap")
@@ -110,8 +124,9 @@ final class SandboxTests: XCTestCase {
     }
 
     func testTheImportAtUploadHasTheShorterDeadline() {
-        let runtime = ModuleRuntime(sandbox: Sandbox(), runLimits: limits, inspectSeconds: 2,
-                                    archive: .init(entries: 10, fileBytes: 1 << 20, totalBytes: 1 << 20))
+        let runtime = ModuleRuntime(
+            sandbox: Sandbox(), runLimits: limits, inspectSeconds: 2,
+            archive: .init(entries: 10, fileBytes: 1 << 20, totalBytes: 1 << 20))
         XCTAssertEqual(runtime.inspectLimits.wallSeconds, 2)
         XCTAssertEqual(runtime.inspectLimits.cpuSeconds, 2)
         XCTAssertEqual(runtime.inspectLimits.memoryBytes, limits.memoryBytes)

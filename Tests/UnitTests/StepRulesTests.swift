@@ -1,11 +1,12 @@
+import JSON
+import XCTest
+
 @testable import Blocks
+@testable import Engine
 @testable import Itential
 @testable import Scale
-@testable import Engine
-import JSON
-@testable import WorkflowManagerAPI
 @testable import WorkflowManager
-import XCTest
+@testable import WorkflowManagerAPI
 
 /// The Workflow Manager rules without a database: the planner, timestamps and the `q` grammar.
 final class StepPlannerTests: XCTestCase {
@@ -16,18 +17,23 @@ final class StepPlannerTests: XCTestCase {
     }
 
     func step(_ id: String, _ next: [String] = [], automatic: Bool = false, proceedNext: Bool = false) -> JSON {
-        ["id": .string(id), "action": ["actionType": "Manual"], "automatic": .bool(automatic), "proceedNext": .bool(proceedNext),
-         "paths": .array(next.map { ["nextStep": .string($0)] })]
+        [
+            "id": .string(id), "action": ["actionType": "Manual"], "automatic": .bool(automatic), "proceedNext": .bool(proceedNext),
+            "paths": .array(next.map { ["nextStep": .string($0)] }),
+        ]
     }
 
-    func planner(_ diagram: Diagram, current: [String: TaskStatus], assignment: Assignment = .user("ann"),
-                 holds: [StepHold] = [], closed: Bool = false) -> StepPlanner {
+    func planner(
+        _ diagram: Diagram, current: [String: TaskStatus], assignment: Assignment = .user("ann"),
+        holds: [StepHold] = [], closed: Bool = false
+    ) -> StepPlanner {
         let steps = diagram.steps.map { step in
             StepRun(key: step.id, status: current[step.id] ?? .pending, isCurrent: current[step.id] != nil, assignment: assignment)
         }
-        let job = StepJob(id: 1, publicId: "j", name: "j", itemKey: 1, isClosed: closed, diagram: diagram, diagramVersion: 1,
-                          document: [:], createdBy: "ann", ownedBy: "ann", createdAt: 0, startedAt: 0, endedAt: nil,
-                          steps: steps, holds: holds, now: 1000)
+        let job = StepJob(
+            id: 1, publicId: "j", name: "j", itemKey: 1, isClosed: closed, diagram: diagram, diagramVersion: 1,
+            document: [:], createdBy: "ann", ownedBy: "ann", createdAt: 0, startedAt: 0, endedAt: nil,
+            steps: steps, holds: holds, now: 1000)
         return StepPlanner(job, caller: admin, finalJobStatus: "Closed", initialJobStatus: "New")
     }
 
@@ -70,8 +76,9 @@ final class StepPlannerTests: XCTestCase {
     }
 
     func testLapsedHoldsAreReleasedFirstBySystem() throws {
-        let lapsed = StepHold(id: 7, publicId: "h", stepId: "a", kind: .scheduled, setBy: "ann", setAt: 1, scheduledRelease: 900,
-                              lapsedAt: 900)
+        let lapsed = StepHold(
+            id: 7, publicId: "h", stepId: "a", kind: .scheduled, setBy: "ann", setAt: 1, scheduledRelease: 900,
+            lapsedAt: 900)
         var plan = planner(try diagram([step("a")]), current: ["a": .ready], holds: [lapsed])
         XCTAssertEqual(plan.releases, [HoldRelease(holdId: 7, lapsedAt: 900)])
         XCTAssertEqual(plan.events.first?.bySystem, true)
@@ -92,7 +99,8 @@ final class StepPlannerTests: XCTestCase {
         XCTAssertThrowsError(try Diagram(["diagramName": "d", "steps": []]))
         XCTAssertThrowsError(try Diagram(["steps": [["id": "a"]]]))
         XCTAssertThrowsError(try Diagram(["diagramName": "d", "steps": [["id": "a"]], "initialStepId": "z"]))
-        XCTAssertThrowsError(try Diagram(["diagramName": "d", "steps": [["id": "a", "paths": [["nextStep": "a", "assignedType": "User"]]]]]))
+        XCTAssertThrowsError(
+            try Diagram(["diagramName": "d", "steps": [["id": "a", "paths": [["nextStep": "a", "assignedType": "User"]]]]]))
     }
 }
 
@@ -103,8 +111,10 @@ final class TimestampTests: XCTestCase {
         XCTAssertEqual(Timestamp.parse("2019-08-24T16:15:22+02:00"), 1_566_656_122)
         XCTAssertEqual(Timestamp.parse("2019-08-24T14:15:22.5Z"), 1_566_656_122.5)
         XCTAssertEqual(Timestamp.parse("2024-02-29 00:00:00Z"), 1_709_164_800)
-        for bad in ["", "2019-08-24", "2019-02-30T00:00:00Z", "2023-02-29T00:00:00Z", "2019-08-24T24:00:00Z",
-                    "2019-08-24T14:15:22", "2019-08-24T14:15:22.Z", "2019-08-24T14:15:22Zjunk", "tomorrow"] {
+        for bad in [
+            "", "2019-08-24", "2019-02-30T00:00:00Z", "2023-02-29T00:00:00Z", "2019-08-24T24:00:00Z",
+            "2019-08-24T14:15:22", "2019-08-24T14:15:22.Z", "2019-08-24T14:15:22Zjunk", "tomorrow",
+        ] {
             XCTAssertNil(Timestamp.parse(bad), bad)
         }
         XCTAssertEqual(Timestamp.format(1_566_656_122.9), "2019-08-24T14:15:22Z")
@@ -119,13 +129,17 @@ final class JobQueryParserTests: XCTestCase {
     }
 
     func testGrammar() throws {
-        XCTAssertEqual(try parse("closed=0 AND assignedTo = $currentUser OR priority <> 'High'"),
-                       .or(.and(.compare(.closed, .equal, "0"), .compare(.assignedTo, .equal, "ann")),
-                           .compare(.priority, .notEqual, "High")))
-        XCTAssertEqual(try parse("NOT (jobName LIKE 'it''s%') AND dueDate IS NOT NULL"),
-                       .and(.not(.compare(.jobName, .like, "it's%")), .isNull(.dueDate, negated: true)))
-        XCTAssertEqual(try parse("JOBID not in ('a', 'b') and closed != true"),
-                       .and(.isIn(.jobId, ["a", "b"], negated: true), .compare(.closed, .notEqual, "1")))
+        XCTAssertEqual(
+            try parse("closed=0 AND assignedTo = $currentUser OR priority <> 'High'"),
+            .or(
+                .and(.compare(.closed, .equal, "0"), .compare(.assignedTo, .equal, "ann")),
+                .compare(.priority, .notEqual, "High")))
+        XCTAssertEqual(
+            try parse("NOT (jobName LIKE 'it''s%') AND dueDate IS NOT NULL"),
+            .and(.not(.compare(.jobName, .like, "it's%")), .isNull(.dueDate, negated: true)))
+        XCTAssertEqual(
+            try parse("JOBID not in ('a', 'b') and closed != true"),
+            .and(.isIn(.jobId, ["a", "b"], negated: true), .compare(.closed, .notEqual, "1")))
         for bad in ["", "closed", "closed =", "x = 1", "closed = 1 AND", "(closed = 1", "jobName = 'a", "closed == 1", "closed = 1;"] {
             XCTAssertThrowsError(try parse(bad), bad)
         }

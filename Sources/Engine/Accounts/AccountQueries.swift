@@ -27,18 +27,24 @@ package enum AccountQueries {
     static let tokenDigest = "sha256(convert_to($1, 'UTF8'))"
 
     /// A token's state whether or not it is usable: live, expired, or its user inactive.
-    static let inspectToken = Statement("account_inspect_token", """
+    static let inspectToken = Statement(
+        "account_inspect_token",
+        """
         SELECT t.expires_at > now(), u.active, \(userJSON) FROM tokens t JOIN users u ON u.id = t.user_id
         WHERE t.digest = \(tokenDigest) AND t.revoked_at IS NULL
         """)
 
-    package static let userByToken = Statement("account_user_by_token", """
+    package static let userByToken = Statement(
+        "account_user_by_token",
+        """
         SELECT \(userJSON) FROM tokens t JOIN users u ON u.id = t.user_id
         WHERE t.digest = \(tokenDigest) AND t.revoked_at IS NULL AND t.expires_at > now() AND u.active
         """)
 
     static func login(_ name: String, by column: String) -> Statement {
-        Statement(name, """
+        Statement(
+            name,
+            """
             INSERT INTO tokens (digest, user_id, expires_at)
             SELECT sha256(convert_to($3, 'UTF8')), u.id, now() + make_interval(secs => $4)
             FROM users u
@@ -50,24 +56,31 @@ package enum AccountQueries {
     static let loginByUsername = login("account_login_username", by: "username")
     static let loginByEmail = login("account_login_email", by: "email")
 
-    static let issueToken = Statement("account_issue_token", """
+    static let issueToken = Statement(
+        "account_issue_token",
+        """
         INSERT INTO tokens (digest, user_id, expires_at)
         SELECT sha256(convert_to($2, 'UTF8')), u.id, now() + make_interval(secs => $3)
         FROM users u WHERE u.username = $1 AND u.active
         RETURNING iso_utc(expires_at)
         """)
 
-    static let revokeToken = Statement("account_revoke_token",
+    static let revokeToken = Statement(
+        "account_revoke_token",
         "UPDATE tokens SET revoked_at = now() WHERE digest = \(tokenDigest) AND revoked_at IS NULL")
 
     /// Every live token of user $1 but the one $2 (the caller's own, when it changed its password).
-    static let revokeUserTokens = Statement("account_revoke_user_tokens", """
+    static let revokeUserTokens = Statement(
+        "account_revoke_user_tokens",
+        """
         UPDATE tokens SET revoked_at = now()
         WHERE user_id = $1 AND revoked_at IS NULL AND ($2::text IS NULL OR digest <> sha256(convert_to($2, 'UTF8')))
         """)
 
     /// The active user whose password matches (HTTP Basic), without issuing a token.
-    static let verifyPassword = Statement("account_verify_password", """
+    static let verifyPassword = Statement(
+        "account_verify_password",
+        """
         SELECT \(userJSON) FROM users u WHERE u.username = $1 AND u.active AND u.password_hash = crypt($2, u.password_hash)
         """)
 
@@ -77,11 +90,15 @@ package enum AccountQueries {
     static let userById = Statement("account_user_by_id", "SELECT \(userJSON) FROM users u WHERE u.id = $1")
     static let allUsers = Statement("account_all_users", "SELECT \(userJSON) FROM users u ORDER BY u.username")
 
-    static let activeAdminExists = Statement("account_admin_exists", """
+    static let activeAdminExists = Statement(
+        "account_admin_exists",
+        """
         SELECT EXISTS (SELECT 1 FROM users u JOIN user_roles r ON r.user_id = u.id WHERE r.role = 'admin' AND u.active)
         """)
 
-    static let insertUser = Statement("account_insert_user", """
+    static let insertUser = Statement(
+        "account_insert_user",
+        """
         INSERT INTO users (username, email, password_hash, display_name)
         VALUES ($1, $2, crypt($3, gen_salt('bf', 8)), $4) RETURNING id
         """)
@@ -89,7 +106,9 @@ package enum AccountQueries {
     static let lockUser = Statement("account_lock_user", "SELECT id FROM users WHERE username = $1 FOR UPDATE")
 
     /// $2 says whether $3 (the email, possibly NULL) was given at all.
-    static let updateUser = Statement("account_update_user", """
+    static let updateUser = Statement(
+        "account_update_user",
+        """
         UPDATE users SET
             email = CASE WHEN $2 THEN $3 ELSE email END,
             password_hash = CASE WHEN $4::text IS NULL THEN password_hash ELSE crypt($4, gen_salt('bf', 8)) END,
@@ -98,23 +117,29 @@ package enum AccountQueries {
         WHERE id = $1
         """)
 
-    static let changePassword = Statement("account_change_password", """
+    static let changePassword = Statement(
+        "account_change_password",
+        """
         UPDATE users SET password_hash = crypt($3, gen_salt('bf', 8)), updated_at = now()
         WHERE id = $1 AND password_hash = crypt($2, password_hash)
         """)
 
     // Each set is replaced by a delete and an insert (one statement could not see its own delete).
     static let clearRoles = Statement("account_clear_roles", "DELETE FROM user_roles WHERE user_id = $1")
-    static let addRoles = Statement("account_add_roles",
+    static let addRoles = Statement(
+        "account_add_roles",
         "INSERT INTO user_roles (user_id, role) SELECT $1, unnest($2::text[])")
     static let clearPrivileges = Statement("account_clear_privileges", "DELETE FROM user_privileges WHERE user_id = $1")
-    static let addPrivileges = Statement("account_add_privileges",
+    static let addPrivileges = Statement(
+        "account_add_privileges",
         "INSERT INTO user_privileges (user_id, privilege) SELECT $1, unnest($2::text[])")
 
-    static let ensureGroups = Statement("account_ensure_groups",
+    static let ensureGroups = Statement(
+        "account_ensure_groups",
         "INSERT INTO groups (name) SELECT unnest($1::text[]) ON CONFLICT (name) DO NOTHING")
 
     static let clearGroups = Statement("account_clear_groups", "DELETE FROM group_members WHERE user_id = $1")
-    static let addGroups = Statement("account_add_groups",
+    static let addGroups = Statement(
+        "account_add_groups",
         "INSERT INTO group_members (group_id, user_id) SELECT g.id, $1 FROM groups g WHERE g.name = ANY($2::text[])")
 }

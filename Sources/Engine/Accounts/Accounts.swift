@@ -16,8 +16,10 @@ public struct NewUser: Sendable {
     public var privileges: [String]
     public var groups: [String]
 
-    public init(username: String, password: String, email: String? = nil, displayName: String? = nil,
-                roles: [String] = [], privileges: [String] = [], groups: [String] = []) {
+    public init(
+        username: String, password: String, email: String? = nil, displayName: String? = nil,
+        roles: [String] = [], privileges: [String] = [], groups: [String] = []
+    ) {
         self.username = username
         self.password = password
         self.email = email
@@ -68,7 +70,8 @@ public struct Accounts {
     /// What a token is, for surfaces that answer each case differently.
     public func inspect(token: String) throws -> TokenInspection {
         guard !token.isEmpty, token.utf8.count <= 512,
-              let row = try connection.execute(AccountQueries.inspectToken, [token]).first else { return .unknown }
+            let row = try connection.execute(AccountQueries.inspectToken, [token]).first
+        else { return .unknown }
         guard row.bool(0) else { return .expired }
         guard row.bool(1), let user = User(try JSON.parse(row.string(2))) else { return .userInactive }
         return .valid(user)
@@ -152,7 +155,10 @@ public struct Accounts {
         guard !new.password.isEmpty else { throw EngineError(.invalid, "password must not be empty") }
         do {
             return try connection.transaction { tx in
-                guard let id = try tx.execute(AccountQueries.insertUser, [new.username, new.email, new.password, new.displayName]).first?.int64(0) else {
+                guard
+                    let id = try tx.execute(AccountQueries.insertUser, [new.username, new.email, new.password, new.displayName]).first?
+                        .int64(0)
+                else {
                     throw EngineError(.conflict, "User \(new.username) could not be created")
                 }
                 try replaceAccess(of: id, roles: new.roles, privileges: new.privileges, groups: new.groups, on: tx)

@@ -31,7 +31,8 @@ public struct User: Sendable, Equatable {
     /// Decodes the JSON object built by `AccountQueries.userColumns`.
     init?(_ json: JSON) {
         guard let id = json["id"]?.intValue, let username = json["username"]?.stringValue,
-              let accountId = json["account_id"]?.stringValue else { return nil }
+            let accountId = json["account_id"]?.stringValue
+        else { return nil }
         self.id = Int64(id)
         self.username = username
         email = json["email"]?.stringValue
@@ -41,10 +42,11 @@ public struct User: Sendable, Equatable {
         roles = json["roles"]?.arrayValue?.compactMap(\.stringValue) ?? []
         privileges = json["privileges"]?.arrayValue?.compactMap(\.stringValue) ?? []
         groups = json["groups"]?.arrayValue?.compactMap(\.stringValue) ?? []
-        groupAccounts = json["group_accounts"]?.arrayValue?.compactMap { group in
-            guard let name = group["name"]?.stringValue, let id = group["id"]?.stringValue else { return nil }
-            return GroupRef(name: name, id: id)
-        } ?? []
+        groupAccounts =
+            json["group_accounts"]?.arrayValue?.compactMap { group in
+                guard let name = group["name"]?.stringValue, let id = group["id"]?.stringValue else { return nil }
+                return GroupRef(name: name, id: id)
+            } ?? []
         createdAt = json["created_at"]?.stringValue ?? ""
     }
 }

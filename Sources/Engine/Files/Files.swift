@@ -21,8 +21,12 @@ public struct Files {
         do {
             try connection.transaction { tx in
                 for module in modules {
-                    try tx.execute(FileQueries.insertModule, [surface.rawValue, module.file.name, Bytea.text(module.file.content),
-                                                              module.metadata.serialized, user.id])
+                    try tx.execute(
+                        FileQueries.insertModule,
+                        [
+                            surface.rawValue, module.file.name, Bytea.text(module.file.content),
+                            module.metadata.serialized, user.id,
+                        ])
                 }
             }
         } catch let error as PostgresError where error.isUniqueViolation {
@@ -84,22 +88,30 @@ enum Bytea {
 }
 
 enum FileQueries {
-    static let insertModule = Statement("file_insert_module", """
+    static let insertModule = Statement(
+        "file_insert_module",
+        """
         INSERT INTO files (surface, kind, name, content, metadata, created_by) VALUES ($1, 'module', $2, $3::bytea, $4::jsonb, $5)
         """)
 
-    static let modules = Statement("file_modules",
+    static let modules = Statement(
+        "file_modules",
         "SELECT name, metadata FROM files WHERE surface = $1 AND kind = 'module' ORDER BY id")
 
-    static let moduleContent = Statement("file_module_content",
+    static let moduleContent = Statement(
+        "file_module_content",
         "SELECT content FROM files WHERE surface = $1 AND kind = 'module' AND name = $2")
 
-    static let insertJobFile = Statement("file_insert_job_file", """
+    static let insertJobFile = Statement(
+        "file_insert_job_file",
+        """
         INSERT INTO files (surface, kind, name, job_id, content) VALUES ($1, 'job_file', $2, $3, $4::bytea)
         ON CONFLICT (job_id, name) WHERE kind = 'job_file' DO UPDATE SET content = excluded.content
         """)
 
-    static let jobFile = Statement("file_job_file", """
+    static let jobFile = Statement(
+        "file_job_file",
+        """
         SELECT f.content FROM files f JOIN jobs j ON j.id = f.job_id
         WHERE j.surface = $1 AND j.public_id = $2 AND f.kind = 'job_file' AND f.name = $3
         """)

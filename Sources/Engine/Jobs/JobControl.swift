@@ -19,8 +19,10 @@ public enum JobControlAction: Sendable {
 extension Jobs {
     /// Applies the action to each job it can (locked in ascending id order, one transaction) and
     /// returns the reason for each job it could not: unknown, or in a status it does not apply to.
-    public func control(_ action: JobControlAction, surface: SurfaceName, publicIds: [String], actor: Actor,
-                        allowedFrom: Set<String>) throws -> [(String, String)] {
+    public func control(
+        _ action: JobControlAction, surface: SurfaceName, publicIds: [String], actor: Actor,
+        allowedFrom: Set<String>
+    ) throws -> [(String, String)] {
         try connection.transaction { tx in
             let machine = StateMachine(tx, surfaces: surfaces)
             let rows = try tx.execute(JobQueries.lockJobsByPublicId, [surface.rawValue, publicIds]).rows
@@ -47,12 +49,14 @@ extension Jobs {
     private func cancel(_ job: JobRef, machine: StateMachine, actor: Actor) throws {
         try machine.changeJobStatus(job, to: JobControlAction.cancel.target, actor: actor)
         for task in try machine.connection.execute(JobQueries.cancelOpenTasks, [job.id]).rows {
-            try machine.record(job, taskId: task.int64(0), taskKey: task.string(1), event: "task_status_changed",
-                               actor: actor, from: task.string(2), to: TaskStatus.canceled.rawValue)
+            try machine.record(
+                job, taskId: task.int64(0), taskKey: task.string(1), event: "task_status_changed",
+                actor: actor, from: task.string(2), to: TaskStatus.canceled.rawValue)
         }
         for row in try machine.connection.execute(JobQueries.openChildJobs, [job.id]).rows {
             guard let id = row.int64(0), let child = try machine.lockJob(id: id),
-                  try !machine.surfaces.lifecycle(for: child.surface).isTerminal(child.status) else { continue }
+                try !machine.surfaces.lifecycle(for: child.surface).isTerminal(child.status)
+            else { continue }
             try cancel(child, machine: machine, actor: actor)
         }
     }

@@ -32,8 +32,10 @@ public struct NewJob: Sendable, Equatable {
     public var document: JSON
     public var tasks: [NewTask]
 
-    public init(surface: SurfaceName, publicId: String? = nil, name: String = "", status: String, owner: User?,
-                jobTypeId: Int64? = nil, workflow: JSON? = nil, document: JSON = [:], tasks: [NewTask]) {
+    public init(
+        surface: SurfaceName, publicId: String? = nil, name: String = "", status: String, owner: User?,
+        jobTypeId: Int64? = nil, workflow: JSON? = nil, document: JSON = [:], tasks: [NewTask]
+    ) {
         self.jobTypeId = jobTypeId
         self.surface = surface
         self.publicId = publicId
@@ -99,20 +101,34 @@ public struct Jobs {
         let machine = StateMachine(tx, surfaces: surfaces)
         var workflowId = new.workflowId
         if let workflow = new.workflow {
-            workflowId = try tx.execute(JobQueries.insertWorkflow, [new.surface.rawValue, nil as String?, new.name,
-                                                                    workflow.serialized, new.owner?.id]).first?.int64(0)
+            workflowId = try tx.execute(
+                JobQueries.insertWorkflow,
+                [
+                    new.surface.rawValue, nil as String?, new.name,
+                    workflow.serialized, new.owner?.id,
+                ]
+            ).first?.int64(0)
         }
-        guard let job = try tx.execute(JobQueries.insertJob, [
-            new.surface.rawValue, try surfaces.publicIdSequence(for: new.surface), new.publicId, workflowId, new.jobTypeId, parent?.jobId,
-            new.name, new.status, new.owner?.id, 0, new.document.serialized, parent?.taskId,
-        ]).first.flatMap(JobQueries.jobRef) else {
+        guard
+            let job = try tx.execute(
+                JobQueries.insertJob,
+                [
+                    new.surface.rawValue, try surfaces.publicIdSequence(for: new.surface), new.publicId, workflowId, new.jobTypeId,
+                    parent?.jobId,
+                    new.name, new.status, new.owner?.id, 0, new.document.serialized, parent?.taskId,
+                ]
+            ).first.flatMap(JobQueries.jobRef)
+        else {
             throw EngineError(.conflict, "Job could not be created")
         }
         try machine.record(job, event: "job_created", actor: actor, to: job.status)
-        let tasks = JSON.array(new.tasks.map { task in
-            ["key": .string(task.key), "position": .number(task.position), "kind": .string(task.kind),
-             "automatic": .bool(task.automatic), "input": task.input]
-        })
+        let tasks = JSON.array(
+            new.tasks.map { task in
+                [
+                    "key": .string(task.key), "position": .number(task.position), "kind": .string(task.kind),
+                    "automatic": .bool(task.automatic), "input": task.input,
+                ]
+            })
         try tx.execute(JobQueries.insertTasks, [job.id, tasks.serialized])
         try tx.execute(JobQueries.recordTasksCreated, [job.id, actor.userId, actor.name])
         try machine.apply(flow.start(try machine.taskSnapshots(jobId: job.id), job: new.document), to: job, actor: actor)
@@ -122,26 +138,30 @@ public struct Jobs {
     /// A job by its surface id, with its tasks in position order.
     public func find(surface: SurfaceName, publicId: String) throws -> JobRecord? {
         guard let row = try connection.execute(Self.jobRecord, [surface.rawValue, publicId]).first,
-              let ref = JobQueries.jobRef(row) else { return nil }
+            let ref = JobQueries.jobRef(row)
+        else { return nil }
         let tasks = try connection.execute(Self.taskRecords, [ref.id]).rows.compactMap { task -> TaskRecord? in
             guard let id = task.int64(0), let status = TaskStatus(rawValue: task.string(4)) else { return nil }
-            return TaskRecord(id: id, key: task.string(1), position: task.int(2) ?? 0, kind: task.string(3), status: status,
-                              input: (try? JSON.parse(task.string(5))) ?? .null,
-                              output: task[6].flatMap { try? JSON.parse($0) }, error: task[7])
+            return TaskRecord(
+                id: id, key: task.string(1), position: task.int(2) ?? 0, kind: task.string(3), status: status,
+                input: (try? JSON.parse(task.string(5))) ?? .null,
+                output: task[6].flatMap { try? JSON.parse($0) }, error: task[7])
         }
-        return JobRecord(ref: ref, name: row.string(4), ownerId: row.int64(5), createdAt: row.double(6) ?? 0,
-                         startedAt: row.double(7), finishedAt: row.double(8), errorMessage: row[9],
-                         workflow: row[10].flatMap { try? JSON.parse($0) },
-                         document: (try? JSON.parse(row.string(11))) ?? [:], tasks: tasks)
+        return JobRecord(
+            ref: ref, name: row.string(4), ownerId: row.int64(5), createdAt: row.double(6) ?? 0,
+            startedAt: row.double(7), finishedAt: row.double(8), errorMessage: row[9],
+            workflow: row[10].flatMap { try? JSON.parse($0) },
+            document: (try? JSON.parse(row.string(11))) ?? [:], tasks: tasks)
     }
 
     /// An owner's jobs of one surface, newest first, without tasks.
     public func list(surface: SurfaceName, ownerId: Int64) throws -> [JobRecord] {
         try connection.execute(Self.ownerJobs, [surface.rawValue, ownerId]).rows.compactMap { row in
             guard let ref = JobQueries.jobRef(row) else { return nil }
-            return JobRecord(ref: ref, name: row.string(4), ownerId: row.int64(5), createdAt: row.double(6) ?? 0,
-                             startedAt: row.double(7), finishedAt: row.double(8), errorMessage: row[9],
-                             workflow: nil, document: [:], tasks: [])
+            return JobRecord(
+                ref: ref, name: row.string(4), ownerId: row.int64(5), createdAt: row.double(6) ?? 0,
+                startedAt: row.double(7), finishedAt: row.double(8), errorMessage: row[9],
+                workflow: nil, document: [:], tasks: [])
         }
     }
 
@@ -150,17 +170,23 @@ public struct Jobs {
         extract(epoch FROM j.started_at), extract(epoch FROM j.finished_at), j.error_message
         """
 
-    static let jobRecord = Statement("job_record", """
+    static let jobRecord = Statement(
+        "job_record",
+        """
         SELECT \(jobColumns), w.document, j.document
         FROM jobs j LEFT JOIN workflows w ON w.id = j.workflow_id
         WHERE j.surface = $1 AND j.public_id = $2
         """)
 
-    static let taskRecords = Statement("job_task_records", """
+    static let taskRecords = Statement(
+        "job_task_records",
+        """
         SELECT id, key, position, kind, status, input, output, error FROM tasks WHERE job_id = $1 ORDER BY position, id
         """)
 
-    static let ownerJobs = Statement("job_owner_list", """
+    static let ownerJobs = Statement(
+        "job_owner_list",
+        """
         SELECT \(jobColumns) FROM jobs j WHERE j.surface = $1 AND j.owner_id = $2 ORDER BY j.id DESC
         """)
 }

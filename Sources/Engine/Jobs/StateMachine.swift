@@ -45,8 +45,10 @@ public struct StateMachine {
     }
 
     @discardableResult
-    public func changeJobStatus(_ job: JobRef, to status: String, actor: Actor, error: String? = nil,
-                                detail: JSON = [:]) throws -> JobRef {
+    public func changeJobStatus(
+        _ job: JobRef, to status: String, actor: Actor, error: String? = nil,
+        detail: JSON = [:]
+    ) throws -> JobRef {
         let lifecycle = try surfaces.lifecycle(for: job.surface)
         guard lifecycle.canMove(from: job.status, to: status) else {
             throw EngineError(.conflict, "Job \(job.publicId) cannot go from \(job.status) to \(status)")
@@ -58,28 +60,36 @@ public struct StateMachine {
     }
 
     /// Moves a task; the task row is locked, and its job must already be locked by the caller.
-    public func changeTaskStatus(_ job: JobRef, taskId: Int64, to status: TaskStatus, actor: Actor,
-                                 event: String = "task_status_changed", detail: JSON = [:]) throws {
+    public func changeTaskStatus(
+        _ job: JobRef, taskId: Int64, to status: TaskStatus, actor: Actor,
+        event: String = "task_status_changed", detail: JSON = [:]
+    ) throws {
         guard let row = try connection.execute(JobQueries.lockTask, [taskId, job.id]).first,
-              let current = TaskStatus(rawValue: row.string(1)) else {
+            let current = TaskStatus(rawValue: row.string(1))
+        else {
             throw EngineError(.notFound, "Task \(taskId) not found in job \(job.publicId)")
         }
         guard current.canMove(to: status) else {
             throw EngineError(.conflict, "Task \(row.string(0)) cannot go from \(current.rawValue) to \(status.rawValue)")
         }
         try connection.execute(JobQueries.setTaskStatus, [taskId, status.rawValue])
-        try record(job, taskId: taskId, taskKey: row.string(0), event: event, actor: actor,
-                   from: current.rawValue, to: status.rawValue, detail: detail)
+        try record(
+            job, taskId: taskId, taskKey: row.string(0), event: event, actor: actor,
+            from: current.rawValue, to: status.rawValue, detail: detail)
         if status == .ready { try connection.execute(JobQueries.notifyRunners) }
     }
 
     /// Appends one history row.
-    public func record(_ job: JobRef, taskId: Int64? = nil, taskKey: String? = nil, event: String, actor: Actor,
-                       from: String? = nil, to: String? = nil, detail: JSON = [:]) throws {
-        try connection.execute(JobQueries.insertEvent, [
-            job.id, job.surface.rawValue, job.publicId, taskId, taskKey, event, actor.userId, actor.name,
-            from, to, detail.serialized,
-        ])
+    public func record(
+        _ job: JobRef, taskId: Int64? = nil, taskKey: String? = nil, event: String, actor: Actor,
+        from: String? = nil, to: String? = nil, detail: JSON = [:]
+    ) throws {
+        try connection.execute(
+            JobQueries.insertEvent,
+            [
+                job.id, job.surface.rawValue, job.publicId, taskId, taskKey, event, actor.userId, actor.name,
+                from, to, detail.serialized,
+            ])
     }
 }
 
@@ -118,8 +128,9 @@ extension StateMachine {
                 try changeTaskStatus(job, taskId: taskId, to: .skipped, actor: actor, detail: ["reason": "dead path"])
             case let .complete(taskId, finishState):
                 try connection.execute(JobQueries.setFinishState, [taskId, finishState])
-                try changeTaskStatus(job, taskId: taskId, to: .succeeded, actor: actor, event: "task_finished",
-                                     detail: ["finish_state": .string(finishState)])
+                try changeTaskStatus(
+                    job, taskId: taskId, to: .succeeded, actor: actor, event: "task_finished",
+                    detail: ["finish_state": .string(finishState)])
             case let .finishJob(status, error):
                 // A job that already stalled stays so when a parallel branch ends later.
                 if status == job.status { continue }
@@ -132,26 +143,36 @@ extension StateMachine {
     package func taskSnapshots(jobId: Int64) throws -> [TaskSnapshot] {
         try connection.execute(JobQueries.taskSnapshots, [jobId]).rows.compactMap { row in
             guard let id = row.int64(0), let status = TaskStatus(rawValue: row.string(3)) else { return nil }
-            return TaskSnapshot(id: id, key: row.string(1), position: row.int(2) ?? 0, status: status, automatic: row.bool(4),
-                                finishState: row[5])
+            return TaskSnapshot(
+                id: id, key: row.string(1), position: row.int(2) ?? 0, status: status, automatic: row.bool(4),
+                finishState: row[5])
         }
     }
 
     /// Leases the next runnable task of the given kinds and records that it started.
     func leaseNextTask(kinds: [String], owner: String, leaseSeconds: Int, runsPerOwner: Int? = nil) throws -> LeasedTask? {
         let stalled = surfaces.stalled
-        guard let row = try connection.execute(JobQueries.leaseTask, [kinds, owner, leaseSeconds, runsPerOwner,
-                                                                       stalled.surfaces, stalled.statuses]).first,
-              let id = row.int64(0), let jobId = row.int64(1) else { return nil }
-        let leased = LeasedTask(id: id, jobId: jobId, key: row.string(2), kind: row.string(3),
-                                input: (try? JSON.parse(row.string(4))) ?? .null, attempt: row.int(5) ?? 1,
-                                takenOverFrom: row.string(6) == "running" ? row[7] : nil, iteration: row[9], pastIterations: row.int(10) ?? 0,
-                                waitedForChildren: row.string(6) == TaskStatus.waiting.rawValue, woken: row.bool(8))
+        guard
+            let row = try connection.execute(
+                JobQueries.leaseTask,
+                [
+                    kinds, owner, leaseSeconds, runsPerOwner,
+                    stalled.surfaces, stalled.statuses,
+                ]
+            ).first,
+            let id = row.int64(0), let jobId = row.int64(1)
+        else { return nil }
+        let leased = LeasedTask(
+            id: id, jobId: jobId, key: row.string(2), kind: row.string(3),
+            input: (try? JSON.parse(row.string(4))) ?? .null, attempt: row.int(5) ?? 1,
+            takenOverFrom: row.string(6) == "running" ? row[7] : nil, iteration: row[9], pastIterations: row.int(10) ?? 0,
+            waitedForChildren: row.string(6) == TaskStatus.waiting.rawValue, woken: row.bool(8))
         guard let job = try connection.execute(JobQueries.jobOfTask, [jobId]).first.flatMap(JobQueries.jobRef) else { return nil }
         var detail: [(String, JSON)] = [("attempt", .number(leased.attempt)), ("runner", .string(owner))]
         if let previous = leased.takenOverFrom { detail.append(("taken_over_from", .string(previous))) }
-        try record(job, taskId: id, taskKey: leased.key, event: "task_started", actor: .system(owner),
-                   from: row.string(6), to: TaskStatus.running.rawValue, detail: .object(detail))
+        try record(
+            job, taskId: id, taskKey: leased.key, event: "task_started", actor: .system(owner),
+            from: row.string(6), to: TaskStatus.running.rawValue, detail: .object(detail))
         return leased
     }
 
@@ -168,23 +189,26 @@ extension StateMachine {
         case let .spawned(children):
             return try park(task, of: job, owner: owner, as: .waiting, seconds: 0) {
                 for child in children {
-                    _ = try Jobs.insert(child, parent: Jobs.Parent(jobId: job.id, taskId: task.id),
-                                        actor: .system(owner), on: connection, surfaces: surfaces)
+                    _ = try Jobs.insert(
+                        child, parent: Jobs.Parent(jobId: job.id, taskId: task.id),
+                        actor: .system(owner), on: connection, surfaces: surfaces)
                 }
             }
         case let .sleeping(seconds):
             return try park(task, of: job, owner: owner, as: .ready, seconds: seconds) {}
         }
-        let updated = try connection.execute(JobQueries.finishLeasedTask,
-                                             [task.id, owner, task.attempt, status.rawValue, output?.serialized, error, finishState])
+        let updated = try connection.execute(
+            JobQueries.finishLeasedTask,
+            [task.id, owner, task.attempt, status.rawValue, output?.serialized, error, finishState])
         guard !updated.isEmpty else { return false }
         if let variables { try connection.execute(JobQueries.mergeJobVariables, [job.id, variables.serialized]) }
         for file in files {
             try connection.execute(FileQueries.insertJobFile, [job.surface.rawValue, file.name, job.id, Bytea.text(file.content)])
         }
-        try record(job, taskId: task.id, taskKey: task.key, event: status == .succeeded ? "task_finished" : "task_failed",
-                   actor: .system(owner), from: TaskStatus.running.rawValue, to: status.rawValue,
-                   detail: error.map { ["error": .string($0)] } ?? [:])
+        try record(
+            job, taskId: task.id, taskKey: task.key, event: status == .succeeded ? "task_finished" : "task_failed",
+            actor: .system(owner), from: TaskStatus.running.rawValue, to: status.rawValue,
+            detail: error.map { ["error": .string($0)] } ?? [:])
         try moveOn(job, after: task.id, error: error, surfaces: surfaces, actor: .system(owner))
         return true
     }
@@ -194,7 +218,9 @@ extension StateMachine {
     package func moveOn(_ job: JobRef, after taskId: Int64, error: String?, surfaces: SurfaceRegistry, actor: Actor) throws {
         let tasks = try taskSnapshots(jobId: job.id)
         guard let finished = tasks.first(where: { $0.id == taskId }) else { return }
-        try apply(try surfaces.flow(for: job.surface).after(finished, error: error, tasks: tasks, job: try document(of: job)), to: job, actor: actor)
+        try apply(
+            try surfaces.flow(for: job.surface).after(finished, error: error, tasks: tasks, job: try document(of: job)), to: job,
+            actor: actor)
     }
 
     /// The job's stored document (its flow reads the definition snapshot in it).
@@ -206,14 +232,17 @@ extension StateMachine {
 extension StateMachine {
     /// A leased task that waits (for its children, or for a time) without finishing; false
     /// when the lease was lost.
-    private func park(_ task: LeasedTask, of job: JobRef, owner: String, as status: TaskStatus, seconds: Double,
-                      then: () throws -> Void) throws -> Bool {
+    private func park(
+        _ task: LeasedTask, of job: JobRef, owner: String, as status: TaskStatus, seconds: Double,
+        then: () throws -> Void
+    ) throws -> Bool {
         guard try !connection.execute(JobQueries.parkLeasedTask, [task.id, owner, task.attempt, status.rawValue, seconds]).isEmpty else {
             return false
         }
         let detail: JSON = status == .ready ? ["wake_in_seconds": .number(seconds)] : [:]
-        try record(job, taskId: task.id, taskKey: task.key, event: "task_status_changed", actor: .system(owner),
-                   from: TaskStatus.running.rawValue, to: status.rawValue, detail: detail)
+        try record(
+            job, taskId: task.id, taskKey: task.key, event: "task_status_changed", actor: .system(owner),
+            from: TaskStatus.running.rawValue, to: status.rawValue, detail: detail)
         try then()
         return true
     }

@@ -22,8 +22,10 @@ public final class Runner: @unchecked Sendable {
         /// At most this many tasks of one job owner run at once on runners of these kinds.
         public var runsPerOwner: Int?
 
-        public init(conninfo: String, owner: String, threads: Int = 2, leaseSeconds: Int = 30,
-                    pollIntervalMilliseconds: Int32 = 1000, runsPerOwner: Int? = nil) {
+        public init(
+            conninfo: String, owner: String, threads: Int = 2, leaseSeconds: Int = 30,
+            pollIntervalMilliseconds: Int32 = 1000, runsPerOwner: Int? = nil
+        ) {
             self.conninfo = conninfo
             self.owner = owner
             self.threads = threads
@@ -84,8 +86,12 @@ public final class Runner: @unchecked Sendable {
                 while !stopping, try runNextTask(on: connection) {}
                 wait(on: connection)
             } catch {
-                Log.warning("runner error; reconnecting", [("runner", configuration.owner), ("thread", String(index)),
-                                                          ("error", "\(error)")])
+                Log.warning(
+                    "runner error; reconnecting",
+                    [
+                        ("runner", configuration.owner), ("thread", String(index)),
+                        ("error", "\(error)"),
+                    ])
                 connection?.close()
                 connection = nil
                 usleep(UInt32(configuration.pollIntervalMilliseconds) * 1000)
@@ -108,11 +114,13 @@ public final class Runner: @unchecked Sendable {
                 if !tasks.isEmpty {
                     do {
                         if connection == nil { connection = try Connection(conninfo: configuration.conninfo) }
-                        try connection?.execute(JobQueries.renewLeases, [
-                            configuration.owner, configuration.leaseSeconds,
-                            "{" + tasks.map { String($0.id) }.joined(separator: ",") + "}",
-                            "{" + tasks.map { String($0.attempt) }.joined(separator: ",") + "}",
-                        ])
+                        try connection?.execute(
+                            JobQueries.renewLeases,
+                            [
+                                configuration.owner, configuration.leaseSeconds,
+                                "{" + tasks.map { String($0.id) }.joined(separator: ",") + "}",
+                                "{" + tasks.map { String($0.attempt) }.joined(separator: ",") + "}",
+                            ])
                     } catch {
                         Log.warning("lease renewal failed", [("runner", configuration.owner), ("error", "\(error)")])
                         connection?.close()
@@ -138,10 +146,13 @@ public final class Runner: @unchecked Sendable {
     @discardableResult
     public func runNextTask(on connection: Connection) throws -> Bool {
         let owner = configuration.owner
-        guard let task = try connection.transaction({ tx in
-            try StateMachine(tx, surfaces: surfaces).leaseNextTask(kinds: kinds.names, owner: owner, leaseSeconds: configuration.leaseSeconds,
-                                               runsPerOwner: configuration.runsPerOwner)
-        }) else { return false }
+        guard
+            let task = try connection.transaction({ tx in
+                try StateMachine(tx, surfaces: surfaces).leaseNextTask(
+                    kinds: kinds.names, owner: owner, leaseSeconds: configuration.leaseSeconds,
+                    runsPerOwner: configuration.runsPerOwner)
+            })
+        else { return false }
         running.insert(task)
         defer { running.remove(task) }
         let outcome = try run(task, on: connection)
@@ -181,7 +192,8 @@ public final class Runner: @unchecked Sendable {
         }
         context.task.workflow = { name in
             guard let surface, let row = try connection.execute(JobQueries.workflowByName, [surface.rawValue, name]).first,
-                  let id = row.int64(0), let definition = try? JSON.parse(row.string(1)) else { return nil }
+                let id = row.int64(0), let definition = try? JSON.parse(row.string(1))
+            else { return nil }
             return (id, definition)
         }
         return kind.run(context)

@@ -28,8 +28,10 @@ public struct TaskContext {
         public var workflow: (String) throws -> (rowId: Int64, document: JSON)? = { _ in nil }
     }
 
-    public init(input: JSON, upstream: [String: JSON], jobVariables: JSON = [:],
-                module: @escaping (String) throws -> [UInt8]? = { _ in nil }) {
+    public init(
+        input: JSON, upstream: [String: JSON], jobVariables: JSON = [:],
+        module: @escaping (String) throws -> [UInt8]? = { _ in nil }
+    ) {
         self.input = input
         self.upstream = upstream
         self.jobVariables = jobVariables

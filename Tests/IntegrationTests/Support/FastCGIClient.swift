@@ -24,7 +24,9 @@ enum FastCGIClient {
         var encodedParams: [UInt8] = []
         for (name, value) in params {
             for length in [name.utf8.count, value.utf8.count] {
-                encodedParams += length < 128 ? [UInt8(length)]
+                encodedParams +=
+                    length < 128
+                    ? [UInt8(length)]
                     : [UInt8(0x80 | (length >> 24)), UInt8((length >> 16) & 0xff), UInt8((length >> 8) & 0xff), UInt8(length & 0xff)]
             }
             encodedParams += Array(name.utf8) + Array(value.utf8)

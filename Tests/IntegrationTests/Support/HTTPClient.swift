@@ -42,8 +42,9 @@ struct HTTPClient {
     }
 
     func postJSON(_ target: String, _ body: JSON, token: String? = nil, headers: [(String, String)] = []) throws -> HTTPResponse {
-        try request("POST", target, headers: authorization(token) + [("Content-Type", "application/json")] + headers,
-                    body: Array(body.serialized.utf8))
+        try request(
+            "POST", target, headers: authorization(token) + [("Content-Type", "application/json")] + headers,
+            body: Array(body.serialized.utf8))
     }
 
     func authorization(_ token: String?) -> [(String, String)] {

@@ -5,8 +5,10 @@ import XCTest
 enum ItentialSupport {
     /// Asserts an Itential error: the status, and a `{"message", "data"}` body whose message
     /// starts with `prefix` when given.
-    static func assertMessage(_ response: HTTPResponse, _ status: Int, _ prefix: String? = nil,
-                              file: StaticString = #filePath, line: UInt = #line) {
+    static func assertMessage(
+        _ response: HTTPResponse, _ status: Int, _ prefix: String? = nil,
+        file: StaticString = #filePath, line: UInt = #line
+    ) {
         XCTAssertEqual(response.status, status, response.text, file: file, line: line)
         let message = response.json?["message"]?.stringValue
         XCTAssertNotNil(message, response.text, file: file, line: line)
@@ -28,11 +30,15 @@ struct ItentialFixture {
     static let success: JSON = ["type": "standard", "state": "success"]
     static func edge(_ state: String) -> JSON { ["type": "standard", "state": .string(state)] }
 
-    static func task(_ name: String, _ incoming: JSON, type: String = "operation", app: String = "WorkFlowEngine",
-                     outgoing: JSON = [:]) -> JSON {
-        ["name": .string(name), "summary": .string(name), "description": .string(name), "location": "Application",
-         "app": .string(app), "type": .string(type), "actor": "Pronghorn", "groups": [],
-         "variables": ["incoming": incoming, "outgoing": outgoing, "error": "", "decorators": []]]
+    static func task(
+        _ name: String, _ incoming: JSON, type: String = "operation", app: String = "WorkFlowEngine",
+        outgoing: JSON = [:]
+    ) -> JSON {
+        [
+            "name": .string(name), "summary": .string(name), "description": .string(name), "location": "Application",
+            "app": .string(app), "type": .string(type), "actor": "Pronghorn", "groups": [],
+            "variables": ["incoming": incoming, "outgoing": outgoing, "error": "", "decorators": []],
+        ]
     }
 
     /// A manual ViewData task; `btn_failure` empty offers only `success`.
@@ -40,15 +46,21 @@ struct ItentialFixture {
         task("ViewData", incoming, type: "manual").setting("view", to: "/workflow_engine/task/ViewData")
     }
 
-    static func stub(_ state: String = "success") -> JSON { task("stub", ["type": .string(state), "response": .string(state)], type: "automatic") }
+    static func stub(_ state: String = "success") -> JSON {
+        task("stub", ["type": .string(state), "response": .string(state)], type: "automatic")
+    }
 
     /// Creates a workflow with a unique name from tasks (start and end added) and transitions.
     func workflow(_ tasks: [(String, JSON)], _ transitions: [(String, JSON)], inputSchema: JSON? = nil) throws -> String {
         let name = "it-job-\(UUID().uuidString.prefix(8))"
         var document: [(String, JSON)] = [
             ("name", .string(name)), ("type", "automation"),
-            ("tasks", .object([("workflow_start", ["name": "workflow_start", "groups": []])] + tasks
-                + [("workflow_end", ["name": "workflow_end", "groups": []])])),
+            (
+                "tasks",
+                .object(
+                    [("workflow_start", ["name": "workflow_start", "groups": []])] + tasks
+                        + [("workflow_end", ["name": "workflow_end", "groups": []])])
+            ),
             ("transitions", .object(transitions + [("workflow_end", [:])])),
         ]
         if let inputSchema { document.append(("inputSchema", inputSchema)) }
@@ -58,8 +70,11 @@ struct ItentialFixture {
     }
 
     func start(_ workflow: String, _ options: JSON = [:]) throws -> JSON {
-        let response = try client.postJSON("/operations-manager/jobs/start", ["workflow": .string(workflow), "options": options], token: admin)
-        guard response.status == 200, let job = response.json?["data"] else { throw ClientError("starting: \(response.status) \(response.text)") }
+        let response = try client.postJSON(
+            "/operations-manager/jobs/start", ["workflow": .string(workflow), "options": options], token: admin)
+        guard response.status == 200, let job = response.json?["data"] else {
+            throw ClientError("starting: \(response.status) \(response.text)")
+        }
         return job
     }
 
@@ -76,7 +91,6 @@ struct ItentialFixture {
             Thread.sleep(forTimeInterval: 0.1)
         }
     }
-
 
 }
 

@@ -9,7 +9,8 @@ enum ModuleArchives {
     static func python(_ body: String) throws -> [UInt8] {
         let zip = NSTemporaryDirectory() + "module-\(UUID().uuidString).zip"
         defer { try? FileManager.default.removeItem(atPath: zip) }
-        let script = "import stat, sys, zipfile\nwith zipfile.ZipFile(sys.argv[1], 'w', zipfile.ZIP_DEFLATED) as z:\n"
+        let script =
+            "import stat, sys, zipfile\nwith zipfile.ZipFile(sys.argv[1], 'w', zipfile.ZIP_DEFLATED) as z:\n"
             + body.split(separator: "\n", omittingEmptySubsequences: false).map { "    " + $0 }.joined(separator: "\n")
         let made = try Spawn.run("/usr/bin/python3", ["-c", script, zip], environment: [:])
         XCTAssertEqual(made.status, 0, made.output)
@@ -18,18 +19,21 @@ enum ModuleArchives {
 
     /// A module folder with these files (path inside the module → source).
     static func module(_ module: String, files: [String: String]) throws -> [UInt8] {
-        try python(files.sorted { $0.key < $1.key }.map { path, text in
-            "z.writestr(\(pythonString("\(module)/\(path)")), \(pythonString(text)))"
-        }.joined(separator: "\n"))
+        try python(
+            files.sorted { $0.key < $1.key }.map { path, text in
+                "z.writestr(\(pythonString("\(module)/\(path)")), \(pythonString(text)))"
+            }.joined(separator: "\n"))
     }
 
     /// A module with one block, `B`, whose `execute()` runs `body` (indented by the caller's
     /// lines); it may call `self.output.set_value(…)`. `os`, `sys`, `time` and `socket` are imported.
     static func block(_ module: String, execute body: String) throws -> [UInt8] {
         let indented = body.split(separator: "\n", omittingEmptySubsequences: false).map { "        " + $0 }.joined(separator: "\n")
-        return try self.module(module, files: [
-            "__init__.py": "from blocks.\(module).B import B\nstring_classobject_mapping = {B.name: B()}\n",
-            "B.py": """
+        return try self.module(
+            module,
+            files: [
+                "__init__.py": "from blocks.\(module).B import B\nstring_classobject_mapping = {B.name: B()}\n",
+                "B.py": """
                 import os, socket, sys, time
                 from blocks.Block import Block
                 from blocks.BlockOutput import BlockOutput
@@ -48,12 +52,14 @@ enum ModuleArchives {
                 \(indented)
 
                 """,
-        ])
+            ])
     }
 
     /// A Python string literal (JSON's escapes are Python's).
     static func pythonString(_ text: String) -> String {
-        String(decoding: try! JSONSerialization.data(withJSONObject: text, options: [.fragmentsAllowed, .withoutEscapingSlashes]), as: UTF8.self)
+        String(
+            decoding: try! JSONSerialization.data(withJSONObject: text, options: [.fragmentsAllowed, .withoutEscapingSlashes]),
+            as: UTF8.self)
     }
 }
 
@@ -61,8 +67,9 @@ extension BlocksUser {
     func upload(_ archive: [UInt8], filename: String = "module.zip") throws -> HTTPResponse {
         var form = Multipart()
         form.file("file", filename: filename, archive)
-        return try client.request("POST", "/api/workflow/upload", headers: [("Content-Type", form.contentType), ("Cookie", "token=\(token)")],
-                                  body: form.body)
+        return try client.request(
+            "POST", "/api/workflow/upload", headers: [("Content-Type", form.contentType), ("Cookie", "token=\(token)")],
+            body: form.body)
     }
 
     /// Uploads a one-block module (see `ModuleArchives.block`), runs its block as a job and

@@ -33,8 +33,9 @@ enum TestStack {
     @discardableResult
     static func ctl(_ arguments: String..., environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
         guard let opsDirectory else { throw XCTSkip("FLOWGATE_TEST_OPS is not set: run with ops/test") }
-        return try Spawn.run(opsDirectory + "/ctl", arguments,
-                             environment: ProcessInfo.processInfo.environment.merging(environment) { $1 })
+        return try Spawn.run(
+            opsDirectory + "/ctl", arguments,
+            environment: ProcessInfo.processInfo.environment.merging(environment) { $1 })
     }
 
     /// Starts any stopped instance and waits until nginx routes to each again (it rests a failed
@@ -65,8 +66,10 @@ enum TestStack {
     static func adminToken() throws -> String { try login("admin", adminPassword) }
 
     /// Creates a user with a unique name through the native API and returns (name, token).
-    static func makeUser(roles: [String] = [], privileges: [String] = [], groups: [String] = [],
-                         email: String? = nil, prefix: String = "user") throws -> (name: String, token: String) {
+    static func makeUser(
+        roles: [String] = [], privileges: [String] = [], groups: [String] = [],
+        email: String? = nil, prefix: String = "user"
+    ) throws -> (name: String, token: String) {
         let name = "\(prefix)-\(UUID().uuidString.prefix(8).lowercased())"
         let body: JSON = [
             "username": .string(name), "password": "secret-pw", "email": .string(email),

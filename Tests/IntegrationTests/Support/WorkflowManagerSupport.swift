@@ -19,14 +19,20 @@ struct WorkflowManagerItem {
     }
 
     /// A step; `paths` are next step ids, or (next, expression) pairs.
-    static func step(_ id: String, _ type: String = "Manual", to paths: [String] = [], conditional: [(String, String)] = [],
-                     options: [(String, JSON)] = [], args: JSON? = nil) -> JSON {
+    static func step(
+        _ id: String, _ type: String = "Manual", to paths: [String] = [], conditional: [(String, String)] = [],
+        options: [(String, JSON)] = [], args: JSON? = nil
+    ) -> JSON {
         var action: [(String, JSON)] = [("actionType", .string(type))]
         if let args { action.append(("args", args)) }
-        let pathList = paths.map { JSON.object([("nextStep", .string($0))]) }
+        let pathList =
+            paths.map { JSON.object([("nextStep", .string($0))]) }
             + conditional.map { JSON.object([("nextStep", .string($0.0)), ("expression", .string($0.1))]) }
-        return .object([("id", .string(id)), ("name", .string("Step \(id)")), ("action", .object(action)),
-                        ("paths", .array(pathList))] + options)
+        return .object(
+            [
+                ("id", .string(id)), ("name", .string("Step \(id)")), ("action", .object(action)),
+                ("paths", .array(pathList)),
+            ] + options)
     }
 
     func post(_ path: String, _ body: JSON, token: String? = nil) throws -> HTTPResponse {
@@ -49,8 +55,11 @@ struct WorkflowManagerItem {
 
     /// A template whose jobs' first step is assigned to the admin unless `defaults` say otherwise.
     func template(diagram: String, defaults: [(String, JSON)] = [], state: String = "Active") throws -> String {
-        let body = JSON.object([("jobTemplateName", "test template"), ("diagramId", .string(diagram)), ("state", .string(state)),
-                                ("defaultAssignedType", "User"), ("defaultAssignedTo", "admin")] + defaults)
+        let body = JSON.object(
+            [
+                ("jobTemplateName", "test template"), ("diagramId", .string(diagram)), ("state", .string(state)),
+                ("defaultAssignedType", "User"), ("defaultAssignedTo", "admin"),
+            ] + defaults)
         let response = try post("/jobTemplates", body)
         guard response.status == 200, let id = response.json?["jobTemplateId"]?.stringValue else {
             throw ClientError("creating template: \(response.status) \(response.text)")
@@ -76,18 +85,23 @@ struct WorkflowManagerItem {
     }
 
     /// The per-step statuses of a 200 action response.
-    func outcomes(_ jobId: String, _ body: JSON, token: String? = nil, file: StaticString = #filePath, line: UInt = #line) throws -> [String] {
+    func outcomes(_ jobId: String, _ body: JSON, token: String? = nil, file: StaticString = #filePath, line: UInt = #line) throws
+        -> [String]
+    {
         let response = try act(jobId, body, token: token)
         XCTAssertEqual(response.status, 200, response.text, file: file, line: line)
         let responses = response.json?["stepResponses"]?.arrayValue ?? []
-        XCTAssertEqual(response.json?["success"]?.boolValue, responses.allSatisfy { $0["status"]?.stringValue == "Success" },
-                       file: file, line: line)
+        XCTAssertEqual(
+            response.json?["success"]?.boolValue, responses.allSatisfy { $0["status"]?.stringValue == "Success" },
+            file: file, line: line)
         return responses.compactMap { $0["status"]?.stringValue }
     }
 
     func job(_ jobId: String, holds: Bool = false) throws -> JSON {
         let response = try get("/jobs/\(jobId)" + (holds ? "?holds=true" : ""))
-        guard response.status == 200, let json = response.json else { throw ClientError("reading job: \(response.status) \(response.text)") }
+        guard response.status == 200, let json = response.json else {
+            throw ClientError("reading job: \(response.status) \(response.text)")
+        }
         return json
     }
 
