@@ -51,15 +51,13 @@ public struct ItentialFlow: JobFlow {
             var incoming: [String: [(String, String)]] = [:]
             var outgoing: [String: [(String, String)]] = [:]
             var reverts: [String: [(String, String)]] = [:]
-            for (from, targets) in transitions?.objectValue ?? [] {
-                for (to, edge) in targets.objectValue ?? [] {
-                    let state = edge["state"]?.stringValue ?? "success"
-                    if edge["type"]?.stringValue == "revert" {
-                        reverts[from, default: []].append((to, state))
-                    } else if edge["type"]?.stringValue == "standard" {
-                        incoming[to, default: []].append((from, state))
-                        outgoing[from, default: []].append((to, state))
-                    }
+            for edge in Transition.parse(transitions).edges {
+                switch edge.kind {
+                case .revert:
+                    reverts[edge.from, default: []].append((edge.to, edge.state.rawValue))
+                case .standard:
+                    incoming[edge.to, default: []].append((edge.from, edge.state.rawValue))
+                    outgoing[edge.from, default: []].append((edge.to, edge.state.rawValue))
                 }
             }
             self.incoming = incoming

@@ -93,22 +93,21 @@ package enum ItentialJobDocument {
     }
 
     /// `transitions[from][to] = {type, state}` regrouped per task as `{state: [{task, type}]}`.
+    /// A `loop` transition shows as type `loop`.
     static func groupedTransitions(_ transitions: JSON?) -> [String: JSON] {
-        var result: [String: JSON] = [:]
-        for (from, targets) in transitions?.objectValue ?? [] {
-            var byState: [(String, [JSON])] = [("success", []), ("failure", []), ("error", [])]
-            for (to, edge) in targets.objectValue ?? [] {
-                let state = edge["state"]?.stringValue ?? "success"
-                let type = state == "loop" ? "loop" : edge["type"]?.stringValue ?? "standard"
-                let entry: JSON = ["task": .string(to), "type": .string(type)]
-                if let index = byState.firstIndex(where: { $0.0 == state }) {
-                    byState[index].1.append(entry)
-                } else {
-                    byState.append((state, [entry]))
-                }
-            }
-            result[from] = .object(byState.map { ($0.0, .array($0.1)) })
+        var byTask: [String: [(String, [JSON])]] = [:]
+        for from in (transitions?.objectValue ?? []).map(\.0) {
+            byTask[from] = [("success", []), ("failure", []), ("error", [])]
         }
-        return result
+        for edge in Transition.parse(transitions).edges {
+            let state = edge.state.rawValue
+            let entry: JSON = ["task": .string(edge.to), "type": .string(edge.state == .loop ? "loop" : edge.kind.rawValue)]
+            if let index = byTask[edge.from]?.firstIndex(where: { $0.0 == state }) {
+                byTask[edge.from]?[index].1.append(entry)
+            } else {
+                byTask[edge.from, default: []].append((state, [entry]))
+            }
+        }
+        return byTask.mapValues { groups in .object(groups.map { ($0.0, .array($0.1)) }) }
     }
 }

@@ -49,10 +49,18 @@ public struct ItentialJobs {
     let jobs: Jobs
 
     /// Creates the job with its tasks in one transaction and starts it.
-    public func start(_ job: NewJob, by user: User) throws {
+    /// Creates and starts the job, and answers it as it stood when the start committed (the
+    /// runners may move it on at once).
+    public func start(_ job: NewJob, by user: User) throws -> ItentialJob {
         var job = job
         job.owner = user
-        _ = try jobs.create(job, actor: .user(user))
+        return try connection.transaction { tx in
+            let ref = try Jobs.insert(job, parent: nil, actor: .user(user), on: tx, surfaces: jobs.surfaces)
+            guard let started = try tx.execute(Self.read, [[ref.publicId]]).first else {
+                throw EngineError(.conflict, "Job \(ref.publicId) could not be read back")
+            }
+            return try Self.decode(started)
+        }
     }
 
     public func job(id: String) throws -> ItentialJob? {
@@ -64,8 +72,8 @@ public struct ItentialJobs {
         try connection.execute(Self.read, [ids]).rows.map(Self.decode)
     }
 
-    static func decode(_ row: Row) -> ItentialJob {
-        let tasks = ((try? JSON.parse(row.string(7)))?.arrayValue ?? []).compactMap { task -> ItentialJob.Task? in
+    static func decode(_ row: Row) throws -> ItentialJob {
+        let tasks = (try row.optionalJSON(7)?.arrayValue ?? []).compactMap { task -> ItentialJob.Task? in
             guard let key = task["key"]?.stringValue, let status = task["status"]?.stringValue.flatMap(TaskStatus.init(rawValue:)) else {
                 return nil
             }
@@ -78,13 +86,13 @@ public struct ItentialJobs {
                 iterations: task["iterations"]?.arrayValue?.compactMap(\.stringValue) ?? [],
                 childJobs: task["children"].flatMap { $0.isNull ? nil : $0 })
         }
-        let errors = ((try? JSON.parse(row.string(8)))?.arrayValue ?? []).map { entry in
+        let errors = (try row.optionalJSON(8)?.arrayValue ?? []).map { entry in
             ItentialJob.Failure(
                 task: entry["task"]?.stringValue ?? "job", message: entry["message"]?.stringValue ?? "",
                 at: entry["at"]?.doubleValue ?? 0)
         }
         return ItentialJob(
-            id: row.string(9), status: row.string(0), document: (try? JSON.parse(row.string(1))) ?? [:],
+            id: row.string(9), status: row.string(0), document: try row.json(1),
             ownerAccountId: row[2], createdAt: row.double(3) ?? 0, finishedAt: row.double(4),
             lastUpdatedAt: row.double(5) ?? 0, tasks: tasks, errors: errors)
     }
@@ -102,7 +110,7 @@ public struct ItentialJobs {
     /// that of many concurrent claims exactly one wins.
     public func claim(id: String, for username: String, by actor: User) throws -> ClaimResult {
         if let row = try connection.execute(Self.claim, [id, username, actor.id, actor.username, actor.accountId]).first {
-            return .claimed(Self.decode(row))
+            return .claimed(try Self.decode(row))
         }
         guard let row = try connection.execute(Self.claimState, [id, username]).first else { return .noSuchJob }
         guard row.bool(3) else { return .noSuchUser }

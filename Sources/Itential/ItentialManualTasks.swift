@@ -69,16 +69,16 @@ public struct ItentialManualTasks {
         }
     }
 
-    static func decode(_ row: Row) -> ItentialIteration? {
+    static func decode(_ row: Row) throws -> ItentialIteration? {
         guard let status = TaskStatus(rawValue: row.string(2)) else { return nil }
         var outputs: [String: JSON] = [:]
-        for (key, value) in (try? JSON.parse(row[17] ?? "{}"))?.objectValue ?? [] { outputs[key] = value }
+        for (key, value) in try row.optionalJSON(17)?.objectValue ?? [] { outputs[key] = value }
         return ItentialIteration(
             id: row.string(0), key: row.string(1), status: status, automatic: row.bool(3),
-            definition: (try? JSON.parse(row.string(4))) ?? [:], finishState: row[5], output: row[6].flatMap { try? JSON.parse($0) },
+            definition: try row.optionalJSON(4) ?? [:], finishState: row[5], output: try row.optionalJSON(6),
             startedAt: row.double(7), claimedAt: row.double(8), finishedAt: row.double(9), ownerAccountId: row[10], ownerName: row[11],
             jobId: row.string(12), jobName: row.string(13), jobStatus: row.string(14),
-            jobDocument: (try? JSON.parse(row.string(15))) ?? [:], outputs: outputs)
+            jobDocument: try row.json(15), outputs: outputs)
     }
 
     static let columns = """

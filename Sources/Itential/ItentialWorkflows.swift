@@ -55,7 +55,7 @@ public struct ItentialWorkflows {
         let name = try Self.name(workflow)
         do {
             return try connection.transaction { tx in
-                guard let current = try tx.execute(Self.lockById, [id]).first.flatMap({ try? JSON.parse($0.string(0)) }) else { return nil }
+                guard let current = try tx.execute(Self.lockById, [id]).first.map({ try $0.json(0) }) else { return nil }
                 let created = (current["created"]?.stringValue ?? "", current["created_by"]?.stringValue ?? "")
                 let document = Self.stored(
                     workflow, id: id, created: created,
@@ -74,10 +74,8 @@ public struct ItentialWorkflows {
 
     /// The workflow's row (jobs refer to it) and document.
     public func findRecord(name: String) throws -> (rowId: Int64, document: JSON)? {
-        guard let row = try connection.execute(Self.byName, [name]).first, let id = row.int64(1),
-            let document = try? JSON.parse(row.string(0))
-        else { return nil }
-        return (id, document)
+        guard let row = try connection.execute(Self.byName, [name]).first, let id = row.int64(1) else { return nil }
+        return (id, try row.json(0))
     }
 
     public func list(_ filter: Filter, limit: Int, skip: Int) throws -> Page {
@@ -85,13 +83,13 @@ public struct ItentialWorkflows {
         let rows = try connection.execute(Self.page, parameters + [limit, skip]).rows
         // Past the last page there is no row to carry the total.
         let total = try rows.first?.int(1) ?? connection.execute(Self.count, parameters).first?.int(0) ?? 0
-        return Page(items: rows.compactMap { try? JSON.parse($0.string(0)) }, total: total)
+        return Page(items: try rows.map { try $0.json(0) }, total: total)
     }
 
     /// Deletes by name and returns the deleted workflow; nil if there was none. Jobs keep
     /// their own snapshot.
     public func delete(name: String) throws -> JSON? {
-        try connection.execute(Self.deleteByName, [name]).first.flatMap { try? JSON.parse($0.string(0)) }
+        try connection.execute(Self.deleteByName, [name]).first.map { try $0.json(0) }
     }
 
     // MARK: Documents

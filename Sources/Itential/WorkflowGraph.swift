@@ -10,6 +10,26 @@ public struct Transition: Sendable, Equatable {
     public let to: String
     public let kind: Kind
     public let state: State
+
+    /// `transitions[from][to] = {type, state}`, in document order: the one reading of a
+    /// workflow's (and a job's snapshot's) transitions. An entry whose type or state is not one
+    /// of the above is returned apart, never guessed at (a workflow with one cannot start).
+    static func parse(_ transitions: JSON?) -> (edges: [Transition], invalid: [(from: String, to: String)]) {
+        var edges: [Transition] = []
+        var invalid: [(from: String, to: String)] = []
+        for (from, targets) in transitions?.objectValue ?? [] {
+            for (to, edge) in targets.objectValue ?? [] {
+                if let kind = edge["type"]?.stringValue.flatMap(Kind.init(rawValue:)),
+                    let state = edge["state"]?.stringValue.flatMap(State.init(rawValue:))
+                {
+                    edges.append(Transition(from: from, to: to, kind: kind, state: state))
+                } else {
+                    invalid.append((from, to))
+                }
+            }
+        }
+        return (edges, invalid)
+    }
 }
 
 /// An Itential workflow's tasks and transitions, and the checks that decide whether it can be
@@ -40,26 +60,22 @@ public struct WorkflowGraph: Sendable {
         for (key, task) in tasks where key != WorkflowGraph.start && key != WorkflowGraph.end {
             errors += WorkflowGraph.check(task: task, key: key)
         }
-        var transitions: [Transition] = []
+        let (edges, invalid) = Transition.parse(workflow["transitions"])
+        let unreadable = Set(invalid.map { [$0.from, $0.to] })
         for (from, targets) in workflow["transitions"]?.objectValue ?? [] {
             if !known.contains(from) { errors.append(Issue(task: from, message: "Transition from unknown task \(from)")) }
-            for (to, edge) in targets.objectValue ?? [] {
-                guard known.contains(to) else {
+            for to in (targets.objectValue ?? []).map(\.0) {
+                if !known.contains(to) {
                     errors.append(Issue(task: from, message: "Transition from \(from) to unknown task \(to)"))
-                    continue
-                }
-                guard let kind = edge["type"]?.stringValue.flatMap(Transition.Kind.init(rawValue:)),
-                    let state = edge["state"]?.stringValue.flatMap(Transition.State.init(rawValue:))
-                else {
+                } else if unreadable.contains([from, to]) {
                     errors.append(
                         Issue(
                             task: from,
                             message: "Transition from \(from) to \(to) needs type standard|revert and state success|failure|error|loop"))
-                    continue
                 }
-                transitions.append(Transition(from: from, to: to, kind: kind, state: state))
             }
         }
+        let transitions = edges.filter { known.contains($0.to) }
         self.transitions = transitions
         if let cycle = WorkflowGraph.standardCycle(transitions) {
             errors.append(Issue(task: cycle, message: "Standard transitions form a cycle through task \(cycle)"))

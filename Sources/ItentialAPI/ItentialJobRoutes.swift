@@ -98,11 +98,10 @@ enum ItentialJobRoutes {
             throw HTTPError(400, refusal.message, body: ["message": .string(refusal.message), "data": refusal.data])
         }
         let id = ItentialNewJob.objectId()
-        try session.itentialJobs.start(
+        return try session.itentialJobs.start(
             ItentialNewJob.make(
                 id: id, workflowRowId: rowId, workflow: workflow, options: options, variables: variables,
                 initiator: .init(accountId: user.accountId, username: user.username)), by: user)
-        return try job(session, id: id, for: user)
     }
 
     // MARK: Claims

@@ -12,6 +12,10 @@ public struct QueryResult: Sendable {
 public struct Row: Sendable {
     public let values: [String?]
 
+    public init(values: [String?]) {
+        self.values = values
+    }
+
     public subscript(index: Int) -> String? { values[index] }
     public func string(_ index: Int) -> String { values[index] ?? "" }
     public func int(_ index: Int) -> Int? { values[index].flatMap { Int($0) } }

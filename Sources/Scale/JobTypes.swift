@@ -196,15 +196,15 @@ public struct JobTypes {
     /// One row per name matching the filter: the highest version of that name, and all its versions.
     public func names(_ filter: JobTypeFilter, limit: Int, offset: Int) throws -> (count: Int, items: [(JobTypeRecord, [String])]) {
         let result = try connection.execute(JobTypeQueries.names, JobTypes.parameters(filter) + [limit, offset])
-        let items = result.rows.map { row in
-            (JobTypes.record(row), (try? JSON.parse(row.string(19)))?.arrayValue?.compactMap(\.stringValue) ?? [])
+        let items = try result.rows.map { row in
+            (try JobTypes.record(row), try row.optionalJSON(19)?.arrayValue?.compactMap(\.stringValue) ?? [])
         }
         return (result.first?.int(20) ?? 0, items)
     }
 
     public func revisions(jobTypeId: Int64, limit: Int, offset: Int) throws -> (count: Int, items: [JobTypeRevision]) {
         let result = try connection.execute(JobTypeQueries.revisions, [jobTypeId, limit, offset])
-        return (result.first?.int(5) ?? 0, result.rows.map(JobTypes.revision))
+        return (result.first?.int(5) ?? 0, try result.rows.map(JobTypes.revision))
     }
 
     public func revision(jobTypeId: Int64, number: Int) throws -> JobTypeRevision? {
@@ -213,8 +213,8 @@ public struct JobTypes {
 
     // MARK: Rows
 
-    private func counted(_ result: QueryResult, countColumn: Int) -> (count: Int, items: [JobTypeRecord]) {
-        (result.first?.int(countColumn) ?? 0, result.rows.map(JobTypes.record))
+    private func counted(_ result: QueryResult, countColumn: Int) throws -> (count: Int, items: [JobTypeRecord]) {
+        (result.first?.int(countColumn) ?? 0, try result.rows.map(JobTypes.record))
     }
 
     static func parameters(_ filter: JobTypeFilter) -> [any PostgresParameter] {
@@ -225,19 +225,19 @@ public struct JobTypes {
         ]
     }
 
-    static func record(_ row: Row) -> JobTypeRecord {
+    static func record(_ row: Row) throws -> JobTypeRecord {
         JobTypeRecord(
             id: row.int64(0) ?? 0, name: row.string(1), version: row.string(2), isActive: row.bool(3),
             isSystem: row.bool(4), isPaused: row.bool(5), isPublished: row.bool(6), iconCode: row[7],
             unmetResources: row[8], maxScheduled: row.int(9), maxTries: row.int(10) ?? 3, revisionNum: row.int(11) ?? 1,
             dockerImage: row.string(12), created: row.string(13), deprecated: row[14], paused: row[15],
-            lastModified: row.string(16), manifest: (try? JSON.parse(row.string(17))) ?? [:],
-            configuration: (try? JSON.parse(row.string(18))) ?? [:])
+            lastModified: row.string(16), manifest: try row.optionalJSON(17) ?? [:],
+            configuration: try row.optionalJSON(18) ?? [:])
     }
 
-    static func revision(_ row: Row) -> JobTypeRevision {
+    static func revision(_ row: Row) throws -> JobTypeRevision {
         JobTypeRevision(
             id: row.int64(0) ?? 0, revisionNum: row.int(1) ?? 0, dockerImage: row.string(2), created: row.string(3),
-            manifest: (try? JSON.parse(row.string(4))) ?? [:])
+            manifest: try row.optionalJSON(4) ?? [:])
     }
 }

@@ -22,7 +22,7 @@ public struct ScaleCounts {
             throw EngineError(.invalid, "Start time must come before end time")
         }
         let page = try connection.execute(ScaleCountQueries.jobTypePage, [isActive, limit, offset])
-        let jobTypes = page.rows.map(JobTypes.record)
+        let jobTypes = try page.rows.map(JobTypes.record)
         let ids = "{" + jobTypes.map { String($0.id) }.joined(separator: ",") + "}"
         var counts: [Int64: [StatusCount]] = [:]
         for row in try connection.execute(ScaleCountQueries.statusCounts, [ids, started, ended]).rows {
@@ -35,7 +35,7 @@ public struct ScaleCounts {
     /// Job types with jobs in `status` (PENDING or RUNNING): count and the oldest change.
     public func waiting(in status: String, limit: Int, offset: Int) throws -> (count: Int, items: [(JobTypeRecord, Int, String)]) {
         let result = try connection.execute(ScaleCountQueries.waiting, [status, limit, offset])
-        return (result.first?.int(21) ?? 0, result.rows.map { (JobTypes.record($0), $0.int(19) ?? 0, $0.string(20)) })
+        return (result.first?.int(21) ?? 0, try result.rows.map { (try JobTypes.record($0), $0.int(19) ?? 0, $0.string(20)) })
     }
 
     /// FAILED jobs with SYSTEM errors, per job type and error, most recent first.
@@ -43,8 +43,8 @@ public struct ScaleCounts {
         let result = try connection.execute(ScaleCountQueries.systemFailures, [limit, offset])
         return (
             result.first?.int(32) ?? 0,
-            result.rows.map {
-                (JobTypes.record($0), ScaleJobs.error($0, from: 19), $0.int(29) ?? 0, $0.string(30), $0.string(31))
+            try result.rows.map {
+                (try JobTypes.record($0), ScaleJobs.error($0, from: 19), $0.int(29) ?? 0, $0.string(30), $0.string(31))
             }
         )
     }

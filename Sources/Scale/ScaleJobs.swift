@@ -74,7 +74,7 @@ public struct ScaleJobs {
                 filter.jobTypeIds.isEmpty ? nil : "{" + filter.jobTypeIds.map(String.init).joined(separator: ",") + "}",
                 filter.jobTypeNames.isEmpty ? nil : filter.jobTypeNames, filter.started, filter.ended, limit, offset,
             ])
-        return (result.first?.int(37) ?? 0, result.rows.map(ScaleJobs.record))
+        return (result.first?.int(37) ?? 0, try result.rows.map(ScaleJobs.record))
     }
 
     /// Moves a job to `status` (cancel, requeue, a worker's report), with an error name on FAILED.
@@ -114,11 +114,11 @@ public struct ScaleJobs {
             shouldBeRetried: row.bool(first + 7), created: row.string(first + 8), lastModified: row.string(first + 9))
     }
 
-    static func record(_ row: Row) -> ScaleJobRecord {
+    static func record(_ row: Row) throws -> ScaleJobRecord {
         let error = row.isNull(27) ? nil : ScaleJobs.error(row, from: 27)
         return ScaleJobRecord(
-            id: Int(row.string(19)) ?? 0, jobType: JobTypes.record(row), status: row.string(20),
-            input: row[21].flatMap { try? JSON.parse($0) } ?? .null, created: row.string(22), queued: row[23],
+            id: Int(row.string(19)) ?? 0, jobType: try JobTypes.record(row), status: row.string(20),
+            input: try row.optionalJSON(21) ?? .null, created: row.string(22), queued: row[23],
             started: row[24], ended: row[25], lastStatusChange: row.string(26), error: error)
     }
 }

@@ -87,7 +87,7 @@ public struct Workspaces {
     /// One page, by name, with the total count (0 past the last page, which has no row to carry it).
     public func list(limit: Int, offset: Int) throws -> (count: Int, items: [Workspace]) {
         let result = try connection.execute(WorkspaceQueries.page, [limit, offset])
-        return (result.first?.int(10) ?? 0, result.rows.map(Workspaces.workspace))
+        return (result.first?.int(10) ?? 0, try result.rows.map(Workspaces.workspace))
     }
 
     /// Whether each named workspace exists and is active (absent names are missing).
@@ -99,13 +99,13 @@ public struct Workspaces {
 
     private func workspace(_ result: QueryResult) throws -> Workspace {
         guard let row = result.first else { throw EngineError(.notFound, "Workspace not found") }
-        return Workspaces.workspace(row)
+        return try Workspaces.workspace(row)
     }
 
-    static func workspace(_ row: Row) -> Workspace {
+    static func workspace(_ row: Row) throws -> Workspace {
         Workspace(
             id: row.int64(0) ?? 0, name: row.string(1), title: row[2], description: row[3], baseURL: row[4],
-            isActive: row.bool(5), jsonConfig: (try? JSON.parse(row.string(6))) ?? [:], created: row.string(7),
+            isActive: row.bool(5), jsonConfig: try row.optionalJSON(6) ?? [:], created: row.string(7),
             deprecated: row[8], lastModified: row.string(9))
     }
 }

@@ -82,19 +82,19 @@ public struct Community {
                 try tx.execute(Self.addSets, [groupId, privilegeSets])
             }
             guard let row = try tx.execute(Self.groupByName, [name]).first else { throw EngineError(.notFound, "Group \(name) not found") }
-            return Self.group(row)
+            return try Self.group(row)
         }
     }
 
-    static func privilegeSet(_ row: Row) -> PrivilegeSet {
+    static func privilegeSet(_ row: Row) throws -> PrivilegeSet {
         PrivilegeSet(
             name: row.string(0), description: row.string(1),
-            privileges: (try? JSON.parse(row.string(2)))?.arrayValue?.compactMap(\.stringValue) ?? [])
+            privileges: try row.optionalJSON(2)?.arrayValue?.compactMap(\.stringValue) ?? [])
     }
 
-    static func group(_ row: Row) -> GroupRecord {
-        func list(_ index: Int) -> [String] { (try? JSON.parse(row.string(index)))?.arrayValue?.compactMap(\.stringValue) ?? [] }
-        return GroupRecord(name: row.string(0), members: list(1), privilegeSets: list(2))
+    static func group(_ row: Row) throws -> GroupRecord {
+        func list(_ index: Int) throws -> [String] { try row.optionalJSON(index)?.arrayValue?.compactMap(\.stringValue) ?? [] }
+        return GroupRecord(name: row.string(0), members: try list(1), privilegeSets: try list(2))
     }
 
     static let setColumns = "name, description, array_to_json(privileges)"

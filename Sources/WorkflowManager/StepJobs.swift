@@ -189,7 +189,7 @@ public struct StepJobs {
         return try connection.execute(StepQueries.history, [job.id]).rows.map { row in
             StepJobHistoryEntry(
                 date: row.string(0), stepId: row[1], username: row.string(2), event: row.string(3),
-                from: row[4], to: row[5], detail: (try? JSON.parse(row.string(6))) ?? [:])
+                from: row[4], to: row[5], detail: try row.optionalJSON(6) ?? [:])
         }
     }
 
@@ -286,8 +286,8 @@ public struct StepJobs {
         guard let row = try tx.execute(StepQueries.dependencyTarget, [item, dependency.jobId]).first, let key = row.int64(0) else {
             throw EngineError(.invalid, "Dependent job \(dependency.jobId) does not exist")
         }
-        let steps = (try? JSON.parse(row[2] ?? "[]"))?.arrayValue?.compactMap(\.stringValue) ?? []
-        let finished = (try? JSON.parse(row[3] ?? "[]"))?.arrayValue?.compactMap(\.stringValue) ?? []
+        let steps = try row.optionalJSON(2)?.arrayValue?.compactMap(\.stringValue) ?? []
+        let finished = try row.optionalJSON(3)?.arrayValue?.compactMap(\.stringValue) ?? []
         if row.bool(1) { throw EngineError(.invalid, "Dependent job \(dependency.jobId) is already closed") }
         if let step = dependency.stepId {
             guard steps.contains(step) else {
@@ -302,11 +302,11 @@ public struct StepJobs {
 
     // MARK: Rows and plans
 
-    static func decode(_ row: Row) -> StepJob? {
-        guard let id = row.int64(0), let diagramDocument = try? JSON.parse(row.string(4)),
-            let diagram = try? Diagram(diagramDocument)
-        else { return nil }
-        let steps = ((try? JSON.parse(row[11] ?? "[]"))?.arrayValue ?? []).compactMap { value -> StepRun? in
+    static func decode(_ row: Row) throws -> StepJob? {
+        guard let id = row.int64(0) else { return nil }
+        // A stored diagram was checked when it was saved: one that no longer parses is corrupt.
+        let diagram = try Diagram(try row.json(4))
+        let steps = (try row.optionalJSON(11)?.arrayValue ?? []).compactMap { value -> StepRun? in
             guard let fields = value.arrayValue, fields.count == 7, let key = fields[0].stringValue,
                 let status = fields[1].stringValue.flatMap(TaskStatus.init(rawValue:))
             else { return nil }
@@ -316,7 +316,7 @@ public struct StepJobs {
                 key: key, status: status, isCurrent: fields[2].boolValue ?? false, assignment: assignment,
                 arrivals: fields[5].intValue ?? 0, result: fields[6].stringValue)
         }
-        let holds = ((try? JSON.parse(row[12] ?? "[]"))?.arrayValue ?? []).compactMap { value -> StepHold? in
+        let holds = (try row.optionalJSON(12)?.arrayValue ?? []).compactMap { value -> StepHold? in
             guard let f = value.arrayValue, f.count == 12, let holdId = f[0].intValue, let stepId = f[2].stringValue,
                 let kind = f[3].stringValue.flatMap(HoldKind.init(rawValue:))
             else { return nil }
@@ -329,7 +329,7 @@ public struct StepJobs {
         return StepJob(
             id: id, publicId: row.string(1), name: row.string(15), itemKey: row.int64(14) ?? 0, isClosed: row.string(2) == "closed",
             diagram: diagram, diagramVersion: row.int(5) ?? 1,
-            document: (try? JSON.parse(row.string(3))) ?? [:], createdBy: row[6], ownedBy: row[7],
+            document: try row.optionalJSON(3) ?? [:], createdBy: row[6], ownedBy: row[7],
             createdAt: row.double(8) ?? 0, startedAt: row.double(9), endedAt: row.double(10),
             steps: steps, holds: holds, now: row.double(13) ?? 0)
     }

@@ -74,12 +74,12 @@ public struct WorkflowItems {
 
     /// The latest version, or the one asked for.
     public func diagram(item: Int64, id: String, version: Int? = nil) throws -> StoredDiagram? {
-        try connection.execute(Self.diagramById, [item, id, version]).first.flatMap(Self.storedDiagram)
+        try connection.execute(Self.diagramById, [item, id, version]).first.map(Self.storedDiagram)
     }
 
     /// The latest version of every diagram of the item.
     public func diagrams(item: Int64) throws -> [StoredDiagram] {
-        try connection.execute(Self.diagramsOfItem, [item]).rows.compactMap(Self.storedDiagram)
+        try connection.execute(Self.diagramsOfItem, [item]).rows.map(Self.storedDiagram)
     }
 
     // MARK: Job templates
@@ -94,20 +94,19 @@ public struct WorkflowItems {
         guard try diagram(item: item, id: diagramId) != nil else {
             throw EngineError(.invalid, "Diagram \(diagramId) does not exist")
         }
-        guard let row = try connection.execute(Self.insertTemplate, [item, name, diagramId, state, document.serialized, user.id]).first,
-            let template = Self.template(row)
+        guard let row = try connection.execute(Self.insertTemplate, [item, name, diagramId, state, document.serialized, user.id]).first
         else {
             throw EngineError(.conflict, "The job template could not be created")
         }
-        return template
+        return try Self.template(row)
     }
 
     public func template(item: Int64, id: String) throws -> JobTemplate? {
-        try connection.execute(Self.templateById, [item, id]).first.flatMap(Self.template)
+        try connection.execute(Self.templateById, [item, id]).first.map(Self.template)
     }
 
     public func templates(item: Int64) throws -> [JobTemplate] {
-        try connection.execute(Self.templatesOfItem, [item]).rows.compactMap(Self.template)
+        try connection.execute(Self.templatesOfItem, [item]).rows.map(Self.template)
     }
 
     // MARK: Rows
@@ -118,16 +117,14 @@ public struct WorkflowItems {
             createdAt: row.double(4) ?? 0)
     }
 
-    static func storedDiagram(_ row: Row) -> StoredDiagram? {
-        guard let document = try? JSON.parse(row.string(2)), let diagram = try? Diagram(document) else { return nil }
-        return StoredDiagram(id: row.string(0), version: row.int(1) ?? 1, diagram: diagram)
+    static func storedDiagram(_ row: Row) throws -> StoredDiagram {
+        StoredDiagram(id: row.string(0), version: row.int(1) ?? 1, diagram: try Diagram(try row.json(2)))
     }
 
-    static func template(_ row: Row) -> JobTemplate? {
-        guard let document = try? JSON.parse(row.string(4)) else { return nil }
-        return JobTemplate(
+    static func template(_ row: Row) throws -> JobTemplate {
+        JobTemplate(
             id: row.string(0), name: row.string(1), diagramId: row.string(2), state: row.string(3),
-            document: document, updatedBy: row[5], updatedAt: row.double(6) ?? 0)
+            document: try row.json(4), updatedBy: row[5], updatedAt: row.double(6) ?? 0)
     }
 
     static let itemColumns = "id, org_id, item_id, name, extract(epoch FROM created_at)"

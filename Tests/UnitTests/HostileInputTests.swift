@@ -1,6 +1,7 @@
 import HTTP
 import JSON
 import JSONSchema
+import Postgres
 import XCTest
 
 @testable import Blocks
@@ -125,5 +126,16 @@ final class LargeGraphTests: XCTestCase {
         let steps: [JSON] = (0...1000).map { ["id": .string("s\($0)"), "action": ["actionType": "Manual"], "paths": []] }
         XCTAssertThrowsError(try Diagram(["diagramName": "big", "steps": .array(steps)]))
         XCTAssertNoThrow(try Diagram(["diagramName": "fits", "steps": .array(Array(steps.prefix(1000)))]))
+    }
+}
+
+final class StoredJSONTests: XCTestCase {
+    func testJSONFromTheDatabaseIsDecodedWithErrorsNotDefaults() throws {
+        let row = Row(values: [#"{"a": 1}"#, "{not json", nil])
+        XCTAssertEqual(try row.json(0), ["a": 1])
+        XCTAssertThrowsError(try row.json(1)) { XCTAssertTrue($0 is StoredJSONError) }
+        XCTAssertThrowsError(try row.json(2), "NULL where a document must be")
+        XCTAssertNil(try row.optionalJSON(2))
+        XCTAssertThrowsError(try row.optionalJSON(1))
     }
 }

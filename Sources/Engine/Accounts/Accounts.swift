@@ -138,9 +138,7 @@ public struct Accounts {
     }
 
     public func listUsers() throws -> [User] {
-        try connection.execute(AccountQueries.allUsers).rows.compactMap { row in
-            (try? JSON.parse(row.string(0))).flatMap(User.init)
-        }
+        try connection.execute(AccountQueries.allUsers).rows.compactMap { row in User(try row.json(0)) }
     }
 
     public func anyActiveAdminExists() throws -> Bool {

@@ -37,7 +37,7 @@ public struct Files {
     /// Names and metadata of a surface's modules, oldest first.
     public func modules(surface: SurfaceName) throws -> [(name: String, metadata: JSON)] {
         try connection.execute(FileQueries.modules, [surface.rawValue]).rows.map { row in
-            (row.string(0), (try? JSON.parse(row.string(1))) ?? [:])
+            (row.string(0), try row.optionalJSON(1) ?? [:])
         }
     }
 

@@ -87,13 +87,14 @@ public struct Jobs {
 
     /// The task (and its job) a child job was spawned by. Children keep their spawn order in
     /// their ids.
-    struct Parent {
+    package struct Parent {
         let jobId: Int64
         let taskId: Int64
     }
 
     /// Creates and starts a job inside the caller's transaction.
-    static func insert(_ new: NewJob, parent: Parent?, actor: Actor, on tx: Connection, surfaces: SurfaceRegistry) throws -> JobRef {
+    package static func insert(_ new: NewJob, parent: Parent?, actor: Actor, on tx: Connection, surfaces: SurfaceRegistry) throws -> JobRef
+    {
         guard try surfaces.lifecycle(for: new.surface).isKnown(new.status) else {
             throw EngineError(.invalid, "\(new.status) is not a \(new.surface.rawValue) job status")
         }
@@ -144,14 +145,12 @@ public struct Jobs {
             guard let id = task.int64(0), let status = TaskStatus(rawValue: task.string(4)) else { return nil }
             return TaskRecord(
                 id: id, key: task.string(1), position: task.int(2) ?? 0, kind: task.string(3), status: status,
-                input: (try? JSON.parse(task.string(5))) ?? .null,
-                output: task[6].flatMap { try? JSON.parse($0) }, error: task[7])
+                input: try task.optionalJSON(5) ?? .null, output: try task.optionalJSON(6), error: task[7])
         }
         return JobRecord(
             ref: ref, name: row.string(4), ownerId: row.int64(5), createdAt: row.double(6) ?? 0,
             startedAt: row.double(7), finishedAt: row.double(8), errorMessage: row[9],
-            workflow: row[10].flatMap { try? JSON.parse($0) },
-            document: (try? JSON.parse(row.string(11))) ?? [:], tasks: tasks)
+            workflow: try row.optionalJSON(10), document: try row.json(11), tasks: tasks)
     }
 
     /// An owner's jobs of one surface, newest first, without tasks.

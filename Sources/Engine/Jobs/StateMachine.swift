@@ -164,7 +164,7 @@ extension StateMachine {
         else { return nil }
         let leased = LeasedTask(
             id: id, jobId: jobId, key: row.string(2), kind: row.string(3),
-            input: (try? JSON.parse(row.string(4))) ?? .null, attempt: row.int(5) ?? 1,
+            input: try row.optionalJSON(4) ?? .null, attempt: row.int(5) ?? 1,
             takenOverFrom: row.string(6) == "running" ? row[7] : nil, iteration: row[9], pastIterations: row.int(10) ?? 0,
             waitedForChildren: row.string(6) == TaskStatus.waiting.rawValue, woken: row.bool(8))
         guard let job = try connection.execute(JobQueries.jobOfTask, [jobId]).first.flatMap(JobQueries.jobRef) else { return nil }
@@ -225,7 +225,7 @@ extension StateMachine {
 
     /// The job's stored document (its flow reads the definition snapshot in it).
     package func document(of job: JobRef) throws -> JSON {
-        try connection.execute(JobQueries.jobDocument, [job.id]).first.flatMap { try? JSON.parse($0.string(0)) } ?? [:]
+        try connection.execute(JobQueries.jobDocument, [job.id]).first.map { try $0.json(0) } ?? [:]
     }
 }
 

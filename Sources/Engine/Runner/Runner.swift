@@ -170,11 +170,11 @@ public final class Runner: @unchecked Sendable {
         guard let kind = kinds.kind(named: task.kind) else { return .failed("Unknown task kind \(task.kind)") }
         var upstream: [String: JSON] = [:]
         for row in try connection.execute(JobQueries.upstreamOutputs, [task.jobId]).rows {
-            upstream[row.string(0)] = try? JSON.parse(row.string(1))
+            upstream[row.string(0)] = try row.optionalJSON(1)
         }
         let job = try connection.execute(JobQueries.jobOfTask, [task.jobId]).first
         let surface = job.flatMap(JobQueries.jobRef)?.surface
-        let document = job.flatMap { try? JSON.parse($0.string(4)) } ?? [:]
+        let document = try job.map { try $0.json(4) } ?? [:]
         let files = Files(connection: connection)
         var context = TaskContext(input: task.input, upstream: upstream, jobVariables: document["variables"] ?? [:]) { name in
             guard let surface else { return nil }
@@ -187,14 +187,14 @@ public final class Runner: @unchecked Sendable {
         context.task.woken = task.woken
         if task.waitedForChildren {
             context.task.children = try connection.execute(JobQueries.childJobs, [task.id]).rows.map { row in
-                ChildJob(id: row.string(0), status: row.string(1), variables: (try? JSON.parse(row.string(2))) ?? [:])
+                ChildJob(id: row.string(0), status: row.string(1), variables: try row.optionalJSON(2) ?? [:])
             }
         }
         context.task.workflow = { name in
             guard let surface, let row = try connection.execute(JobQueries.workflowByName, [surface.rawValue, name]).first,
-                let id = row.int64(0), let definition = try? JSON.parse(row.string(1))
+                let id = row.int64(0)
             else { return nil }
-            return (id, definition)
+            return (id, try row.json(1))
         }
         return kind.run(context)
     }
