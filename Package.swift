@@ -38,11 +38,18 @@ let package = Package(
         .target(name: "ScaleAPI", dependencies: ["HTTP", "Engine", "Scale", "JSON"]),
         .target(name: "WorkflowManagerAPI", dependencies: ["HTTP", "Engine", "WorkflowManager", "JSON"]),
         .target(name: "ItentialAPI", dependencies: ["HTTP", "Engine", "Itential", "JSON", "SurfaceSupport"]),
+        // What an instance serves, wired from its configuration (the executable and the tests).
+        .target(
+            name: "FlowgateApp",
+            dependencies: [
+                "FastCGI", "HTTP", "Engine", "Blocks", "Scale", "WorkflowManager", "Itential", "NativeAPI", "BlocksAPI", "ScaleAPI",
+                "WorkflowManagerAPI", "ItentialAPI", "Sandbox",
+            ]),
         .executableTarget(
             name: "Flowgate",
             dependencies: [
-                "FastCGI", "Postgres", "HTTP", "Engine", "Blocks", "Scale", "WorkflowManager", "Itential",
-                "NativeAPI", "BlocksAPI", "ScaleAPI", "WorkflowManagerAPI", "ItentialAPI", "Log", "JSON", "Sandbox", "CSpawn",
+                "FlowgateApp", "FastCGI", "Postgres", "HTTP", "Engine", "Scale", "WorkflowManager", "Itential", "Log", "JSON",
+                "Sandbox", "CSpawn",
             ]),
         .executableTarget(
             name: "FlowgateFuzz",
@@ -57,7 +64,8 @@ let package = Package(
                 "Itential", "BlocksAPI", "ScaleAPI", "WorkflowManagerAPI", "ItentialAPI",
             ]),
         // Clients/ holds the scripts real client packages run against the stack.
-        .testTarget(name: "IntegrationTests", dependencies: ["JSON", "Postgres", "Engine", "Blocks"], exclude: ["Clients"]),
+        .testTarget(
+            name: "IntegrationTests", dependencies: ["JSON", "Postgres", "Engine", "Blocks", "HTTP", "FlowgateApp"], exclude: ["Clients"]),
     ],
     swiftLanguageModes: [.v6]
 )

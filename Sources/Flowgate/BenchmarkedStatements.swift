@@ -1,4 +1,5 @@
 import Engine
+import FlowgateApp
 import Itential
 import JSON
 import Scale

@@ -1,18 +1,9 @@
-import Blocks
-import BlocksAPI
 import Engine
 import FastCGI
+import FlowgateApp
 import Glibc
-import HTTP
-import Itential
-import ItentialAPI
 import Log
-import NativeAPI
 import Postgres
-import Scale
-import ScaleAPI
-import WorkflowManager
-import WorkflowManagerAPI
 
 /// The `flowgate` subcommands. Each returns the process exit status.
 enum Commands {
@@ -98,29 +89,16 @@ enum Commands {
     }
 
     static func serveWorker(_ configuration: Configuration, listener: Listener) throws -> Int32 {
-        let application = makeApplication(configuration)
+        let application = Wiring.application(configuration)
         let conninfo = configuration.conninfo
         let server = FastCGIServer(
             listener: listener, workerCount: configuration.workers,
             bodyLimit: configuration.bodyLimit
         ) { _ in
             // Connect lazily: a worker that starts while the database is down answers 503s.
-            HTTPBridge(application: application, session: Session(connectingLater: conninfo, surfaces: surfaces))
+            HTTPBridge(application: application, session: Session(connectingLater: conninfo, surfaces: Wiring.surfaces))
         }
-        let runner = Runner(
-            .init(
-                conninfo: conninfo, owner: "runner:\(configuration.instance)", threads: configuration.runners,
-                leaseSeconds: configuration.taskLeaseSeconds,
-                pollIntervalMilliseconds: configuration.runnerPollMilliseconds),
-            kinds: TaskKindRegistry(BlockJobs.taskKinds + ItentialAPI.taskKinds(configuration.childJobs)), surfaces: surfaces)
-        let sandboxRunner = Runner(
-            .init(
-                conninfo: conninfo, owner: "sandbox:\(configuration.instance)",
-                threads: configuration.sandboxRunners, leaseSeconds: configuration.taskLeaseSeconds,
-                pollIntervalMilliseconds: configuration.runnerPollMilliseconds,
-                runsPerOwner: configuration.sandboxRunsPerUser),
-            kinds: TaskKindRegistry(BlockJobs.sandboxedTaskKinds(configuration.modules)), surfaces: surfaces)
-        return try Lifecycle.run(services: [server, runner, sandboxRunner]) {
+        return try Lifecycle.run(services: [server] + Wiring.runners(configuration)) {
             Log.info(
                 "serving",
                 [
@@ -128,25 +106,6 @@ enum Commands {
                     ("runners", String(configuration.runners)), ("version", Configuration.version),
                 ])
         }
-    }
-
-    /// How each surface's jobs move on as their tasks finish.
-    static let surfaces = SurfaceRegistry([BlockJobs.rules, ScaleSurface.rules, WorkflowManagerSurface.rules, ItentialSurface.rules])
-
-    static func makeApplication(_ configuration: Configuration) -> Application<Session> {
-        let native = NativeAPI.surface(
-            .init(
-                instance: configuration.instance, version: Configuration.version,
-                tokenLifetimeSeconds: configuration.tokenLifetimeSeconds))
-        let blocks = BlocksAPI.surface(
-            .init(
-                tokenLifetimeSeconds: configuration.tokenLifetimeSeconds, modules: configuration.modules,
-                registrationOpen: configuration.blocksRegistrationOpen))
-        let itential = ItentialAPI.surface(.init(tokenLifetimeSeconds: configuration.tokenLifetimeSeconds))
-        // Workflow Manager comes last: its paths begin with two parameters (/{orgId}/{itemId}).
-        return Application(
-            surfaces: [native, blocks, ScaleAPI.surface(), itential, WorkflowManagerAPI.surface()],
-            origins: configuration.origins)
     }
 
     static func addUser(_ arguments: [String], _ configuration: Configuration) throws -> Int32 {

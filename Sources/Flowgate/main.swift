@@ -1,3 +1,4 @@
+import FlowgateApp
 import Glibc
 import Log
 

@@ -30,9 +30,6 @@ public enum ItentialAPI {
             renderError: render)
     }
 
-    /// The built-in tasks the runner executes for Itential jobs.
-    public static func taskKinds(_ childJobs: ChildJobLimits) -> [any TaskKind] { ItentialTasks.kinds(childJobs) }
-
     static func render(_ error: HTTPError) -> Response {
         if let body = error.body { return .json(body, status: error.status) }
         return .json(

@@ -5,6 +5,8 @@ import XCTest
 /// Running parts of Itential jobs again through nginx: retry out of a stall, revert transitions,
 /// and the revert and continue routes, each with a new iteration and the job's history.
 final class ItentialRerunTests: ItentialTestCase {
+    override class var inProcess: Bool { true }
+
     /// newVariable without a name errors: a task that fails until retried with a name.
     static let failingNewVariable = ItentialFixture.task("newVariable", ["name": "", "value": 1])
 

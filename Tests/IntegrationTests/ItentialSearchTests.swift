@@ -5,6 +5,8 @@ import XCTest
 /// The Operations Manager search grammar on GET /operations-manager/jobs and /tasks, through
 /// nginx: filters, paging with an exact total, sort and order, projection, iap-sdk's GET body.
 final class ItentialSearchTests: ItentialTestCase {
+    override class var inProcess: Bool { true }
+
     /// Three jobs of a fresh workflow (one waiting at a manual task, two complete), oldest first.
     func startThreeJobs() throws -> (workflow: String, ids: [String]) {
         let name = try it.workflow(

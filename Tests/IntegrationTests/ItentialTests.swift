@@ -2,14 +2,14 @@ import Foundation
 import JSON
 import XCTest
 
-/// The Itential surface through nginx: sessions the ways Itential clients make them, whoami and
+/// The Itential surface, in process: sessions the ways Itential clients make them, whoami and
 /// the health probe, and Automation Studio workflows with their validation.
 final class ItentialTests: XCTestCase {
     var client: HTTPClient!
     var admin = ""
 
     override func setUpWithError() throws {
-        client = try TestStack.client()
+        client = try TestStack.inProcessClient()
         admin = try TestStack.adminToken()
     }
 

@@ -3,13 +3,13 @@ import JSON
 import Postgres
 import XCTest
 
-/// The v6 job type family through nginx.
+/// The v6 job type family, in process.
 final class ScaleJobTypeTests: XCTestCase {
     var client: HTTPClient!
     var admin = ""
 
     override func setUpWithError() throws {
-        client = try TestStack.client()
+        client = try TestStack.inProcessClient()
         admin = try TestStack.adminToken()
     }
 

@@ -14,19 +14,28 @@ struct HTTPResponse {
 }
 
 /// A minimal HTTP/1.1 client over a TCP socket. It sends exactly the bytes asked for (tests need
-/// NUL bytes, bad escapes and odd headers that higher-level clients refuse to send).
+/// NUL bytes, bad escapes and odd headers that higher-level clients refuse to send). Made with
+/// `inProcess`, the same calls go straight to the application in this process instead.
 struct HTTPClient {
     let host: String
     let port: UInt16
+    let inProcess: InProcessApplication?
 
-    init(baseURL: String) {
+    init(baseURL: String, inProcess: InProcessApplication? = nil) {
         let hostPort = baseURL.replacingOccurrences(of: "http://", with: "").split(separator: "/").first ?? ""
         let parts = hostPort.split(separator: ":")
         host = String(parts[0])
         port = parts.count > 1 ? UInt16(parts[1]) ?? 80 : 80
+        self.inProcess = inProcess
     }
 
     func request(_ method: String, _ target: String, headers: [(String, String)] = [], body: [UInt8] = []) throws -> HTTPResponse {
+        if let inProcess {
+            // As nginx passes them: lower-cased names, the Host as the client sent it.
+            var fields = ["host": "\(host):\(port)"]
+            for (name, value) in headers { fields[name.lowercased()] = value }
+            return try inProcess.respond(method: method, target: target, headers: fields, body: body)
+        }
         var head = "\(method) \(target) HTTP/1.1\r\nConnection: close\r\n"
         // A test may send its own Host, as a client addressing another name would.
         if !headers.contains(where: { $0.0.lowercased() == "host" }) { head += "Host: \(host):\(port)\r\n" }

@@ -22,8 +22,8 @@ struct ItentialFixture {
     let client: HTTPClient
     let admin: String
 
-    init() throws {
-        client = try TestStack.client()
+    init(inProcess: Bool = false) throws {
+        client = try inProcess ? TestStack.inProcessClient() : TestStack.client()
         admin = try TestStack.adminToken()
     }
 
@@ -94,14 +94,17 @@ struct ItentialFixture {
 
 }
 
-/// Itential tests share a fixture, the client and the admin's token.
+/// Itential tests share a fixture, the client and the admin's token. A class whose tests are
+/// about surface rules runs them in process (`inProcess`), the others through nginx.
 class ItentialTestCase: XCTestCase {
     var client: HTTPClient!
     var admin = ""
     var it: ItentialFixture!
 
+    class var inProcess: Bool { false }
+
     override func setUpWithError() throws {
-        it = try ItentialFixture()
+        it = try ItentialFixture(inProcess: Self.inProcess)
         client = it.client
         admin = it.admin
     }

@@ -19,6 +19,14 @@ enum TestStack {
         return HTTPClient(baseURL: baseURL)
     }
 
+    /// A client whose requests go to the application in this process (see `InProcessApplication`).
+    static func inProcessClient() throws -> HTTPClient {
+        guard let baseURL, databaseURL != nil else {
+            throw XCTSkip("FLOWGATE_TEST_URL is not set: run the integration tests with ops/test")
+        }
+        return HTTPClient(baseURL: baseURL, inProcess: .shared)
+    }
+
     static func database() throws -> Connection {
         guard let databaseURL else { throw XCTSkip("FLOWGATE_TEST_DATABASE_URL is not set: run with ops/test") }
         return try Connection(conninfo: databaseURL)

@@ -8,30 +8,30 @@ import ItentialAPI
 import Sandbox
 
 /// Everything the process reads from its environment, read once at start-up.
-struct Configuration: Sendable {
-    static let version = "0.1.0"
+package struct Configuration: Sendable {
+    package static let version = "0.1.0"
 
-    var databaseURL: String
-    var listen: ListenAddress
-    var workers: Int
-    var runners: Int
+    package var databaseURL: String
+    package var listen: ListenAddress
+    package var workers: Int
+    package var runners: Int
     /// Runner threads for blocks of uploaded modules, and how many of one user's run at once.
-    var sandboxRunners: Int
-    var sandboxRunsPerUser: Int
-    var taskLeaseSeconds: Int
-    var runnerPollMilliseconds: Int32
-    var bodyLimit: Int
-    var instance: String
-    var statementTimeoutMs: Int
-    var tokenLifetimeSeconds: Int
-    var sqlDirectory: String
-    var logLevel: String
-    var modules: ModuleRuntime
-    var childJobs: ChildJobLimits
-    var origins: Origins
-    var blocksRegistrationOpen: Bool
+    package var sandboxRunners: Int
+    package var sandboxRunsPerUser: Int
+    package var taskLeaseSeconds: Int
+    package var runnerPollMilliseconds: Int32
+    package var bodyLimit: Int
+    package var instance: String
+    package var statementTimeoutMs: Int
+    package var tokenLifetimeSeconds: Int
+    package var sqlDirectory: String
+    package var logLevel: String
+    package var modules: ModuleRuntime
+    package var childJobs: ChildJobLimits
+    package var origins: Origins
+    package var blocksRegistrationOpen: Bool
 
-    static func fromEnvironment() -> Configuration {
+    package static func fromEnvironment() -> Configuration {
         func env(_ name: String) -> String? {
             guard let value = getenv(name) else { return nil }
             let text = String(cString: value)
@@ -94,7 +94,7 @@ struct Configuration: Sendable {
     }
 
     /// The database URL with Flowgate's session settings added as libpq `options`.
-    var conninfo: String {
+    package var conninfo: String {
         let options = "options='-c statement_timeout=\(statementTimeoutMs) -c application_name=\(instance)'"
         if databaseURL.hasPrefix("postgres://") || databaseURL.hasPrefix("postgresql://") {
             let separator = databaseURL.contains("?") ? "&" : "?"
