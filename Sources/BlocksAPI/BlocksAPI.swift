@@ -30,14 +30,18 @@ public enum BlocksAPI {
             routes: [
                 Route("POST", "/api/users/register") { request, session in try users.register(request, session) },
                 Route("POST", "/api/users/login") { request, session in try users.login(request, session) },
-                Route("POST", "/api/users/reset") { request, session in try users.reset(request, session) },
-                Route("GET", "/api/users/details") { request, session in try users.details(request, session) },
-                Route("POST", "/api/workflow/initialize") { request, session in try workflow.palette(request, session) },
-                Route("POST", "/api/workflow/schedule") { request, session in try workflow.schedule(request, session) },
-                Route("GET", "/api/workflow/schedule") { request, session in try workflow.list(request, session) },
-                Route("POST", "/api/workflow/jobs") { request, session in try workflow.details(request, session) },
-                Route("POST", "/api/workflow/upload") { request, session in try modules.upload(request, session) },
-                Route("GET", "/api/workflow/file/{jobId}/{filename}") { request, session in try modules.file(request, session) },
+                Route("POST", "/api/users/reset", signedIn) { request, session, user in try users.reset(request, session, user) },
+                Route("GET", "/api/users/details", signedIn) { request, session, user in try users.details(request, session, user) },
+                Route("POST", "/api/workflow/initialize", signedIn) { request, session, user in try workflow.palette(request, session, user)
+                },
+                Route("POST", "/api/workflow/schedule", signedIn) { request, session, user in try workflow.schedule(request, session, user)
+                },
+                Route("GET", "/api/workflow/schedule", signedIn) { request, session, user in try workflow.list(request, session, user) },
+                Route("POST", "/api/workflow/jobs", signedIn) { request, session, user in try workflow.details(request, session, user) },
+                Route("POST", "/api/workflow/upload", signedIn) { request, session, user in try modules.upload(request, session, user) },
+                Route("GET", "/api/workflow/file/{jobId}/{filename}", signedIn) { request, session, user in
+                    try modules.file(request, session, user)
+                },
             ],
             renderError: { error in
                 .json(error.body ?? ["error": .string(error.message)], status: error.status)
@@ -45,6 +49,9 @@ public enum BlocksAPI {
     }
 
     // MARK: Shared by the handlers
+
+    /// Routes for signed-in users: their handlers get the user.
+    static let signedIn = Prologue<Session, User> { request, session in try authenticate(request, session) }
 
     /// The upstream's cookie check, with its exact statuses and bodies (spec §1).
     static func authenticate(_ request: Request, _ session: Session) throws -> User {

@@ -11,8 +11,7 @@ struct BlocksModules: Sendable {
 
     /// Validates a zip of module folders and imports them in the sandbox, refuses taken names
     /// (403), stores it. Nothing is stored unless all of that passed.
-    func upload(_ request: Request, _ session: Session) throws -> Response {
-        let user = try BlocksAPI.authenticate(request, session)
+    func upload(_ request: Request, _ session: Session, _ user: User) throws -> Response {
         let form = try BlocksAPI.form(request)
         guard let file = form.file("file") else { throw HTTPError.badRequest("Missing form field 'file'") }
         // An import holds this FastCGI worker for up to the upload limit: only a few at once.
@@ -51,8 +50,7 @@ struct BlocksModules: Sendable {
     }
 
     /// A file a block of the caller's job produced. Names with a path in them are refused.
-    func file(_ request: Request, _ session: Session) throws -> Response {
-        let user = try BlocksAPI.authenticate(request, session)
+    func file(_ request: Request, _ session: Session, _ user: User) throws -> Response {
         let name = request.parameter("filename")
         guard !name.contains("/"), !name.contains(".."), !name.hasPrefix(".") else {
             throw HTTPError.badRequest("Invalid file name")

@@ -46,8 +46,7 @@ struct BlocksUsers: Sendable {
         ])
     }
 
-    func reset(_ request: Request, _ session: Session) throws -> Response {
-        let user = try BlocksAPI.authenticate(request, session)
+    func reset(_ request: Request, _ session: Session, _ user: User) throws -> Response {
         let form = try BlocksAPI.form(request)
         let current = try BlocksAPI.required(form, "currentPassword")
         let new = try BlocksAPI.required(form, "newPassword")
@@ -59,8 +58,7 @@ struct BlocksUsers: Sendable {
         return .json(["success": "Password Changed"])
     }
 
-    func details(_ request: Request, _ session: Session) throws -> Response {
-        let user = try BlocksAPI.authenticate(request, session)
+    func details(_ request: Request, _ session: Session, _ user: User) throws -> Response {
         return .json([
             "id": .string(String(user.id)), "email": .string(user.email ?? user.username),
             "username": .string(user.displayName ?? user.username),

@@ -6,15 +6,13 @@ import JSON
 
 /// `/api/workflow/*`: the palette, scheduling, listing and the job-details document.
 struct BlocksWorkflow: Sendable {
-    func palette(_ request: Request, _ session: Session) throws -> Response {
-        _ = try BlocksAPI.authenticate(request, session)
+    func palette(_ request: Request, _ session: Session, _ user: User) throws -> Response {
         return .json(.array(try BlockCatalog.current(session).entries.map(\.paletteEntry)))
     }
 
     /// With `workflow`: validate, create and start a job → `{"job_id": N}`. With only `jobId`:
     /// the job-details document (the seed's page documents this form).
-    func schedule(_ request: Request, _ session: Session) throws -> Response {
-        let user = try BlocksAPI.authenticate(request, session)
+    func schedule(_ request: Request, _ session: Session, _ user: User) throws -> Response {
         let form = try BlocksAPI.form(request)
         guard let workflow = form["workflow"] else { return try detailsResponse(form, user, session) }
         let catalog = try BlockCatalog.current(session)
@@ -27,14 +25,12 @@ struct BlocksWorkflow: Sendable {
         return .json(["job_id": .number(job.publicId)])
     }
 
-    func details(_ request: Request, _ session: Session) throws -> Response {
-        let user = try BlocksAPI.authenticate(request, session)
+    func details(_ request: Request, _ session: Session, _ user: User) throws -> Response {
         return try detailsResponse(try BlocksAPI.form(request), user, session)
     }
 
     /// The caller's jobs, newest first.
-    func list(_ request: Request, _ session: Session) throws -> Response {
-        let user = try BlocksAPI.authenticate(request, session)
+    func list(_ request: Request, _ session: Session, _ user: User) throws -> Response {
         let jobs = try session.jobs.list(surface: .blocks, ownerId: user.id)
         return .json(
             .array(

@@ -13,6 +13,25 @@ public struct Route<Context>: Sendable {
         self.pattern = PatternSegment.parse(pattern)
         self.handler = handler
     }
+
+    /// A route whose handler is given what `prologue` made of the request first: the caller a
+    /// surface authenticated (and authorized), so that no handler repeats that by hand.
+    public init<Prepared>(
+        _ method: String, _ pattern: String, _ prologue: Prologue<Context, Prepared>,
+        _ handler: @escaping @Sendable (Request, Context, Prepared) throws -> Response
+    ) {
+        self.init(method, pattern) { request, context in try handler(request, context, try prologue.run(request, context)) }
+    }
+}
+
+/// What a group of routes does with a request before its handler: typically, authenticate the
+/// caller and check a role. A surface defines one per kind of access.
+public struct Prologue<Context, Prepared>: Sendable {
+    public let run: @Sendable (Request, Context) throws -> Prepared
+
+    public init(_ run: @escaping @Sendable (Request, Context) throws -> Prepared) {
+        self.run = run
+    }
 }
 
 public enum PatternSegment: Sendable, Equatable {

@@ -8,18 +8,21 @@ import SurfaceSupport
 /// workflow_builder delete, and validation.
 enum AutomationStudio {
     static let routes: [Route<Session>] = [
-        Route("POST", "/automation-studio/automations", create),
-        Route("POST", "/automation-studio/automations/import", importAll),
-        Route("PUT", "/automation-studio/automations/{id}", update),
-        Route("GET", "/automation-studio/workflows", list),
-        Route("GET", "/automation-studio/workflows/detailed/{name}", detailed),
-        Route("DELETE", "/workflow_builder/workflows/delete/{name}", delete),
-        Route("POST", "/workflow_engine/workflows/validate") { request, session in try validate(request, session, key: "asset") },
-        Route("POST", "/automation-studio/workflows/validate") { request, session in try validate(request, session, key: "workflow") },
+        Route("POST", "/automation-studio/automations", ItentialAPI.access(ItentialAPI.Roles.write), create),
+        Route("POST", "/automation-studio/automations/import", ItentialAPI.access(ItentialAPI.Roles.write), importAll),
+        Route("PUT", "/automation-studio/automations/{id}", ItentialAPI.access(ItentialAPI.Roles.write), update),
+        Route("GET", "/automation-studio/workflows", ItentialAPI.access(ItentialAPI.Roles.read), list),
+        Route("GET", "/automation-studio/workflows/detailed/{name}", ItentialAPI.access(ItentialAPI.Roles.read), detailed),
+        Route("DELETE", "/workflow_builder/workflows/delete/{name}", ItentialAPI.access(ItentialAPI.Roles.write), delete),
+        Route("POST", "/workflow_engine/workflows/validate", ItentialAPI.access(ItentialAPI.Roles.read)) { request, session, _ in
+            try validate(request, session, key: "asset")
+        },
+        Route("POST", "/automation-studio/workflows/validate", ItentialAPI.access(ItentialAPI.Roles.read)) { request, session, _ in
+            try validate(request, session, key: "workflow")
+        },
     ]
 
-    static func create(_ request: Request, _ session: Session) throws -> Response {
-        let user = try ItentialAPI.caller(request, session, roles: ItentialAPI.Roles.write)
+    static func create(_ request: Request, _ session: Session, _ user: User) throws -> Response {
         let body = try ItentialAPI.objectBody(request)
         guard let workflow = body["automation"] else { throw HTTPError.badRequest("automation is required") }
         let created = try EngineErrors.mapped { try session.itentialWorkflows.create(workflow, by: user) }
@@ -27,8 +30,7 @@ enum AutomationStudio {
         return .json(["created": created, "edit": .string("/automation-studio/#/edit?tab=1&automation_id=\(id)")])
     }
 
-    static func importAll(_ request: Request, _ session: Session) throws -> Response {
-        let user = try ItentialAPI.caller(request, session, roles: ItentialAPI.Roles.write)
+    static func importAll(_ request: Request, _ session: Session, _ user: User) throws -> Response {
         let body = try ItentialAPI.objectBody(request)
         guard let workflows = body["automations"]?.arrayValue, !workflows.isEmpty else {
             throw HTTPError.badRequest("automations must be a non-empty array of workflows")
@@ -37,8 +39,7 @@ enum AutomationStudio {
         return ItentialAPI.envelope("Successfully imported \(imported.count) of \(workflows.count) documents", .array(imported))
     }
 
-    static func update(_ request: Request, _ session: Session) throws -> Response {
-        let user = try ItentialAPI.caller(request, session, roles: ItentialAPI.Roles.write)
+    static func update(_ request: Request, _ session: Session, _ user: User) throws -> Response {
         let body = try ItentialAPI.objectBody(request)
         guard let workflow = body["update"] else { throw HTTPError.badRequest("update is required") }
         let id = request.parameter("id")
@@ -50,8 +51,7 @@ enum AutomationStudio {
 
     /// `limit` (default 25), `skip`, `equals[name]`, `equals[_id]`, `contains[name]`,
     /// `starts-with[name]`, `include=a,b` → `{items, count, skip, limit, total, end, next, previous}`.
-    static func list(_ request: Request, _ session: Session) throws -> Response {
-        _ = try ItentialAPI.caller(request, session, roles: ItentialAPI.Roles.read)
+    static func list(_ request: Request, _ session: Session, _ caller: User) throws -> Response {
         let limit = try number(request, "limit") ?? 25
         let skip = try number(request, "skip") ?? 0
         var filter = ItentialWorkflows.Filter()
@@ -83,13 +83,11 @@ enum AutomationStudio {
     }
 
     /// The workflow, or `{}` when there is none (as Automation Studio answers).
-    static func detailed(_ request: Request, _ session: Session) throws -> Response {
-        _ = try ItentialAPI.caller(request, session, roles: ItentialAPI.Roles.read)
+    static func detailed(_ request: Request, _ session: Session, _ caller: User) throws -> Response {
         return .json(try session.itentialWorkflows.find(name: request.parameter("name")) ?? [:])
     }
 
-    static func delete(_ request: Request, _ session: Session) throws -> Response {
-        _ = try ItentialAPI.caller(request, session, roles: ItentialAPI.Roles.write)
+    static func delete(_ request: Request, _ session: Session, _ caller: User) throws -> Response {
         let name = request.parameter("name")
         guard let deleted = try session.itentialWorkflows.delete(name: name) else {
             throw HTTPError.notFound("Workflow \(name) not found")
@@ -98,7 +96,6 @@ enum AutomationStudio {
     }
 
     static func validate(_ request: Request, _ session: Session, key: String) throws -> Response {
-        _ = try ItentialAPI.caller(request, session, roles: ItentialAPI.Roles.read)
         let body = try ItentialAPI.objectBody(request)
         guard let workflow = body[key], case .object = workflow else { throw HTTPError.badRequest("\(key) must be a workflow object") }
         let errors = JSON.array(WorkflowGraph(workflow).errors.map { ["task": .string($0.task), "message": .string($0.message)] })

@@ -70,6 +70,11 @@ public enum ItentialAPI {
         return user
     }
 
+    /// Routes for callers with one of `roles`: their handlers get the caller.
+    static func access(_ roles: [String]) -> Prologue<Session, User> {
+        Prologue { request, session in try caller(request, session, roles: roles) }
+    }
+
     static func caller(_ request: Request, _ session: Session, roles: [String]) throws -> User {
         let user = try caller(request, session)
         guard roles.contains(where: user.hasRole) else {

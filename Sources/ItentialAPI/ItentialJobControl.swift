@@ -16,8 +16,7 @@ enum ItentialJobControl {
     static let routes: [Route<Session>] =
         actions.flatMap { entry in
             ["operations-manager", "operations_manager"].map { base in
-                Route("POST", "/\(base)/jobs/\(entry.name)") { request, session in
-                    let caller = try ItentialAPI.caller(request, session, roles: ItentialAPI.Roles.write)
+                Route("POST", "/\(base)/jobs/\(entry.name)", ItentialAPI.access(ItentialAPI.Roles.write)) { request, session, caller in
                     let ids = try jobIds(try ItentialAPI.objectBody(request))
                     try ItentialAccess.requireAll(ids, caller, session)
                     let refusals = try session.jobs.control(
@@ -31,8 +30,7 @@ enum ItentialJobControl {
                     return ItentialAPI.envelope("Successfully \(entry.past) all jobs", .array(ids.map(JSON.string)))
                 }
             } + [
-                Route("POST", "/workflow_engine/\(entry.legacy)") { request, session in
-                    let caller = try ItentialAPI.caller(request, session, roles: ItentialAPI.Roles.write)
+                Route("POST", "/workflow_engine/\(entry.legacy)", ItentialAPI.access(ItentialAPI.Roles.write)) { request, session, caller in
                     let body = try ItentialAPI.objectBody(request)
                     try ItentialJobRoutes.refuseUnknownMembers(body, allowed: ["job_id"])
                     guard let id = body["job_id"]?.stringValue, ItentialJobRoutes.isObjectId(id) else {
@@ -54,8 +52,7 @@ enum ItentialJobControl {
     static func watchRoutes(_ base: String) -> [Route<Session>] {
         ["watch", "unwatch"].flatMap { verb -> [Route<Session>] in
             [
-                Route("POST", "/\(base)/jobs/{id}/\(verb)") { request, session in
-                    let caller = try ItentialAPI.caller(request, session, roles: ItentialAPI.Roles.read)
+                Route("POST", "/\(base)/jobs/{id}/\(verb)", ItentialAPI.access(ItentialAPI.Roles.read)) { request, session, caller in
                     let id = try ItentialJobRoutes.jobId(request.parameter("id"))
                     try ItentialAccess.requireAll([id], caller, session)
                     try watch([id], [caller.accountId], watching: verb == "watch", session)
@@ -63,20 +60,18 @@ enum ItentialJobControl {
                         "Successfully \(verb)ed the job",
                         ItentialJobDocument.render(try ItentialJobRoutes.job(session, id: id, for: caller)))
                 },
-                Route("POST", "/\(base)/jobs/\(verb)") { request, session in
-                    let caller = try ItentialAPI.caller(request, session, roles: ItentialAPI.Roles.read)
+                Route("POST", "/\(base)/jobs/\(verb)", ItentialAPI.access(ItentialAPI.Roles.read)) { request, session, caller in
                     let ids = try jobIds(try ItentialAPI.objectBody(request))
                     try ItentialAccess.requireAll(ids, caller, session)
                     try watch(ids, [caller.accountId], watching: verb == "watch", session)
                     return ItentialAPI.envelope("Successfully \(verb)ed all jobs", .array(ids.map(JSON.string)))
                 },
             ]
-        } + [Route("POST", "/\(base)/jobs/{id}/add-watchers", addWatchers)]
+        } + [Route("POST", "/\(base)/jobs/{id}/add-watchers", ItentialAPI.access(ItentialAPI.Roles.write), addWatchers)]
     }
 
     /// `{"watchers": [account ids]}`: each an existing user's, added once.
-    static func addWatchers(_ request: Request, _ session: Session) throws -> Response {
-        let caller = try ItentialAPI.caller(request, session, roles: ItentialAPI.Roles.write)
+    static func addWatchers(_ request: Request, _ session: Session, _ caller: User) throws -> Response {
         let id = try ItentialJobRoutes.jobId(request.parameter("id"))
         try ItentialAccess.requireAll([id], caller, session)
         let body = try ItentialAPI.objectBody(request)
@@ -97,27 +92,31 @@ enum ItentialJobControl {
 
     static func rerunRoutes(_ base: String) -> [Route<Session>] {
         [
-            Route("POST", "/\(base)/jobs/{id}/tasks/{taskId}/retry") { request, session in
+            Route("POST", "/\(base)/jobs/{id}/tasks/{taskId}/retry", ItentialAPI.access(ItentialAPI.Roles.operations)) {
+                request, session, caller in
                 let body = try ItentialAPI.objectBody(request)
                 try ItentialJobRoutes.refuseUnknownMembers(body, allowed: ["variables"])
                 let variables = body["variables"] ?? [:]
                 guard case .object = variables else { throw HTTPError.badRequest("variables must be an object") }
                 return try rerun(
-                    request, session, from: request.parameter("taskId"), named: "taskId", .retry(variables: variables), "retried the task")
+                    request, session, caller, from: request.parameter("taskId"), named: "taskId", .retry(variables: variables),
+                    "retried the task")
             },
-            Route("POST", "/\(base)/jobs/{id}/continue") { request, session in
+            Route("POST", "/\(base)/jobs/{id}/continue", ItentialAPI.access(ItentialAPI.Roles.operations)) { request, session, caller in
                 let body = try ItentialAPI.objectBody(request)
                 try ItentialJobRoutes.refuseUnknownMembers(body, allowed: ["fromTask"])
                 return try rerun(
-                    request, session, from: body["fromTask"]?.stringValue ?? "", named: "fromTask", .continueFrom, "continued the job")
+                    request, session, caller, from: body["fromTask"]?.stringValue ?? "", named: "fromTask", .continueFrom,
+                    "continued the job")
             },
-            Route("POST", "/\(base)/jobs/{id}/revert") { request, session in
+            Route("POST", "/\(base)/jobs/{id}/revert", ItentialAPI.access(ItentialAPI.Roles.operations)) { request, session, caller in
                 let body = try ItentialAPI.objectBody(request)
                 try ItentialJobRoutes.refuseUnknownMembers(body, allowed: ["fromTask", "toTask"])
                 let from = body["fromTask"]?.stringValue ?? ""
                 try requireTaskKey(from, "fromTask")
                 return try rerun(
-                    request, session, from: body["toTask"]?.stringValue ?? "", named: "toTask", .revert(from: from), "reverted the job")
+                    request, session, caller, from: body["toTask"]?.stringValue ?? "", named: "toTask", .revert(from: from),
+                    "reverted the job")
             },
         ]
     }
@@ -151,10 +150,9 @@ enum ItentialJobControl {
     }
 
     static func rerun(
-        _ request: Request, _ session: Session, from key: String, named keyName: String, _ rerun: ItentialRerun,
+        _ request: Request, _ session: Session, _ caller: User, from key: String, named keyName: String, _ rerun: ItentialRerun,
         _ done: String
     ) throws -> Response {
-        let caller = try ItentialAPI.caller(request, session, roles: ItentialAPI.Roles.operations)
         let id = try ItentialJobRoutes.jobId(request.parameter("id"))
         try ItentialAccess.requireAll([id], caller, session)
         try requireTaskKey(key, keyName)

@@ -9,22 +9,20 @@ enum ItentialJobRoutes {
     static let routes: [Route<Session>] =
         ["operations-manager", "operations_manager"].flatMap { base in
             [
-                Route("POST", "/\(base)/jobs/start") { request, session in
+                Route("POST", "/\(base)/jobs/start", ItentialAPI.access(ItentialAPI.Roles.write)) { request, session, user in
                     let body = try ItentialAPI.objectBody(request)
                     try refuseUnknownMembers(body, allowed: ["workflow", "options"])
                     guard let workflow = body["workflow"]?.stringValue, !workflow.isEmpty else {
                         throw HTTPError.badRequest("workflow is required and must be a workflow name")
                     }
-                    let job = try start(request, session, workflow: workflow, options: body["options"])
+                    let job = try start(request, session, user, workflow: workflow, options: body["options"])
                     return ItentialAPI.envelope("Successfully started the job", ItentialJobDocument.render(job))
                 },
-                Route("GET", "/\(base)/jobs") { request, session in
-                    let caller = try ItentialAPI.caller(request, session, roles: ItentialAPI.Roles.read)
+                Route("GET", "/\(base)/jobs", ItentialAPI.access(ItentialAPI.Roles.read)) { request, session, caller in
                     let query = try ItentialSearchQuery(request, caller: caller)
                     return query.envelope(try session.itentialJobs.search(query.search)) { ItentialJobDocument.render($0) }
                 },
-                Route("GET", "/\(base)/jobs/{id}") { request, session in
-                    let caller = try ItentialAPI.caller(request, session, roles: ItentialAPI.Roles.read)
+                Route("GET", "/\(base)/jobs/{id}", ItentialAPI.access(ItentialAPI.Roles.read)) { request, session, caller in
                     let projection = try ItentialSearchQuery(request, caller: caller)
                     return ItentialAPI.envelope(
                         "Successfully retrieved the job",
@@ -32,22 +30,21 @@ enum ItentialJobRoutes {
                 },
             ]
         } + [
-            Route("POST", "/workflow_engine/startJobWithOptions/{workflow}") { request, session in
+            Route("POST", "/workflow_engine/startJobWithOptions/{workflow}", ItentialAPI.access(ItentialAPI.Roles.write)) {
+                request, session, user in
                 let body = try ItentialAPI.objectBody(request)
                 try refuseUnknownMembers(body, allowed: ["options"])
-                let job = try start(request, session, workflow: request.parameter("workflow"), options: body["options"])
+                let job = try start(request, session, user, workflow: request.parameter("workflow"), options: body["options"])
                 return .json(ItentialJobDocument.render(job, .legacy))
             },
-            Route("GET", "/workflow_engine/getJob/{id}") { request, session in
-                let caller = try ItentialAPI.caller(request, session, roles: ItentialAPI.Roles.read)
+            Route("GET", "/workflow_engine/getJob/{id}", ItentialAPI.access(ItentialAPI.Roles.read)) { request, session, caller in
+                .json(ItentialJobDocument.render(try job(session, id: request.parameter("id"), for: caller), .legacy))
+            },
+            Route("GET", "/workflow_engine/job/{id}/details", ItentialAPI.access(ItentialAPI.Roles.read)) { request, session, caller in
                 return .json(ItentialJobDocument.render(try job(session, id: request.parameter("id"), for: caller), .legacy))
             },
-            Route("GET", "/workflow_engine/job/{id}/details") { request, session in
-                let caller = try ItentialAPI.caller(request, session, roles: ItentialAPI.Roles.read)
-                return .json(ItentialJobDocument.render(try job(session, id: request.parameter("id"), for: caller), .legacy))
-            },
-            Route("POST", "/workflow_engine/claimJob", claimJob),
-            Route("POST", "/workflow_engine/releaseJob", releaseJob),
+            Route("POST", "/workflow_engine/claimJob", ItentialAPI.access(ItentialAPI.Roles.read), claimJob),
+            Route("POST", "/workflow_engine/releaseJob", ItentialAPI.access(ItentialAPI.Roles.read), releaseJob),
         ]
 
     /// 400 naming the first member the route's schema does not allow.
@@ -77,8 +74,7 @@ enum ItentialJobRoutes {
 
     // MARK: Start
 
-    static func start(_ request: Request, _ session: Session, workflow name: String, options: JSON?) throws -> ItentialJob {
-        let user = try ItentialAPI.caller(request, session, roles: ItentialAPI.Roles.write)
+    static func start(_ request: Request, _ session: Session, _ user: User, workflow name: String, options: JSON?) throws -> ItentialJob {
         guard let options, case .object = options else { throw HTTPError.badRequest("options is required and must be an object") }
         let variables = options["variables"] ?? [:]
         guard case .object = variables else { throw HTTPError.badRequest("options.variables must be an object") }
@@ -108,8 +104,7 @@ enum ItentialJobRoutes {
 
     /// `{"job_id", "user"}` → the bare updated job (spec decisions: claimJob). Claiming for
     /// another user takes an admin.
-    static func claimJob(_ request: Request, _ session: Session) throws -> Response {
-        let caller = try ItentialAPI.caller(request, session, roles: ItentialAPI.Roles.read)
+    static func claimJob(_ request: Request, _ session: Session, _ caller: User) throws -> Response {
         let body = try ItentialAPI.objectBody(request)
         try refuseUnknownMembers(body, allowed: ["job_id", "user"])
         guard let id = body["job_id"]?.stringValue, isObjectId(id) else {
@@ -132,8 +127,7 @@ enum ItentialJobRoutes {
     }
 
     /// `{"job_id"}`: the claimant or an admin gives the job up.
-    static func releaseJob(_ request: Request, _ session: Session) throws -> Response {
-        let caller = try ItentialAPI.caller(request, session, roles: ItentialAPI.Roles.read)
+    static func releaseJob(_ request: Request, _ session: Session, _ caller: User) throws -> Response {
         let body = try ItentialAPI.objectBody(request)
         try refuseUnknownMembers(body, allowed: ["job_id"])
         guard let id = body["job_id"]?.stringValue, isObjectId(id) else {

@@ -9,33 +9,28 @@ enum ItentialTaskRoutes {
     static let routes: [Route<Session>] =
         ["operations-manager", "operations_manager"].flatMap { base in
             [
-                Route("GET", "/\(base)/tasks") { request, session in
-                    let caller = try ItentialAPI.caller(request, session, roles: ItentialAPI.Roles.read)
+                Route("GET", "/\(base)/tasks", ItentialAPI.access(ItentialAPI.Roles.read)) { request, session, caller in
                     let query = try ItentialSearchQuery(request, caller: caller)
                     return query.envelope(try session.itentialManualTasks.search(query.search), render: document)
                 },
-                Route("GET", "/\(base)/tasks/{id}") { request, session in
-                    let caller = try ItentialAPI.caller(request, session, roles: ItentialAPI.Roles.read)
+                Route("GET", "/\(base)/tasks/{id}", ItentialAPI.access(ItentialAPI.Roles.read)) { request, session, caller in
                     let projection = try ItentialSearchQuery(request, caller: caller)
                     return ItentialAPI.envelope(
                         "Successfully retrieved the task",
                         projection.project(document(try iteration(request.parameter("id"), session, for: caller))))
                 },
-                Route("POST", "/\(base)/tasks/{id}/claim") { request, session in
-                    let caller = try ItentialAPI.caller(request, session, roles: ItentialAPI.Roles.operations)
+                Route("POST", "/\(base)/tasks/{id}/claim", ItentialAPI.access(ItentialAPI.Roles.operations)) { request, session, caller in
                     guard try ItentialAPI.objectBody(request).objectValue?.isEmpty ?? true else {
                         throw HTTPError.badRequest("body must NOT have additional properties")
                     }
                     let claimed = try claim(request.parameter("id"), for: caller, by: caller, session)
                     return ItentialAPI.envelope("Successfully claimed the task", document(claimed))
                 },
-                Route("POST", "/\(base)/tasks/{id}/release") { request, session in
-                    let caller = try ItentialAPI.caller(request, session, roles: ItentialAPI.Roles.operations)
+                Route("POST", "/\(base)/tasks/{id}/release", ItentialAPI.access(ItentialAPI.Roles.operations)) { request, session, caller in
                     return ItentialAPI.envelope(
                         "Successfully released the task", document(try release(request.parameter("id"), by: caller, session)))
                 },
-                Route("POST", "/\(base)/tasks/{id}/assign") { request, session in
-                    let caller = try ItentialAPI.caller(request, session, roles: ItentialAPI.Roles.operations)
+                Route("POST", "/\(base)/tasks/{id}/assign", ItentialAPI.access(ItentialAPI.Roles.operations)) { request, session, caller in
                     let body = try ItentialAPI.objectBody(request)
                     try ItentialJobRoutes.refuseUnknownMembers(body, allowed: ["userId"])
                     guard let account = body["userId"]?.stringValue, let assignee = try session.accounts.user(accountId: account) else {
@@ -52,8 +47,7 @@ enum ItentialTaskRoutes {
                     }
                     return ItentialAPI.envelope("Successfully assigned the task", document(try iteration(id, session, for: caller)))
                 },
-                Route("POST", "/\(base)/jobs/{jobId}/tasks/{taskId}/finish") { request, session in
-                    let caller = try finisher(request, session)
+                Route("POST", "/\(base)/jobs/{jobId}/tasks/{taskId}/finish", finisher) { request, session, caller in
                     let body = try ItentialAPI.objectBody(request)
                     try ItentialJobRoutes.refuseUnknownMembers(body, allowed: ["taskData"])
                     let job = try finish(
@@ -63,8 +57,7 @@ enum ItentialTaskRoutes {
                 },
             ]
         } + [
-            Route("POST", "/workflow_engine/tasks/claim") { request, session in
-                let caller = try ItentialAPI.caller(request, session, roles: ItentialAPI.Roles.read)
+            Route("POST", "/workflow_engine/tasks/claim", ItentialAPI.access(ItentialAPI.Roles.read)) { request, session, caller in
                 let body = try ItentialAPI.objectBody(request)
                 try ItentialJobRoutes.refuseUnknownMembers(body, allowed: ["task_id", "user"])
                 guard let id = body["task_id"]?.stringValue else { throw HTTPError.badRequest("task_id is required") }
@@ -77,15 +70,13 @@ enum ItentialTaskRoutes {
                 }
                 return .json(document(try claim(id, for: claimant, by: caller, session)))
             },
-            Route("POST", "/workflow_engine/tasks/release") { request, session in
-                let caller = try ItentialAPI.caller(request, session, roles: ItentialAPI.Roles.read)
+            Route("POST", "/workflow_engine/tasks/release", ItentialAPI.access(ItentialAPI.Roles.read)) { request, session, caller in
                 let body = try ItentialAPI.objectBody(request)
                 try ItentialJobRoutes.refuseUnknownMembers(body, allowed: ["task_id"])
                 guard let id = body["task_id"]?.stringValue else { throw HTTPError.badRequest("task_id is required") }
                 return .json(document(try release(id, by: caller, session)))
             },
-            Route("POST", "/workflow_engine/finishTask") { request, session in
-                let caller = try finisher(request, session)
+            Route("POST", "/workflow_engine/finishTask", finisher) { request, session, caller in
                 let body = try ItentialAPI.objectBody(request)
                 try ItentialJobRoutes.refuseUnknownMembers(body, allowed: ["task_id", "job_id", "task_data"])
                 guard let id = body["task_id"]?.stringValue, let jobId = body["job_id"]?.stringValue else {
@@ -96,8 +87,7 @@ enum ItentialTaskRoutes {
                 let job = try finish(session, by: caller, jobId: jobId, key: current.key, taskData: body["task_data"])
                 return .json(ItentialJobDocument.render(job, .legacy))
             },
-            Route("POST", "/workflow_engine/jobs/finish_task/{jobId}/{taskId}") { request, session in
-                let caller = try finisher(request, session)
+            Route("POST", "/workflow_engine/jobs/finish_task/{jobId}/{taskId}", finisher) { request, session, caller in
                 let body = try ItentialAPI.objectBody(request)
                 try ItentialJobRoutes.refuseUnknownMembers(body, allowed: ["task_data"])
                 let job = try finish(
@@ -156,13 +146,11 @@ enum ItentialTaskRoutes {
         return try iteration(id, session, for: caller)
     }
 
+    /// Who may finish manual tasks.
+    static let finisher = ItentialAPI.access(ItentialAPI.Roles.operations + ["support", "apiread"])
+
     /// `{"finish_state", "variables"}`: the state must be one the task offers (`success`;
     /// `failure` when it has a failure button).
-    /// Who may finish manual tasks.
-    static func finisher(_ request: Request, _ session: Session) throws -> User {
-        try ItentialAPI.caller(request, session, roles: ItentialAPI.Roles.operations + ["support", "apiread"])
-    }
-
     static func finish(_ session: Session, by caller: User, jobId: String, key: String, taskData: JSON?) throws -> ItentialJob {
         guard ItentialJobRoutes.isObjectId(jobId) else {
             throw HTTPError.badRequest("Job id \(jobId) must be 24 lowercase hexadecimal characters")

@@ -14,38 +14,51 @@ public enum ScaleAPI {
         return Surface(
             name: "scale",
             owns: Surface<Session>.ownsPrefix(["v6"]),
-            routes: both("GET", "/v6/workspaces/") { request, session in try workspaces.list(request, session) }
-                + both("POST", "/v6/workspaces/") { request, session in try workspaces.create(request, session) }
-                + both("GET", "/v6/workspaces/{id}/") { request, session in try workspaces.details(request, session) }
-                + both("PATCH", "/v6/workspaces/{id}/") { request, session in try workspaces.edit(request, session) }
-                + both("POST", "/v6/job-types/validation/") { request, session in try jobTypes.validate(request, session) }
-                + both("GET", "/v6/job-types/status/") { request, session in try jobs.status(request, session) }
-                + both("GET", "/v6/job-types/pending/") { request, session in try jobs.pending(request, session) }
-                + both("GET", "/v6/job-types/running/") { request, session in try jobs.running(request, session) }
-                + both("GET", "/v6/job-types/system-failures/") { request, session in try jobs.systemFailures(request, session) }
-                + both("GET", "/v6/jobs/") { request, session in try jobs.list(request, session) }
-                + both("POST", "/v6/jobs/") { request, session in try jobs.queue(request, session) }
-                + both("POST", "/v6/jobs/claim/") { request, session in try jobs.claim(request, session) }
-                + both("GET", "/v6/jobs/{id}/") { request, session in try jobs.details(request, session) }
-                + both("POST", "/v6/jobs/{id}/cancel/") { request, session in try jobs.cancel(request, session) }
-                + both("POST", "/v6/jobs/{id}/requeue/") { request, session in try jobs.requeue(request, session) }
-                + both("POST", "/v6/jobs/{id}/status/") { request, session in try jobs.report(request, session) }
-                + both("GET", "/v6/job-type-names/") { request, session in try jobTypes.names(request, session) }
-                + both("GET", "/v6/job-types/") { request, session in try jobTypes.list(request, session) }
-                + both("POST", "/v6/job-types/") { request, session in try jobTypes.create(request, session) }
-                + both("GET", "/v6/job-types/{name}/") { request, session in try jobTypes.versions(request, session) }
-                + both("GET", "/v6/job-types/{name}/{version}/") { request, session in try jobTypes.details(request, session) }
-                + both("PATCH", "/v6/job-types/{name}/{version}/") { request, session in try jobTypes.edit(request, session) }
-                + both("GET", "/v6/job-types/{name}/{version}/revisions/") { request, session in try jobTypes.revisions(request, session) }
-                + both("GET", "/v6/job-types/{name}/{version}/revisions/{revision}/") { request, session in
-                    try jobTypes.revision(request, session)
+            routes: both("GET", "/v6/workspaces/", .read) { request, session, user in try workspaces.list(request, session, user) }
+                + both("POST", "/v6/workspaces/", .write) { request, session, user in try workspaces.create(request, session, user) }
+                + both("GET", "/v6/workspaces/{id}/", .read) { request, session, user in try workspaces.details(request, session, user) }
+                + both("PATCH", "/v6/workspaces/{id}/", .write) { request, session, user in try workspaces.edit(request, session, user) }
+                + both("POST", "/v6/job-types/validation/", .read) { request, session, user in try jobTypes.validate(request, session, user)
+                }
+                + both("GET", "/v6/job-types/status/", .read) { request, session, user in try jobs.status(request, session, user) }
+                + both("GET", "/v6/job-types/pending/", .read) { request, session, user in try jobs.pending(request, session, user) }
+                + both("GET", "/v6/job-types/running/", .read) { request, session, user in try jobs.running(request, session, user) }
+                + both("GET", "/v6/job-types/system-failures/", .read) { request, session, user in
+                    try jobs.systemFailures(request, session, user)
+                }
+                + both("GET", "/v6/jobs/", .read) { request, session, user in try jobs.list(request, session, user) }
+                + both("POST", "/v6/jobs/", .write) { request, session, user in try jobs.queue(request, session, user) }
+                + both("POST", "/v6/jobs/claim/", .write) { request, session, user in try jobs.claim(request, session, user) }
+                + both("GET", "/v6/jobs/{id}/", .read) { request, session, user in try jobs.details(request, session, user) }
+                + both("POST", "/v6/jobs/{id}/cancel/", .write) { request, session, user in try jobs.cancel(request, session, user) }
+                + both("POST", "/v6/jobs/{id}/requeue/", .write) { request, session, user in try jobs.requeue(request, session, user) }
+                + both("POST", "/v6/jobs/{id}/status/", .write) { request, session, user in try jobs.report(request, session, user) }
+                + both("GET", "/v6/job-type-names/", .read) { request, session, user in try jobTypes.names(request, session, user) }
+                + both("GET", "/v6/job-types/", .read) { request, session, user in try jobTypes.list(request, session, user) }
+                + both("POST", "/v6/job-types/", .write) { request, session, user in try jobTypes.create(request, session, user) }
+                + both("GET", "/v6/job-types/{name}/", .read) { request, session, user in try jobTypes.versions(request, session, user) }
+                + both("GET", "/v6/job-types/{name}/{version}/", .read) { request, session, user in
+                    try jobTypes.details(request, session, user)
+                }
+                + both("PATCH", "/v6/job-types/{name}/{version}/", .write) { request, session, user in
+                    try jobTypes.edit(request, session, user)
+                }
+                + both("GET", "/v6/job-types/{name}/{version}/revisions/", .read) { request, session, user in
+                    try jobTypes.revisions(request, session, user)
+                }
+                + both("GET", "/v6/job-types/{name}/{version}/revisions/{revision}/", .read) { request, session, user in
+                    try jobTypes.revision(request, session, user)
                 },
             renderError: { error in .json(error.body ?? ["detail": .string(error.message)], status: error.status) })
     }
 
-    /// A route for `pattern` (which ends in `/`) and for the same path without the slash.
-    static func both(_ method: String, _ pattern: String, _ handler: @escaping Handler<Session>) -> [Route<Session>] {
-        [Route(method, pattern, handler), Route(method, String(pattern.dropLast()), handler)]
+    /// A route for `pattern` (which ends in `/`) and for the same path without the slash, whose
+    /// handler gets the caller, authenticated for `access`.
+    static func both(
+        _ method: String, _ pattern: String, _ access: Access, _ handler: @escaping @Sendable (Request, Session, User) throws -> Response
+    ) -> [Route<Session>] {
+        let prologue = Prologue<Session, User> { request, session in try authenticate(request, session, for: access) }
+        return [Route(method, pattern, prologue, handler), Route(method, String(pattern.dropLast()), prologue, handler)]
     }
 
     // MARK: Shared by the handlers

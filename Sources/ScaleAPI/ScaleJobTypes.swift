@@ -14,16 +14,14 @@ struct ScaleJobTypes: Sendable {
 
     // MARK: Lists
 
-    func names(_ request: Request, _ session: Session) throws -> Response {
-        _ = try ScaleAPI.authenticate(request, session, for: .read)
+    func names(_ request: Request, _ session: Session, _ caller: User) throws -> Response {
         let filter = try ScaleQuery.jobTypeFilter(request)
         return try Pagination(request).page(
             request, fetch: { try session.jobTypes.names(filter, limit: $0, offset: $1) },
             render: { ScaleRender.jobTypeName($0.0, versions: $0.1) })
     }
 
-    func list(_ request: Request, _ session: Session) throws -> Response {
-        _ = try ScaleAPI.authenticate(request, session, for: .read)
+    func list(_ request: Request, _ session: Session, _ caller: User) throws -> Response {
         let filter = try ScaleQuery.jobTypeFilter(request)
         let order = try ScaleQuery.order(request)
         return try Pagination(request).page(
@@ -31,8 +29,7 @@ struct ScaleJobTypes: Sendable {
             render: ScaleRender.jobType)
     }
 
-    func versions(_ request: Request, _ session: Session) throws -> Response {
-        _ = try ScaleAPI.authenticate(request, session, for: .read)
+    func versions(_ request: Request, _ session: Session, _ caller: User) throws -> Response {
         let active = try ScaleQuery.boolean(request, "is_active")
         let name = request.parameter("name")
         return try Pagination(request).page(
@@ -40,21 +37,18 @@ struct ScaleJobTypes: Sendable {
             render: ScaleRender.jobType)
     }
 
-    func details(_ request: Request, _ session: Session) throws -> Response {
-        _ = try ScaleAPI.authenticate(request, session, for: .read)
+    func details(_ request: Request, _ session: Session, _ caller: User) throws -> Response {
         return .json(ScaleRender.details(try existing(request, session)))
     }
 
-    func revisions(_ request: Request, _ session: Session) throws -> Response {
-        _ = try ScaleAPI.authenticate(request, session, for: .read)
+    func revisions(_ request: Request, _ session: Session, _ caller: User) throws -> Response {
         let jobType = try existing(request, session)
         return try Pagination(request).page(
             request, fetch: { try session.jobTypes.revisions(jobTypeId: jobType.id, limit: $0, offset: $1) },
             render: { ScaleRender.revision($0, of: jobType, details: false) })
     }
 
-    func revision(_ request: Request, _ session: Session) throws -> Response {
-        _ = try ScaleAPI.authenticate(request, session, for: .read)
+    func revision(_ request: Request, _ session: Session, _ caller: User) throws -> Response {
         let jobType = try existing(request, session)
         guard let number = Int(request.parameter("revision")),
             let revision = try session.jobTypes.revision(jobTypeId: jobType.id, number: number)
@@ -73,8 +67,7 @@ struct ScaleJobTypes: Sendable {
 
     /// `POST /v6/job-types/`: a new (name, version) → 201 with the details; an existing one → a
     /// new revision, 200 `{"is_valid": true, …}` (spec §3.5, checks in Scale's order).
-    func create(_ request: Request, _ session: Session) throws -> Response {
-        _ = try ScaleAPI.authenticate(request, session, for: .write)
+    func create(_ request: Request, _ session: Session, _ caller: User) throws -> Response {
         let body = try ScaleAPI.objectBody(request)
         var changes = try ScaleQuery.flags(body)
         guard let image = body["docker_image"] else { throw HTTPError.badRequest("Missing required parameter: \"docker_image\"") }
@@ -103,8 +96,7 @@ struct ScaleJobTypes: Sendable {
     }
 
     /// `PATCH /v6/job-types/{name}/{version}/` (spec §3.6).
-    func edit(_ request: Request, _ session: Session) throws -> Response {
-        _ = try ScaleAPI.authenticate(request, session, for: .write)
+    func edit(_ request: Request, _ session: Session, _ caller: User) throws -> Response {
         let body = try ScaleAPI.objectBody(request)
         let (name, version) = (request.parameter("name"), request.parameter("version"))
         var changes = try ScaleQuery.flags(body)
@@ -196,8 +188,7 @@ struct ScaleJobTypes: Sendable {
 
     /// `POST /v6/job-types/validation/` (spec §3.9): always 200 for a well-formed body, with at
     /// most one error. Nothing is written; any active user may call it.
-    func validate(_ request: Request, _ session: Session) throws -> Response {
-        _ = try ScaleAPI.authenticate(request, session, for: .read)
+    func validate(_ request: Request, _ session: Session, _ caller: User) throws -> Response {
         let body = try ScaleAPI.objectBody(request)
         guard let manifestJSON = body["manifest"] else { throw HTTPError.badRequest("Missing required parameter: \"manifest\"") }
         guard case .object = manifestJSON else { throw HTTPError.badRequest("Parameter must be a valid JSON object: \"manifest\"") }

@@ -9,8 +9,7 @@ import Scale
 struct ScaleJobsAPI: Sendable {
     static let statuses = ["PENDING", "BLOCKED", "QUEUED", "RUNNING", "FAILED", "COMPLETED", "CANCELED"]
 
-    func queue(_ request: Request, _ session: Session) throws -> Response {
-        let user = try ScaleAPI.authenticate(request, session, for: .write)
+    func queue(_ request: Request, _ session: Session, _ user: User) throws -> Response {
         let body = try ScaleAPI.objectBody(request)
         try ScaleAPI.refuseUnknownFields(body, allowed: ["job_type_id", "input"])
         guard let jobTypeId = body["job_type_id"]?.intValue else {
@@ -25,8 +24,7 @@ struct ScaleJobsAPI: Sendable {
         return response
     }
 
-    func list(_ request: Request, _ session: Session) throws -> Response {
-        _ = try ScaleAPI.authenticate(request, session, for: .read)
+    func list(_ request: Request, _ session: Session, _ caller: User) throws -> Response {
         var filter = ScaleJobFilter()
         filter.statuses = try request.queryValues("status").map { status in
             guard Self.statuses.contains(status) else { throw HTTPError.badRequest("Invalid status \"\(status)\"") }
@@ -44,22 +42,20 @@ struct ScaleJobsAPI: Sendable {
             render: Self.render)
     }
 
-    func details(_ request: Request, _ session: Session) throws -> Response {
-        _ = try ScaleAPI.authenticate(request, session, for: .read)
+    func details(_ request: Request, _ session: Session, _ caller: User) throws -> Response {
         return .json(Self.render(try found(try Int(request.parameter("id")).flatMap { try session.scaleJobs.find(id: $0) })))
     }
 
-    func cancel(_ request: Request, _ session: Session) throws -> Response {
-        try move(request, session, by: try ScaleAPI.authenticate(request, session, for: .write), to: "CANCELED")
+    func cancel(_ request: Request, _ session: Session, _ user: User) throws -> Response {
+        try move(request, session, by: user, to: "CANCELED")
     }
 
-    func requeue(_ request: Request, _ session: Session) throws -> Response {
-        try move(request, session, by: try ScaleAPI.authenticate(request, session, for: .write), to: "QUEUED")
+    func requeue(_ request: Request, _ session: Session, _ user: User) throws -> Response {
+        try move(request, session, by: user, to: "QUEUED")
     }
 
     /// A worker reports RUNNING, then COMPLETED or FAILED with an error name.
-    func report(_ request: Request, _ session: Session) throws -> Response {
-        let user = try ScaleAPI.authenticate(request, session, for: .write)
+    func report(_ request: Request, _ session: Session, _ user: User) throws -> Response {
         let body = try ScaleAPI.objectBody(request)
         try ScaleAPI.refuseUnknownFields(body, allowed: ["status", "error"])
         guard let status = body["status"]?.stringValue, ["RUNNING", "COMPLETED", "FAILED"].contains(status) else {
@@ -79,16 +75,14 @@ struct ScaleJobsAPI: Sendable {
     }
 
     /// The oldest runnable queued job, now RUNNING; 204 when there is none.
-    func claim(_ request: Request, _ session: Session) throws -> Response {
-        let user = try ScaleAPI.authenticate(request, session, for: .write)
+    func claim(_ request: Request, _ session: Session, _ user: User) throws -> Response {
         guard let job = try session.scaleJobs.claim(by: user.username) else { return Response(status: 204) }
         return .json(Self.render(job))
     }
 
     // MARK: Counting routes (spec §3.10, §5)
 
-    func status(_ request: Request, _ session: Session) throws -> Response {
-        _ = try ScaleAPI.authenticate(request, session, for: .read)
+    func status(_ request: Request, _ session: Session, _ caller: User) throws -> Response {
         let active = try ScaleQuery.boolean(request, "is_active")
         let started = try Self.time(request, "started") ?? "PT3H0M0S"
         let ended = try Self.time(request, "ended")
@@ -113,11 +107,15 @@ struct ScaleJobsAPI: Sendable {
             })
     }
 
-    func pending(_ request: Request, _ session: Session) throws -> Response { try waiting(request, session, "PENDING", "longest_pending") }
-    func running(_ request: Request, _ session: Session) throws -> Response { try waiting(request, session, "RUNNING", "longest_running") }
+    func pending(_ request: Request, _ session: Session, _ user: User) throws -> Response {
+        try waiting(request, session, "PENDING", "longest_pending")
+    }
+
+    func running(_ request: Request, _ session: Session, _ user: User) throws -> Response {
+        try waiting(request, session, "RUNNING", "longest_running")
+    }
 
     private func waiting(_ request: Request, _ session: Session, _ status: String, _ key: String) throws -> Response {
-        _ = try ScaleAPI.authenticate(request, session, for: .read)
         return try Pagination(request).page(
             request, fetch: { try session.scaleCounts.waiting(in: status, limit: $0, offset: $1) },
             render: { jobType, count, oldest in
@@ -125,8 +123,7 @@ struct ScaleJobsAPI: Sendable {
             })
     }
 
-    func systemFailures(_ request: Request, _ session: Session) throws -> Response {
-        _ = try ScaleAPI.authenticate(request, session, for: .read)
+    func systemFailures(_ request: Request, _ session: Session, _ caller: User) throws -> Response {
         return try Pagination(request).page(
             request, fetch: { try session.scaleCounts.systemFailures(limit: $0, offset: $1) },
             render: { jobType, error, count, first, last in

@@ -7,15 +7,13 @@ import Scale
 struct ScaleWorkspaces: Sendable {
     static let fields = ["name", "title", "description", "base_url", "is_active", "json_config"]
 
-    func list(_ request: Request, _ session: Session) throws -> Response {
-        _ = try ScaleAPI.authenticate(request, session, for: .read)
+    func list(_ request: Request, _ session: Session, _ caller: User) throws -> Response {
         return try Pagination(request).page(
             request, fetch: { try session.workspaces.list(limit: $0, offset: $1) },
             render: { Self.render($0, details: false) })
     }
 
-    func create(_ request: Request, _ session: Session) throws -> Response {
-        _ = try ScaleAPI.authenticate(request, session, for: .write)
+    func create(_ request: Request, _ session: Session, _ caller: User) throws -> Response {
         let body = try ScaleAPI.objectBody(request)
         try ScaleAPI.refuseUnknownFields(body, allowed: Self.fields)
         guard body["name"] != nil else { throw HTTPError.badRequest("Missing required parameter: \"name\"") }
@@ -25,16 +23,14 @@ struct ScaleWorkspaces: Sendable {
         return response
     }
 
-    func details(_ request: Request, _ session: Session) throws -> Response {
-        _ = try ScaleAPI.authenticate(request, session, for: .read)
+    func details(_ request: Request, _ session: Session, _ caller: User) throws -> Response {
         guard let id = Int64(request.parameter("id")), let workspace = try session.workspaces.find(id: id) else {
             throw ScaleAPI.notFound
         }
         return .json(Self.render(workspace, details: true))
     }
 
-    func edit(_ request: Request, _ session: Session) throws -> Response {
-        _ = try ScaleAPI.authenticate(request, session, for: .write)
+    func edit(_ request: Request, _ session: Session, _ caller: User) throws -> Response {
         guard let id = Int64(request.parameter("id")) else { throw ScaleAPI.notFound }
         let body = try ScaleAPI.objectBody(request)
         try ScaleAPI.refuseUnknownFields(body, allowed: Self.fields)

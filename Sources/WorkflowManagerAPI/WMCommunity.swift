@@ -16,8 +16,7 @@ enum WMCommunity {
         WorkflowManagerAPI.underItem("DELETE", "/community/roles/{roleName}", deleteRole),
     ]
 
-    static func users(_ request: Request, _ session: Session) throws -> Response {
-        _ = try WorkflowManagerAPI.caller(request, session)
+    static func users(_ request: Request, _ session: Session, _ caller: WorkflowManagerAPI.ItemCaller) throws -> Response {
         let users = try session.community.users().filter(\.active)
         return .json([
             "users": .array(
@@ -31,21 +30,19 @@ enum WMCommunity {
         ])
     }
 
-    static func groups(_ request: Request, _ session: Session) throws -> Response {
-        _ = try WorkflowManagerAPI.caller(request, session)
+    static func groups(_ request: Request, _ session: Session, _ caller: WorkflowManagerAPI.ItemCaller) throws -> Response {
         return .json(["groups": .array(try session.community.groups().map(render))])
     }
 
-    static func group(_ request: Request, _ session: Session) throws -> Response {
-        _ = try WorkflowManagerAPI.caller(request, session)
+    static func group(_ request: Request, _ session: Session, _ caller: WorkflowManagerAPI.ItemCaller) throws -> Response {
         let id = request.parameter("groupId")
         guard let group = try session.community.group(named: id) else { throw HTTPError.badRequest("Group '\(id)' does not exist.") }
         return .json(render(group))
     }
 
     /// Body `{"members"?: [username], "roles"?: [roleName]}`; each given list replaces the old one.
-    static func saveGroup(_ request: Request, _ session: Session) throws -> Response {
-        let (user, _) = try WorkflowManagerAPI.caller(request, session)
+    static func saveGroup(_ request: Request, _ session: Session, _ caller: WorkflowManagerAPI.ItemCaller) throws -> Response {
+        let user = caller.user
         try WorkflowManagerAPI.require(user, anyOf: ["adminAdvanced"])
         let body = try WorkflowManagerAPI.objectBody(request)
         let members = try body.optionalStringList("members")
@@ -63,13 +60,11 @@ enum WMCommunity {
         ]
     }
 
-    static func roles(_ request: Request, _ session: Session) throws -> Response {
-        _ = try WorkflowManagerAPI.caller(request, session)
+    static func roles(_ request: Request, _ session: Session, _ caller: WorkflowManagerAPI.ItemCaller) throws -> Response {
         return .json(["roles": .array(try session.community.privilegeSets().map(render))])
     }
 
-    static func role(_ request: Request, _ session: Session) throws -> Response {
-        _ = try WorkflowManagerAPI.caller(request, session)
+    static func role(_ request: Request, _ session: Session, _ caller: WorkflowManagerAPI.ItemCaller) throws -> Response {
         let name = request.parameter("roleName")
         guard let set = try session.community.privilegeSet(named: name) else {
             throw HTTPError.badRequest("Role '\(name)' does not exist.")
@@ -77,8 +72,8 @@ enum WMCommunity {
         return .json(render(set))
     }
 
-    static func saveRole(_ request: Request, _ session: Session) throws -> Response {
-        let (user, _) = try WorkflowManagerAPI.caller(request, session)
+    static func saveRole(_ request: Request, _ session: Session, _ caller: WorkflowManagerAPI.ItemCaller) throws -> Response {
+        let user = caller.user
         try WorkflowManagerAPI.require(user, anyOf: ["adminAdvanced"])
         let body = try WorkflowManagerAPI.objectBody(request)
         let name = request.parameter("roleName")
@@ -95,8 +90,8 @@ enum WMCommunity {
         return .json(WorkflowManagerAPI.success)
     }
 
-    static func deleteRole(_ request: Request, _ session: Session) throws -> Response {
-        let (user, _) = try WorkflowManagerAPI.caller(request, session)
+    static func deleteRole(_ request: Request, _ session: Session, _ caller: WorkflowManagerAPI.ItemCaller) throws -> Response {
+        let user = caller.user
         try WorkflowManagerAPI.require(user, anyOf: ["adminAdvanced"])
         let name = request.parameter("roleName")
         guard try session.community.deletePrivilegeSet(named: name) else { throw HTTPError.badRequest("Role '\(name)' does not exist.") }

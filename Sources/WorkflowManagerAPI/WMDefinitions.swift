@@ -62,21 +62,21 @@ enum WMDefinitions {
 
     // MARK: Diagrams
 
-    static func createDiagram(_ request: Request, _ session: Session) throws -> Response {
-        let (user, item) = try WorkflowManagerAPI.caller(request, session)
+    static func createDiagram(_ request: Request, _ session: Session, _ caller: WorkflowManagerAPI.ItemCaller) throws -> Response {
+        let (user, item) = (caller.user, caller.item)
         try WorkflowManagerAPI.require(user, anyOf: admins)
         let body = try WorkflowManagerAPI.objectBody(request)
         let stored = try WorkflowManagerAPI.translate { try session.workflowItems.createDiagram(item: item.key, body, by: user) }
         return .json(["diagramId": .string(stored.id), "diagramVersion": .number(stored.version)])
     }
 
-    static func listDiagrams(_ request: Request, _ session: Session) throws -> Response {
-        let (_, item) = try WorkflowManagerAPI.caller(request, session)
+    static func listDiagrams(_ request: Request, _ session: Session, _ caller: WorkflowManagerAPI.ItemCaller) throws -> Response {
+        let item = caller.item
         return .json(["diagrams": .array(try session.workflowItems.diagrams(item: item.key).map(render))])
     }
 
-    static func getDiagram(_ request: Request, _ session: Session) throws -> Response {
-        let (_, item) = try WorkflowManagerAPI.caller(request, session)
+    static func getDiagram(_ request: Request, _ session: Session, _ caller: WorkflowManagerAPI.ItemCaller) throws -> Response {
+        let item = caller.item
         let id = request.parameter("diagramId")
         var version: Int?
         if let text = request.pathParameters["version"] {
@@ -102,8 +102,8 @@ enum WMDefinitions {
 
     // MARK: Job templates
 
-    static func createTemplate(_ request: Request, _ session: Session) throws -> Response {
-        let (user, item) = try WorkflowManagerAPI.caller(request, session)
+    static func createTemplate(_ request: Request, _ session: Session, _ caller: WorkflowManagerAPI.ItemCaller) throws -> Response {
+        let (user, item) = (caller.user, caller.item)
         try WorkflowManagerAPI.require(user, anyOf: admins)
         let body = try WorkflowManagerAPI.objectBody(request)
         guard let name = try body.optionalString("jobTemplateName"), !name.isEmpty else {
@@ -126,8 +126,8 @@ enum WMDefinitions {
         return .json(["jobTemplateId": .string(template.id)])
     }
 
-    static func listTemplates(_ request: Request, _ session: Session) throws -> Response {
-        let (_, item) = try WorkflowManagerAPI.caller(request, session)
+    static func listTemplates(_ request: Request, _ session: Session, _ caller: WorkflowManagerAPI.ItemCaller) throws -> Response {
+        let item = caller.item
         let templates = try session.workflowItems.templates(item: item.key)
         var diagramNames: [String: String] = [:]
         for template in templates where diagramNames[template.diagramId] == nil {
@@ -136,8 +136,8 @@ enum WMDefinitions {
         return .json(["jobTemplates": .array(templates.map { render($0, diagramName: diagramNames[$0.diagramId]) })])
     }
 
-    static func getTemplate(_ request: Request, _ session: Session) throws -> Response {
-        let (_, item) = try WorkflowManagerAPI.caller(request, session)
+    static func getTemplate(_ request: Request, _ session: Session, _ caller: WorkflowManagerAPI.ItemCaller) throws -> Response {
+        let item = caller.item
         let id = request.parameter("templateId")
         guard let template = try session.workflowItems.template(item: item.key, id: id) else {
             throw HTTPError.badRequest("Job template '\(id)' does not exist.")

@@ -12,8 +12,8 @@ enum WMJobActions {
         "webhookConnectionId", "webhookDependencyDetails",
     ]
 
-    static func act(_ request: Request, _ session: Session) throws -> Response {
-        let (user, item) = try WorkflowManagerAPI.caller(request, session)
+    static func act(_ request: Request, _ session: Session, _ caller: WorkflowManagerAPI.ItemCaller) throws -> Response {
+        let (user, item) = (caller.user, caller.item)
         let jobId = request.parameter("jobId")
         let body = try WorkflowManagerAPI.objectBody(request)
         let action = try parse(body, jobId: jobId)

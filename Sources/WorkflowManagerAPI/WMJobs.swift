@@ -15,8 +15,8 @@ enum WMJobs {
         WorkflowManagerAPI.underItem("POST", "/jobs/search", search),
     ]
 
-    static func create(_ request: Request, _ session: Session) throws -> Response {
-        let (user, item) = try WorkflowManagerAPI.caller(request, session)
+    static func create(_ request: Request, _ session: Session, _ caller: WorkflowManagerAPI.ItemCaller) throws -> Response {
+        let (user, item) = (caller.user, caller.item)
         try WorkflowManagerAPI.require(user, anyOf: ["jobCreate"])
         let body = try WorkflowManagerAPI.objectBody(request)
         var new = NewStepJobs()
@@ -61,27 +61,27 @@ enum WMJobs {
         return .json(.object(response))
     }
 
-    static func job(_ request: Request, _ session: Session) throws -> (User, WorkflowItem, StepJob) {
-        let (user, item) = try WorkflowManagerAPI.caller(request, session)
+    /// The path's job in the caller's item; 400 when there is none.
+    static func job(_ request: Request, _ session: Session, in item: WorkflowItem) throws -> StepJob {
         let id = request.parameter("jobId")
         guard let job = try session.stepJobs.job(item: item.key, id: id) else { throw HTTPError.badRequest("Job '\(id)' does not exist.") }
-        return (user, item, job)
+        return job
     }
 
-    static func get(_ request: Request, _ session: Session) throws -> Response {
-        let (_, _, job) = try job(request, session)
+    static func get(_ request: Request, _ session: Session, _ caller: WorkflowManagerAPI.ItemCaller) throws -> Response {
+        let job = try job(request, session, in: caller.item)
         return .json(
             WMRender.job(job, holds: request.queryValue("holds") == "true", extendedProperties: request.queryValue("extProps") == "true"))
     }
 
-    static func diagram(_ request: Request, _ session: Session) throws -> Response {
-        let (_, _, job) = try job(request, session)
+    static func diagram(_ request: Request, _ session: Session, _ caller: WorkflowManagerAPI.ItemCaller) throws -> Response {
+        let job = try job(request, session, in: caller.item)
         let stored = StoredDiagram(id: job.document["diagramId"]?.stringValue ?? "", version: job.diagramVersion, diagram: job.diagram)
         return .json(WMDefinitions.render(stored))
     }
 
-    static func history(_ request: Request, _ session: Session) throws -> Response {
-        let (_, item) = try WorkflowManagerAPI.caller(request, session)
+    static func history(_ request: Request, _ session: Session, _ caller: WorkflowManagerAPI.ItemCaller) throws -> Response {
+        let item = caller.item
         let id = request.parameter("jobId")
         guard let entries = try session.stepJobs.history(item: item.key, id: id) else {
             throw HTTPError.badRequest("Job '\(id)' does not exist.")
@@ -89,8 +89,8 @@ enum WMJobs {
         return .json(.array(entries.map { WMRender.history($0, jobId: id) }))
     }
 
-    static func assign(_ request: Request, _ session: Session) throws -> Response {
-        let (user, item) = try WorkflowManagerAPI.caller(request, session)
+    static func assign(_ request: Request, _ session: Session, _ caller: WorkflowManagerAPI.ItemCaller) throws -> Response {
+        let (user, item) = (caller.user, caller.item)
         let body = try WorkflowManagerAPI.objectBody(request)
         guard let type = try body.optionalString("assignedType"),
             let assignment = Assignment(type: type, to: try body.optionalString("assignedTo"))
@@ -106,8 +106,8 @@ enum WMJobs {
         return .json(WorkflowManagerAPI.success)
     }
 
-    static func manage(_ request: Request, _ session: Session) throws -> Response {
-        let (user, item) = try WorkflowManagerAPI.caller(request, session)
+    static func manage(_ request: Request, _ session: Session, _ caller: WorkflowManagerAPI.ItemCaller) throws -> Response {
+        let (user, item) = (caller.user, caller.item)
         let body = try WorkflowManagerAPI.objectBody(request)
         guard let typeName = try body.optionalString("type"), let type = ManageType(rawValue: typeName) else {
             throw HTTPError.badRequest("type must be one of \(ManageType.allCases.map(\.rawValue).joined(separator: ", ")).")
@@ -124,8 +124,8 @@ enum WMJobs {
 
     static let defaultFields: [JobField] = [.jobId, .jobName, .priority, .dueDate, .currentStep]
 
-    static func search(_ request: Request, _ session: Session) throws -> Response {
-        let (user, item) = try WorkflowManagerAPI.caller(request, session)
+    static func search(_ request: Request, _ session: Session, _ caller: WorkflowManagerAPI.ItemCaller) throws -> Response {
+        let (user, item) = (caller.user, caller.item)
         let body = try WorkflowManagerAPI.objectBody(request)
         let q = try body.optionalString("q")
         let text = try body.optionalString("search")

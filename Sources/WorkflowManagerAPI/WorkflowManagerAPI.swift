@@ -28,9 +28,22 @@ public enum WorkflowManagerAPI {
             status: error.status)
     }
 
-    /// `/{orgId}/{itemId}` + `path`.
-    static func underItem(_ method: String, _ path: String, _ handler: @escaping Handler<Session>) -> Route<Session> {
-        Route(method, "/{orgId}/{itemId}" + path, handler)
+    /// `/{orgId}/{itemId}` + `path`, whose handler gets the authenticated caller and the item.
+    static func underItem(
+        _ method: String, _ path: String, _ handler: @escaping @Sendable (Request, Session, ItemCaller) throws -> Response
+    ) -> Route<Session> {
+        Route(method, "/{orgId}/{itemId}" + path, itemCaller, handler)
+    }
+
+    /// Who calls, on which workflow item.
+    struct ItemCaller {
+        let user: User
+        let item: WorkflowItem
+    }
+
+    static let itemCaller = Prologue<Session, ItemCaller> { request, session in
+        let (user, item) = try caller(request, session)
+        return ItemCaller(user: user, item: item)
     }
 
     // MARK: Shared by the handlers
