@@ -25,17 +25,35 @@ package enum ItentialNewJob {
         let ancestors: [JSON]
     }
 
-    /// Why the workflow cannot start with those variables: a draft with validation errors, or
-    /// variables its `inputSchema` refuses. nil when it can start.
-    package static func refusal(_ workflow: JSON, name: String, variables: JSON) -> (message: String, data: JSON)? {
-        if let errors = workflow["errors"]?.arrayValue, !errors.isEmpty {
-            return ("Workflow \(name) has validation errors and cannot be started", .array(errors))
+    /// Why a workflow cannot start with some variables.
+    package enum StartRefusal: Error, Equatable {
+        /// A draft: the workflow's validation errors.
+        case draft(workflow: String, errors: [JSON])
+        /// Variables its `inputSchema` refuses, one line per violation.
+        case variablesRefused([String])
+
+        package var message: String {
+            switch self {
+            case let .draft(workflow, _): "Workflow \(workflow) has validation errors and cannot be started"
+            case let .variablesRefused(violations): "Job variables do not match the workflow's inputSchema: \(violations.first ?? "")"
+            }
         }
+
+        /// The details, as the platform lists them in `data`.
+        package var data: JSON {
+            switch self {
+            case let .draft(_, errors): .array(errors)
+            case let .variablesRefused(violations): .array(violations.map(JSON.string))
+            }
+        }
+    }
+
+    /// Why the workflow cannot start with those variables; nil when it can.
+    package static func refusal(_ workflow: JSON, name: String, variables: JSON) -> StartRefusal? {
+        if let errors = workflow["errors"]?.arrayValue, !errors.isEmpty { return .draft(workflow: name, errors: errors) }
         if let schema = workflow["inputSchema"], case .object = schema {
             let violations = JSONSchema(schema).validate(variables).map(\.description)
-            if let first = violations.first {
-                return ("Job variables do not match the workflow's inputSchema: \(first)", .array(violations.map(JSON.string)))
-            }
+            if !violations.isEmpty { return .variablesRefused(violations) }
         }
         return nil
     }

@@ -25,7 +25,8 @@ enum ItentialJobControl {
                     guard refusals.isEmpty else {
                         let message = "Failed to \(entry.name) all jobs"
                         throw HTTPError(
-                            409, message, body: ["message": .string(message), "data": .object(refusals.map { ($0.0, .string($0.1)) })])
+                            409, message,
+                            body: ["message": .string(message), "data": .object(refusals.map { ($0.publicId, .string($0.message)) })])
                     }
                     return ItentialAPI.envelope("Successfully \(entry.past) all jobs", .array(ids.map(JSON.string)))
                 }
@@ -40,8 +41,10 @@ enum ItentialJobControl {
                     let refusals = try session.jobs.control(
                         entry.action, surface: .itential, publicIds: [id], actor: .user(caller),
                         allowedFrom: entry.from)
-                    if let refusal = refusals.first {
-                        throw refusal.1.hasSuffix("does not exist") ? HTTPError.notFound(refusal.1) : HTTPError.conflict(refusal.1)
+                    switch refusals.first {
+                    case .unknown?: throw HTTPError.notFound(refusals[0].message)
+                    case .wrongStatus?: throw HTTPError.conflict(refusals[0].message)
+                    case nil: break
                     }
                     return .json(ItentialJobDocument.render(try ItentialJobRoutes.job(session, id: id, for: caller), .legacy))
                 }

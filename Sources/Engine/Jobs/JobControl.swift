@@ -16,22 +16,40 @@ public enum JobControlAction: Sendable {
     }
 }
 
+/// Why one job was left as it was.
+public enum JobControlRefusal: Equatable, Sendable {
+    case unknown(publicId: String)
+    case wrongStatus(publicId: String, status: String)
+
+    public var publicId: String {
+        switch self {
+        case let .unknown(id), let .wrongStatus(id, _): id
+        }
+    }
+
+    public var message: String {
+        switch self {
+        case let .unknown(id): "Job \(id) does not exist"
+        case let .wrongStatus(id, status): "Job \(id) is \(status)"
+        }
+    }
+}
+
 extension Jobs {
     /// Applies the action to each job it can (locked in ascending id order, one transaction) and
     /// returns the reason for each job it could not: unknown, or in a status it does not apply to.
     public func control(
         _ action: JobControlAction, surface: SurfaceName, publicIds: [String], actor: Actor,
         allowedFrom: Set<String>
-    ) throws -> [(String, String)] {
+    ) throws -> [JobControlRefusal] {
         try connection.transaction { tx in
             let machine = StateMachine(tx, surfaces: surfaces)
             let rows = try tx.execute(JobQueries.lockJobsByPublicId, [surface.rawValue, publicIds]).rows
             let jobs = rows.compactMap(JobQueries.jobRef)
-            var refusals: [(String, String)] = publicIds.filter { id in !jobs.contains { $0.publicId == id } }
-                .map { ($0, "Job \($0) does not exist") }
+            var refusals = publicIds.filter { id in !jobs.contains { $0.publicId == id } }.map(JobControlRefusal.unknown)
             for job in jobs {
                 guard allowedFrom.contains(job.status) else {
-                    refusals.append((job.publicId, "Job \(job.publicId) is \(job.status)"))
+                    refusals.append(.wrongStatus(publicId: job.publicId, status: job.status))
                     continue
                 }
                 if action == .cancel {
