@@ -1,8 +1,9 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Layers, bottom up: C shims → FastCGI / Postgres / JSON → HTTP → Engine → one module per API
-// surface → the `flowgate` executable that wires them together.
+// Layers, bottom up: C shims → FastCGI / Postgres / JSON → HTTP; the core Engine → one domain
+// module per vendor → one HTTP surface module per API → FlowgateApp, which wires an instance,
+// and the `flowgate` executable (see ARCHITECTURE.md).
 let package = Package(
     name: "Flowgate",
     products: [
@@ -65,7 +66,9 @@ let package = Package(
             ]),
         // Clients/ holds the scripts real client packages run against the stack.
         .testTarget(
-            name: "IntegrationTests", dependencies: ["JSON", "Postgres", "Engine", "Blocks", "HTTP", "FlowgateApp"], exclude: ["Clients"]),
+            name: "IntegrationTests",
+            dependencies: ["JSON", "Postgres", "Engine", "Blocks", "Itential", "Scale", "WorkflowManager", "HTTP", "FlowgateApp"],
+            exclude: ["Clients"]),
     ],
     swiftLanguageModes: [.v6]
 )

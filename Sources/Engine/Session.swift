@@ -51,3 +51,7 @@ public final class Session {
         }
     }
 }
+
+extension Session: StatementCatalog {
+    package static var statements: [Statement] { [ping] }
+}

@@ -27,9 +27,8 @@ public enum BenchmarkedStatements {
         // jobs/start, in the order the route runs them (see ops/bench).
         ("itential-workflow", "jobs/start: $1 = workflow name", ItentialWorkflows.byName.sql),
         ("job-insert", "jobs/start: see JobQueries.insertJob", JobQueries.insertJob.sql),
-        ("event-insert", "history row: see JobQueries.insertEvent", JobQueries.insertEvent.sql),
+        ("event-insert", "history rows: $1 = the events as a JSON array (see JobEvent)", JobEvents.insert.statement.sql),
         ("tasks-insert", "$1 = job key, $2 = tasks as JSON", JobQueries.insertTasks.sql),
-        ("tasks-created-events", "$1 = job key, $2/$3 = actor id/name", JobQueries.recordTasksCreated.sql),
         ("task-snapshots", "$1 = job key", JobQueries.taskSnapshots.sql),
         ("task-set-finish-state", "$1 = task key, $2 = finish state", JobQueries.setFinishState.sql),
         ("task-lock", "$1 = task key, $2 = job key", JobQueries.lockTask.sql),

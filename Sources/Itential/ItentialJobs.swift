@@ -194,11 +194,13 @@ public struct ItentialJobs {
             WHERE j.surface = 'itential' AND j.public_id = $1 AND j.claimed_by IS NULL AND j.status NOT IN ('complete', 'canceled')
             RETURNING j.*
         ), recorded AS (
-            INSERT INTO job_events (job_id, surface, job_public_id, event, actor_id, actor, detail)
-            SELECT id, 'itential', public_id, 'job_claimed', $3, $4, jsonb_build_object('user', $2::text) FROM claimed
+            SELECT record_job_events(jsonb_agg(jsonb_build_object(
+                'job_id', id, 'event', 'job_claimed', 'actor_id', $3::bigint, 'actor', $4::text,
+                'detail', jsonb_build_object('user', $2::text)))) AS events
+            FROM claimed
         )
         \(readColumns)
-        FROM claimed j LEFT JOIN users claimer ON claimer.id = j.claimed_by
+        FROM claimed j LEFT JOIN users claimer ON claimer.id = j.claimed_by CROSS JOIN recorded
         """)
 
     static let claimState = Statement(
@@ -217,10 +219,15 @@ public struct ItentialJobs {
                 document = j.document || jsonb_build_object('locked', false, 'last_updated', iso_utc(now()),
                                                             'last_updated_by', $5::text)
             WHERE j.surface = 'itential' AND j.public_id = $1 AND j.claimed_by IS NOT NULL AND (j.claimed_by = $2 OR $3)
-            RETURNING j.id, j.public_id
+            RETURNING j.id
         )
-        INSERT INTO job_events (job_id, surface, job_public_id, event, actor_id, actor)
-        SELECT id, 'itential', public_id, 'job_released', $2, $4 FROM released
-        RETURNING job_id
+        SELECT record_job_events(jsonb_agg(jsonb_build_object(
+            'job_id', id, 'event', 'job_released', 'actor_id', $2::bigint, 'actor', $4::text))) AS events
+        FROM released
+        HAVING count(*) > 0
         """)
+}
+
+extension ItentialJobs: StatementCatalog {
+    package static var statements: [Statement] { [overrideIncoming, watch, read, claim, claimState, release] }
 }

@@ -105,13 +105,13 @@ public struct ItentialManualTasks {
             FROM jobs j
             WHERE t.iteration_id = $1::uuid AND j.id = t.job_id AND j.surface = 'itential' AND NOT t.automatic
               AND t.status = 'ready' AND j.status IN ('running', 'paused') AND ($5 OR t.claimed_by IS NULL)
-            RETURNING t.id, t.key, j.id AS job_id, j.public_id
+            RETURNING t.id, j.id AS job_id
         )
-        INSERT INTO job_events (job_id, surface, job_public_id, task_id, task_key, event, actor_id, actor, detail)
-        SELECT job_id, 'itential', public_id, id, key, CASE WHEN $5 THEN 'task_assigned' ELSE 'task_claimed' END, $3, $4,
-               jsonb_build_object('owner', $2::bigint)
+        SELECT record_job_events(jsonb_agg(jsonb_build_object(
+            'job_id', job_id, 'task_id', id, 'event', CASE WHEN $5 THEN 'task_assigned' ELSE 'task_claimed' END,
+            'actor_id', $3::bigint, 'actor', $4::text, 'detail', jsonb_build_object('owner', $2::bigint)))) AS events
         FROM claimed
-        RETURNING task_id
+        HAVING count(*) > 0
         """)
 
     static let release = Statement(
@@ -122,10 +122,15 @@ public struct ItentialManualTasks {
             FROM jobs j
             WHERE t.iteration_id = $1::uuid AND j.id = t.job_id AND j.surface = 'itential' AND t.status = 'ready'
               AND t.claimed_by IS NOT NULL AND (t.claimed_by = $2 OR $3)
-            RETURNING t.id, t.key, j.id AS job_id, j.public_id
+            RETURNING t.id, j.id AS job_id
         )
-        INSERT INTO job_events (job_id, surface, job_public_id, task_id, task_key, event, actor_id, actor)
-        SELECT job_id, 'itential', public_id, id, key, 'task_released', $2, $4 FROM released
-        RETURNING task_id
+        SELECT record_job_events(jsonb_agg(jsonb_build_object(
+            'job_id', job_id, 'task_id', id, 'event', 'task_released', 'actor_id', $2::bigint, 'actor', $4::text))) AS events
+        FROM released
+        HAVING count(*) > 0
         """)
+}
+
+extension ItentialManualTasks: StatementCatalog {
+    package static var statements: [Statement] { [byIteration, byIterations, byJobTask, claim, release] }
 }

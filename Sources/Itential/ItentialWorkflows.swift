@@ -161,3 +161,7 @@ public struct ItentialWorkflows {
         "itential_workflow_delete",
         "DELETE FROM workflows WHERE surface = 'itential' AND name = $1 RETURNING document")
 }
+
+extension ItentialWorkflows: StatementCatalog {
+    package static var statements: [Statement] { [newId, insert, lockById, replace, byName, page, count, deleteByName] }
+}

@@ -32,7 +32,7 @@ extension StateMachine {
             throw state.isNull(2) ? ManualFinishRefusal.unclaimed : ManualFinishRefusal.claimedByOther
         }
         try record(
-            job, taskId: taskId, taskKey: key, event: "task_finished", actor: .user(user),
+            job, taskId: taskId, taskKey: key, event: .taskFinished, actor: .user(user),
             from: TaskStatus.ready.rawValue, to: TaskStatus.succeeded.rawValue, detail: ["finish_state": .string(finishState)])
         try moveOn(job, after: taskId, error: nil, surfaces: surfaces, actor: .user(user))
     }

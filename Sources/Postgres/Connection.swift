@@ -75,15 +75,20 @@ public final class Connection {
         try connect()
     }
 
+    /// Prepares a named statement on this connection unless it already is: the server parses
+    /// and plans it, so unknown columns and type errors show here.
+    public func prepare(_ statement: Statement) throws(PostgresError) {
+        guard !prepared.contains(statement.name) else { return }
+        let connection = try liveHandle()
+        _ = try consume(PQprepare(connection, statement.name, statement.sql, 0, nil), connection: connection)
+        prepared.insert(statement.name)
+    }
+
     /// Runs a named statement with text parameters, preparing it on first use.
     @discardableResult
     public func execute(_ statement: Statement, _ parameters: [any PostgresParameter] = []) throws(PostgresError) -> QueryResult {
+        try prepare(statement)
         let connection = try liveHandle()
-        if !prepared.contains(statement.name) {
-            let result = PQprepare(connection, statement.name, statement.sql, 0, nil)
-            _ = try consume(result, connection: connection)
-            prepared.insert(statement.name)
-        }
         let texts = parameters.map { $0.postgresText }
         let result = Connection.withCStrings(texts) { pointers in
             PQexecPrepared(connection, statement.name, Int32(pointers.count), pointers, nil, nil, 0)
@@ -205,6 +210,7 @@ public final class Connection {
         let rowCount = Int(PQntuples(result))
         let columnCount = Int(PQnfields(result))
         let columns = (0..<columnCount).map { String(cString: PQfname(result, Int32($0))) }
+        let index = ColumnIndex(columns)
         var rows: [Row] = []
         rows.reserveCapacity(rowCount)
         for r in 0..<rowCount {
@@ -217,7 +223,7 @@ public final class Connection {
                     values.append(String(cString: PQgetvalue(result, Int32(r), Int32(c))))
                 }
             }
-            rows.append(Row(values: values))
+            rows.append(Row(values: values, index: index))
         }
         let affected = Int(String(cString: PQcmdTuples(result))) ?? 0
         return QueryResult(columns: columns, rows: rows, affectedRows: affected)

@@ -1,5 +1,5 @@
 /// Rows of a statement's result, copied out of libpq (text format) so the PGresult can be freed
-/// at once. Columns are addressed by position, as the named statements define them.
+/// at once. Columns are read by name (checked) or by position.
 public struct QueryResult: Sendable {
     public let columns: [String]
     public let rows: [Row]
@@ -11,9 +11,17 @@ public struct QueryResult: Sendable {
 
 public struct Row: Sendable {
     public let values: [String?]
+    /// Column name to position, shared by the rows of one result.
+    let columns: ColumnIndex
 
-    public init(values: [String?]) {
+    public init(values: [String?], columns: [String] = []) {
         self.values = values
+        self.columns = ColumnIndex(columns)
+    }
+
+    init(values: [String?], index: ColumnIndex) {
+        self.values = values
+        self.columns = index
     }
 
     public subscript(index: Int) -> String? { values[index] }
@@ -23,6 +31,63 @@ public struct Row: Sendable {
     public func double(_ index: Int) -> Double? { values[index].flatMap { Double($0) } }
     public func bool(_ index: Int) -> Bool { values[index] == "t" }
     public func isNull(_ index: Int) -> Bool { values[index] == nil }
+}
+
+final class ColumnIndex: Sendable {
+    let positions: [String: Int]
+
+    init(_ names: [String]) {
+        // A repeated name keeps its first position, as `SELECT a.x, b.x` reads it in psql.
+        positions = Dictionary(names.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
+    }
+}
+
+/// A row that does not read as its query declares: a column missing, NULL where a value must
+/// be, or text that is not of the declared type. A bug or a corrupt row, never a client's fault.
+public struct RowReadError: Error, CustomStringConvertible {
+    public let column: String
+    public let reason: String
+    public var description: String { "column \(column): \(reason)" }
+}
+
+/// A column type read from PostgreSQL's text format.
+public protocol PostgresValue {
+    init?(postgresText: String)
+}
+
+extension String: PostgresValue { public init?(postgresText: String) { self = postgresText } }
+extension Int: PostgresValue { public init?(postgresText: String) { self.init(postgresText) } }
+extension Int64: PostgresValue { public init?(postgresText: String) { self.init(postgresText) } }
+extension Double: PostgresValue { public init?(postgresText: String) { self.init(postgresText) } }
+extension Bool: PostgresValue {
+    public init?(postgresText: String) {
+        switch postgresText {
+        case "t": self = true
+        case "f": self = false
+        default: return nil
+        }
+    }
+}
+
+extension Row {
+    /// The text in the named column, or nil for SQL NULL; throws when there is no such column.
+    public func text(_ column: String) throws(RowReadError) -> String? {
+        guard let position = columns.positions[column] else { throw RowReadError(column: column, reason: "not in the result") }
+        return values[position]
+    }
+
+    /// The named column's value; throws on NULL or text that is not a `T`.
+    public func value<T: PostgresValue>(_ column: String, as type: T.Type = T.self) throws(RowReadError) -> T {
+        guard let value = try optional(column, as: type) else { throw RowReadError(column: column, reason: "NULL") }
+        return value
+    }
+
+    /// The named column's value, nil for SQL NULL; throws on text that is not a `T`.
+    public func optional<T: PostgresValue>(_ column: String, as type: T.Type = T.self) throws(RowReadError) -> T? {
+        guard let text = try text(column) else { return nil }
+        guard let value = T(postgresText: text) else { throw RowReadError(column: column, reason: "\(text.prefix(40)) is no \(T.self)") }
+        return value
+    }
 }
 
 /// A statement parameter in text format; `nil` is SQL NULL.

@@ -2,7 +2,7 @@ import Engine
 import Postgres
 
 /// Statements on job types, their revisions, tags and secrets.
-enum JobTypeQueries {
+package enum JobTypeQueries {
     static let scalarColumns = """
         jt.id, jt.name, jt.version, jt.is_active, jt.is_system, jt.is_paused, jt.is_published, jt.icon_code,
         jt.unmet_resources, jt.max_scheduled, jt.max_tries, jt.revision_num, jt.docker_image, iso_utc(jt.created_at),
@@ -140,4 +140,13 @@ enum JobTypeQueries {
         SELECT id, revision_num, docker_image, iso_utc(created_at), manifest
         FROM job_type_revisions WHERE job_type_id = $1 AND revision_num = $2
         """)
+}
+
+extension JobTypeQueries: StatementCatalog {
+    package static var statements: [Statement] {
+        [
+            insert, lock, isSystem, update, insertRevision, upsertErrors, clearTags, addTags, clearSecrets, addSecret, byNameVersion,
+            versions, names, revisions, revision,
+        ]
+    }
 }

@@ -50,7 +50,7 @@ public struct ScaleCounts {
     }
 }
 
-enum ScaleCountQueries {
+package enum ScaleCountQueries {
     static let jobTypePage = Statement(
         "scale_count_job_types",
         """
@@ -97,4 +97,8 @@ enum ScaleCountQueries {
         WHERE j.surface = 'scale' AND j.status = 'FAILED' AND e.category = 'SYSTEM'
         GROUP BY jt.id, e.id ORDER BY max(j.last_status_change) DESC, jt.id, e.id LIMIT $1 OFFSET $2
         """)
+}
+
+extension ScaleCountQueries: StatementCatalog {
+    package static var statements: [Statement] { [jobTypePage, outOfOrder, statusCounts, waiting, systemFailures] }
 }

@@ -195,9 +195,15 @@ package enum ScaleJobQueries {
             FROM next WHERE j.id = next.id
             RETURNING j.*),
         recorded AS (
-            INSERT INTO job_events (job_id, surface, job_public_id, event, actor, from_status, to_status, detail)
-            SELECT id, surface, public_id, 'job_status_changed', $1, 'QUEUED', 'RUNNING', '{"claimed": true}'
+            SELECT record_job_events(jsonb_agg(jsonb_build_object(
+                'job_id', id, 'event', 'job_status_changed', 'actor', $1::text, 'from_status', 'QUEUED', 'to_status', 'RUNNING',
+                'detail', '{"claimed": true}'::jsonb))) AS events
             FROM claimed)
         SELECT \(columns) FROM claimed j JOIN job_types jt ON jt.id = j.job_type_id LEFT JOIN errors e ON e.id = j.error_id
+        CROSS JOIN recorded
         """)
+}
+
+extension ScaleJobQueries: StatementCatalog {
+    package static var statements: [Statement] { [byId, list, jobTypeState, markQueued, internalId, errorByName, setStatusColumns, claim] }
 }

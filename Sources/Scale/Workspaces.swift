@@ -110,7 +110,7 @@ public struct Workspaces {
     }
 }
 
-enum WorkspaceQueries {
+package enum WorkspaceQueries {
     static let columns = """
         id, name, title, description, base_url, is_active, json_config, iso_utc(created), iso_utc(deprecated), iso_utc(last_modified)
         """
@@ -157,4 +157,8 @@ enum WorkspaceQueries {
         "SELECT \(columns), count(*) OVER () FROM workspaces ORDER BY name LIMIT $1 OFFSET $2")
 
     static let activity = Statement("workspace_activity", "SELECT name, is_active FROM workspaces WHERE name = ANY($1::text[])")
+}
+
+extension WorkspaceQueries: StatementCatalog {
+    package static var statements: [Statement] { [insert, lock, update, storeCredentials, byId, page, activity] }
 }

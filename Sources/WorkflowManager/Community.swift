@@ -136,3 +136,12 @@ public struct Community {
         INSERT INTO group_privilege_sets (group_id, set_name) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING
         """)
 }
+
+extension Community: StatementCatalog {
+    package static var statements: [Statement] {
+        [
+            allSets, setByName, upsertSet, deleteSet, allGroups, groupByName, ensureGroup, knownUsers, knownSets, clearMembers, addMembers,
+            clearSets, addSets,
+        ]
+    }
+}

@@ -13,6 +13,6 @@ extension StateMachine {
         }
         try connection.execute(
             StepQueries.applyPlan,
-            [job.id, StepJobs.planJSON(planner).serialized, caller.userId, caller.username, job.publicId])
+            [job.id, StepJobs.planJSON(planner).serialized, caller.userId])
     }
 }

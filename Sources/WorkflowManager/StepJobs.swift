@@ -371,10 +371,11 @@ public struct StepJobs {
                 "events",
                 .array(
                     planner.events.map { event in
-                        [
-                            "step_id": .string(event.stepId), "event": .string(event.event), "from_status": .string(event.from),
-                            "to_status": .string(event.to), "detail": event.detail, "by_system": .bool(event.bySystem),
-                        ]
+                        JobEvent(
+                            jobId: planner.job.id, taskKey: event.stepId, event.event,
+                            actor: event.bySystem ? .system("system") : Actor(userId: planner.caller.userId, name: planner.caller.username),
+                            from: event.from, to: event.to, detail: event.detail
+                        ).json
                     })
             ),
         ]
@@ -398,4 +399,8 @@ public struct StepJobs {
     static let groupsWithRoles = Statement(
         "wm_groups_with_roles",
         "SELECT DISTINCT g.name FROM groups g JOIN group_privilege_sets s ON s.group_id = g.id")
+}
+
+extension StepJobs: StatementCatalog {
+    package static var statements: [Statement] { [assigneesExist, userId, workflowRow, groupsWithRoles] }
 }

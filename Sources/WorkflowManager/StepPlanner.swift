@@ -5,7 +5,7 @@ import JSON
 /// automatic steps) rather than the caller.
 public struct PlannedEvent: Sendable, Equatable {
     public let stepId: String?
-    public let event: String
+    public let event: JobEventKind
     public let from: String?
     public let to: String?
     public let detail: JSON
@@ -32,7 +32,7 @@ public struct StepPlanner {
     public private(set) var events: [PlannedEvent] = []
     public private(set) var jobStatus: String?
     public private(set) var documentChanges: [(String, JSON)] = []
-    private let caller: StepCaller
+    let caller: StepCaller
     /// Guards against diagrams whose automatic steps loop forever.
     private var automaticRuns = 0
     static let automaticRunLimit = 100
@@ -118,7 +118,7 @@ public struct StepPlanner {
             guard run.isExecuting else { return .notRunning }
             guard isAssigned(stepId, to: caller) || caller.has("jobForceStop") else { return .assignedToDifferentUser }
             let stopped: TaskStatus = step.actionType == .manual || step.actionType == .openApp ? .paused : .canceled
-            move(stepId, to: stopped, event: "task_status_changed", detail: ["action": stopped == .paused ? "Paused" : "Cancelled"])
+            move(stepId, to: stopped, event: .taskStatusChanged, detail: ["action": stopped == .paused ? "Paused" : "Cancelled"])
             return .success
         case .setCurrentStep:
             guard !isRunning else { return .alreadyExecuting }
@@ -175,10 +175,10 @@ public struct StepPlanner {
         documentChanges.append(("jobStatus", .string(initialJobStatus)))
         events.append(
             PlannedEvent(
-                stepId: nil, event: "job_status_changed", from: "closed", to: "open",
+                stepId: nil, event: .jobStatusChanged, from: "closed", to: "open",
                 detail: ["action": "Reopened"], bySystem: false))
         for id in currentStepIds where steps[id]?.status != .ready {
-            move(id, to: .ready, event: "task_ready", detail: ["action": "Reactivated"])
+            move(id, to: .ready, event: .taskReady, detail: ["action": "Reactivated"])
         }
         return nil
     }
@@ -207,7 +207,7 @@ public struct StepPlanner {
         update(changed)
         events.append(
             PlannedEvent(
-                stepId: stepId, event: "task_assigned", from: run.assignment.assignee, to: assignment.assignee,
+                stepId: stepId, event: .taskAssigned, from: run.assignment.assignee, to: assignment.assignee,
                 detail: ["assignedType": .string(assignment.typeName), "action": "Reassigned"], bySystem: false))
         return nil
     }
@@ -233,14 +233,14 @@ public struct StepPlanner {
     // MARK: Moving steps
 
     private mutating func start(_ step: DiagramStep, bySystem: Bool) {
-        move(step.id, to: .running, event: "task_started", detail: ["action": "Started"], bySystem: bySystem)
+        move(step.id, to: .running, event: .taskStarted, detail: ["action": "Started"], bySystem: bySystem)
         switch step.actionType {
         case .question:
-            move(step.id, to: .waiting, event: "task_status_changed", detail: ["action": "InfoRequired"], bySystem: bySystem)
+            move(step.id, to: .waiting, event: .taskStatusChanged, detail: ["action": "InfoRequired"], bySystem: bySystem)
         case .gp:
             if let failure = step.failure {
                 move(
-                    step.id, to: .failed, event: "task_failed", detail: ["action": "Error", "error": .string(failure)], bySystem: bySystem)
+                    step.id, to: .failed, event: .taskFailed, detail: ["action": "Error", "error": .string(failure)], bySystem: bySystem)
                 return
             }
             var run = steps[step.id]!
@@ -258,7 +258,7 @@ public struct StepPlanner {
         let previous = steps[step.id]!.assignment
         var detail: [(String, JSON)] = [("action", "Finished")]
         if let result { detail.append(("result", .string(result))) }
-        move(step.id, to: .succeeded, current: false, event: "task_finished", detail: .object(detail), bySystem: bySystem)
+        move(step.id, to: .succeeded, current: false, event: .taskFinished, detail: .object(detail), bySystem: bySystem)
         for path in matching {
             if let status = path.jobStatus { documentChanges.append(("jobStatus", .string(status))) }
             arrive(at: path.nextStep, assignment: path.assignment ?? previous, bySystem: bySystem)
@@ -301,7 +301,7 @@ public struct StepPlanner {
         run.arrivals = 0
         run.assignment = assignment
         update(run)
-        move(stepId, to: .ready, current: true, event: "task_ready", detail: ["action": "Activated"], bySystem: bySystem)
+        move(stepId, to: .ready, current: true, event: .taskReady, detail: ["action": "Activated"], bySystem: bySystem)
         if let step = job.diagram.step(stepId), step.automatic, !isHeld(stepId), automaticRuns < StepPlanner.automaticRunLimit {
             automaticRuns += 1
             start(step, bySystem: true)
@@ -314,7 +314,7 @@ public struct StepPlanner {
         let assignment = target.isCurrent ? target.assignment : replaced.first.map { steps[$0]!.assignment } ?? target.assignment
         for id in replaced {
             for index in holds.indices where holds[index].stepId == id && holds[index].isActive { release(index, lapsedAt: nil) }
-            move(id, to: .pending, current: false, event: "task_deactivated", detail: ["action": "Deactivated"])
+            move(id, to: .pending, current: false, event: .taskDeactivated, detail: ["action": "Deactivated"])
         }
         for id in job.steps.map(\.key) where steps[id]!.arrivals > 0 {
             var waiting = steps[id]!
@@ -330,13 +330,13 @@ public struct StepPlanner {
         documentChanges.append(("jobStatus", .string(finalJobStatus)))
         events.append(
             PlannedEvent(
-                stepId: nil, event: "job_status_changed", from: "open", to: "closed",
+                stepId: nil, event: .jobStatusChanged, from: "open", to: "closed",
                 detail: ["action": .string(reason)], bySystem: bySystem))
     }
 
     /// Changes a step's status (and whether it is current), with its history row.
     private mutating func move(
-        _ stepId: String, to status: TaskStatus, current: Bool? = nil, event: String,
+        _ stepId: String, to status: TaskStatus, current: Bool? = nil, event: JobEventKind,
         detail: JSON, bySystem: Bool = false
     ) {
         var run = steps[stepId]!
@@ -376,7 +376,7 @@ public struct StepPlanner {
             detail.append(("dependentJobId", .string(dependency.jobId)))
             if let step = dependency.stepId { detail.append(("dependentStepId", .string(step))) }
         }
-        events.append(PlannedEvent(stepId: stepId, event: "hold_added", from: nil, to: nil, detail: .object(detail), bySystem: false))
+        events.append(PlannedEvent(stepId: stepId, event: .holdAdded, from: nil, to: nil, detail: .object(detail), bySystem: false))
     }
 
     private mutating func releaseLapsedHolds() {
@@ -393,7 +393,7 @@ public struct StepPlanner {
         let reason: JSON = lapsedAt == nil ? "released" : holds[index].kind.isDependency ? "dependency resolved" : "scheduled release"
         events.append(
             PlannedEvent(
-                stepId: holds[index].stepId, event: "hold_released", from: nil, to: nil,
+                stepId: holds[index].stepId, event: .holdReleased, from: nil, to: nil,
                 detail: [
                     "action": "HoldReleased", "holdId": .string(holds[index].publicId),
                     "kind": .string(holds[index].kind.rawValue), "reason": reason,

@@ -63,7 +63,7 @@ package enum StepQueries {
 
     /// Writes a plan (see `StepJobs.planJSON`): step rows, added and released holds, the job's
     /// status and document, and the history rows in order, as one statement.
-    /// $1 job id, $2 plan, $3 actor id, $4 actor name, $5 job public id.
+    /// $1 job id, $2 plan, $3 actor id.
     package static let applyPlan = Statement(
         "wm_job_apply",
         """
@@ -104,15 +104,7 @@ package enum StepQueries {
                 document = jobs.document || coalesce(plan.p->'document', '{}')
             FROM plan WHERE jobs.id = $1 AND (plan.p ? 'status' OR plan.p ? 'document')
         )
-        INSERT INTO job_events (job_id, surface, job_public_id, task_id, task_key, event, actor_id, actor,
-                                from_status, to_status, detail)
-        SELECT $1, '\(surface)', $5, (SELECT id FROM tasks WHERE job_id = $1 AND key = e.step_id), e.step_id, e.event,
-               CASE WHEN e.by_system THEN NULL ELSE $3 END, CASE WHEN e.by_system THEN 'system' ELSE $4 END,
-               e.from_status, e.to_status, coalesce(e.detail, '{}')
-        FROM plan, jsonb_array_elements(plan.p->'events') WITH ORDINALITY AS x(value, n),
-             jsonb_to_record(x.value) AS e(step_id text, event text, from_status text, to_status text, detail jsonb,
-                                           by_system boolean)
-        ORDER BY x.n
+        SELECT record_job_events(plan.p->'events') FROM plan
         """)
 
     // MARK: Creating jobs
@@ -130,10 +122,12 @@ package enum StepQueries {
             RETURNING id, public_id
         ),
         created AS (
-            INSERT INTO job_events (job_id, surface, job_public_id, event, actor_id, actor, to_status, detail)
-            SELECT id, '\(surface)', public_id, 'job_created', $8, $9, 'open', '{"action": "Created"}' FROM new_jobs
+            SELECT record_job_events(jsonb_agg(jsonb_build_object(
+                'job_id', id, 'event', 'job_created', 'actor_id', $8::bigint, 'actor', $9::text, 'to_status', 'open',
+                'detail', '{"action": "Created"}'::jsonb) ORDER BY id)) AS events
+            FROM new_jobs
         )
-        SELECT id, public_id FROM new_jobs ORDER BY id
+        SELECT id, public_id FROM new_jobs CROSS JOIN created ORDER BY id
         """)
 
     /// One task per diagram step for each new job; the initial step is current and ready.
@@ -148,11 +142,12 @@ package enum StepQueries {
                    CASE WHEN s.key = $3 THEN (SELECT id FROM groups WHERE name = $5) END,
                    CASE WHEN s.key = $3 THEN now() END
             FROM unnest($1::bigint[]) AS job(id), json_to_recordset($2::json) AS s(key text, position integer, kind text)
-            RETURNING id, job_id, key, is_current
+            RETURNING id, job_id, is_current
         )
-        INSERT INTO job_events (job_id, surface, job_public_id, task_id, task_key, event, actor_id, actor, from_status, to_status, detail)
-        SELECT s.job_id, '\(surface)', j.public_id, s.id, s.key, 'task_ready', $6, $7, 'pending', 'ready', '{"action": "Activated"}'
-        FROM new_steps s JOIN jobs j ON j.id = s.job_id WHERE s.is_current ORDER BY s.job_id
+        SELECT record_job_events(jsonb_agg(jsonb_build_object(
+            'job_id', job_id, 'task_id', id, 'event', 'task_ready', 'actor_id', $6::bigint, 'actor', $7::text,
+            'from_status', 'pending', 'to_status', 'ready', 'detail', '{"action": "Activated"}'::jsonb) ORDER BY job_id))
+        FROM new_steps WHERE is_current
         """)
 
     // MARK: Reading
@@ -179,7 +174,15 @@ package enum StepQueries {
     static let deletedEvent = Statement(
         "wm_job_deleted_event",
         """
-        INSERT INTO job_events (job_id, surface, job_public_id, event, actor_id, actor, from_status, detail)
-        SELECT id, surface, public_id, 'job_deleted', $2, $3, status, '{"action": "Deleted"}' FROM jobs WHERE id = $1
+        SELECT record_job_events(jsonb_build_array(jsonb_build_object(
+            'job_id', id, 'event', 'job_deleted', 'actor_id', $2::bigint, 'actor', $3::text, 'from_status', status,
+            'detail', '{"action": "Deleted"}'::jsonb)))
+        FROM jobs WHERE id = $1
         """)
+}
+
+extension StepQueries: StatementCatalog {
+    package static var statements: [Statement] {
+        [readJob, lockJob, lockJobsInOrder, applyPlan, insertJobs, insertSteps, dependencyTarget, history, deleteJob, deletedEvent]
+    }
 }

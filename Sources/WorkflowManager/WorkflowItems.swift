@@ -184,3 +184,9 @@ public struct WorkflowItems {
         WHERE t.item_id = $1 ORDER BY t.id
         """)
 }
+
+extension WorkflowItems: StatementCatalog {
+    package static var statements: [Statement] {
+        [insertItem, itemById, itemsOfOrg, insertDiagram, diagramById, diagramsOfItem, insertTemplate, templateById, templatesOfItem]
+    }
+}

@@ -65,13 +65,13 @@ final class StepPlannerTests: XCTestCase {
         _ = plan.perform(StepAction(kind: .finish, stepIds: ["x"]))
         XCTAssertEqual(plan.currentStepIds, ["d"])
         XCTAssertEqual(plan.steps["d"]?.arrivals, 0)
-        XCTAssertEqual(plan.events.filter { $0.stepId == "d" && $0.event == "task_ready" }.count, 1)
+        XCTAssertEqual(plan.events.filter { $0.stepId == "d" && $0.event == .taskReady }.count, 1)
     }
 
     func testAutomaticStepsStopAtTheLoopLimit() throws {
         var plan = planner(try diagram([step("a", ["a"], automatic: true, proceedNext: true)]), current: ["a": .ready])
         XCTAssertTrue(plan.runAutomaticCurrentSteps())
-        XCTAssertEqual(plan.events.filter { $0.event == "task_finished" }.count, StepPlanner.automaticRunLimit + 1)
+        XCTAssertEqual(plan.events.filter { $0.event == .taskFinished }.count, StepPlanner.automaticRunLimit + 1)
         XCTAssertEqual(plan.steps["a"]?.status, .ready, "the loop leaves the step ready for a person")
     }
 

@@ -143,3 +143,13 @@ package enum AccountQueries {
         "account_add_groups",
         "INSERT INTO group_members (group_id, user_id) SELECT g.id, $1 FROM groups g WHERE g.name = ANY($2::text[])")
 }
+
+extension AccountQueries: StatementCatalog {
+    package static var statements: [Statement] {
+        [
+            inspectToken, userByToken, loginByUsername, loginByEmail, issueToken, revokeToken, revokeUserTokens, verifyPassword, userByName,
+            userByEmail, userByAccountId, userById, allUsers, activeAdminExists, insertUser, lockUser, updateUser, changePassword,
+            clearRoles, addRoles, clearPrivileges, addPrivileges, ensureGroups, clearGroups, addGroups,
+        ]
+    }
+}

@@ -87,7 +87,7 @@ enum Bytea {
     }
 }
 
-enum FileQueries {
+package enum FileQueries {
     static let insertModule = Statement(
         "file_insert_module",
         """
@@ -115,4 +115,8 @@ enum FileQueries {
         SELECT f.content FROM files f JOIN jobs j ON j.id = f.job_id
         WHERE j.surface = $1 AND j.public_id = $2 AND f.kind = 'job_file' AND f.name = $3
         """)
+}
+
+extension FileQueries: StatementCatalog {
+    package static var statements: [Statement] { [insertModule, modules, moduleContent, insertJobFile, jobFile] }
 }

@@ -68,7 +68,7 @@ extension Jobs {
         try machine.changeJobStatus(job, to: JobControlAction.cancel.target, actor: actor)
         for task in try machine.connection.execute(JobQueries.cancelOpenTasks, [job.id]).rows {
             try machine.record(
-                job, taskId: task.int64(0), taskKey: task.string(1), event: "task_status_changed",
+                job, taskId: task.int64(0), taskKey: task.string(1), event: .taskStatusChanged,
                 actor: actor, from: task.string(2), to: TaskStatus.canceled.rawValue)
         }
         for row in try machine.connection.execute(JobQueries.openChildJobs, [job.id]).rows {

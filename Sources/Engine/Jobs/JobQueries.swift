@@ -58,14 +58,6 @@ package enum JobQueries {
 
     package static let notifyRunners = Statement("notify_runners", "SELECT pg_notify('flowgate_tasks', '')")
 
-    package static let insertEvent = Statement(
-        "event_insert",
-        """
-        INSERT INTO job_events (job_id, surface, job_public_id, task_id, task_key, event, actor_id, actor,
-                                from_status, to_status, detail)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb)
-        """)
-
     // MARK: Creating jobs
 
     static let insertWorkflow = Statement(
@@ -96,14 +88,6 @@ package enum JobQueries {
         INSERT INTO tasks (job_id, key, position, kind, automatic, status, input)
         SELECT $1, t.key, t.position, t.kind, t.automatic, 'pending', t.input
         FROM json_to_recordset($2::json) AS t(key text, position integer, kind text, automatic boolean, input json)
-        """)
-
-    package static let recordTasksCreated = Statement(
-        "tasks_created_events",
-        """
-        INSERT INTO job_events (job_id, surface, job_public_id, task_id, task_key, event, actor_id, actor, to_status)
-        SELECT t.job_id, j.surface, j.public_id, t.id, t.key, 'task_created', $2, $3, t.status
-        FROM tasks t JOIN jobs j ON j.id = t.job_id WHERE t.job_id = $1 ORDER BY t.position, t.id
         """)
 
     package static let taskSnapshots = Statement(
@@ -258,4 +242,14 @@ package enum JobQueries {
         WHERE id = $1 AND status = 'running' AND lease_owner = $2 AND attempts = $3
         RETURNING key
         """)
+}
+
+extension JobQueries: StatementCatalog {
+    package static var statements: [Statement] {
+        [
+            lockJob, lockJobsByPublicId, setJobStatus, lockTask, setTaskStatus, notifyRunners, insertWorkflow, insertJob, insertTasks,
+            taskSnapshots, leaseTask, renewLeases, jobOfTask, childJobs, workflowByName, parkLeasedTask, jobDocument, mergeJobVariables,
+            setFinishState, finishManualTask, manualTaskState, cancelOpenTasks, openChildJobs, upstreamOutputs, finishLeasedTask,
+        ]
+    }
 }

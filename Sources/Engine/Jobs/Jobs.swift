@@ -122,7 +122,6 @@ public struct Jobs {
         else {
             throw EngineError(.conflict, "Job could not be created")
         }
-        try machine.record(job, event: "job_created", actor: actor, to: job.status)
         let tasks = JSON.array(
             new.tasks.map { task in
                 [
@@ -131,8 +130,14 @@ public struct Jobs {
                 ]
             })
         try tx.execute(JobQueries.insertTasks, [job.id, tasks.serialized])
-        try tx.execute(JobQueries.recordTasksCreated, [job.id, actor.userId, actor.name])
-        try machine.apply(flow.start(try machine.taskSnapshots(jobId: job.id), job: new.document), to: job, actor: actor)
+        let snapshots = try machine.taskSnapshots(jobId: job.id)
+        try JobEvents.record(
+            [JobEvent(jobId: job.id, .jobCreated, actor: actor, to: job.status)]
+                + snapshots.map {
+                    JobEvent(jobId: job.id, taskId: $0.id, taskKey: $0.key, .taskCreated, actor: actor, to: $0.status.rawValue)
+                },
+            on: tx)
+        try machine.apply(flow.start(snapshots, job: new.document), to: job, actor: actor)
         return job
     }
 
@@ -188,4 +193,8 @@ public struct Jobs {
         """
         SELECT \(jobColumns) FROM jobs j WHERE j.surface = $1 AND j.owner_id = $2 ORDER BY j.id DESC
         """)
+}
+
+extension Jobs: StatementCatalog {
+    package static var statements: [Statement] { [jobRecord, taskRecords, ownerJobs] }
 }

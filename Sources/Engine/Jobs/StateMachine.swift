@@ -6,6 +6,11 @@ public struct Actor: Sendable {
     public let userId: Int64?
     public let name: String
 
+    package init(userId: Int64?, name: String) {
+        self.userId = userId
+        self.name = name
+    }
+
     public static func user(_ user: User) -> Actor { Actor(userId: user.id, name: user.username) }
     public static func system(_ name: String) -> Actor { Actor(userId: nil, name: name) }
 }
@@ -55,14 +60,14 @@ public struct StateMachine {
         }
         let terminal = lifecycle.isTerminal(status)
         try connection.execute(JobQueries.setJobStatus, [job.id, status, terminal, error])
-        try record(job, event: "job_status_changed", actor: actor, from: job.status, to: status, detail: detail)
+        try record(job, event: .jobStatusChanged, actor: actor, from: job.status, to: status, detail: detail)
         return JobRef(id: job.id, surface: job.surface, publicId: job.publicId, status: status)
     }
 
     /// Moves a task; the task row is locked, and its job must already be locked by the caller.
     public func changeTaskStatus(
         _ job: JobRef, taskId: Int64, to status: TaskStatus, actor: Actor,
-        event: String = "task_status_changed", detail: JSON = [:]
+        event: JobEventKind = .taskStatusChanged, detail: JSON = [:]
     ) throws {
         guard let row = try connection.execute(JobQueries.lockTask, [taskId, job.id]).first,
             let current = TaskStatus(rawValue: row.string(1))
@@ -81,15 +86,12 @@ public struct StateMachine {
 
     /// Appends one history row.
     public func record(
-        _ job: JobRef, taskId: Int64? = nil, taskKey: String? = nil, event: String, actor: Actor,
+        _ job: JobRef, taskId: Int64? = nil, taskKey: String? = nil, event: JobEventKind, actor: Actor,
         from: String? = nil, to: String? = nil, detail: JSON = [:]
     ) throws {
-        try connection.execute(
-            JobQueries.insertEvent,
-            [
-                job.id, job.surface.rawValue, job.publicId, taskId, taskKey, event, actor.userId, actor.name,
-                from, to, detail.serialized,
-            ])
+        try JobEvents.record(
+            [JobEvent(jobId: job.id, taskId: taskId, taskKey: taskKey, event, actor: actor, from: from, to: to, detail: detail)],
+            on: connection)
     }
 }
 
@@ -121,15 +123,15 @@ extension StateMachine {
         for decision in decisions {
             switch decision {
             case let .makeReady(taskId):
-                try changeTaskStatus(job, taskId: taskId, to: .ready, actor: actor, event: "task_ready")
+                try changeTaskStatus(job, taskId: taskId, to: .ready, actor: actor, event: .taskReady)
             case let .reset(taskId):
-                try changeTaskStatus(job, taskId: taskId, to: .pending, actor: actor, event: "task_reset")
+                try changeTaskStatus(job, taskId: taskId, to: .pending, actor: actor, event: .taskReset)
             case let .skip(taskId):
                 try changeTaskStatus(job, taskId: taskId, to: .skipped, actor: actor, detail: ["reason": "dead path"])
             case let .complete(taskId, finishState):
                 try connection.execute(JobQueries.setFinishState, [taskId, finishState])
                 try changeTaskStatus(
-                    job, taskId: taskId, to: .succeeded, actor: actor, event: "task_finished",
+                    job, taskId: taskId, to: .succeeded, actor: actor, event: .taskFinished,
                     detail: ["finish_state": .string(finishState)])
             case let .finishJob(status, error):
                 // A job that already stalled stays so when a parallel branch ends later.
@@ -171,7 +173,7 @@ extension StateMachine {
         var detail: [(String, JSON)] = [("attempt", .number(leased.attempt)), ("runner", .string(owner))]
         if let previous = leased.takenOverFrom { detail.append(("taken_over_from", .string(previous))) }
         try record(
-            job, taskId: id, taskKey: leased.key, event: "task_started", actor: .system(owner),
+            job, taskId: id, taskKey: leased.key, event: .taskStarted, actor: .system(owner),
             from: row.string(6), to: TaskStatus.running.rawValue, detail: .object(detail))
         return leased
     }
@@ -206,7 +208,7 @@ extension StateMachine {
             try connection.execute(FileQueries.insertJobFile, [job.surface.rawValue, file.name, job.id, Bytea.text(file.content)])
         }
         try record(
-            job, taskId: task.id, taskKey: task.key, event: status == .succeeded ? "task_finished" : "task_failed",
+            job, taskId: task.id, taskKey: task.key, event: status == .succeeded ? .taskFinished : .taskFailed,
             actor: .system(owner), from: TaskStatus.running.rawValue, to: status.rawValue,
             detail: error.map { ["error": .string($0)] } ?? [:])
         try moveOn(job, after: task.id, error: error, surfaces: surfaces, actor: .system(owner))
@@ -241,7 +243,7 @@ extension StateMachine {
         }
         let detail: JSON = status == .ready ? ["wake_in_seconds": .number(seconds)] : [:]
         try record(
-            job, taskId: task.id, taskKey: task.key, event: "task_status_changed", actor: .system(owner),
+            job, taskId: task.id, taskKey: task.key, event: .taskStatusChanged, actor: .system(owner),
             from: TaskStatus.running.rawValue, to: status.rawValue, detail: detail)
         try then()
         return true

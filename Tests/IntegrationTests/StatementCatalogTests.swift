@@ -1,0 +1,100 @@
+import Engine
+import Foundation
+import Itential
+import Postgres
+import Scale
+import WorkflowManager
+import XCTest
+
+/// Every statement Flowgate runs, prepared against the migrated schema: the server parses and
+/// plans each one, so a wrong column or type in a path no other test takes fails here.
+final class StatementCatalogTests: XCTestCase {
+    static let catalogs: [any StatementCatalog.Type] = [
+        AccountQueries.self, FileQueries.self, JobEvents.self, JobQueries.self, Jobs.self, Session.self,
+        ItentialJobs.self, ItentialManualTasks.self, ItentialWorkflows.self,
+        JobTypeQueries.self, ScaleCountQueries.self, ScaleJobQueries.self, WorkspaceQueries.self,
+        Community.self, StepJobs.self, StepQueries.self, WorkflowItems.self,
+    ]
+    static let statements = catalogs.flatMap { $0.statements }
+
+    static let sources = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../Sources")
+        .standardizedFileURL
+
+    func testEveryStatementPreparesAgainstTheSchema() throws {
+        let db = try TestStack.database()
+        var failures: [String] = []
+        for statement in Self.statements {
+            do { try db.prepare(statement) } catch { failures.append("\(statement.name): \(error)") }
+        }
+        XCTAssertEqual(failures, [])
+        XCTAssertGreaterThan(Self.statements.count, 140)
+    }
+
+    func testTheAssembledJobTypeListPreparesForEveryOrder() throws {
+        let db = try TestStack.database()
+        for field in JobTypes.orderableFields {
+            for descending in [false, true] {
+                let sql = try JobTypes.listSQL(order: [JobTypes.Order(field: field, descending: descending)])
+                XCTAssertNoThrow(try db.prepare(Statement("", sql)), "ordered by \(field)")
+            }
+        }
+    }
+
+    func testStatementNamesAreUnique() {
+        let names = Self.statements.map(\.name)
+        XCTAssertEqual(Set(names).count, names.count, "duplicates: \(Dictionary(grouping: names) { $0 }.filter { $1.count > 1 }.keys)")
+    }
+
+    /// A statement defined in Sources but missing from its type's catalog would never be prepared here.
+    func testEveryDefinedStatementIsInACatalog() throws {
+        let pattern = try NSRegularExpression(pattern: #"static let \w+ = (?:Statement|Query|login)\(\s*"([a-z0-9_]+)""#)
+        var defined: Set<String> = []
+        for file in try swiftFiles() where !file.path.contains("/Sources/Postgres/") {
+            let text = try String(contentsOf: file, encoding: .utf8)
+            for match in pattern.matches(in: text, range: NSRange(text.startIndex..., in: text)) {
+                defined.insert(String(text[Range(match.range(at: 1), in: text)!]))
+            }
+        }
+        XCTAssertGreaterThan(defined.count, 140)
+        XCTAssertEqual(defined.subtracting(Self.statements.map(\.name)).sorted(), [], "not in any StatementCatalog")
+    }
+
+    /// History has one writer, `record_job_events`; nothing else inserts into the table.
+    func testJobEventsHaveOneWriter() throws {
+        for file in try swiftFiles() {
+            let text = try String(contentsOf: file, encoding: .utf8)
+            XCTAssertFalse(text.localizedCaseInsensitiveContains("INSERT INTO job_events"), file.lastPathComponent)
+        }
+        let db = try TestStack.database()
+        let definition = try XCTUnwrap(
+            db.run(
+                """
+                SELECT pg_get_constraintdef(oid) FROM pg_constraint
+                WHERE conrelid = 'job_events'::regclass AND conname = 'job_events_event_check'
+                """
+            ).first?[0])
+        let allowed = try NSRegularExpression(pattern: #"'([a-z_]+)'::text"#)
+        let words = allowed.matches(in: definition, range: NSRange(definition.startIndex..., in: definition)).map {
+            String(definition[Range($0.range(at: 1), in: definition)!])
+        }
+        XCTAssertEqual(Set(words), Set(JobEventKind.allCases.map(\.rawValue)), "JobEventKind and the table's CHECK agree")
+    }
+
+    func testRecordingAnEventForNoJobRollsBack() throws {
+        let db = try TestStack.database()
+        XCTAssertThrowsError(
+            try db.transaction { tx in
+                try JobEvents.record([JobEvent(jobId: -1, .jobCreated, actor: .system("test"))], on: tx)
+            }
+        ) { error in
+            XCTAssertTrue("\(error)".contains("name no job"), "\(error)")
+        }
+    }
+
+    private func swiftFiles() throws -> [URL] {
+        let enumerator = try XCTUnwrap(FileManager.default.enumerator(at: Self.sources, includingPropertiesForKeys: nil))
+        let files = enumerator.compactMap { $0 as? URL }.filter { $0.pathExtension == "swift" }
+        XCTAssertGreaterThan(files.count, 50, "found the sources at \(Self.sources.path)")
+        return files
+    }
+}
