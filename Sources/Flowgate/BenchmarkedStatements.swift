@@ -27,7 +27,7 @@ public enum BenchmarkedStatements {
         // jobs/start, in the order the route runs them (see ops/bench).
         ("itential-workflow", "jobs/start: $1 = workflow name", ItentialWorkflows.byName.sql),
         ("job-insert", "jobs/start: see JobQueries.insertJob", JobQueries.insertJob.sql),
-        ("event-insert", "history rows: $1 = the events as a JSON array (see JobEvent)", JobEvents.insert.statement.sql),
+        ("event-insert", "history rows: $1 = the events as a JSON array (see JobEvent)", JobEvents.insert.sql),
         ("tasks-insert", "$1 = job key, $2 = tasks as JSON", JobQueries.insertTasks.sql),
         ("task-snapshots", "$1 = job key", JobQueries.taskSnapshots.sql),
         ("task-set-finish-state", "$1 = task key, $2 = finish state", JobQueries.setFinishState.sql),

@@ -18,18 +18,11 @@ extension StateMachine {
         _ job: JobRef, key: String, finishState: String, output: JSON, user: User, asAdmin: Bool,
         surfaces: SurfaceRegistry
     ) throws {
-        guard
-            let row = try connection.execute(
-                JobQueries.finishManualTask,
-                [job.id, key, finishState, output.serialized, user.id, asAdmin]
-            ).first,
-            let taskId = row.int64(0)
+        guard let taskId = try connection.first(JobQueries.finishManualTask, job.id, key, finishState, output.serialized, user.id, asAdmin)
         else {
-            guard let state = try connection.execute(JobQueries.manualTaskState, [job.id, key]).first else {
-                throw ManualFinishRefusal.noSuchTask
-            }
-            if state.bool(0) || state.string(1) != TaskStatus.ready.rawValue { throw ManualFinishRefusal.notActive }
-            throw state.isNull(2) ? ManualFinishRefusal.unclaimed : ManualFinishRefusal.claimedByOther
+            guard let state = try connection.first(JobQueries.manualTaskState, job.id, key) else { throw ManualFinishRefusal.noSuchTask }
+            if state.automatic || state.status != .ready { throw ManualFinishRefusal.notActive }
+            throw state.claimed ? ManualFinishRefusal.claimedByOther : ManualFinishRefusal.unclaimed
         }
         try record(
             job, taskId: taskId, taskKey: key, event: .taskFinished, actor: .user(user),

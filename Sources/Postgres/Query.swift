@@ -6,6 +6,8 @@ public struct Query<each Parameter: PostgresParameter, Output>: Sendable {
     public let statement: Statement
     let read: @Sendable (Row) throws -> Output
 
+    public var sql: String { statement.sql }
+
     public init(
         _ name: String, _ sql: String, binding: repeat (each Parameter).Type,
         reading read: @escaping @Sendable (Row) throws -> Output

@@ -44,8 +44,7 @@ extension Jobs {
     ) throws -> [JobControlRefusal] {
         try connection.transaction { tx in
             let machine = StateMachine(tx, surfaces: surfaces)
-            let rows = try tx.execute(JobQueries.lockJobsByPublicId, [surface.rawValue, publicIds]).rows
-            let jobs = rows.compactMap(JobQueries.jobRef)
+            let jobs = try tx.rows(JobQueries.lockJobsByPublicId, surface.rawValue, publicIds)
             var refusals = publicIds.filter { id in !jobs.contains { $0.publicId == id } }.map(JobControlRefusal.unknown)
             for job in jobs {
                 guard allowedFrom.contains(job.status) else {
@@ -57,7 +56,7 @@ extension Jobs {
                 } else {
                     try machine.changeJobStatus(job, to: action.target, actor: actor)
                 }
-                if action == .resume { try tx.execute(JobQueries.notifyRunners) }
+                if action == .resume { try tx.run(JobQueries.notifyRunners) }
             }
             return refusals
         }
@@ -66,13 +65,13 @@ extension Jobs {
     /// Cancels a job, its unfinished tasks and, in turn, the child jobs still open.
     private func cancel(_ job: JobRef, machine: StateMachine, actor: Actor) throws {
         try machine.changeJobStatus(job, to: JobControlAction.cancel.target, actor: actor)
-        for task in try machine.connection.execute(JobQueries.cancelOpenTasks, [job.id]).rows {
+        for task in try machine.connection.rows(JobQueries.cancelOpenTasks, job.id) {
             try machine.record(
-                job, taskId: task.int64(0), taskKey: task.string(1), event: .taskStatusChanged,
-                actor: actor, from: task.string(2), to: TaskStatus.canceled.rawValue)
+                job, taskId: task.id, taskKey: task.key, event: .taskStatusChanged, actor: actor, from: task.previous,
+                to: TaskStatus.canceled.rawValue)
         }
-        for row in try machine.connection.execute(JobQueries.openChildJobs, [job.id]).rows {
-            guard let id = row.int64(0), let child = try machine.lockJob(id: id),
+        for id in try machine.connection.rows(JobQueries.openChildJobs, job.id) {
+            guard let child = try machine.lockJob(id: id),
                 try !machine.surfaces.lifecycle(for: child.surface).isTerminal(child.status)
             else { continue }
             try cancel(child, machine: machine, actor: actor)

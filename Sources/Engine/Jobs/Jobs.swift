@@ -102,23 +102,12 @@ public struct Jobs {
         let machine = StateMachine(tx, surfaces: surfaces)
         var workflowId = new.workflowId
         if let workflow = new.workflow {
-            workflowId = try tx.execute(
-                JobQueries.insertWorkflow,
-                [
-                    new.surface.rawValue, nil as String?, new.name,
-                    workflow.serialized, new.owner?.id,
-                ]
-            ).first?.int64(0)
+            workflowId = try tx.first(JobQueries.insertWorkflow, new.surface.rawValue, nil, new.name, workflow.serialized, new.owner?.id)
         }
         guard
-            let job = try tx.execute(
-                JobQueries.insertJob,
-                [
-                    new.surface.rawValue, try surfaces.publicIdSequence(for: new.surface), new.publicId, workflowId, new.jobTypeId,
-                    parent?.jobId,
-                    new.name, new.status, new.owner?.id, 0, new.document.serialized, parent?.taskId,
-                ]
-            ).first.flatMap(JobQueries.jobRef)
+            let job = try tx.first(
+                JobQueries.insertJob, new.surface.rawValue, try surfaces.publicIdSequence(for: new.surface), new.publicId, workflowId,
+                new.jobTypeId, parent?.jobId, new.name, new.status, new.owner?.id, 0, new.document.serialized, parent?.taskId)
         else {
             throw EngineError(.conflict, "Job could not be created")
         }
@@ -129,7 +118,7 @@ public struct Jobs {
                     "automatic": .bool(task.automatic), "input": task.input,
                 ]
             })
-        try tx.execute(JobQueries.insertTasks, [job.id, tasks.serialized])
+        try tx.run(JobQueries.insertTasks, job.id, tasks.serialized)
         let snapshots = try machine.taskSnapshots(jobId: job.id)
         try JobEvents.record(
             [JobEvent(jobId: job.id, .jobCreated, actor: actor, to: job.status)]
@@ -143,58 +132,66 @@ public struct Jobs {
 
     /// A job by its surface id, with its tasks in position order.
     public func find(surface: SurfaceName, publicId: String) throws -> JobRecord? {
-        guard let row = try connection.execute(Self.jobRecord, [surface.rawValue, publicId]).first,
-            let ref = JobQueries.jobRef(row)
-        else { return nil }
-        let tasks = try connection.execute(Self.taskRecords, [ref.id]).rows.compactMap { task -> TaskRecord? in
-            guard let id = task.int64(0), let status = TaskStatus(rawValue: task.string(4)) else { return nil }
-            return TaskRecord(
-                id: id, key: task.string(1), position: task.int(2) ?? 0, kind: task.string(3), status: status,
-                input: try task.optionalJSON(5) ?? .null, output: try task.optionalJSON(6), error: task[7])
-        }
-        return JobRecord(
-            ref: ref, name: row.string(4), ownerId: row.int64(5), createdAt: row.double(6) ?? 0,
-            startedAt: row.double(7), finishedAt: row.double(8), errorMessage: row[9],
-            workflow: try row.optionalJSON(10), document: try row.json(11), tasks: tasks)
+        guard let job = try connection.first(Self.jobRecord, surface.rawValue, publicId) else { return nil }
+        return job.with(tasks: try connection.rows(Self.taskRecords, job.ref.id))
     }
 
     /// An owner's jobs of one surface, newest first, without tasks.
     public func list(surface: SurfaceName, ownerId: Int64) throws -> [JobRecord] {
-        try connection.execute(Self.ownerJobs, [surface.rawValue, ownerId]).rows.compactMap { row in
-            guard let ref = JobQueries.jobRef(row) else { return nil }
-            return JobRecord(
-                ref: ref, name: row.string(4), ownerId: row.int64(5), createdAt: row.double(6) ?? 0,
-                startedAt: row.double(7), finishedAt: row.double(8), errorMessage: row[9],
-                workflow: nil, document: [:], tasks: [])
-        }
+        try connection.rows(Self.ownerJobs, surface.rawValue, ownerId)
     }
 
     static let jobColumns = """
-        j.id, j.surface, j.public_id, j.status, j.name, j.owner_id, extract(epoch FROM j.created_at),
-        extract(epoch FROM j.started_at), extract(epoch FROM j.finished_at), j.error_message
+        j.id, j.surface, j.public_id, j.status, j.name, j.owner_id, extract(epoch FROM j.created_at) AS created_at,
+        extract(epoch FROM j.started_at) AS started_at, extract(epoch FROM j.finished_at) AS finished_at, j.error_message
         """
 
-    static let jobRecord = Statement(
+    static let jobRecord = Query(
         "job_record",
         """
-        SELECT \(jobColumns), w.document, j.document
+        SELECT \(jobColumns), w.document AS workflow, j.document
         FROM jobs j LEFT JOIN workflows w ON w.id = j.workflow_id
         WHERE j.surface = $1 AND j.public_id = $2
-        """)
+        """, binding: String.self, String.self
+    ) { try JobRecord(row: $0, documents: true) }
 
-    static let taskRecords = Statement(
+    static let taskRecords = Query(
         "job_task_records",
         """
         SELECT id, key, position, kind, status, input, output, error FROM tasks WHERE job_id = $1 ORDER BY position, id
-        """)
+        """, binding: Int64.self
+    ) { row in
+        TaskRecord(
+            id: try row.value("id"), key: try row.value("key"), position: try row.value("position"), kind: try row.value("kind"),
+            status: try row.value("status"), input: try row.optionalJSON("input") ?? .null, output: try row.optionalJSON("output"),
+            error: try row.optional("error"))
+    }
 
-    static let ownerJobs = Statement(
+    static let ownerJobs = Query(
         "job_owner_list",
         """
         SELECT \(jobColumns) FROM jobs j WHERE j.surface = $1 AND j.owner_id = $2 ORDER BY j.id DESC
-        """)
+        """, binding: String.self, Int64.self
+    ) { try JobRecord(row: $0, documents: false) }
+}
+
+extension JobRecord {
+    /// From `jobColumns`, and the `workflow` and `document` columns if `documents`.
+    init(row: Row, documents: Bool) throws {
+        self.init(
+            ref: try JobRef(row: row), name: try row.value("name"), ownerId: try row.optional("owner_id"),
+            createdAt: try row.value("created_at"), startedAt: try row.optional("started_at"), finishedAt: try row.optional("finished_at"),
+            errorMessage: try row.optional("error_message"), workflow: documents ? try row.optionalJSON("workflow") : nil,
+            document: documents ? try row.json("document") : [:], tasks: [])
+    }
+
+    func with(tasks: [TaskRecord]) -> JobRecord {
+        JobRecord(
+            ref: ref, name: name, ownerId: ownerId, createdAt: createdAt, startedAt: startedAt, finishedAt: finishedAt,
+            errorMessage: errorMessage, workflow: workflow, document: document, tasks: tasks)
+    }
 }
 
 extension Jobs: StatementCatalog {
-    package static var statements: [Statement] { [jobRecord, taskRecords, ownerJobs] }
+    package static var statements: [Statement] { [jobRecord.statement, taskRecords.statement, ownerJobs.statement] }
 }

@@ -41,12 +41,12 @@ public struct StateMachine {
 
     /// Locks a job row and returns it; nil if it does not exist.
     public func lockJob(id: Int64) throws -> JobRef? {
-        try connection.execute(JobQueries.lockJob, [id]).first.flatMap(JobQueries.jobRef)
+        try connection.first(JobQueries.lockJob, id)
     }
 
     /// Locks a job by its surface id; nil if it does not exist.
     package func lockJob(_ surface: SurfaceName, publicId: String) throws -> JobRef? {
-        try connection.execute(JobQueries.lockJobsByPublicId, [surface.rawValue, [publicId]]).first.flatMap(JobQueries.jobRef)
+        try connection.first(JobQueries.lockJobsByPublicId, surface.rawValue, [publicId])
     }
 
     @discardableResult
@@ -59,7 +59,7 @@ public struct StateMachine {
             throw EngineError(.conflict, "Job \(job.publicId) cannot go from \(job.status) to \(status)")
         }
         let terminal = lifecycle.isTerminal(status)
-        try connection.execute(JobQueries.setJobStatus, [job.id, status, terminal, error])
+        try connection.run(JobQueries.setJobStatus, job.id, status, terminal, error)
         try record(job, event: .jobStatusChanged, actor: actor, from: job.status, to: status, detail: detail)
         return JobRef(id: job.id, surface: job.surface, publicId: job.publicId, status: status)
     }
@@ -69,19 +69,16 @@ public struct StateMachine {
         _ job: JobRef, taskId: Int64, to status: TaskStatus, actor: Actor,
         event: JobEventKind = .taskStatusChanged, detail: JSON = [:]
     ) throws {
-        guard let row = try connection.execute(JobQueries.lockTask, [taskId, job.id]).first,
-            let current = TaskStatus(rawValue: row.string(1))
-        else {
+        guard let (key, current) = try connection.first(JobQueries.lockTask, taskId, job.id) else {
             throw EngineError(.notFound, "Task \(taskId) not found in job \(job.publicId)")
         }
         guard current.canMove(to: status) else {
-            throw EngineError(.conflict, "Task \(row.string(0)) cannot go from \(current.rawValue) to \(status.rawValue)")
+            throw EngineError(.conflict, "Task \(key) cannot go from \(current.rawValue) to \(status.rawValue)")
         }
-        try connection.execute(JobQueries.setTaskStatus, [taskId, status.rawValue])
+        try connection.run(JobQueries.setTaskStatus, taskId, status)
         try record(
-            job, taskId: taskId, taskKey: row.string(0), event: event, actor: actor,
-            from: current.rawValue, to: status.rawValue, detail: detail)
-        if status == .ready { try connection.execute(JobQueries.notifyRunners) }
+            job, taskId: taskId, taskKey: key, event: event, actor: actor, from: current.rawValue, to: status.rawValue, detail: detail)
+        if status == .ready { try connection.run(JobQueries.notifyRunners) }
     }
 
     /// Appends one history row.
@@ -113,6 +110,8 @@ public struct LeasedTask: Sendable {
     /// It had waited: for its child jobs, or until a time.
     public let waitedForChildren: Bool
     public let woken: Bool
+    /// Its status before this lease: `ready`, `running` (taken over) or `waiting`.
+    public let previousStatus: String
 }
 
 extension StateMachine {
@@ -129,7 +128,7 @@ extension StateMachine {
             case let .skip(taskId):
                 try changeTaskStatus(job, taskId: taskId, to: .skipped, actor: actor, detail: ["reason": "dead path"])
             case let .complete(taskId, finishState):
-                try connection.execute(JobQueries.setFinishState, [taskId, finishState])
+                try connection.run(JobQueries.setFinishState, taskId, finishState)
                 try changeTaskStatus(
                     job, taskId: taskId, to: .succeeded, actor: actor, event: .taskFinished,
                     detail: ["finish_state": .string(finishState)])
@@ -143,38 +142,22 @@ extension StateMachine {
     }
 
     package func taskSnapshots(jobId: Int64) throws -> [TaskSnapshot] {
-        try connection.execute(JobQueries.taskSnapshots, [jobId]).rows.compactMap { row in
-            guard let id = row.int64(0), let status = TaskStatus(rawValue: row.string(3)) else { return nil }
-            return TaskSnapshot(
-                id: id, key: row.string(1), position: row.int(2) ?? 0, status: status, automatic: row.bool(4),
-                finishState: row[5])
-        }
+        try connection.rows(JobQueries.taskSnapshots, jobId)
     }
 
     /// Leases the next runnable task of the given kinds and records that it started.
     func leaseNextTask(kinds: [String], owner: String, leaseSeconds: Int, runsPerOwner: Int? = nil) throws -> LeasedTask? {
         let stalled = surfaces.stalled
         guard
-            let row = try connection.execute(
-                JobQueries.leaseTask,
-                [
-                    kinds, owner, leaseSeconds, runsPerOwner,
-                    stalled.surfaces, stalled.statuses,
-                ]
-            ).first,
-            let id = row.int64(0), let jobId = row.int64(1)
+            let leased = try connection.first(
+                JobQueries.leaseTask, kinds, owner, leaseSeconds, runsPerOwner, stalled.surfaces, stalled.statuses),
+            let job = try connection.first(JobQueries.jobOfTask, leased.jobId)?.job
         else { return nil }
-        let leased = LeasedTask(
-            id: id, jobId: jobId, key: row.string(2), kind: row.string(3),
-            input: try row.optionalJSON(4) ?? .null, attempt: row.int(5) ?? 1,
-            takenOverFrom: row.string(6) == "running" ? row[7] : nil, iteration: row[9], pastIterations: row.int(10) ?? 0,
-            waitedForChildren: row.string(6) == TaskStatus.waiting.rawValue, woken: row.bool(8))
-        guard let job = try connection.execute(JobQueries.jobOfTask, [jobId]).first.flatMap(JobQueries.jobRef) else { return nil }
         var detail: [(String, JSON)] = [("attempt", .number(leased.attempt)), ("runner", .string(owner))]
         if let previous = leased.takenOverFrom { detail.append(("taken_over_from", .string(previous))) }
         try record(
-            job, taskId: id, taskKey: leased.key, event: .taskStarted, actor: .system(owner),
-            from: row.string(6), to: TaskStatus.running.rawValue, detail: .object(detail))
+            job, taskId: leased.id, taskKey: leased.key, event: .taskStarted, actor: .system(owner),
+            from: leased.previousStatus, to: TaskStatus.running.rawValue, detail: .object(detail))
         return leased
     }
 
@@ -199,11 +182,11 @@ extension StateMachine {
         case let .sleeping(seconds):
             return try park(task, of: job, owner: owner, as: .ready, seconds: seconds) {}
         }
-        let updated = try connection.execute(
-            JobQueries.finishLeasedTask,
-            [task.id, owner, task.attempt, status.rawValue, output?.serialized, error, finishState])
-        guard !updated.isEmpty else { return false }
-        if let variables { try connection.execute(JobQueries.mergeJobVariables, [job.id, variables.serialized]) }
+        guard
+            try connection.first(
+                JobQueries.finishLeasedTask, task.id, owner, task.attempt, status, output?.serialized, error, finishState) != nil
+        else { return false }
+        if let variables { try connection.run(JobQueries.mergeJobVariables, job.id, variables.serialized) }
         for file in files {
             try connection.execute(FileQueries.insertJobFile, [job.surface.rawValue, file.name, job.id, Bytea.text(file.content)])
         }
@@ -227,7 +210,7 @@ extension StateMachine {
 
     /// The job's stored document (its flow reads the definition snapshot in it).
     package func document(of job: JobRef) throws -> JSON {
-        try connection.execute(JobQueries.jobDocument, [job.id]).first.map { try $0.json(0) } ?? [:]
+        try connection.first(JobQueries.jobDocument, job.id) ?? [:]
     }
 }
 
@@ -238,7 +221,7 @@ extension StateMachine {
         _ task: LeasedTask, of job: JobRef, owner: String, as status: TaskStatus, seconds: Double,
         then: () throws -> Void
     ) throws -> Bool {
-        guard try !connection.execute(JobQueries.parkLeasedTask, [task.id, owner, task.attempt, status.rawValue, seconds]).isEmpty else {
+        guard try connection.first(JobQueries.parkLeasedTask, task.id, owner, task.attempt, status, seconds) != nil else {
             return false
         }
         let detail: JSON = status == .ready ? ["wake_in_seconds": .number(seconds)] : [:]

@@ -114,13 +114,10 @@ public final class Runner: @unchecked Sendable {
                 if !tasks.isEmpty {
                     do {
                         if connection == nil { connection = try Connection(conninfo: configuration.conninfo) }
-                        try connection?.execute(
-                            JobQueries.renewLeases,
-                            [
-                                configuration.owner, configuration.leaseSeconds,
-                                "{" + tasks.map { String($0.id) }.joined(separator: ",") + "}",
-                                "{" + tasks.map { String($0.attempt) }.joined(separator: ",") + "}",
-                            ])
+                        try connection?.run(
+                            JobQueries.renewLeases, configuration.owner, configuration.leaseSeconds,
+                            "{" + tasks.map { String($0.id) }.joined(separator: ",") + "}",
+                            "{" + tasks.map { String($0.attempt) }.joined(separator: ",") + "}")
                     } catch {
                         Log.warning("lease renewal failed", [("runner", configuration.owner), ("error", "\(error)")])
                         connection?.close()
@@ -169,12 +166,10 @@ public final class Runner: @unchecked Sendable {
     func run(_ task: LeasedTask, on connection: Connection) throws -> TaskOutcome {
         guard let kind = kinds.kind(named: task.kind) else { return .failed("Unknown task kind \(task.kind)") }
         var upstream: [String: JSON] = [:]
-        for row in try connection.execute(JobQueries.upstreamOutputs, [task.jobId]).rows {
-            upstream[row.string(0)] = try row.optionalJSON(1)
-        }
-        let job = try connection.execute(JobQueries.jobOfTask, [task.jobId]).first
-        let surface = job.flatMap(JobQueries.jobRef)?.surface
-        let document = try job.map { try $0.json(4) } ?? [:]
+        for (key, output) in try connection.rows(JobQueries.upstreamOutputs, task.jobId) { upstream[key] = output }
+        let job = try connection.first(JobQueries.jobOfTask, task.jobId)
+        let surface = job?.job.surface
+        let document = job?.document ?? [:]
         let files = Files(connection: connection)
         var context = TaskContext(input: task.input, upstream: upstream, jobVariables: document["variables"] ?? [:]) { name in
             guard let surface else { return nil }
@@ -186,15 +181,11 @@ public final class Runner: @unchecked Sendable {
         context.task.job = document
         context.task.woken = task.woken
         if task.waitedForChildren {
-            context.task.children = try connection.execute(JobQueries.childJobs, [task.id]).rows.map { row in
-                ChildJob(id: row.string(0), status: row.string(1), variables: try row.optionalJSON(2) ?? [:])
-            }
+            context.task.children = try connection.rows(JobQueries.childJobs, task.id)
         }
         context.task.workflow = { name in
-            guard let surface, let row = try connection.execute(JobQueries.workflowByName, [surface.rawValue, name]).first,
-                let id = row.int64(0)
-            else { return nil }
-            return (id, try row.json(1))
+            guard let surface else { return nil }
+            return try connection.first(JobQueries.workflowByName, surface.rawValue, name)
         }
         return kind.run(context)
     }

@@ -1,0 +1,39 @@
+import Engine
+import JSON
+import Postgres
+import XCTest
+
+/// Reading a row by column name refuses what does not match the declared type, instead of
+/// defaulting (`row.string(3)` gave "" for NULL and `int(…)` nil for garbage).
+final class RowReadTests: XCTestCase {
+    let row = Row(
+        values: ["7", nil, "t", "12x", "running", #"{"a": 1}"#, "{broken"],
+        columns: ["id", "claimed_by", "automatic", "position", "status", "document", "output"])
+
+    func testDeclaredTypesRead() throws {
+        XCTAssertEqual(try row.value("id", as: Int64.self), 7)
+        XCTAssertEqual(try row.value("automatic", as: Bool.self), true)
+        XCTAssertEqual(try row.value("status", as: TaskStatus.self), .running)
+        XCTAssertNil(try row.optional("claimed_by", as: Int64.self))
+        XCTAssertEqual(try row.json("document"), ["a": 1])
+    }
+
+    func testMismatchesThrowNamingTheColumn() {
+        for (column, read) in [
+            ("claimed_by", { _ = try self.row.value("claimed_by", as: Int64.self) }),
+            ("position", { _ = try self.row.value("position", as: Int.self) }),
+            ("missing", { _ = try self.row.optional("missing", as: String.self) }),
+            ("id", { _ = try self.row.value("id", as: TaskStatus.self) }),
+        ] as [(String, () throws -> Void)] {
+            XCTAssertThrowsError(try read(), column) { error in
+                XCTAssertEqual((error as? RowReadError)?.column, column)
+            }
+        }
+        XCTAssertThrowsError(try row.json("output")) { XCTAssertEqual(($0 as? StoredJSONError)?.column, "output") }
+    }
+
+    func testARepeatedColumnNameReadsTheFirst() throws {
+        let joined = Row(values: ["1", "2"], columns: ["id", "id"])
+        XCTAssertEqual(try joined.value("id", as: Int.self), 1)
+    }
+}
