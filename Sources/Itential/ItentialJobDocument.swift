@@ -29,19 +29,16 @@ package enum ItentialJobDocument {
                             })
                     ))
             case "metrics":
+                let fromRow = job.rowFields["metrics"]
                 var metrics: [(String, JSON)] = [
-                    ("start_time", .number(job.createdAt.rounded())),
-                    (
-                        "end_time",
-                        ["complete", "canceled"].contains(job.status) ? job.finishedAt.map { .number($0.rounded()) } ?? .null : .null
-                    ),
+                    ("start_time", fromRow?["start_time"] ?? .null), ("end_time", fromRow?["end_time"] ?? .null),
                     (
                         "progress",
                         .number(job.status == "complete" ? 1 : job.tasks.isEmpty ? 0 : Double(finished) / Double(job.tasks.count))
                     ),
                     ("user", value["user"] ?? .null),
                 ]
-                if let owner = job.ownerAccountId { metrics.append(("owner", .string(owner))) }
+                if let owner = fromRow?["owner"] { metrics.append(("owner", owner)) }
                 fields.append(("metrics", .object(metrics)))
             case "error":
                 fields.append(

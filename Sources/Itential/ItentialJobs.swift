@@ -35,9 +35,8 @@ public struct ItentialJob: Sendable {
     public let status: String
     public let document: JSON
     public let ownerAccountId: String?
-    public let createdAt: Double
-    public let finishedAt: Double?
-    public let lastUpdatedAt: Double
+    /// What its row adds to the document: `_id`, `status`, `metrics` (see `rowFields`).
+    public let rowFields: JSON
     public let tasks: [Task]
     public let errors: [Failure]
 }
@@ -73,7 +72,7 @@ public struct ItentialJobs {
     }
 
     static func decode(_ row: Row) throws -> ItentialJob {
-        let tasks = (try row.optionalJSON(7)?.arrayValue ?? []).compactMap { task -> ItentialJob.Task? in
+        let tasks = (try row.optionalJSON("tasks")?.arrayValue ?? []).compactMap { task -> ItentialJob.Task? in
             guard let key = task["key"]?.stringValue, let status = task["status"]?.stringValue.flatMap(TaskStatus.init(rawValue:)) else {
                 return nil
             }
@@ -86,15 +85,14 @@ public struct ItentialJobs {
                 iterations: task["iterations"]?.arrayValue?.compactMap(\.stringValue) ?? [],
                 childJobs: task["children"].flatMap { $0.isNull ? nil : $0 })
         }
-        let errors = (try row.optionalJSON(8)?.arrayValue ?? []).map { entry in
+        let errors = (try row.json("errors").arrayValue ?? []).map { entry in
             ItentialJob.Failure(
                 task: entry["task"]?.stringValue ?? "job", message: entry["message"]?.stringValue ?? "",
                 at: entry["at"]?.doubleValue ?? 0)
         }
         return ItentialJob(
-            id: row.string(9), status: row.string(0), document: try row.json(1),
-            ownerAccountId: row[2], createdAt: row.double(3) ?? 0, finishedAt: row.double(4),
-            lastUpdatedAt: row.double(5) ?? 0, tasks: tasks, errors: errors)
+            id: try row.value("public_id"), status: try row.value("status"), document: try row.json("document"),
+            ownerAccountId: try row.optional("owner_account_id"), rowFields: try row.json("row_fields"), tasks: tasks, errors: errors)
     }
 
     public enum ClaimResult: Sendable {
@@ -146,12 +144,22 @@ public struct ItentialJobs {
         RETURNING public_id
         """)
 
-    /// Timestamps in epoch milliseconds, as Itential documents carry them.
+    /// The fields of a job's document that come from its row `j` (and its `claimer`) rather
+    /// than its snapshot: `_id`, `status`, and the metrics in epoch milliseconds (`end_time`
+    /// once complete or canceled, `owner` only while claimed). Jobs are read and searched
+    /// with this one definition, so a search matches what a read shows.
+    static let rowFields = """
+        jsonb_build_object('_id', j.public_id, 'status', j.status, 'metrics',
+            jsonb_build_object(
+                'start_time', round(extract(epoch FROM j.created_at) * 1000),
+                'end_time', CASE WHEN j.status IN ('complete', 'canceled') THEN round(extract(epoch FROM j.finished_at) * 1000) END)
+            || CASE WHEN claimer.account_id IS NULL THEN '{}' ELSE jsonb_build_object('owner', claimer.account_id) END)
+        """
+
     /// A job's row `j` (with its claimer) as `decode` reads it: timestamps in epoch
     /// milliseconds, as Itential documents carry them.
     static let readColumns = """
-        SELECT j.status, j.document, claimer.account_id, extract(epoch FROM j.created_at) * 1000,
-               extract(epoch FROM j.finished_at) * 1000, extract(epoch FROM j.last_status_change) * 1000, j.id,
+        SELECT j.status, j.document, claimer.account_id AS owner_account_id, \(rowFields) AS row_fields, j.id,
                (SELECT json_agg(json_build_object(
                     'key', t.key, 'status', t.status, 'automatic', t.automatic, 'finish_state', t.finish_state,
                     'output', t.output, 'error', t.error, 'started', extract(epoch FROM t.started_at) * 1000,
@@ -161,12 +169,12 @@ public struct ItentialJobs {
                     'children', (SELECT json_agg(json_build_object('_id', c.public_id, 'name', c.name,
                                                                    'iteration', c.document->'parent'->'iteration') ORDER BY c.id)
                                  FROM jobs c WHERE c.parent_task_id = t.id)) ORDER BY t.position, t.id)
-                FROM tasks t LEFT JOIN users owner ON owner.id = t.claimed_by WHERE t.job_id = j.id),
+                FROM tasks t LEFT JOIN users owner ON owner.id = t.claimed_by WHERE t.job_id = j.id) AS tasks,
                coalesce((SELECT json_agg(json_build_object(
                     'task', CASE WHEN e.event = 'task_failed' THEN e.task_key ELSE 'job' END,
                     'message', e.detail->>'error', 'at', extract(epoch FROM e.at) * 1000) ORDER BY e.id)
                 FROM job_events e WHERE e.job_id = j.id AND e.detail ? 'error'
-                  AND (e.event = 'task_failed' OR e.event = 'job_status_changed')), '[]'), j.public_id
+                  AND (e.event = 'task_failed' OR e.event = 'job_status_changed')), '[]') AS errors, j.public_id
         """
 
     package static let read = Statement(

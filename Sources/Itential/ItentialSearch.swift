@@ -134,15 +134,14 @@ public enum ItentialTaskStatus {
 }
 
 extension ItentialJobs {
-    /// Jobs as their documents show them: the snapshot with `_id`, `status` and the metrics.
+    /// Jobs as their documents show them: the snapshot with the fields of its row (`rowFields`),
+    /// the metrics merged. (Task states and `metrics.progress` are rendered, not searched.)
     static let searchDocuments = """
-        SELECT j.public_id AS key, j.id, j.document || jsonb_build_object(
-                   '_id', j.public_id, 'status', j.status,
-                   'metrics', coalesce(j.document->'metrics', '{}') || jsonb_build_object(
-                       'start_time', round(extract(epoch FROM j.created_at) * 1000),
-                       'end_time', CASE WHEN j.status IN ('complete', 'canceled') THEN round(extract(epoch FROM j.finished_at) * 1000) END,
-                       'owner', claimer.account_id)) AS doc, j.document->'groups' AS groups
-        FROM jobs j LEFT JOIN users claimer ON claimer.id = j.claimed_by
+        SELECT j.public_id AS key, j.id,
+               j.document || f.fields
+                   || jsonb_build_object('metrics', coalesce(j.document->'metrics', '{}') || (f.fields->'metrics')) AS doc,
+               j.document->'groups' AS groups
+        FROM jobs j LEFT JOIN users claimer ON claimer.id = j.claimed_by CROSS JOIN LATERAL (SELECT \(rowFields) AS fields) f
         WHERE j.surface = 'itential'
         """
 

@@ -65,6 +65,22 @@ final class ItentialSearchTests: ItentialTestCase {
         XCTAssertNotNil(excluded["data"]?[0]?["variables"])
     }
 
+    /// Search and read share one definition of what a job's row adds to its document: an
+    /// unclaimed job has no `metrics.owner` in either (the search once matched a null owner).
+    func testSearchMatchesTheMetricsAReadShows() throws {
+        let name = try it.workflow(
+            [("a1", ItentialFixture.viewData())],
+            [("workflow_start", ["a1": ItentialFixture.success]), ("a1", ["workflow_end": ItentialFixture.success])])
+        let ids = try (0..<2).map { _ in try XCTUnwrap(it.start(name)["_id"]?.stringValue) }
+        let claimed = try client.postJSON("/workflow_engine/claimJob", ["job_id": .string(ids[0]), "user": "admin"], token: admin)
+        XCTAssertEqual(claimed.status, 200, claimed.text)
+        let owner = try XCTUnwrap(claimed.json?["metrics"]?["owner"]?.stringValue)
+
+        XCTAssertEqual(self.ids(try list("equals[name]=\(name)&exists[metrics.owner]=false")), [ids[1]])
+        XCTAssertEqual(self.ids(try list("equals[name]=\(name)&equals[metrics.owner]=\(owner)")), [ids[0]])
+        XCTAssertEqual(self.ids(try list("equals[name]=\(name)&equals[status]=running")), ids)
+    }
+
     func testBadParametersAreRefused() throws {
         ItentialSupport.assertMessage(try client.get("/operations-manager/jobs?limit=x", token: admin), 400, "limit")
         ItentialSupport.assertMessage(try client.get("/operations-manager/jobs?skip=-1", token: admin), 400, "skip")
