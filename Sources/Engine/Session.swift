@@ -35,7 +35,7 @@ public final class Session {
     }
 
     private var lastDatabaseContact: UInt64 = 0
-    private static let ping = Statement("ping", "SELECT 1")
+    private static let ping = Query("ping", "SELECT 1")
 
     /// True when the database answered within the last second, or answers now. Caching keeps
     /// the health route from costing a round trip per request.
@@ -43,7 +43,7 @@ public final class Session {
         if now &- lastDatabaseContact < 1_000_000_000, connection.isHealthy { return true }
         do {
             try connection.reconnectIfNeeded()
-            try connection.execute(Session.ping)
+            try connection.run(Session.ping)
             lastDatabaseContact = now
             return true
         } catch {
@@ -53,5 +53,5 @@ public final class Session {
 }
 
 extension Session: StatementCatalog {
-    package static var statements: [Statement] { [ping] }
+    package static var statements: [Statement] { [ping.statement] }
 }

@@ -47,6 +47,11 @@ final class ColumnIndex: Sendable {
 public struct RowReadError: Error, CustomStringConvertible {
     public let column: String
     public let reason: String
+
+    public init(column: String, reason: String) {
+        self.column = column
+        self.reason = reason
+    }
     public var description: String { "column \(column): \(reason)" }
 }
 

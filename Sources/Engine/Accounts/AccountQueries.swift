@@ -27,86 +27,101 @@ package enum AccountQueries {
     static let tokenDigest = "sha256(convert_to($1, 'UTF8'))"
 
     /// A token's state whether or not it is usable: live, expired, or its user inactive.
-    static let inspectToken = Statement(
+    static let inspectToken = Query(
         "account_inspect_token",
         """
-        SELECT t.expires_at > now(), u.active, \(userJSON) FROM tokens t JOIN users u ON u.id = t.user_id
+        SELECT t.expires_at > now() AS live, u.active, \(userJSON) AS account FROM tokens t JOIN users u ON u.id = t.user_id
         WHERE t.digest = \(tokenDigest) AND t.revoked_at IS NULL
-        """)
+        """, binding: String.self,
+        reading: { row in
+            (live: try row.value("live", as: Bool.self), active: try row.value("active", as: Bool.self), user: try User(row: row))
+        })
 
-    package static let userByToken = Statement(
+    package static let userByToken = Query(
         "account_user_by_token",
         """
-        SELECT \(userJSON) FROM tokens t JOIN users u ON u.id = t.user_id
+        SELECT \(userJSON) AS account FROM tokens t JOIN users u ON u.id = t.user_id
         WHERE t.digest = \(tokenDigest) AND t.revoked_at IS NULL AND t.expires_at > now() AND u.active
-        """)
+        """, binding: String.self, reading: User.init(row:))
 
-    static func login(_ name: String, by column: String) -> Statement {
-        Statement(
+    /// $1 login, $2 password, $3 the new token, $4 its lifetime in seconds.
+    static func login(_ name: String, by column: String) -> Query<String, String, String, Int, String> {
+        Query(
             name,
             """
             INSERT INTO tokens (digest, user_id, expires_at)
             SELECT sha256(convert_to($3, 'UTF8')), u.id, now() + make_interval(secs => $4)
             FROM users u
             WHERE u.\(column) = $1 AND u.active AND u.password_hash = crypt($2, u.password_hash)
-            RETURNING iso_utc(expires_at)
-            """)
+            RETURNING iso_utc(expires_at) AS expires_at
+            """, binding: String.self, String.self, String.self, Int.self
+        ) { try $0.value("expires_at") }
     }
 
     static let loginByUsername = login("account_login_username", by: "username")
     static let loginByEmail = login("account_login_email", by: "email")
 
-    static let issueToken = Statement(
+    static let issueToken = Query(
         "account_issue_token",
         """
         INSERT INTO tokens (digest, user_id, expires_at)
         SELECT sha256(convert_to($2, 'UTF8')), u.id, now() + make_interval(secs => $3)
         FROM users u WHERE u.username = $1 AND u.active
-        RETURNING iso_utc(expires_at)
-        """)
+        RETURNING iso_utc(expires_at) AS expires_at
+        """, binding: String.self, String.self, Int.self, reading: { try $0.value("expires_at", as: String.self) })
 
-    static let revokeToken = Statement(
+    static let revokeToken = Query(
         "account_revoke_token",
-        "UPDATE tokens SET revoked_at = now() WHERE digest = \(tokenDigest) AND revoked_at IS NULL")
+        "UPDATE tokens SET revoked_at = now() WHERE digest = \(tokenDigest) AND revoked_at IS NULL", binding: String.self)
 
     /// Every live token of user $1 but the one $2 (the caller's own, when it changed its password).
-    static let revokeUserTokens = Statement(
+    static let revokeUserTokens = Query(
         "account_revoke_user_tokens",
         """
         UPDATE tokens SET revoked_at = now()
         WHERE user_id = $1 AND revoked_at IS NULL AND ($2::text IS NULL OR digest <> sha256(convert_to($2, 'UTF8')))
-        """)
+        """, binding: Int64.self, String?.self)
 
     /// The active user whose password matches (HTTP Basic), without issuing a token.
-    static let verifyPassword = Statement(
+    static let verifyPassword = Query(
         "account_verify_password",
         """
-        SELECT \(userJSON) FROM users u WHERE u.username = $1 AND u.active AND u.password_hash = crypt($2, u.password_hash)
-        """)
+        SELECT \(userJSON) AS account FROM users u WHERE u.username = $1 AND u.active AND u.password_hash = crypt($2, u.password_hash)
+        """, binding: String.self, String.self, reading: User.init(row:))
 
-    static let userByName = Statement("account_user_by_name", "SELECT \(userJSON) FROM users u WHERE u.username = $1")
-    static let userByEmail = Statement("account_user_by_email", "SELECT \(userJSON) FROM users u WHERE u.email = $1")
-    static let userByAccountId = Statement("account_user_by_account_id", "SELECT \(userJSON) FROM users u WHERE u.account_id = $1")
-    static let userById = Statement("account_user_by_id", "SELECT \(userJSON) FROM users u WHERE u.id = $1")
-    static let allUsers = Statement("account_all_users", "SELECT \(userJSON) FROM users u ORDER BY u.username")
+    static let userByName = Query(
+        "account_user_by_name", "SELECT \(userJSON) AS account FROM users u WHERE u.username = $1", binding: String.self,
+        reading: User.init(row:))
+    static let userByEmail = Query(
+        "account_user_by_email", "SELECT \(userJSON) AS account FROM users u WHERE u.email = $1", binding: String.self,
+        reading: User.init(row:))
+    static let userByAccountId = Query(
+        "account_user_by_account_id", "SELECT \(userJSON) AS account FROM users u WHERE u.account_id = $1", binding: String.self,
+        reading: User.init(row:))
+    static let userById = Query(
+        "account_user_by_id", "SELECT \(userJSON) AS account FROM users u WHERE u.id = $1", binding: Int64.self, reading: User.init(row:))
+    static let allUsers = Query(
+        "account_all_users", "SELECT \(userJSON) AS account FROM users u ORDER BY u.username", reading: User.init(row:))
 
-    static let activeAdminExists = Statement(
+    static let activeAdminExists = Query(
         "account_admin_exists",
         """
-        SELECT EXISTS (SELECT 1 FROM users u JOIN user_roles r ON r.user_id = u.id WHERE r.role = 'admin' AND u.active)
-        """)
+        SELECT EXISTS (SELECT 1 FROM users u JOIN user_roles r ON r.user_id = u.id WHERE r.role = 'admin' AND u.active) AS found
+        """, reading: { try $0.value("found", as: Bool.self) })
 
-    static let insertUser = Statement(
+    static let insertUser = Query(
         "account_insert_user",
         """
         INSERT INTO users (username, email, password_hash, display_name)
         VALUES ($1, $2, crypt($3, gen_salt('bf', 8)), $4) RETURNING id
-        """)
+        """, binding: String.self, String?.self, String.self, String?.self, reading: { try $0.value("id", as: Int64.self) })
 
-    static let lockUser = Statement("account_lock_user", "SELECT id FROM users WHERE username = $1 FOR UPDATE")
+    static let lockUser = Query(
+        "account_lock_user", "SELECT id FROM users WHERE username = $1 FOR UPDATE", binding: String.self,
+        reading: { try $0.value("id", as: Int64.self) })
 
     /// $2 says whether $3 (the email, possibly NULL) was given at all.
-    static let updateUser = Statement(
+    static let updateUser = Query(
         "account_update_user",
         """
         UPDATE users SET
@@ -115,41 +130,52 @@ package enum AccountQueries {
             active = coalesce($5, active),
             updated_at = now()
         WHERE id = $1
-        """)
+        """, binding: Int64.self, Bool.self, String?.self, String?.self, Bool?.self)
 
-    static let changePassword = Statement(
+    static let changePassword = Query(
         "account_change_password",
         """
         UPDATE users SET password_hash = crypt($3, gen_salt('bf', 8)), updated_at = now()
         WHERE id = $1 AND password_hash = crypt($2, password_hash)
-        """)
+        """, binding: Int64.self, String.self, String.self)
 
     // Each set is replaced by a delete and an insert (one statement could not see its own delete).
-    static let clearRoles = Statement("account_clear_roles", "DELETE FROM user_roles WHERE user_id = $1")
-    static let addRoles = Statement(
+    static let clearRoles = Query("account_clear_roles", "DELETE FROM user_roles WHERE user_id = $1", binding: Int64.self)
+    static let addRoles = Query(
         "account_add_roles",
-        "INSERT INTO user_roles (user_id, role) SELECT $1, unnest($2::text[])")
-    static let clearPrivileges = Statement("account_clear_privileges", "DELETE FROM user_privileges WHERE user_id = $1")
-    static let addPrivileges = Statement(
+        "INSERT INTO user_roles (user_id, role) SELECT $1, unnest($2::text[])", binding: Int64.self, [String].self)
+    static let clearPrivileges = Query("account_clear_privileges", "DELETE FROM user_privileges WHERE user_id = $1", binding: Int64.self)
+    static let addPrivileges = Query(
         "account_add_privileges",
-        "INSERT INTO user_privileges (user_id, privilege) SELECT $1, unnest($2::text[])")
+        "INSERT INTO user_privileges (user_id, privilege) SELECT $1, unnest($2::text[])", binding: Int64.self, [String].self)
 
-    static let ensureGroups = Statement(
+    static let ensureGroups = Query(
         "account_ensure_groups",
-        "INSERT INTO groups (name) SELECT unnest($1::text[]) ON CONFLICT (name) DO NOTHING")
+        "INSERT INTO groups (name) SELECT unnest($1::text[]) ON CONFLICT (name) DO NOTHING", binding: [String].self)
 
-    static let clearGroups = Statement("account_clear_groups", "DELETE FROM group_members WHERE user_id = $1")
-    static let addGroups = Statement(
+    static let clearGroups = Query("account_clear_groups", "DELETE FROM group_members WHERE user_id = $1", binding: Int64.self)
+    static let addGroups = Query(
         "account_add_groups",
-        "INSERT INTO group_members (group_id, user_id) SELECT g.id, $1 FROM groups g WHERE g.name = ANY($2::text[])")
+        "INSERT INTO group_members (group_id, user_id) SELECT g.id, $1 FROM groups g WHERE g.name = ANY($2::text[])", binding: Int64.self,
+        [String].self)
 }
 
 extension AccountQueries: StatementCatalog {
     package static var statements: [Statement] {
         [
-            inspectToken, userByToken, loginByUsername, loginByEmail, issueToken, revokeToken, revokeUserTokens, verifyPassword, userByName,
-            userByEmail, userByAccountId, userById, allUsers, activeAdminExists, insertUser, lockUser, updateUser, changePassword,
-            clearRoles, addRoles, clearPrivileges, addPrivileges, ensureGroups, clearGroups, addGroups,
+            inspectToken.statement, userByToken.statement, loginByUsername.statement, loginByEmail.statement, issueToken.statement,
+            revokeToken.statement, revokeUserTokens.statement, verifyPassword.statement, userByName.statement, userByEmail.statement,
+            userByAccountId.statement, userById.statement, allUsers.statement, activeAdminExists.statement, insertUser.statement,
+            lockUser.statement, updateUser.statement, changePassword.statement, clearRoles.statement, addRoles.statement,
+            clearPrivileges.statement, addPrivileges.statement, ensureGroups.statement, clearGroups.statement, addGroups.statement,
         ]
+    }
+}
+
+extension User {
+    /// From the `account` column (`userJSON`).
+    init(row: Row) throws {
+        guard let user = User(try row.json("account")) else { throw StoredJSONError(column: "account", reason: "not a user") }
+        self = user
     }
 }

@@ -56,7 +56,7 @@ public struct Accounts {
     /// The active user a token belongs to, or nil (unknown, expired, revoked, or user inactive).
     public func authenticate(token: String) throws -> User? {
         guard !token.isEmpty, token.utf8.count <= 512 else { return nil }
-        return try userRow(connection.execute(AccountQueries.userByToken, [token]))
+        return try connection.first(AccountQueries.userByToken, token)
     }
 
     public enum TokenInspection: Sendable {
@@ -69,12 +69,11 @@ public struct Accounts {
 
     /// What a token is, for surfaces that answer each case differently.
     public func inspect(token: String) throws -> TokenInspection {
-        guard !token.isEmpty, token.utf8.count <= 512,
-            let row = try connection.execute(AccountQueries.inspectToken, [token]).first
-        else { return .unknown }
-        guard row.bool(0) else { return .expired }
-        guard row.bool(1), let user = User(try JSON.parse(row.string(2))) else { return .userInactive }
-        return .valid(user)
+        guard !token.isEmpty, token.utf8.count <= 512, let found = try connection.first(AccountQueries.inspectToken, token) else {
+            return .unknown
+        }
+        guard found.live else { return .expired }
+        return found.active ? .valid(found.user) : .userInactive
     }
 
     /// Checks a username and password and issues a token; nil when either is wrong.
@@ -87,26 +86,28 @@ public struct Accounts {
         try issue(AccountQueries.loginByEmail, login: email, password: password, lifetimeSeconds: lifetimeSeconds)
     }
 
-    private func issue(_ statement: Statement, login: String, password: String, lifetimeSeconds: Int) throws -> IssuedToken? {
+    private func issue(
+        _ query: Query<String, String, String, Int, String>, login: String, password: String, lifetimeSeconds: Int
+    ) throws -> IssuedToken? {
         let token = Accounts.newTokenText()
-        let result = try connection.execute(statement, [login, password, token, lifetimeSeconds])
-        return result.first.map { IssuedToken(token: token, expiresAt: $0.string(0)) }
+        return try connection.first(query, login, password, token, lifetimeSeconds).map { IssuedToken(token: token, expiresAt: $0) }
     }
 
     /// The active user with this username and password, or nil (HTTP Basic on every request).
     public func verify(username: String, password: String) throws -> User? {
-        try userRow(connection.execute(AccountQueries.verifyPassword, [username, password]))
+        try connection.first(AccountQueries.verifyPassword, username, password)
     }
 
     /// A token for a user without a password check (the CLI's `token issue`).
     public func issueToken(username: String, lifetimeSeconds: Int = defaultTokenLifetimeSeconds) throws -> IssuedToken? {
         let token = Accounts.newTokenText()
-        let result = try connection.execute(AccountQueries.issueToken, [username, token, lifetimeSeconds])
-        return result.first.map { IssuedToken(token: token, expiresAt: $0.string(0)) }
+        return try connection.first(AccountQueries.issueToken, username, token, lifetimeSeconds).map {
+            IssuedToken(token: token, expiresAt: $0)
+        }
     }
 
     public func revoke(token: String) throws {
-        try connection.execute(AccountQueries.revokeToken, [token])
+        try connection.run(AccountQueries.revokeToken, token)
     }
 
     /// 32 random bytes as 64 hex digits. `SystemRandomNumberGenerator` reads getrandom(2).
@@ -125,24 +126,24 @@ public struct Accounts {
     // MARK: Users
 
     public func user(named username: String) throws -> User? {
-        try userRow(connection.execute(AccountQueries.userByName, [username]))
+        try connection.first(AccountQueries.userByName, username)
     }
 
     /// By the 24-hex account id Itential documents carry.
     public func user(accountId: String) throws -> User? {
-        try userRow(connection.execute(AccountQueries.userByAccountId, [accountId]))
+        try connection.first(AccountQueries.userByAccountId, accountId)
     }
 
     public func user(email: String) throws -> User? {
-        try userRow(connection.execute(AccountQueries.userByEmail, [email]))
+        try connection.first(AccountQueries.userByEmail, email)
     }
 
     public func listUsers() throws -> [User] {
-        try connection.execute(AccountQueries.allUsers).rows.compactMap { row in User(try row.json(0)) }
+        try connection.rows(AccountQueries.allUsers)
     }
 
     public func anyActiveAdminExists() throws -> Bool {
-        try connection.execute(AccountQueries.activeAdminExists).first?.bool(0) ?? false
+        try connection.first(AccountQueries.activeAdminExists) ?? false
     }
 
     /// Creates a user in one transaction. Unknown role/privilege names are `.invalid`; a taken
@@ -153,14 +154,11 @@ public struct Accounts {
         guard !new.password.isEmpty else { throw EngineError(.invalid, "password must not be empty") }
         do {
             return try connection.transaction { tx in
-                guard
-                    let id = try tx.execute(AccountQueries.insertUser, [new.username, new.email, new.password, new.displayName]).first?
-                        .int64(0)
-                else {
+                guard let id = try tx.first(AccountQueries.insertUser, new.username, new.email, new.password, new.displayName) else {
                     throw EngineError(.conflict, "User \(new.username) could not be created")
                 }
                 try replaceAccess(of: id, roles: new.roles, privileges: new.privileges, groups: new.groups, on: tx)
-                return try userOrFail(try tx.execute(AccountQueries.userById, [id]))
+                return try userOrFail(try tx.first(AccountQueries.userById, id))
             }
         } catch let error as PostgresError where error.isUniqueViolation {
             throw EngineError(.conflict, "A user with that username or email already exists")
@@ -173,20 +171,20 @@ public struct Accounts {
         if let password = changes.password, password.isEmpty { throw EngineError(.invalid, "password must not be empty") }
         do {
             return try connection.transaction { tx in
-                guard let id = try tx.execute(AccountQueries.lockUser, [username]).first?.int64(0) else {
+                guard let id = try tx.first(AccountQueries.lockUser, username) else {
                     throw EngineError(.notFound, "User \(username) not found")
                 }
                 let emailGiven = changes.email != nil
-                try tx.execute(AccountQueries.updateUser, [id, emailGiven, changes.email ?? nil, changes.password, changes.active])
+                try tx.run(AccountQueries.updateUser, id, emailGiven, changes.email ?? nil, changes.password, changes.active)
                 if changes.active == false {
-                    try tx.execute(AccountQueries.revokeUserTokens, [id, nil as String?])
+                    try tx.run(AccountQueries.revokeUserTokens, id, nil)
                 } else if changes.password != nil {
-                    try tx.execute(AccountQueries.revokeUserTokens, [id, token])
+                    try tx.run(AccountQueries.revokeUserTokens, id, token)
                 }
                 if changes.roles != nil || changes.privileges != nil || changes.groups != nil {
                     try replaceAccess(of: id, roles: changes.roles, privileges: changes.privileges, groups: changes.groups, on: tx)
                 }
-                return try userOrFail(try tx.execute(AccountQueries.userById, [id]))
+                return try userOrFail(try tx.first(AccountQueries.userById, id))
             }
         } catch let error as PostgresError where error.isUniqueViolation {
             throw EngineError(.conflict, "A user with that email already exists")
@@ -205,8 +203,8 @@ public struct Accounts {
     public func changePassword(userId: Int64, current: String, new: String, keeping token: String) throws -> Bool {
         guard !new.isEmpty else { throw EngineError(.invalid, "password must not be empty") }
         return try connection.transaction { tx in
-            guard try tx.execute(AccountQueries.changePassword, [userId, current, new]).affectedRows == 1 else { return false }
-            try tx.execute(AccountQueries.revokeUserTokens, [userId, token])
+            guard try tx.run(AccountQueries.changePassword, userId, current, new) == 1 else { return false }
+            try tx.run(AccountQueries.revokeUserTokens, userId, token)
             return true
         }
     }
@@ -224,29 +222,24 @@ public struct Accounts {
 
     private func replaceAccess(of id: Int64, roles: [String]?, privileges: [String]?, groups: [String]?, on tx: Connection) throws {
         if let roles {
-            try tx.execute(AccountQueries.clearRoles, [id])
-            try tx.execute(AccountQueries.addRoles, [id, Array(Set(roles))])
+            try tx.run(AccountQueries.clearRoles, id)
+            try tx.run(AccountQueries.addRoles, id, Array(Set(roles)))
         }
         if let privileges {
-            try tx.execute(AccountQueries.clearPrivileges, [id])
-            try tx.execute(AccountQueries.addPrivileges, [id, Array(Set(privileges))])
+            try tx.run(AccountQueries.clearPrivileges, id)
+            try tx.run(AccountQueries.addPrivileges, id, Array(Set(privileges)))
         }
         if let groups {
             let names = Array(Set(groups))
             if names.contains("") { throw EngineError(.invalid, "Group names must not be empty") }
-            try tx.execute(AccountQueries.ensureGroups, [names])
-            try tx.execute(AccountQueries.clearGroups, [id])
-            try tx.execute(AccountQueries.addGroups, [id, names])
+            try tx.run(AccountQueries.ensureGroups, names)
+            try tx.run(AccountQueries.clearGroups, id)
+            try tx.run(AccountQueries.addGroups, id, names)
         }
     }
 
-    private func userRow(_ result: QueryResult) throws -> User? {
-        guard let text = result.first?[0] else { return nil }
-        return User(try JSON.parse(text))
-    }
-
-    private func userOrFail(_ result: QueryResult) throws -> User {
-        guard let user = try userRow(result) else { throw EngineError(.notFound, "User not found") }
+    private func userOrFail(_ user: User?) throws -> User {
+        guard let user else { throw EngineError(.notFound, "User not found") }
         return user
     }
 }

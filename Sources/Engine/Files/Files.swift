@@ -21,12 +21,9 @@ public struct Files {
         do {
             try connection.transaction { tx in
                 for module in modules {
-                    try tx.execute(
-                        FileQueries.insertModule,
-                        [
-                            surface.rawValue, module.file.name, Bytea.text(module.file.content),
-                            module.metadata.serialized, user.id,
-                        ])
+                    try tx.run(
+                        FileQueries.insertModule, surface.rawValue, module.file.name, Bytea.text(module.file.content),
+                        module.metadata.serialized, user.id)
                 }
             }
         } catch let error as PostgresError where error.isUniqueViolation {
@@ -36,18 +33,16 @@ public struct Files {
 
     /// Names and metadata of a surface's modules, oldest first.
     public func modules(surface: SurfaceName) throws -> [(name: String, metadata: JSON)] {
-        try connection.execute(FileQueries.modules, [surface.rawValue]).rows.map { row in
-            (row.string(0), try row.optionalJSON(1) ?? [:])
-        }
+        try connection.rows(FileQueries.modules, surface.rawValue)
     }
 
     public func module(surface: SurfaceName, name: String) throws -> [UInt8]? {
-        try connection.execute(FileQueries.moduleContent, [surface.rawValue, name]).first?[0].flatMap(Bytea.bytes)
+        try connection.first(FileQueries.moduleContent, surface.rawValue, name)
     }
 
     /// A file a task of this job produced.
     public func jobFile(surface: SurfaceName, jobPublicId: String, name: String) throws -> [UInt8]? {
-        try connection.execute(FileQueries.jobFile, [surface.rawValue, jobPublicId, name]).first?[0].flatMap(Bytea.bytes)
+        try connection.first(FileQueries.jobFile, surface.rawValue, jobPublicId, name)
     }
 }
 
@@ -88,35 +83,48 @@ enum Bytea {
 }
 
 package enum FileQueries {
-    static let insertModule = Statement(
+    /// $1 surface, $2 name, $3 content (`Bytea.text`), $4 metadata, $5 uploader.
+    static let insertModule = Query(
         "file_insert_module",
         """
         INSERT INTO files (surface, kind, name, content, metadata, created_by) VALUES ($1, 'module', $2, $3::bytea, $4::jsonb, $5)
-        """)
+        """, binding: String.self, String.self, String.self, String.self, Int64?.self)
 
-    static let modules = Statement(
+    static let modules = Query(
         "file_modules",
-        "SELECT name, metadata FROM files WHERE surface = $1 AND kind = 'module' ORDER BY id")
+        "SELECT name, metadata FROM files WHERE surface = $1 AND kind = 'module' ORDER BY id", binding: String.self
+    ) { row in (name: try row.value("name", as: String.self), metadata: try row.optionalJSON("metadata") ?? [:]) }
 
-    static let moduleContent = Statement(
+    static let moduleContent = Query(
         "file_module_content",
-        "SELECT content FROM files WHERE surface = $1 AND kind = 'module' AND name = $2")
+        "SELECT content FROM files WHERE surface = $1 AND kind = 'module' AND name = $2", binding: String.self, String.self,
+        reading: content)
 
-    static let insertJobFile = Statement(
+    /// $1 surface, $2 name, $3 job, $4 content.
+    static let insertJobFile = Query(
         "file_insert_job_file",
         """
         INSERT INTO files (surface, kind, name, job_id, content) VALUES ($1, 'job_file', $2, $3, $4::bytea)
         ON CONFLICT (job_id, name) WHERE kind = 'job_file' DO UPDATE SET content = excluded.content
-        """)
+        """, binding: String.self, String.self, Int64.self, String.self)
 
-    static let jobFile = Statement(
+    static let jobFile = Query(
         "file_job_file",
         """
         SELECT f.content FROM files f JOIN jobs j ON j.id = f.job_id
         WHERE j.surface = $1 AND j.public_id = $2 AND f.kind = 'job_file' AND f.name = $3
-        """)
+        """, binding: String.self, String.self, String.self, reading: content)
+
+    /// The bytes of the `content` column; throws when it is not bytea's hex form.
+    @Sendable static func content(_ row: Row) throws -> [UInt8] {
+        let text = try row.value("content", as: String.self)
+        guard let bytes = Bytea.bytes(text) else { throw RowReadError(column: "content", reason: "not bytea hex") }
+        return bytes
+    }
 }
 
 extension FileQueries: StatementCatalog {
-    package static var statements: [Statement] { [insertModule, modules, moduleContent, insertJobFile, jobFile] }
+    package static var statements: [Statement] {
+        [insertModule.statement, modules.statement, moduleContent.statement, insertJobFile.statement, jobFile.statement]
+    }
 }

@@ -188,7 +188,7 @@ extension StateMachine {
         else { return false }
         if let variables { try connection.run(JobQueries.mergeJobVariables, job.id, variables.serialized) }
         for file in files {
-            try connection.execute(FileQueries.insertJobFile, [job.surface.rawValue, file.name, job.id, Bytea.text(file.content)])
+            try connection.run(FileQueries.insertJobFile, job.surface.rawValue, file.name, job.id, Bytea.text(file.content))
         }
         try record(
             job, taskId: task.id, taskKey: task.key, event: status == .succeeded ? .taskFinished : .taskFailed,
