@@ -3,20 +3,23 @@ import Postgres
 
 /// Statements on job types, their revisions, tags and secrets.
 package enum JobTypeQueries {
+    /// Read by name (`JobTypes.record`); rows that add columns after them name those first (a
+    /// repeated name reads its first occurrence).
     static let scalarColumns = """
         jt.id, jt.name, jt.version, jt.is_active, jt.is_system, jt.is_paused, jt.is_published, jt.icon_code,
-        jt.unmet_resources, jt.max_scheduled, jt.max_tries, jt.revision_num, jt.docker_image, iso_utc(jt.created_at),
-        iso_utc(jt.deprecated_at), iso_utc(jt.paused_at), iso_utc(jt.last_modified)
+        jt.unmet_resources, jt.max_scheduled, jt.max_tries, jt.revision_num, jt.docker_image, iso_utc(jt.created_at) AS created,
+        iso_utc(jt.deprecated_at) AS deprecated, iso_utc(jt.paused_at) AS paused, iso_utc(jt.last_modified) AS last_modified
         """
 
-    /// Everything (details): columns 0–18.
+    /// Everything (details): 19 columns.
     static let columns = "\(scalarColumns), jt.manifest, jt.configuration"
 
     /// The same 19 columns for list rows, which show only the manifest's title and description.
     static let listColumns = """
         \(scalarColumns),
-        jsonb_build_object('job', jsonb_build_object('title', jt.manifest #> '{job,title}', 'description', jt.manifest #> '{job,description}')),
-        '{}'::jsonb
+        jsonb_build_object('job', jsonb_build_object('title', jt.manifest #> '{job,title}', 'description', jt.manifest #> '{job,description}'))
+            AS manifest,
+        '{}'::jsonb AS configuration
         """
 
     /// $1 keywords (name or any tag contains one, case-insensitively and literally), $2 ids,

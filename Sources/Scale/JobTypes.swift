@@ -227,12 +227,14 @@ public struct JobTypes {
 
     static func record(_ row: Row) throws -> JobTypeRecord {
         JobTypeRecord(
-            id: row.int64(0) ?? 0, name: row.string(1), version: row.string(2), isActive: row.bool(3),
-            isSystem: row.bool(4), isPaused: row.bool(5), isPublished: row.bool(6), iconCode: row[7],
-            unmetResources: row[8], maxScheduled: row.int(9), maxTries: row.int(10) ?? 3, revisionNum: row.int(11) ?? 1,
-            dockerImage: row.string(12), created: row.string(13), deprecated: row[14], paused: row[15],
-            lastModified: row.string(16), manifest: try row.optionalJSON(17) ?? [:],
-            configuration: try row.optionalJSON(18) ?? [:])
+            id: try row.value("id"), name: try row.value("name"), version: try row.value("version"), isActive: try row.value("is_active"),
+            isSystem: try row.value("is_system"), isPaused: try row.value("is_paused"), isPublished: try row.value("is_published"),
+            iconCode: try row.optional("icon_code"), unmetResources: try row.optional("unmet_resources"),
+            maxScheduled: try row.optional("max_scheduled"), maxTries: try row.value("max_tries"),
+            revisionNum: try row.value("revision_num"),
+            dockerImage: try row.value("docker_image"), created: try row.value("created"), deprecated: try row.optional("deprecated"),
+            paused: try row.optional("paused"), lastModified: try row.value("last_modified"), manifest: try row.json("manifest"),
+            configuration: try row.json("configuration"))
     }
 
     static func revision(_ row: Row) throws -> JobTypeRevision {
