@@ -34,7 +34,7 @@ package enum JobTypeQueries {
         AND ($4::boolean IS NULL OR jt.is_system = $4)
         """
 
-    static let insert = Statement(
+    static let insert = Query(
         "job_type_insert",
         """
         INSERT INTO job_types (name, version, version_key, manifest, configuration, docker_image, icon_code, is_published,
@@ -43,14 +43,19 @@ package enum JobTypeQueries {
                 CASE WHEN $10 THEN NULL ELSE now() END, CASE WHEN $11 THEN now() END)
         ON CONFLICT (name, version) DO NOTHING
         RETURNING id
-        """)
+        """, binding: String.self, String.self, String.self, String.self, String.self, String.self, String?.self, Bool.self, Int?.self,
+        Bool.self, Bool.self, reading: { try $0.value("id", as: Int64.self) })
 
-    static let lock = Statement("job_type_lock", "SELECT id FROM job_types WHERE name = $1 AND version = $2 FOR UPDATE")
+    static let lock = Query(
+        "job_type_lock", "SELECT id FROM job_types WHERE name = $1 AND version = $2 FOR UPDATE", binding: String.self, String.self,
+        reading: { try $0.value("id", as: Int64.self) })
 
-    static let isSystem = Statement("job_type_is_system", "SELECT is_system FROM job_types WHERE id = $1")
+    static let isSystem = Query(
+        "job_type_is_system", "SELECT is_system FROM job_types WHERE id = $1", binding: Int64.self,
+        reading: { try $0.value("is_system", as: Bool.self) })
 
     /// A manifest bumps the revision and clears unmet_resources; flags move their timestamps.
-    static let update = Statement(
+    static let update = Query(
         "job_type_update",
         """
         UPDATE job_types SET
@@ -70,19 +75,20 @@ package enum JobTypeQueries {
             is_paused = coalesce($11, is_paused),
             last_modified = now()
         WHERE id = $1
-        """)
+        """, binding: Int64.self, String?.self, String?.self, String?.self, Bool.self, String?.self, Bool?.self, Bool.self, Int?.self,
+        Bool?.self, Bool?.self)
 
     /// The job type's current manifest and image as its next revision row.
-    static let insertRevision = Statement(
+    static let insertRevision = Query(
         "job_type_insert_revision",
         """
         INSERT INTO job_type_revisions (job_type_id, revision_num, manifest, docker_image)
         SELECT id, revision_num, manifest, docker_image FROM job_types WHERE id = $1
-        """)
+        """, binding: Int64.self)
 
     /// The manifest's errors become rows of `errors` for this job type's name (Scale: `data`
     /// errors are DATA, others ALGORITHM); an existing row keeps its `created`.
-    static let upsertErrors = Statement(
+    static let upsertErrors = Query(
         "job_type_upsert_errors",
         """
         INSERT INTO errors (name, job_type_name, title, description, category)
@@ -92,32 +98,35 @@ package enum JobTypeQueries {
         WHERE jt.id = $2
         ON CONFLICT ((coalesce(job_type_name, '')), name) DO UPDATE
             SET title = excluded.title, description = excluded.description, category = excluded.category, last_modified = now()
-        """)
+        """, binding: String.self, Int64.self)
 
-    static let clearTags = Statement("job_type_clear_tags", "DELETE FROM job_type_tags WHERE job_type_id = $1")
-    static let addTags = Statement(
+    static let clearTags = Query("job_type_clear_tags", "DELETE FROM job_type_tags WHERE job_type_id = $1", binding: Int64.self)
+    static let addTags = Query(
         "job_type_add_tags",
-        "INSERT INTO job_type_tags (job_type_id, tag) SELECT $1, unnest($2::text[])")
-    static let clearSecrets = Statement("job_type_clear_secrets", "DELETE FROM job_type_secrets WHERE job_type_id = $1")
-    static let addSecret = Statement(
+        "INSERT INTO job_type_tags (job_type_id, tag) SELECT $1, unnest($2::text[])", binding: Int64.self, [String].self)
+    static let clearSecrets = Query("job_type_clear_secrets", "DELETE FROM job_type_secrets WHERE job_type_id = $1", binding: Int64.self)
+    static let addSecret = Query(
         "job_type_add_secret",
-        "INSERT INTO job_type_secrets (job_type_id, setting_name, value) VALUES ($1, $2, $3)")
+        "INSERT INTO job_type_secrets (job_type_id, setting_name, value) VALUES ($1, $2, $3)", binding: Int64.self, String.self, String.self
+    )
 
-    static let byNameVersion = Statement(
+    static let byNameVersion = Query(
         "job_type_by_name_version",
-        "SELECT \(columns) FROM job_types jt WHERE jt.name = $1 AND jt.version = $2")
+        "SELECT \(columns) FROM job_types jt WHERE jt.name = $1 AND jt.version = $2", binding: String.self, String.self,
+        reading: JobTypes.record)
 
-    static let versions = Statement(
+    static let versions = Query(
         "job_type_versions",
         """
-        SELECT \(listColumns), count(*) OVER () FROM job_types jt
+        SELECT \(listColumns), count(*) OVER () AS total FROM job_types jt
         WHERE jt.name = $1 AND ($2::boolean IS NULL OR jt.is_active = $2)
         ORDER BY jt.version_key COLLATE "C" DESC, jt.id LIMIT $3 OFFSET $4
-        """)
+        """, binding: String.self, Bool?.self, Int.self, Int.self,
+        reading: { (try JobTypes.record($0), total: try $0.value("total", as: Int.self)) })
 
     /// Names with a matching version; each row is the highest version of the name, whichever
     /// versions matched, with every version of the name in SemVer order.
-    static let names = Statement(
+    static let names = Query(
         "job_type_names",
         """
         WITH matching AS (SELECT DISTINCT jt.name FROM job_types jt WHERE \(filter)),
@@ -125,31 +134,38 @@ package enum JobTypeQueries {
             SELECT DISTINCT ON (jt.name) jt.* FROM job_types jt JOIN matching USING (name)
             ORDER BY jt.name, jt.version_key COLLATE "C" DESC, jt.id DESC)
         SELECT \(listColumns),
-               (SELECT json_agg(v.version ORDER BY v.version_key COLLATE "C") FROM job_types v WHERE v.name = jt.name),
-               count(*) OVER ()
+               (SELECT json_agg(v.version ORDER BY v.version_key COLLATE "C") FROM job_types v WHERE v.name = jt.name) AS versions,
+               count(*) OVER () AS total
         FROM latest jt ORDER BY lower(jt.name), jt.name LIMIT $5 OFFSET $6
-        """)
+        """, binding: [String]?.self, String?.self, Bool?.self, Bool?.self, Int.self, Int.self,
+        reading: { row in
+            (
+                try JobTypes.record(row), versions: try row.json("versions").arrayValue?.compactMap(\.stringValue) ?? [],
+                total: try row.value("total", as: Int.self)
+            )
+        })
 
-    static let revisions = Statement(
+    static let revisions = Query(
         "job_type_revisions",
         """
-        SELECT id, revision_num, docker_image, iso_utc(created_at), manifest, count(*) OVER ()
+        SELECT id, revision_num, docker_image, iso_utc(created_at) AS created, manifest, count(*) OVER () AS total
         FROM job_type_revisions WHERE job_type_id = $1 ORDER BY revision_num DESC LIMIT $2 OFFSET $3
-        """)
+        """, binding: Int64.self, Int.self, Int.self, reading: { (try JobTypes.revision($0), total: try $0.value("total", as: Int.self)) })
 
-    static let revision = Statement(
+    static let revision = Query(
         "job_type_revision",
         """
-        SELECT id, revision_num, docker_image, iso_utc(created_at), manifest
+        SELECT id, revision_num, docker_image, iso_utc(created_at) AS created, manifest
         FROM job_type_revisions WHERE job_type_id = $1 AND revision_num = $2
-        """)
+        """, binding: Int64.self, Int.self, reading: JobTypes.revision)
 }
 
 extension JobTypeQueries: StatementCatalog {
     package static var statements: [Statement] {
         [
-            insert, lock, isSystem, update, insertRevision, upsertErrors, clearTags, addTags, clearSecrets, addSecret, byNameVersion,
-            versions, names, revisions, revision,
+            insert.statement, lock.statement, isSystem.statement, update.statement, insertRevision.statement, upsertErrors.statement,
+            clearTags.statement, addTags.statement, clearSecrets.statement, addSecret.statement, byNameVersion.statement,
+            versions.statement, names.statement, revisions.statement, revision.statement,
         ]
     }
 }

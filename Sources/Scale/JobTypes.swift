@@ -61,6 +61,10 @@ public struct JobTypeFilter: Sendable {
     public var isSystem: Bool?
 
     public init() {}
+
+    /// $1 and $2 of `JobTypeQueries.filter`: NULL for no filter.
+    var keywordsParameter: [String]? { keywords.isEmpty ? nil : keywords }
+    var idsParameter: String? { ids.isEmpty ? nil : "{" + ids.map(String.init).joined(separator: ",") + "}" }
 }
 
 /// The `job_types`, `job_type_revisions`, `job_type_tags` and `job_type_secrets` tables.
@@ -77,20 +81,16 @@ public struct JobTypes {
     /// pair at once get revision 1 and revision 2, never two rows.
     public func createOrEdit(name: String, version: String, _ changes: JobTypeChanges) throws -> Saved {
         try connection.transaction { tx in
-            if let id = try tx.execute(
-                JobTypeQueries.insert,
-                [
-                    name, version, changes.versionKey ?? "", (changes.manifest ?? [:]).serialized,
-                    (changes.configuration ?? [:]).serialized,
-                    changes.dockerImage ?? "", changes.iconCode ?? nil, changes.isPublished ?? false, changes.maxScheduled ?? nil,
-                    changes.isActive ?? true, changes.isPaused ?? false,
-                ]
-            ).first?.int64(0) {
-                try tx.execute(JobTypeQueries.insertRevision, [id])
+            if let id = try tx.first(
+                JobTypeQueries.insert, name, version, changes.versionKey ?? "", (changes.manifest ?? [:]).serialized,
+                (changes.configuration ?? [:]).serialized, changes.dockerImage ?? "", changes.iconCode ?? nil,
+                changes.isPublished ?? false, changes.maxScheduled ?? nil, changes.isActive ?? true, changes.isPaused ?? false)
+            {
+                try tx.run(JobTypeQueries.insertRevision, id)
                 try replaceTagsAndSecrets(id, changes, on: tx)
                 return .created(id)
             }
-            guard let id = try tx.execute(JobTypeQueries.lock, [name, version]).first?.int64(0) else {
+            guard let id = try tx.first(JobTypeQueries.lock, name, version) else {
                 throw EngineError(.conflict, "Job type \(name) \(version) changed concurrently; try again")
             }
             try apply(changes, to: id, on: tx)
@@ -101,47 +101,44 @@ public struct JobTypes {
     /// Edits an existing job type under its row lock; nil when it does not exist.
     public func edit(name: String, version: String, _ changes: JobTypeChanges) throws -> Int64? {
         try connection.transaction { tx in
-            guard let row = try tx.execute(JobTypeQueries.lock, [name, version]).first, let id = row.int64(0) else { return nil }
+            guard let id = try tx.first(JobTypeQueries.lock, name, version) else { return nil }
             try apply(changes, to: id, on: tx)
             return id
         }
     }
 
     private func apply(_ changes: JobTypeChanges, to id: Int64, on tx: Connection) throws {
-        let isSystem = try tx.execute(JobTypeQueries.isSystem, [id]).first?.bool(0) ?? false
+        let isSystem = try tx.first(JobTypeQueries.isSystem, id) ?? false
         if isSystem,
             changes.manifest != nil || changes.configuration != nil || changes.iconCode != nil || changes.isActive != nil
                 || changes.maxScheduled != nil || changes.dockerImage != nil || changes.isPublished != nil
         {
             throw EngineError(.invalid, "You can only modify the is_paused field for a System Job")
         }
-        try tx.execute(
-            JobTypeQueries.update,
-            [
-                id, changes.manifest?.serialized, changes.dockerImage, changes.configuration?.serialized,
-                changes.iconCode != nil, changes.iconCode ?? nil, changes.isPublished, changes.maxScheduled != nil,
-                changes.maxScheduled ?? nil, changes.isActive, changes.isPaused,
-            ])
-        if changes.manifest != nil { try tx.execute(JobTypeQueries.insertRevision, [id]) }
+        try tx.run(
+            JobTypeQueries.update, id, changes.manifest?.serialized, changes.dockerImage, changes.configuration?.serialized,
+            changes.iconCode != nil, changes.iconCode ?? nil, changes.isPublished, changes.maxScheduled != nil,
+            changes.maxScheduled ?? nil, changes.isActive, changes.isPaused)
+        if changes.manifest != nil { try tx.run(JobTypeQueries.insertRevision, id) }
         try replaceTagsAndSecrets(id, changes, on: tx)
     }
 
     private func replaceTagsAndSecrets(_ id: Int64, _ changes: JobTypeChanges, on tx: Connection) throws {
-        if let manifest = changes.manifest { try tx.execute(JobTypeQueries.upsertErrors, [manifest.serialized, id]) }
+        if let manifest = changes.manifest { try tx.run(JobTypeQueries.upsertErrors, manifest.serialized, id) }
         if let tags = changes.tags {
-            try tx.execute(JobTypeQueries.clearTags, [id])
-            try tx.execute(JobTypeQueries.addTags, [id, Array(Set(tags))])
+            try tx.run(JobTypeQueries.clearTags, id)
+            try tx.run(JobTypeQueries.addTags, id, Array(Set(tags)))
         }
         if let secrets = changes.secrets {
-            try tx.execute(JobTypeQueries.clearSecrets, [id])
-            for (name, value) in secrets { try tx.execute(JobTypeQueries.addSecret, [id, name, value]) }
+            try tx.run(JobTypeQueries.clearSecrets, id)
+            for (name, value) in secrets { try tx.run(JobTypeQueries.addSecret, id, name, value) }
         }
     }
 
     // MARK: Reading
 
     public func find(name: String, version: String) throws -> JobTypeRecord? {
-        try connection.execute(JobTypeQueries.byNameVersion, [name, version]).first.map(JobTypes.record)
+        try connection.first(JobTypeQueries.byNameVersion, name, version)
     }
 
     /// Rows matching the filter in the given order (fixed SQL fragments only), with the total.
@@ -170,10 +167,11 @@ public struct JobTypes {
 
     /// Rows matching the filter, sorted by `order` (default name, version), with the total.
     public func list(_ filter: JobTypeFilter, order: [Order], limit: Int, offset: Int) throws -> (count: Int, items: [JobTypeRecord]) {
-        try counted(
-            connection.execute(
-                sql: try JobTypes.listSQL(order: order.isEmpty ? JobTypes.defaultOrder : order),
-                JobTypes.parameters(filter) + [limit, offset]), countColumn: 19)
+        let rows = try connection.execute(
+            sql: try JobTypes.listSQL(order: order.isEmpty ? JobTypes.defaultOrder : order),
+            [filter.keywordsParameter, filter.idsParameter, filter.isActive, filter.isSystem, limit, offset]
+        ).rows
+        return (try rows.first?.value("total") ?? 0, try rows.map(JobTypes.record))
     }
 
     /// Fixed SQL fragments only; $1–$4 the filter (see `JobTypeQueries.filter`), $5 limit, $6 offset.
@@ -183,49 +181,36 @@ public struct JobTypes {
             return columns.map { key.descending ? "\($0) DESC" : $0 }
         }
         return """
-            SELECT \(JobTypeQueries.listColumns), count(*) OVER () FROM job_types jt
+            SELECT \(JobTypeQueries.listColumns), count(*) OVER () AS total FROM job_types jt
             WHERE \(JobTypeQueries.filter) ORDER BY \((keys + ["jt.id"]).joined(separator: ", ")) LIMIT $5 OFFSET $6
             """
     }
 
     /// The versions of one name, highest SemVer first.
     public func versions(name: String, isActive: Bool?, limit: Int, offset: Int) throws -> (count: Int, items: [JobTypeRecord]) {
-        try counted(connection.execute(JobTypeQueries.versions, [name, isActive, limit, offset]), countColumn: 19)
+        let rows = try connection.rows(JobTypeQueries.versions, name, isActive, limit, offset)
+        return (rows.first?.total ?? 0, rows.map(\.0))
     }
 
     /// One row per name matching the filter: the highest version of that name, and all its versions.
     public func names(_ filter: JobTypeFilter, limit: Int, offset: Int) throws -> (count: Int, items: [(JobTypeRecord, [String])]) {
-        let result = try connection.execute(JobTypeQueries.names, JobTypes.parameters(filter) + [limit, offset])
-        let items = try result.rows.map { row in
-            (try JobTypes.record(row), try row.optionalJSON(19)?.arrayValue?.compactMap(\.stringValue) ?? [])
-        }
-        return (result.first?.int(20) ?? 0, items)
+        let rows = try connection.rows(
+            JobTypeQueries.names, filter.keywordsParameter, filter.idsParameter, filter.isActive, filter.isSystem, limit, offset)
+        return (rows.first?.total ?? 0, rows.map { ($0.0, $0.versions) })
     }
 
     public func revisions(jobTypeId: Int64, limit: Int, offset: Int) throws -> (count: Int, items: [JobTypeRevision]) {
-        let result = try connection.execute(JobTypeQueries.revisions, [jobTypeId, limit, offset])
-        return (result.first?.int(5) ?? 0, try result.rows.map(JobTypes.revision))
+        let rows = try connection.rows(JobTypeQueries.revisions, jobTypeId, limit, offset)
+        return (rows.first?.total ?? 0, rows.map(\.0))
     }
 
     public func revision(jobTypeId: Int64, number: Int) throws -> JobTypeRevision? {
-        try connection.execute(JobTypeQueries.revision, [jobTypeId, number]).first.map(JobTypes.revision)
+        try connection.first(JobTypeQueries.revision, jobTypeId, number)
     }
 
     // MARK: Rows
 
-    private func counted(_ result: QueryResult, countColumn: Int) throws -> (count: Int, items: [JobTypeRecord]) {
-        (result.first?.int(countColumn) ?? 0, try result.rows.map(JobTypes.record))
-    }
-
-    static func parameters(_ filter: JobTypeFilter) -> [any PostgresParameter] {
-        [
-            filter.keywords.isEmpty ? nil : filter.keywords,
-            filter.ids.isEmpty ? nil : "{" + filter.ids.map(String.init).joined(separator: ",") + "}",
-            filter.isActive, filter.isSystem,
-        ]
-    }
-
-    static func record(_ row: Row) throws -> JobTypeRecord {
+    @Sendable static func record(_ row: Row) throws -> JobTypeRecord {
         JobTypeRecord(
             id: try row.value("id"), name: try row.value("name"), version: try row.value("version"), isActive: try row.value("is_active"),
             isSystem: try row.value("is_system"), isPaused: try row.value("is_paused"), isPublished: try row.value("is_published"),
@@ -237,9 +222,9 @@ public struct JobTypes {
             configuration: try row.json("configuration"))
     }
 
-    static func revision(_ row: Row) throws -> JobTypeRevision {
+    @Sendable static func revision(_ row: Row) throws -> JobTypeRevision {
         JobTypeRevision(
-            id: row.int64(0) ?? 0, revisionNum: row.int(1) ?? 0, dockerImage: row.string(2), created: row.string(3),
-            manifest: try row.optionalJSON(4) ?? [:])
+            id: try row.value("id"), revisionNum: try row.value("revision_num"), dockerImage: try row.value("docker_image"),
+            created: try row.value("created"), manifest: try row.json("manifest"))
     }
 }

@@ -18,57 +18,53 @@ public struct ScaleCounts {
     public func status(isActive: Bool?, started: String, ended: String?, limit: Int, offset: Int)
         throws -> (count: Int, items: [(JobTypeRecord, [StatusCount])])
     {
-        if let ended, try connection.execute(ScaleCountQueries.outOfOrder, [started, ended]).first?.bool(0) == true {
+        if let ended, try connection.first(ScaleCountQueries.outOfOrder, started, ended) == true {
             throw EngineError(.invalid, "Start time must come before end time")
         }
-        let page = try connection.execute(ScaleCountQueries.jobTypePage, [isActive, limit, offset])
-        let jobTypes = try page.rows.map(JobTypes.record)
-        let ids = "{" + jobTypes.map { String($0.id) }.joined(separator: ",") + "}"
+        let page = try connection.rows(ScaleCountQueries.jobTypePage, isActive, limit, offset)
+        let ids = "{" + page.map { String($0.jobType.id) }.joined(separator: ",") + "}"
         var counts: [Int64: [StatusCount]] = [:]
-        for row in try connection.execute(ScaleCountQueries.statusCounts, [ids, started, ended]).rows {
-            counts[row.int64(0) ?? 0, default: []].append(
-                StatusCount(status: row.string(1), count: row.int(3) ?? 0, mostRecent: row.string(4), category: row[2]))
+        for (jobTypeId, count) in try connection.rows(ScaleCountQueries.statusCounts, ids, started, ended) {
+            counts[jobTypeId, default: []].append(count)
         }
-        return (page.first?.int(19) ?? 0, jobTypes.map { ($0, counts[$0.id] ?? []) })
+        return (page.first?.total ?? 0, page.map { ($0.jobType, counts[$0.jobType.id] ?? []) })
     }
 
     /// Job types with jobs in `status` (PENDING or RUNNING): count and the oldest change.
     public func waiting(in status: String, limit: Int, offset: Int) throws -> (count: Int, items: [(JobTypeRecord, Int, String)]) {
-        let result = try connection.execute(ScaleCountQueries.waiting, [status, limit, offset])
-        return (result.first?.int(21) ?? 0, try result.rows.map { (try JobTypes.record($0), $0.int(19) ?? 0, $0.string(20)) })
+        let rows = try connection.rows(ScaleCountQueries.waiting, status, limit, offset)
+        return (rows.first?.total ?? 0, rows.map { ($0.jobType, $0.jobs, $0.oldest) })
     }
 
     /// FAILED jobs with SYSTEM errors, per job type and error, most recent first.
     public func systemFailures(limit: Int, offset: Int) throws -> (count: Int, items: [(JobTypeRecord, ErrorRecord, Int, String, String)]) {
-        let result = try connection.execute(ScaleCountQueries.systemFailures, [limit, offset])
-        return (
-            result.first?.int(32) ?? 0,
-            try result.rows.map {
-                (try JobTypes.record($0), ScaleJobs.error($0, from: 19), $0.int(29) ?? 0, $0.string(30), $0.string(31))
-            }
-        )
+        let rows = try connection.rows(ScaleCountQueries.systemFailures, limit, offset)
+        return (rows.first?.total ?? 0, rows.map { ($0.jobType, $0.error, $0.jobs, $0.firstSeen, $0.lastSeen) })
     }
 }
 
 package enum ScaleCountQueries {
-    static let jobTypePage = Statement(
+    static let jobTypePage = Query(
         "scale_count_job_types",
         """
-        SELECT \(JobTypeQueries.listColumns), count(*) OVER () FROM job_types jt
+        SELECT \(JobTypeQueries.listColumns), count(*) OVER () AS total FROM job_types jt
         WHERE $1::boolean IS NULL OR jt.is_active = $1 ORDER BY jt.last_modified, jt.id LIMIT $2 OFFSET $3
-        """)
+        """, binding: Bool?.self, Int.self, Int.self,
+        reading: { (jobType: try JobTypes.record($0), total: try $0.value("total", as: Int.self)) })
 
     /// A bound is an ISO-8601 time, or a `P…` duration meaning that long before now.
     static func bound(_ parameter: String) -> String {
         "CASE WHEN \(parameter)::text LIKE 'P%' THEN now() - \(parameter)::text::interval ELSE \(parameter)::text::timestamptz END"
     }
 
-    static let outOfOrder = Statement("scale_count_out_of_order", "SELECT \(bound("$1")) > \(bound("$2"))")
+    static let outOfOrder = Query(
+        "scale_count_out_of_order", "SELECT \(bound("$1")) > \(bound("$2")) AS out_of_order", binding: String.self, String.self,
+        reading: { try $0.value("out_of_order", as: Bool.self) })
 
-    static let statusCounts = Statement(
+    static let statusCounts = Query(
         "scale_count_status",
         """
-        SELECT j.job_type_id, j.status, e.category, count(*), iso_utc(max(j.last_status_change))
+        SELECT j.job_type_id, j.status, e.category, count(*) AS jobs, iso_utc(max(j.last_status_change)) AS most_recent
         FROM jobs j LEFT JOIN errors e ON e.id = j.error_id
         WHERE j.surface = 'scale' AND j.job_type_id = ANY($1::bigint[])
           AND (j.status = 'RUNNING'
@@ -77,28 +73,52 @@ package enum ScaleCountQueries {
         ORDER BY j.job_type_id,
                  array_position(ARRAY['PENDING', 'BLOCKED', 'QUEUED', 'RUNNING', 'FAILED', 'COMPLETED', 'CANCELED'], j.status),
                  e.category NULLS FIRST
-        """)
+        """, binding: String.self, String.self, String?.self,
+        reading: { row in
+            (
+                jobTypeId: try row.value("job_type_id", as: Int64.self),
+                ScaleCounts.StatusCount(
+                    status: try row.value("status"), count: try row.value("jobs"), mostRecent: try row.value("most_recent"),
+                    category: try row.optional("category"))
+            )
+        })
 
-    static let waiting = Statement(
+    static let waiting = Query(
         "scale_count_waiting",
         """
-        SELECT \(JobTypeQueries.listColumns), count(*), iso_utc(min(j.last_status_change)), count(*) OVER ()
+        SELECT \(JobTypeQueries.listColumns), count(*) AS jobs, iso_utc(min(j.last_status_change)) AS oldest, count(*) OVER () AS total
         FROM jobs j JOIN job_types jt ON jt.id = j.job_type_id
         WHERE j.surface = 'scale' AND j.status = $1
         GROUP BY jt.id ORDER BY min(j.last_status_change), jt.id LIMIT $2 OFFSET $3
-        """)
+        """, binding: String.self, Int.self, Int.self,
+        reading: { row in
+            (
+                jobType: try JobTypes.record(row), jobs: try row.value("jobs", as: Int.self),
+                oldest: try row.value("oldest", as: String.self),
+                total: try row.value("total", as: Int.self)
+            )
+        })
 
-    static let systemFailures = Statement(
+    static let systemFailures = Query(
         "scale_count_system_failures",
         """
-        SELECT \(JobTypeQueries.listColumns), \(ScaleJobQueries.errorColumns), count(*), iso_utc(min(j.last_status_change)),
-               iso_utc(max(j.last_status_change)), count(*) OVER ()
+        SELECT \(JobTypeQueries.listColumns), \(ScaleJobQueries.errorColumns), count(*) AS jobs,
+               iso_utc(min(j.last_status_change)) AS first_seen, iso_utc(max(j.last_status_change)) AS last_seen, count(*) OVER () AS total
         FROM jobs j JOIN job_types jt ON jt.id = j.job_type_id JOIN errors e ON e.id = j.error_id
         WHERE j.surface = 'scale' AND j.status = 'FAILED' AND e.category = 'SYSTEM'
         GROUP BY jt.id, e.id ORDER BY max(j.last_status_change) DESC, jt.id, e.id LIMIT $1 OFFSET $2
-        """)
+        """, binding: Int.self, Int.self,
+        reading: { row in
+            (
+                jobType: try JobTypes.record(row), error: try ScaleJobs.error(row), jobs: try row.value("jobs", as: Int.self),
+                firstSeen: try row.value("first_seen", as: String.self), lastSeen: try row.value("last_seen", as: String.self),
+                total: try row.value("total", as: Int.self)
+            )
+        })
 }
 
 extension ScaleCountQueries: StatementCatalog {
-    package static var statements: [Statement] { [jobTypePage, outOfOrder, statusCounts, waiting, systemFailures] }
+    package static var statements: [Statement] {
+        [jobTypePage.statement, outOfOrder.statement, statusCounts.statement, waiting.statement, systemFailures.statement]
+    }
 }

@@ -48,33 +48,30 @@ public struct ScaleJobs {
     let jobs: Jobs
 
     public func queue(jobTypeId: Int64, input: JSON, by user: User) throws -> Int {
-        guard let row = try connection.execute(ScaleJobQueries.jobTypeState, [jobTypeId]).first else {
+        guard let jobType = try connection.first(ScaleJobQueries.jobTypeState, jobTypeId) else {
             throw EngineError(.notFound, "Job type \(jobTypeId) does not exist")
         }
-        guard row.bool(0) else { throw EngineError(.invalid, "Job type \(jobTypeId) is deprecated") }
-        guard !row.bool(1) else { throw EngineError(.invalid, "Job type \(jobTypeId) is paused") }
+        guard jobType.isActive else { throw EngineError(.invalid, "Job type \(jobTypeId) is deprecated") }
+        guard !jobType.isPaused else { throw EngineError(.invalid, "Job type \(jobTypeId) is paused") }
         let job = try jobs.create(
             NewJob(
-                surface: .scale, name: row.string(2), status: "QUEUED", owner: user, jobTypeId: jobTypeId,
+                surface: .scale, name: jobType.name, status: "QUEUED", owner: user, jobTypeId: jobTypeId,
                 document: ["input": input], tasks: []), actor: .user(user))
-        try connection.execute(ScaleJobQueries.markQueued, [job.id])
+        try connection.run(ScaleJobQueries.markQueued, job.id)
         return Int(job.publicId) ?? 0
     }
 
     public func find(id: Int) throws -> ScaleJobRecord? {
-        try connection.execute(ScaleJobQueries.byId, [String(id)]).first.map(ScaleJobs.record)
+        try connection.first(ScaleJobQueries.byId, String(id))
     }
 
     /// Newest status change first.
     public func list(_ filter: ScaleJobFilter, limit: Int, offset: Int) throws -> (count: Int, items: [ScaleJobRecord]) {
-        let result = try connection.execute(
-            ScaleJobQueries.list,
-            [
-                filter.statuses.isEmpty ? nil : filter.statuses,
-                filter.jobTypeIds.isEmpty ? nil : "{" + filter.jobTypeIds.map(String.init).joined(separator: ",") + "}",
-                filter.jobTypeNames.isEmpty ? nil : filter.jobTypeNames, filter.started, filter.ended, limit, offset,
-            ])
-        return (result.first?.int(37) ?? 0, try result.rows.map(ScaleJobs.record))
+        let rows = try connection.rows(
+            ScaleJobQueries.list, filter.statuses.isEmpty ? nil : filter.statuses,
+            filter.jobTypeIds.isEmpty ? nil : "{" + filter.jobTypeIds.map(String.init).joined(separator: ",") + "}",
+            filter.jobTypeNames.isEmpty ? nil : filter.jobTypeNames, filter.started, filter.ended, limit, offset)
+        return (rows.first?.total ?? 0, rows.map(\.job))
     }
 
     /// Moves a job to `status` (cancel, requeue, a worker's report), with an error name on FAILED.
@@ -82,19 +79,19 @@ public struct ScaleJobs {
     public func move(id: Int, to status: String, errorName: String? = nil, actor: Actor) throws -> ScaleJobRecord {
         try connection.transaction { tx in
             let machine = StateMachine(tx, surfaces: jobs.surfaces)
-            guard let jobId = try tx.execute(ScaleJobQueries.internalId, [String(id)]).first?.int64(0),
+            guard let jobId = try tx.first(ScaleJobQueries.internalId, String(id)),
                 let job = try machine.lockJob(id: jobId)
             else { throw EngineError(.notFound, "Job \(id) does not exist") }
             var errorId: Int64?
             if status == "FAILED" {
-                guard let name = errorName, let found = try tx.execute(ScaleJobQueries.errorByName, [jobId, name]).first?.int64(0) else {
+                guard let name = errorName, let found = try tx.first(ScaleJobQueries.errorByName, jobId, name) else {
                     throw EngineError(.invalid, "Unknown error name \(errorName ?? "(none)") for this job type")
                 }
                 errorId = found
             }
             try machine.changeJobStatus(job, to: status, actor: actor, detail: errorName.map { ["error": .string($0)] } ?? [:])
-            try tx.execute(ScaleJobQueries.setStatusColumns, [jobId, status, errorId])
-            guard let record = try tx.execute(ScaleJobQueries.byId, [String(id)]).first.map(ScaleJobs.record) else {
+            try tx.run(ScaleJobQueries.setStatusColumns, jobId, status, errorId)
+            guard let record = try tx.first(ScaleJobQueries.byId, String(id)) else {
                 throw EngineError(.notFound, "Job \(id) does not exist")
             }
             return record
@@ -104,46 +101,55 @@ public struct ScaleJobs {
     /// Takes the oldest queued job of an active, unpaused job type below its `max_scheduled`,
     /// skipping rows other claims hold, and marks it RUNNING with its history row: one statement.
     public func claim(by worker: String) throws -> ScaleJobRecord? {
-        try connection.execute(ScaleJobQueries.claim, [worker]).first.map(ScaleJobs.record)
+        try connection.first(ScaleJobQueries.claim, worker)
     }
 
-    static func error(_ row: Row, from first: Int) -> ErrorRecord {
+    /// From `ScaleJobQueries.errorColumns`.
+    static func error(_ row: Row) throws -> ErrorRecord {
         ErrorRecord(
-            id: row.int64(first) ?? 0, name: row.string(first + 1), title: row[first + 2], description: row[first + 3],
-            jobTypeName: row[first + 4], category: row.string(first + 5), isBuiltin: row.bool(first + 6),
-            shouldBeRetried: row.bool(first + 7), created: row.string(first + 8), lastModified: row.string(first + 9))
+            id: try row.value("error_id"), name: try row.value("error_name"), title: try row.optional("error_title"),
+            description: try row.optional("error_description"), jobTypeName: try row.optional("error_job_type_name"),
+            category: try row.value("error_category"), isBuiltin: try row.value("error_is_builtin"),
+            shouldBeRetried: try row.value("error_should_be_retried"), created: try row.value("error_created"),
+            lastModified: try row.value("error_last_modified"))
     }
 
-    static func record(_ row: Row) throws -> ScaleJobRecord {
-        let error = row.isNull(27) ? nil : ScaleJobs.error(row, from: 27)
-        return ScaleJobRecord(
-            id: Int(row.string(19)) ?? 0, jobType: try JobTypes.record(row), status: row.string(20),
-            input: try row.optionalJSON(21) ?? .null, created: row.string(22), queued: row[23],
-            started: row[24], ended: row[25], lastStatusChange: row.string(26), error: error)
+    /// From `ScaleJobQueries.columns`.
+    @Sendable static func record(_ row: Row) throws -> ScaleJobRecord {
+        ScaleJobRecord(
+            id: try row.value("job_number"), jobType: try JobTypes.record(row), status: try row.value("job_status"),
+            input: try row.optionalJSON("input") ?? .null, created: try row.value("job_created"), queued: try row.optional("queued"),
+            started: try row.optional("started"), ended: try row.optional("ended"), lastStatusChange: try row.value("last_status_change"),
+            error: try row.optional("error_id", as: Int64.self) == nil ? nil : try ScaleJobs.error(row))
     }
 }
 
 package enum ScaleJobQueries {
+    /// An error of alias `e`, named apart from the job type columns it follows.
     static let errorColumns = """
-        e.id, e.name, e.title, e.description, e.job_type_name, e.category, e.is_builtin, e.should_be_retried,
-        iso_utc(e.created), iso_utc(e.last_modified)
+        e.id AS error_id, e.name AS error_name, e.title AS error_title, e.description AS error_description,
+        e.job_type_name AS error_job_type_name, e.category AS error_category, e.is_builtin AS error_is_builtin,
+        e.should_be_retried AS error_should_be_retried, iso_utc(e.created) AS error_created,
+        iso_utc(e.last_modified) AS error_last_modified
         """
 
-    /// Job type columns (0–18), job columns (19–26), error columns (27–36).
+    /// The job type's columns, the job's, and its error's (NULL when it has none).
     static let columns = """
-        \(JobTypeQueries.listColumns), j.public_id, j.status, j.document -> 'input', iso_utc(j.created_at), iso_utc(j.queued_at),
-        iso_utc(j.started_at),
-        iso_utc(coalesce(j.finished_at, CASE WHEN j.status IN ('FAILED', 'CANCELED') THEN j.last_status_change END)),
-        iso_utc(j.last_status_change), \(errorColumns)
+        \(JobTypeQueries.listColumns), j.public_id AS job_number, j.status AS job_status, j.document -> 'input' AS input,
+        iso_utc(j.created_at) AS job_created, iso_utc(j.queued_at) AS queued, iso_utc(j.started_at) AS started,
+        iso_utc(coalesce(j.finished_at, CASE WHEN j.status IN ('FAILED', 'CANCELED') THEN j.last_status_change END)) AS ended,
+        iso_utc(j.last_status_change) AS last_status_change, \(errorColumns)
         """
     static let source = "jobs j JOIN job_types jt ON jt.id = j.job_type_id LEFT JOIN errors e ON e.id = j.error_id"
 
-    static let byId = Statement("scale_job_by_id", "SELECT \(columns) FROM \(source) WHERE j.surface = 'scale' AND j.public_id = $1")
+    static let byId = Query(
+        "scale_job_by_id", "SELECT \(columns) FROM \(source) WHERE j.surface = 'scale' AND j.public_id = $1", binding: String.self,
+        reading: ScaleJobs.record)
 
-    static let list = Statement(
+    static let list = Query(
         "scale_job_list",
         """
-        SELECT \(columns), count(*) OVER () FROM \(source)
+        SELECT \(columns), count(*) OVER () AS total FROM \(source)
         WHERE j.surface = 'scale'
           AND ($1::text[] IS NULL OR j.status = ANY($1::text[]))
           AND ($2::bigint[] IS NULL OR j.job_type_id = ANY($2::bigint[]))
@@ -151,35 +157,46 @@ package enum ScaleJobQueries {
           AND ($4::text IS NULL OR j.last_status_change >= \(ScaleCountQueries.bound("$4")))
           AND ($5::text IS NULL OR j.last_status_change <= \(ScaleCountQueries.bound("$5")))
         ORDER BY j.last_status_change DESC, j.id DESC LIMIT $6 OFFSET $7
-        """)
+        """, binding: [String]?.self, String?.self, [String]?.self, String?.self, String?.self, Int.self, Int.self,
+        reading: { (job: try ScaleJobs.record($0), total: try $0.value("total", as: Int.self)) })
 
-    static let jobTypeState = Statement("scale_job_type_state", "SELECT is_active, is_paused, name FROM job_types WHERE id = $1")
+    static let jobTypeState = Query(
+        "scale_job_type_state", "SELECT is_active, is_paused, name FROM job_types WHERE id = $1", binding: Int64.self,
+        reading: { row in
+            (
+                isActive: try row.value("is_active", as: Bool.self), isPaused: try row.value("is_paused", as: Bool.self),
+                name: try row.value("name", as: String.self)
+            )
+        })
 
     /// A queued Scale job has not started: it starts when a worker claims it.
-    static let markQueued = Statement("scale_job_mark_queued", "UPDATE jobs SET queued_at = now(), started_at = NULL WHERE id = $1")
+    static let markQueued = Query(
+        "scale_job_mark_queued", "UPDATE jobs SET queued_at = now(), started_at = NULL WHERE id = $1", binding: Int64.self)
 
-    static let internalId = Statement("scale_job_internal_id", "SELECT id FROM jobs WHERE surface = 'scale' AND public_id = $1")
+    static let internalId = Query(
+        "scale_job_internal_id", "SELECT id FROM jobs WHERE surface = 'scale' AND public_id = $1", binding: String.self,
+        reading: { try $0.value("id", as: Int64.self) })
 
     /// The job type's own error of that name, else a built-in one.
-    static let errorByName = Statement(
+    static let errorByName = Query(
         "scale_error_by_name",
         """
         SELECT e.id FROM errors e, jobs j JOIN job_types jt ON jt.id = j.job_type_id
         WHERE j.id = $1 AND e.name = $2 AND (e.job_type_name = jt.name OR e.job_type_name IS NULL)
         ORDER BY e.job_type_name NULLS LAST LIMIT 1
-        """)
+        """, binding: Int64.self, String.self, reading: { try $0.value("id", as: Int64.self) })
 
     /// The status's own timestamps; a FAILED job keeps its error, a requeued one loses it.
-    static let setStatusColumns = Statement(
+    static let setStatusColumns = Query(
         "scale_job_status_columns",
         """
         UPDATE jobs SET error_id = CASE WHEN $2 = 'FAILED' THEN $3::bigint END,
             queued_at = CASE WHEN $2 = 'QUEUED' THEN now() ELSE queued_at END,
             started_at = CASE WHEN $2 = 'RUNNING' THEN now() WHEN $2 = 'QUEUED' THEN NULL ELSE started_at END
         WHERE id = $1
-        """)
+        """, binding: Int64.self, String.self, Int64?.self)
 
-    package static let claim = Statement(
+    package static let claim = Query(
         "scale_job_claim",
         """
         WITH next AS (
@@ -201,9 +218,14 @@ package enum ScaleJobQueries {
             FROM claimed)
         SELECT \(columns) FROM claimed j JOIN job_types jt ON jt.id = j.job_type_id LEFT JOIN errors e ON e.id = j.error_id
         CROSS JOIN recorded
-        """)
+        """, binding: String.self, reading: ScaleJobs.record)
 }
 
 extension ScaleJobQueries: StatementCatalog {
-    package static var statements: [Statement] { [byId, list, jobTypeState, markQueued, internalId, errorByName, setStatusColumns, claim] }
+    package static var statements: [Statement] {
+        [
+            byId.statement, list.statement, jobTypeState.statement, markQueued.statement, internalId.statement, errorByName.statement,
+            setStatusColumns.statement, claim.statement,
+        ]
+    }
 }

@@ -39,13 +39,10 @@ public struct Workspaces {
         guard let name = fields.name else { throw EngineError(.invalid, "Missing required parameter: \"name\"") }
         do {
             return try connection.transaction { tx in
-                let created = try workspace(
-                    try tx.execute(
-                        WorkspaceQueries.insert,
-                        [
-                            name, fields.title ?? nil, fields.description ?? nil, fields.baseURL ?? nil, fields.isActive ?? true,
-                            (fields.jsonConfig ?? [:]).serialized,
-                        ]))
+                let created = try found(
+                    tx.first(
+                        WorkspaceQueries.insert, name, fields.title ?? nil, fields.description ?? nil, fields.baseURL ?? nil,
+                        fields.isActive ?? true, (fields.jsonConfig ?? [:]).serialized))
                 try storeCredentials(fields.credentials, of: created.id, on: tx)
                 return created
             }
@@ -58,16 +55,13 @@ public struct Workspaces {
     public func update(id: Int64, _ changes: WorkspaceChanges) throws -> Workspace? {
         do {
             return try connection.transaction { tx in
-                guard try !tx.execute(WorkspaceQueries.lock, [id]).isEmpty else { return nil }
+                guard try tx.first(WorkspaceQueries.lock, id) != nil else { return nil }
                 try storeCredentials(changes.credentials, of: id, on: tx)
-                return try workspace(
-                    try tx.execute(
-                        WorkspaceQueries.update,
-                        [
-                            id, changes.name, changes.title != nil, changes.title ?? nil, changes.description != nil,
-                            changes.description ?? nil, changes.baseURL != nil, changes.baseURL ?? nil, changes.isActive,
-                            changes.jsonConfig?.serialized,
-                        ]))
+                return try found(
+                    tx.first(
+                        WorkspaceQueries.update, id, changes.name, changes.title != nil, changes.title ?? nil, changes.description != nil,
+                        changes.description ?? nil, changes.baseURL != nil, changes.baseURL ?? nil, changes.isActive,
+                        changes.jsonConfig?.serialized))
             }
         } catch let error as PostgresError where error.isUniqueViolation {
             throw EngineError(.conflict, "A workspace of that name already exists")
@@ -76,57 +70,60 @@ public struct Workspaces {
 
     private func storeCredentials(_ credentials: JSON?, of id: Int64, on tx: Connection) throws {
         guard let credentials else { return }
-        try tx.execute(WorkspaceQueries.storeCredentials, [id, credentials.serialized])
+        try tx.run(WorkspaceQueries.storeCredentials, id, credentials.serialized)
     }
 
     public func find(id: Int64) throws -> Workspace? {
-        let result = try connection.execute(WorkspaceQueries.byId, [id])
-        return result.isEmpty ? nil : try workspace(result)
+        try connection.first(WorkspaceQueries.byId, id)
     }
 
     /// One page, by name, with the total count (0 past the last page, which has no row to carry it).
     public func list(limit: Int, offset: Int) throws -> (count: Int, items: [Workspace]) {
-        let result = try connection.execute(WorkspaceQueries.page, [limit, offset])
-        return (result.first?.int(10) ?? 0, try result.rows.map(Workspaces.workspace))
+        let rows = try connection.rows(WorkspaceQueries.page, limit, offset)
+        return (rows.first?.total ?? 0, rows.map(\.workspace))
     }
 
     /// Whether each named workspace exists and is active (absent names are missing).
     public func activity(names: [String]) throws -> [String: Bool] {
         var states: [String: Bool] = [:]
-        for row in try connection.execute(WorkspaceQueries.activity, [names]).rows { states[row.string(0)] = row.bool(1) }
+        for (name, isActive) in try connection.rows(WorkspaceQueries.activity, names) { states[name] = isActive }
         return states
     }
 
-    private func workspace(_ result: QueryResult) throws -> Workspace {
-        guard let row = result.first else { throw EngineError(.notFound, "Workspace not found") }
-        return try Workspaces.workspace(row)
+    private func found(_ workspace: Workspace?) throws -> Workspace {
+        guard let workspace else { throw EngineError(.notFound, "Workspace not found") }
+        return workspace
     }
 
-    static func workspace(_ row: Row) throws -> Workspace {
+    @Sendable static func workspace(_ row: Row) throws -> Workspace {
         Workspace(
-            id: row.int64(0) ?? 0, name: row.string(1), title: row[2], description: row[3], baseURL: row[4],
-            isActive: row.bool(5), jsonConfig: try row.optionalJSON(6) ?? [:], created: row.string(7),
-            deprecated: row[8], lastModified: row.string(9))
+            id: try row.value("id"), name: try row.value("name"), title: try row.optional("title"),
+            description: try row.optional("description"), baseURL: try row.optional("base_url"), isActive: try row.value("is_active"),
+            jsonConfig: try row.json("json_config"), created: try row.value("created"), deprecated: try row.optional("deprecated"),
+            lastModified: try row.value("last_modified"))
     }
 }
 
 package enum WorkspaceQueries {
     static let columns = """
-        id, name, title, description, base_url, is_active, json_config, iso_utc(created), iso_utc(deprecated), iso_utc(last_modified)
+        id, name, title, description, base_url, is_active, json_config, iso_utc(created) AS created,
+        iso_utc(deprecated) AS deprecated, iso_utc(last_modified) AS last_modified
         """
 
-    static let insert = Statement(
+    static let insert = Query(
         "workspace_insert",
         """
         INSERT INTO workspaces (name, title, description, base_url, is_active, json_config, deprecated)
         VALUES ($1, $2, $3, $4, $5, $6::jsonb, CASE WHEN $5 THEN NULL ELSE now() END)
         RETURNING \(columns)
-        """)
+        """, binding: String.self, String?.self, String?.self, String?.self, Bool.self, String.self, reading: Workspaces.workspace)
 
-    static let lock = Statement("workspace_lock", "SELECT id FROM workspaces WHERE id = $1 FOR UPDATE")
+    static let lock = Query(
+        "workspace_lock", "SELECT id FROM workspaces WHERE id = $1 FOR UPDATE", binding: Int64.self,
+        reading: { try $0.value("id", as: Int64.self) })
 
     /// $3, $5, $7 say whether title, description, base_url were given (they may be set to NULL).
-    static let update = Statement(
+    static let update = Query(
         "workspace_update",
         """
         UPDATE workspaces SET
@@ -141,24 +138,34 @@ package enum WorkspaceQueries {
             last_modified = now()
         WHERE id = $1
         RETURNING \(columns)
-        """)
+        """, binding: Int64.self, String?.self, Bool.self, String?.self, Bool.self, String?.self, Bool.self, String?.self, Bool?.self,
+        String?.self, reading: Workspaces.workspace)
 
-    static let storeCredentials = Statement(
+    static let storeCredentials = Query(
         "workspace_store_credentials",
         """
         INSERT INTO workspace_secrets (workspace_id, credentials) VALUES ($1, $2::jsonb)
         ON CONFLICT (workspace_id) DO UPDATE SET credentials = EXCLUDED.credentials
-        """)
+        """, binding: Int64.self, String.self)
 
-    static let byId = Statement("workspace_by_id", "SELECT \(columns) FROM workspaces WHERE id = $1")
+    static let byId = Query(
+        "workspace_by_id", "SELECT \(columns) FROM workspaces WHERE id = $1", binding: Int64.self, reading: Workspaces.workspace)
 
-    static let page = Statement(
+    static let page = Query(
         "workspace_page",
-        "SELECT \(columns), count(*) OVER () FROM workspaces ORDER BY name LIMIT $1 OFFSET $2")
+        "SELECT \(columns), count(*) OVER () AS total FROM workspaces ORDER BY name LIMIT $1 OFFSET $2", binding: Int.self, Int.self,
+        reading: { (workspace: try Workspaces.workspace($0), total: try $0.value("total", as: Int.self)) })
 
-    static let activity = Statement("workspace_activity", "SELECT name, is_active FROM workspaces WHERE name = ANY($1::text[])")
+    static let activity = Query(
+        "workspace_activity", "SELECT name, is_active FROM workspaces WHERE name = ANY($1::text[])", binding: [String].self,
+        reading: { row in (name: try row.value("name", as: String.self), isActive: try row.value("is_active", as: Bool.self)) })
 }
 
 extension WorkspaceQueries: StatementCatalog {
-    package static var statements: [Statement] { [insert, lock, update, storeCredentials, byId, page, activity] }
+    package static var statements: [Statement] {
+        [
+            insert.statement, lock.statement, update.statement, storeCredentials.statement, byId.statement, page.statement,
+            activity.statement,
+        ]
+    }
 }
