@@ -37,7 +37,7 @@ extension ItentialJobs {
             case let .retry(variables):
                 guard target.status == .failed else { throw EngineError(.conflict, "Task \(key) is not in error") }
                 if let overrides = variables.objectValue, !overrides.isEmpty {
-                    try tx.execute(Self.overrideIncoming, [target.id, variables.serialized])
+                    try tx.run(Self.overrideIncoming, target.id, variables.serialized)
                 }
             case .continueFrom:
                 guard job.status == "error" else { throw EngineError(.conflict, "Job \(id) is \(job.status), not error") }
@@ -59,11 +59,11 @@ extension ItentialJobs {
         }
     }
 
-    static let overrideIncoming = Statement(
+    static let overrideIncoming = Query(
         "itential_task_override_incoming",
         """
         UPDATE tasks SET input = jsonb_set(input::jsonb, '{variables,incoming}',
                                            coalesce(input::jsonb #> '{variables,incoming}', '{}') || $2::jsonb)::json
         WHERE id = $1
-        """)
+        """, binding: Int64.self, String.self)
 }

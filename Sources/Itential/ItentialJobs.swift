@@ -55,10 +55,10 @@ public struct ItentialJobs {
         job.owner = user
         return try connection.transaction { tx in
             let ref = try Jobs.insert(job, parent: nil, actor: .user(user), on: tx, surfaces: jobs.surfaces)
-            guard let started = try tx.execute(Self.read, [[ref.publicId]]).first else {
+            guard let started = try tx.first(Self.read, [ref.publicId]) else {
                 throw EngineError(.conflict, "Job \(ref.publicId) could not be read back")
             }
-            return try Self.decode(started)
+            return started
         }
     }
 
@@ -68,10 +68,10 @@ public struct ItentialJobs {
 
     /// The jobs of those ids that exist, in no particular order.
     public func jobs(ids: [String]) throws -> [ItentialJob] {
-        try connection.execute(Self.read, [ids]).rows.map(Self.decode)
+        try connection.rows(Self.read, ids)
     }
 
-    static func decode(_ row: Row) throws -> ItentialJob {
+    @Sendable static func decode(_ row: Row) throws -> ItentialJob {
         let tasks = (try row.optionalJSON("tasks")?.arrayValue ?? []).compactMap { task -> ItentialJob.Task? in
             guard let key = task["key"]?.stringValue, let status = task["status"]?.stringValue.flatMap(TaskStatus.init(rawValue:)) else {
                 return nil
@@ -107,31 +107,31 @@ public struct ItentialJobs {
     /// Claims a job for `username`: one statement that only succeeds while nobody holds it, so
     /// that of many concurrent claims exactly one wins.
     public func claim(id: String, for username: String, by actor: User) throws -> ClaimResult {
-        if let row = try connection.execute(Self.claim, [id, username, actor.id, actor.username, actor.accountId]).first {
-            return .claimed(try Self.decode(row))
+        if let claimed = try connection.first(Self.claim, id, username, actor.id, actor.username, actor.accountId) {
+            return .claimed(claimed)
         }
-        guard let row = try connection.execute(Self.claimState, [id, username]).first else { return .noSuchJob }
-        guard row.bool(3) else { return .noSuchUser }
-        if ["complete", "canceled"].contains(row.string(0)) { return .finished(row.string(0)) }
-        if row[1] == username { return .alreadyYours }
-        return .claimedByOther(row[1] ?? "")
+        guard let state = try connection.first(Self.claimState, id, username) else { return .noSuchJob }
+        guard state.claimantExists else { return .noSuchUser }
+        if ["complete", "canceled"].contains(state.status) { return .finished(state.status) }
+        if state.claimedBy == username { return .alreadyYours }
+        return .claimedByOther(state.claimedBy ?? "")
     }
 
     /// Releases a claim held by `user`, or any claim when `asAdmin`; false when there was
     /// nothing this caller may release.
     public func release(id: String, by user: User, asAdmin: Bool) throws -> Bool {
-        try !connection.execute(Self.release, [id, user.id, asAdmin, user.username, user.accountId]).isEmpty
+        try connection.first(Self.release, id, user.id, asAdmin, user.username, user.accountId) != nil
     }
 
     /// Adds accounts to the jobs' `watchers` (each once), or removes them; returns the ids of
     /// the jobs that exist.
     public func watch(ids: [String], accountIds: [String], watching: Bool) throws -> Set<String> {
-        Set(try connection.execute(Self.watch, [ids, accountIds, watching]).rows.map { $0.string(0) })
+        Set(try connection.rows(Self.watch, ids, accountIds, watching))
     }
 
     // MARK: Statements
 
-    static let watch = Statement(
+    static let watch = Query(
         "itential_job_watch",
         """
         UPDATE jobs SET document = jsonb_set(document, '{watchers}', CASE
@@ -142,7 +142,7 @@ public struct ItentialJobs {
             ELSE coalesce(document->'watchers', '[]') - $2::text[] END)
         WHERE surface = 'itential' AND public_id = ANY($1::text[])
         RETURNING public_id
-        """)
+        """, binding: [String].self, [String].self, Bool.self, reading: { try $0.value("public_id", as: String.self) })
 
     /// The fields of a job's document that come from its row `j` (and its `claimer`) rather
     /// than its snapshot: `_id`, `status`, and the metrics in epoch milliseconds (`end_time`
@@ -177,17 +177,17 @@ public struct ItentialJobs {
                   AND (e.event = 'task_failed' OR e.event = 'job_status_changed')), '[]') AS errors, j.public_id
         """
 
-    package static let read = Statement(
+    package static let read = Query(
         "itential_job_read",
         """
         \(readColumns)
         FROM jobs j LEFT JOIN users claimer ON claimer.id = j.claimed_by
         WHERE j.surface = 'itential' AND j.public_id = ANY($1::text[])
-        """)
+        """, binding: [String].self, reading: decode)
 
     /// $1 job, $2 claimant's username, $3/$4/$5 the caller's id, name and account id. Answers
     /// the claimed job as `read` does, so the route needs no second round trip.
-    package static let claim = Statement(
+    package static let claim = Query(
         "itential_job_claim",
         """
         WITH claimant AS (SELECT id, account_id FROM users WHERE username = $2 AND active),
@@ -209,17 +209,23 @@ public struct ItentialJobs {
         )
         \(readColumns)
         FROM claimed j LEFT JOIN users claimer ON claimer.id = j.claimed_by CROSS JOIN recorded
-        """)
+        """, binding: String.self, String.self, Int64.self, String.self, String.self, reading: decode)
 
-    static let claimState = Statement(
+    static let claimState = Query(
         "itential_job_claim_state",
         """
-        SELECT j.status, claimer.username, j.id, EXISTS (SELECT 1 FROM users WHERE username = $2 AND active)
+        SELECT j.status, claimer.username, EXISTS (SELECT 1 FROM users WHERE username = $2 AND active) AS claimant_exists
         FROM jobs j LEFT JOIN users claimer ON claimer.id = j.claimed_by
         WHERE j.surface = 'itential' AND j.public_id = $1
-        """)
+        """, binding: String.self, String.self,
+        reading: { row in
+            (
+                status: try row.value("status", as: String.self), claimedBy: try row.optional("username", as: String.self),
+                claimantExists: try row.value("claimant_exists", as: Bool.self)
+            )
+        })
 
-    static let release = Statement(
+    static let release = Query(
         "itential_job_release",
         """
         WITH released AS (
@@ -233,9 +239,11 @@ public struct ItentialJobs {
             'job_id', id, 'event', 'job_released', 'actor_id', $2::bigint, 'actor', $4::text))) AS events
         FROM released
         HAVING count(*) > 0
-        """)
+        """, binding: String.self, Int64.self, Bool.self, String.self, String.self, reading: { try $0.value("events", as: Int.self) })
 }
 
 extension ItentialJobs: StatementCatalog {
-    package static var statements: [Statement] { [overrideIncoming, watch, read, claim, claimState, release] }
+    package static var statements: [Statement] {
+        [overrideIncoming.statement, watch.statement, read.statement, claim.statement, claimState.statement, release.statement]
+    }
 }

@@ -32,28 +32,28 @@ public struct ItentialManualTasks {
     let surfaces: SurfaceRegistry
 
     public func iteration(_ id: String) throws -> ItentialIteration? {
-        try connection.execute(Self.byIteration, [id]).first.flatMap(Self.decode)
+        try connection.first(Self.byIteration, id)
     }
 
     /// The current iteration of a job's task.
     public func iteration(jobId: String, key: String) throws -> ItentialIteration? {
-        try connection.execute(Self.byJobTask, [jobId, key]).first.flatMap(Self.decode)
+        try connection.first(Self.byJobTask, jobId, key)
     }
 
     /// Claims for `claimant`; false when the task is not waiting unclaimed (the caller reads
     /// the iteration to say why).
     public func claim(_ id: String, for claimantId: Int64, by actor: User) throws -> Bool {
-        try !connection.execute(Self.claim, [id, claimantId, actor.id, actor.username, false]).isEmpty
+        try connection.first(Self.claim, id, claimantId, actor.id, actor.username, false) != nil
     }
 
     /// Gives the task to another user, whoever held it.
     public func assign(_ id: String, to userId: Int64, by actor: User) throws -> Bool {
-        try !connection.execute(Self.claim, [id, userId, actor.id, actor.username, true]).isEmpty
+        try connection.first(Self.claim, id, userId, actor.id, actor.username, true) != nil
     }
 
     /// Releases a claim held by `user`, or any claim when `asAdmin`.
     public func release(_ id: String, by user: User, asAdmin: Bool) throws -> Bool {
-        try !connection.execute(Self.release, [id, user.id, asAdmin, user.username]).isEmpty
+        try connection.first(Self.release, id, user.id, asAdmin, user.username) != nil
     }
 
     /// Finishes a waiting, claimed manual task and moves its job on, in one transaction.
@@ -69,35 +69,42 @@ public struct ItentialManualTasks {
         }
     }
 
-    static func decode(_ row: Row) throws -> ItentialIteration? {
-        guard let status = TaskStatus(rawValue: row.string(2)) else { return nil }
+    @Sendable static func decode(_ row: Row) throws -> ItentialIteration {
         var outputs: [String: JSON] = [:]
-        for (key, value) in try row.optionalJSON(17)?.objectValue ?? [] { outputs[key] = value }
+        for (key, value) in try row.optionalJSON("outputs")?.objectValue ?? [] { outputs[key] = value }
         return ItentialIteration(
-            id: row.string(0), key: row.string(1), status: status, automatic: row.bool(3),
-            definition: try row.optionalJSON(4) ?? [:], finishState: row[5], output: try row.optionalJSON(6),
-            startedAt: row.double(7), claimedAt: row.double(8), finishedAt: row.double(9), ownerAccountId: row[10], ownerName: row[11],
-            jobId: row.string(12), jobName: row.string(13), jobStatus: row.string(14),
-            jobDocument: try row.json(15), outputs: outputs)
+            id: try row.value("iteration_id"), key: try row.value("key"), status: try row.value("status"),
+            automatic: try row.value("automatic"), definition: try row.optionalJSON("input") ?? [:],
+            finishState: try row.optional("finish_state"), output: try row.optionalJSON("output"), startedAt: try row.optional("ready"),
+            claimedAt: try row.optional("claimed"), finishedAt: try row.optional("finished"),
+            ownerAccountId: try row.optional("owner_account_id"), ownerName: try row.optional("owner_name"),
+            jobId: try row.value("job_public_id"), jobName: try row.value("job_name"), jobStatus: try row.value("job_status"),
+            jobDocument: try row.json("job_document"), outputs: outputs)
     }
 
+    /// An iteration with its job, for alias `t` (the task) and `j`; times in epoch milliseconds.
     static let columns = """
         SELECT t.iteration_id, t.key, t.status, t.automatic, t.input, t.finish_state, t.output,
-               extract(epoch FROM t.ready_at) * 1000, extract(epoch FROM t.claimed_at) * 1000, extract(epoch FROM t.finished_at) * 1000,
-               owner.account_id, owner.username, j.public_id, j.name, j.status, j.document, j.id,
-               (SELECT json_object_agg(u.key, u.output) FROM tasks u WHERE u.job_id = j.id AND u.output IS NOT NULL)
+               extract(epoch FROM t.ready_at) * 1000 AS ready, extract(epoch FROM t.claimed_at) * 1000 AS claimed,
+               extract(epoch FROM t.finished_at) * 1000 AS finished, owner.account_id AS owner_account_id,
+               owner.username AS owner_name, j.public_id AS job_public_id, j.name AS job_name, j.status AS job_status,
+               j.document AS job_document,
+               (SELECT json_object_agg(u.key, u.output) FROM tasks u WHERE u.job_id = j.id AND u.output IS NOT NULL) AS outputs
         FROM tasks t JOIN jobs j ON j.id = t.job_id LEFT JOIN users owner ON owner.id = t.claimed_by
         """
-    static let byIteration = Statement("itential_iteration", "\(columns) WHERE t.iteration_id = $1::uuid AND j.surface = 'itential'")
-    static let byIterations = Statement(
+    static let byIteration = Query(
+        "itential_iteration", "\(columns) WHERE t.iteration_id = $1::uuid AND j.surface = 'itential'", binding: String.self, reading: decode
+    )
+    static let byIterations = Query(
         "itential_iterations",
-        "\(columns) WHERE t.iteration_id = ANY($1::uuid[]) AND j.surface = 'itential'")
-    static let byJobTask = Statement(
+        "\(columns) WHERE t.iteration_id = ANY($1::uuid[]) AND j.surface = 'itential'", binding: [String].self, reading: decode)
+    static let byJobTask = Query(
         "itential_job_task",
-        "\(columns) WHERE j.surface = 'itential' AND j.public_id = $1 AND t.key = $2 AND t.iteration_id IS NOT NULL")
+        "\(columns) WHERE j.surface = 'itential' AND j.public_id = $1 AND t.key = $2 AND t.iteration_id IS NOT NULL", binding: String.self,
+        String.self, reading: decode)
 
     /// $1 iteration, $2 the new owner, $3/$4 actor, $5 take it from a current owner (assign).
-    static let claim = Statement(
+    static let claim = Query(
         "itential_task_claim",
         """
         WITH claimed AS (
@@ -112,9 +119,9 @@ public struct ItentialManualTasks {
             'actor_id', $3::bigint, 'actor', $4::text, 'detail', jsonb_build_object('owner', $2::bigint)))) AS events
         FROM claimed
         HAVING count(*) > 0
-        """)
+        """, binding: String.self, Int64.self, Int64.self, String.self, Bool.self, reading: { try $0.value("events", as: Int.self) })
 
-    static let release = Statement(
+    static let release = Query(
         "itential_task_release",
         """
         WITH released AS (
@@ -128,9 +135,11 @@ public struct ItentialManualTasks {
             'job_id', job_id, 'task_id', id, 'event', 'task_released', 'actor_id', $2::bigint, 'actor', $4::text))) AS events
         FROM released
         HAVING count(*) > 0
-        """)
+        """, binding: String.self, Int64.self, Bool.self, String.self, reading: { try $0.value("events", as: Int.self) })
 }
 
 extension ItentialManualTasks: StatementCatalog {
-    package static var statements: [Statement] { [byIteration, byIterations, byJobTask, claim, release] }
+    package static var statements: [Statement] {
+        [byIteration.statement, byIterations.statement, byJobTask.statement, claim.statement, release.statement]
+    }
 }

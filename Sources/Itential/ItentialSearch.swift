@@ -74,15 +74,15 @@ public struct ItentialSearch: Sendable {
         let order = descending ? "DESC" : "ASC"
         let sort = parameter(sortPath)
         let page = """
-            SELECT key, count(*) OVER () FROM (\(matched)) matched
+            SELECT key, count(*) OVER () AS total FROM (\(matched)) matched
             ORDER BY doc #> \(sort)::text[] \(order) NULLS LAST, id \(order)
             LIMIT \(parameter(limit)) OFFSET \(parameter(skip))
             """
         let rows = try connection.execute(sql: page, parameters).rows
-        if let first = rows.first { return Page(items: rows.map { $0.string(0) }, total: first.int(1) ?? rows.count) }
+        if let first = rows.first { return Page(items: try rows.map { try $0.value("key") }, total: try first.value("total")) }
         // A page past the end still reports how many there are.
         parameters.removeLast(3)
-        let total = try connection.execute(sql: "SELECT count(*) FROM (\(matched)) matched", parameters).first?.int(0) ?? 0
+        let total = try connection.execute(sql: "SELECT count(*) AS total FROM (\(matched)) matched", parameters).first?.value("total") ?? 0
         return Page(items: [], total: total)
     }
 
@@ -174,7 +174,7 @@ extension ItentialManualTasks {
     /// A page of task iterations matching the search, in its order.
     public func search(_ search: ItentialSearch) throws -> ItentialSearch.Page<ItentialIteration> {
         let page = try search.run(Self.searchDocuments, on: connection)
-        let found = try connection.execute(Self.byIterations, [page.items]).rows.compactMap(Self.decode)
+        let found = try connection.rows(Self.byIterations, page.items)
         return ItentialSearch.Page(items: page.items.compactMap { id in found.first { $0.id == id } }, total: page.total)
     }
 }

@@ -37,11 +37,11 @@ public struct ItentialWorkflows {
         return try connection.transaction { tx in
             try workflows.map { workflow in
                 let name = try Self.name(workflow)
-                guard let id = try tx.execute(Self.newId).first?.string(0) else { throw EngineError(.conflict, "No id") }
+                guard let id = try tx.first(Self.newId) else { throw EngineError(.conflict, "No id") }
                 let now = Timestamp.formatMilliseconds(WallClock.now)
                 let document = Self.stored(workflow, id: id, created: (now, user.accountId), updated: (now, user.accountId))
                 do {
-                    try tx.execute(Self.insert, [id, name, document.serialized, user.id])
+                    try tx.run(Self.insert, id, name, document.serialized, user.id)
                 } catch let error as PostgresError where error.isUniqueViolation {
                     throw EngineError(.conflict, "workflow with name `\(name)` already exists")
                 }
@@ -55,12 +55,12 @@ public struct ItentialWorkflows {
         let name = try Self.name(workflow)
         do {
             return try connection.transaction { tx in
-                guard let current = try tx.execute(Self.lockById, [id]).first.map({ try $0.json(0) }) else { return nil }
+                guard let current = try tx.first(Self.lockById, id) else { return nil }
                 let created = (current["created"]?.stringValue ?? "", current["created_by"]?.stringValue ?? "")
                 let document = Self.stored(
                     workflow, id: id, created: created,
                     updated: (Timestamp.formatMilliseconds(WallClock.now), user.accountId))
-                try tx.execute(Self.replace, [id, name, document.serialized])
+                try tx.run(Self.replace, id, name, document.serialized)
                 return document
             }
         } catch let error as PostgresError where error.isUniqueViolation {
@@ -74,22 +74,21 @@ public struct ItentialWorkflows {
 
     /// The workflow's row (jobs refer to it) and document.
     public func findRecord(name: String) throws -> (rowId: Int64, document: JSON)? {
-        guard let row = try connection.execute(Self.byName, [name]).first, let id = row.int64(1) else { return nil }
-        return (id, try row.json(0))
+        try connection.first(Self.byName, name)
     }
 
     public func list(_ filter: Filter, limit: Int, skip: Int) throws -> Page {
-        let parameters: [any PostgresParameter] = [filter.name, filter.id, filter.nameContains, filter.nameStartsWith]
-        let rows = try connection.execute(Self.page, parameters + [limit, skip]).rows
+        let rows = try connection.rows(Self.page, filter.name, filter.id, filter.nameContains, filter.nameStartsWith, limit, skip)
         // Past the last page there is no row to carry the total.
-        let total = try rows.first?.int(1) ?? connection.execute(Self.count, parameters).first?.int(0) ?? 0
-        return Page(items: try rows.map { try $0.json(0) }, total: total)
+        let total =
+            try rows.first?.total ?? connection.first(Self.count, filter.name, filter.id, filter.nameContains, filter.nameStartsWith) ?? 0
+        return Page(items: rows.map(\.document), total: total)
     }
 
     /// Deletes by name and returns the deleted workflow; nil if there was none. Jobs keep
     /// their own snapshot.
     public func delete(name: String) throws -> JSON? {
-        try connection.execute(Self.deleteByName, [name]).first.map { try $0.json(0) }
+        try connection.first(Self.deleteByName, name)
     }
 
     // MARK: Documents
@@ -129,39 +128,51 @@ public struct ItentialWorkflows {
 
     // MARK: Statements
 
-    static let newId = Statement("itential_workflow_new_id", "SELECT gen_random_uuid()::text")
-    static let insert = Statement(
+    static let newId = Query(
+        "itential_workflow_new_id", "SELECT gen_random_uuid()::text AS id", reading: { try $0.value("id", as: String.self) })
+    static let insert = Query(
         "itential_workflow_insert",
         """
         INSERT INTO workflows (surface, public_id, name, document, created_by) VALUES ('itential', $1, $2, $3::json, $4)
-        """)
-    static let lockById = Statement(
+        """, binding: String.self, String.self, String.self, Int64.self)
+    static let lockById = Query(
         "itential_workflow_lock",
         """
         SELECT document FROM workflows WHERE surface = 'itential' AND public_id = $1 FOR UPDATE
-        """)
-    static let replace = Statement(
+        """, binding: String.self, reading: { try $0.json("document") })
+    static let replace = Query(
         "itential_workflow_replace",
         """
         UPDATE workflows SET name = $2, document = $3::json, updated_at = now() WHERE surface = 'itential' AND public_id = $1
-        """)
-    package static let byName = Statement(
+        """, binding: String.self, String.self, String.self)
+    package static let byName = Query(
         "itential_workflow_by_name",
-        "SELECT document, id FROM workflows WHERE surface = 'itential' AND name = $1")
+        "SELECT document, id FROM workflows WHERE surface = 'itential' AND name = $1", binding: String.self,
+        reading: { row in (rowId: try row.value("id", as: Int64.self), document: try row.json("document")) })
     static let filter = """
         surface = 'itential' AND ($1::text IS NULL OR name = $1) AND ($2::text IS NULL OR public_id = $2)
           AND ($3::text IS NULL OR strpos(name, $3) > 0) AND ($4::text IS NULL OR starts_with(name, $4))
         """
     /// Each row carries the total of the filtered set.
-    static let page = Statement(
+    static let page = Query(
         "itential_workflow_page",
-        "SELECT document, count(*) OVER () FROM workflows WHERE \(filter) ORDER BY name LIMIT $5 OFFSET $6")
-    static let count = Statement("itential_workflow_count", "SELECT count(*) FROM workflows WHERE \(filter)")
-    static let deleteByName = Statement(
+        "SELECT document, count(*) OVER () AS total FROM workflows WHERE \(filter) ORDER BY name LIMIT $5 OFFSET $6", binding: String?.self,
+        String?.self, String?.self, String?.self, Int.self, Int.self,
+        reading: { row in (document: try row.json("document"), total: try row.value("total", as: Int.self)) })
+    static let count = Query(
+        "itential_workflow_count", "SELECT count(*) AS total FROM workflows WHERE \(filter)", binding: String?.self, String?.self,
+        String?.self, String?.self, reading: { try $0.value("total", as: Int.self) })
+    static let deleteByName = Query(
         "itential_workflow_delete",
-        "DELETE FROM workflows WHERE surface = 'itential' AND name = $1 RETURNING document")
+        "DELETE FROM workflows WHERE surface = 'itential' AND name = $1 RETURNING document", binding: String.self,
+        reading: { try $0.json("document") })
 }
 
 extension ItentialWorkflows: StatementCatalog {
-    package static var statements: [Statement] { [newId, insert, lockById, replace, byName, page, count, deleteByName] }
+    package static var statements: [Statement] {
+        [
+            newId.statement, insert.statement, lockById.statement, replace.statement, byName.statement, page.statement, count.statement,
+            deleteByName.statement,
+        ]
+    }
 }
