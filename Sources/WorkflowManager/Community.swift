@@ -26,23 +26,23 @@ public struct Community {
     let connection: Connection
 
     public func privilegeSets() throws -> [PrivilegeSet] {
-        try connection.execute(Self.allSets).rows.map(Self.privilegeSet)
+        try connection.rows(Self.allSets)
     }
 
     public func privilegeSet(named name: String) throws -> PrivilegeSet? {
-        try connection.execute(Self.setByName, [name]).first.map(Self.privilegeSet)
+        try connection.first(Self.setByName, name)
     }
 
     /// Creates or replaces a set; unknown privilege names are `.invalid`.
     public func savePrivilegeSet(_ set: PrivilegeSet) throws {
         try Accounts.validate(roles: [], privileges: set.privileges)
         guard !set.name.isEmpty else { throw EngineError(.invalid, "The role name must not be empty") }
-        try connection.execute(Self.upsertSet, [set.name, set.description, Array(Set(set.privileges)).sorted()])
+        try connection.run(Self.upsertSet, set.name, set.description, Array(Set(set.privileges)).sorted())
     }
 
     /// False if there was no such set.
     public func deletePrivilegeSet(named name: String) throws -> Bool {
-        try connection.execute(Self.deleteSet, [name]).affectedRows == 1
+        try connection.run(Self.deleteSet, name) == 1
     }
 
     public func users() throws -> [User] {
@@ -50,11 +50,11 @@ public struct Community {
     }
 
     public func groups() throws -> [GroupRecord] {
-        try connection.execute(Self.allGroups).rows.map(Self.group)
+        try connection.rows(Self.allGroups)
     }
 
     public func group(named name: String) throws -> GroupRecord? {
-        try connection.execute(Self.groupByName, [name]).first.map(Self.group)
+        try connection.first(Self.groupByName, name)
     }
 
     /// Creates the group if needed and replaces the member list and/or the granted sets (nil
@@ -62,86 +62,96 @@ public struct Community {
     public func saveGroup(named name: String, members: [String]?, privilegeSets: [String]?) throws -> GroupRecord {
         guard !name.isEmpty, name.utf8.count <= 200 else { throw EngineError(.invalid, "The group id must be 1 to 200 characters") }
         return try connection.transaction { tx in
-            guard let groupId = try tx.execute(Self.ensureGroup, [name]).first?.int64(0) else {
+            guard let groupId = try tx.first(Self.ensureGroup, name) else {
                 throw EngineError(.conflict, "Group \(name) could not be saved")
             }
             if let members {
-                let known = Set(try tx.execute(Self.knownUsers, [members]).rows.map { $0.string(0) })
+                let known = Set(try tx.rows(Self.knownUsers, members))
                 if let unknown = members.first(where: { !known.contains($0) }) {
                     throw EngineError(.invalid, "User \(unknown) does not exist")
                 }
-                try tx.execute(Self.clearMembers, [groupId])
-                try tx.execute(Self.addMembers, [groupId, members])
+                try tx.run(Self.clearMembers, groupId)
+                try tx.run(Self.addMembers, groupId, members)
             }
             if let privilegeSets {
-                let known = Set(try tx.execute(Self.knownSets, [privilegeSets]).rows.map { $0.string(0) })
+                let known = Set(try tx.rows(Self.knownSets, privilegeSets))
                 if let unknown = privilegeSets.first(where: { !known.contains($0) }) {
                     throw EngineError(.invalid, "Role \(unknown) does not exist")
                 }
-                try tx.execute(Self.clearSets, [groupId])
-                try tx.execute(Self.addSets, [groupId, privilegeSets])
+                try tx.run(Self.clearSets, groupId)
+                try tx.run(Self.addSets, groupId, privilegeSets)
             }
-            guard let row = try tx.execute(Self.groupByName, [name]).first else { throw EngineError(.notFound, "Group \(name) not found") }
-            return try Self.group(row)
+            guard let group = try tx.first(Self.groupByName, name) else { throw EngineError(.notFound, "Group \(name) not found") }
+            return group
         }
     }
 
-    static func privilegeSet(_ row: Row) throws -> PrivilegeSet {
-        PrivilegeSet(
-            name: row.string(0), description: row.string(1),
-            privileges: try row.optionalJSON(2)?.arrayValue?.compactMap(\.stringValue) ?? [])
+    @Sendable static func privilegeSet(_ row: Row) throws -> PrivilegeSet {
+        PrivilegeSet(name: try row.value("name"), description: try row.value("description"), privileges: try names(row, "privileges"))
     }
 
-    static func group(_ row: Row) throws -> GroupRecord {
-        func list(_ index: Int) throws -> [String] { try row.optionalJSON(index)?.arrayValue?.compactMap(\.stringValue) ?? [] }
-        return GroupRecord(name: row.string(0), members: try list(1), privilegeSets: try list(2))
+    @Sendable static func group(_ row: Row) throws -> GroupRecord {
+        GroupRecord(name: try row.value("name"), members: try names(row, "members"), privilegeSets: try names(row, "privilege_sets"))
     }
 
-    static let setColumns = "name, description, array_to_json(privileges)"
-    static let allSets = Statement("community_sets", "SELECT \(setColumns) FROM privilege_sets ORDER BY name")
-    static let setByName = Statement("community_set", "SELECT \(setColumns) FROM privilege_sets WHERE name = $1")
-    static let upsertSet = Statement(
+    /// A JSON array of names in the column.
+    private static func names(_ row: Row, _ column: String) throws -> [String] {
+        try row.json(column).arrayValue?.compactMap(\.stringValue) ?? []
+    }
+
+    static let setColumns = "name, description, array_to_json(privileges) AS privileges"
+    static let allSets = Query("community_sets", "SELECT \(setColumns) FROM privilege_sets ORDER BY name", reading: privilegeSet)
+    static let setByName = Query(
+        "community_set", "SELECT \(setColumns) FROM privilege_sets WHERE name = $1", binding: String.self, reading: privilegeSet)
+    static let upsertSet = Query(
         "community_set_save",
         """
         INSERT INTO privilege_sets (name, description, privileges) VALUES ($1, $2, $3::text[])
         ON CONFLICT (name) DO UPDATE SET description = excluded.description, privileges = excluded.privileges
-        """)
-    static let deleteSet = Statement("community_set_delete", "DELETE FROM privilege_sets WHERE name = $1")
+        """, binding: String.self, String.self, [String].self)
+    static let deleteSet = Query("community_set_delete", "DELETE FROM privilege_sets WHERE name = $1", binding: String.self)
 
     static let groupColumns = """
         g.name,
         coalesce((SELECT json_agg(u.username ORDER BY u.username) FROM group_members m JOIN users u ON u.id = m.user_id
-                  WHERE m.group_id = g.id), '[]'),
+                  WHERE m.group_id = g.id), '[]') AS members,
         coalesce((SELECT json_agg(s.set_name ORDER BY s.set_name) FROM group_privilege_sets s WHERE s.group_id = g.id), '[]')
+            AS privilege_sets
         """
-    static let allGroups = Statement("community_groups", "SELECT \(groupColumns) FROM groups g ORDER BY g.name")
-    static let groupByName = Statement("community_group", "SELECT \(groupColumns) FROM groups g WHERE g.name = $1")
-    static let ensureGroup = Statement(
+    static let allGroups = Query("community_groups", "SELECT \(groupColumns) FROM groups g ORDER BY g.name", reading: group)
+    static let groupByName = Query(
+        "community_group", "SELECT \(groupColumns) FROM groups g WHERE g.name = $1", binding: String.self, reading: group)
+    static let ensureGroup = Query(
         "community_group_ensure",
         """
         INSERT INTO groups (name) VALUES ($1) ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id
-        """)
-    static let knownUsers = Statement("community_known_users", "SELECT username FROM users WHERE username = ANY($1::text[])")
-    static let knownSets = Statement("community_known_sets", "SELECT name FROM privilege_sets WHERE name = ANY($1::text[])")
-    static let clearMembers = Statement("community_clear_members", "DELETE FROM group_members WHERE group_id = $1")
-    static let addMembers = Statement(
+        """, binding: String.self, reading: { try $0.value("id", as: Int64.self) })
+    static let knownUsers = Query(
+        "community_known_users", "SELECT username FROM users WHERE username = ANY($1::text[])", binding: [String].self,
+        reading: { try $0.value("username", as: String.self) })
+    static let knownSets = Query(
+        "community_known_sets", "SELECT name FROM privilege_sets WHERE name = ANY($1::text[])", binding: [String].self,
+        reading: { try $0.value("name", as: String.self) })
+    static let clearMembers = Query("community_clear_members", "DELETE FROM group_members WHERE group_id = $1", binding: Int64.self)
+    static let addMembers = Query(
         "community_add_members",
         """
         INSERT INTO group_members (group_id, user_id) SELECT $1, id FROM users WHERE username = ANY($2::text[])
-        """)
-    static let clearSets = Statement("community_clear_sets", "DELETE FROM group_privilege_sets WHERE group_id = $1")
-    static let addSets = Statement(
+        """, binding: Int64.self, [String].self)
+    static let clearSets = Query("community_clear_sets", "DELETE FROM group_privilege_sets WHERE group_id = $1", binding: Int64.self)
+    static let addSets = Query(
         "community_add_sets",
         """
         INSERT INTO group_privilege_sets (group_id, set_name) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING
-        """)
+        """, binding: Int64.self, [String].self)
 }
 
 extension Community: StatementCatalog {
     package static var statements: [Statement] {
         [
-            allSets, setByName, upsertSet, deleteSet, allGroups, groupByName, ensureGroup, knownUsers, knownSets, clearMembers, addMembers,
-            clearSets, addSets,
+            allSets.statement, setByName.statement, upsertSet.statement, deleteSet.statement, allGroups.statement, groupByName.statement,
+            ensureGroup.statement, knownUsers.statement, knownSets.statement, clearMembers.statement, addMembers.statement,
+            clearSets.statement, addSets.statement,
         ]
     }
 }

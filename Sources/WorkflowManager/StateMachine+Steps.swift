@@ -11,8 +11,6 @@ extension StateMachine {
         if let to = planner.jobStatus, to != from, !WorkflowManagerSurface.lifecycle.canMove(from: from, to: to) {
             throw EngineError(.conflict, "Job \(job.publicId) cannot go from \(from) to \(to)")
         }
-        try connection.execute(
-            StepQueries.applyPlan,
-            [job.id, StepJobs.planJSON(planner).serialized, caller.userId])
+        try connection.run(StepQueries.applyPlan, job.id, StepJobs.planJSON(planner).serialized, caller.userId)
     }
 }

@@ -85,34 +85,26 @@ public struct StepJobs {
         do {
             return try connection.transaction { tx in
                 try checkAssignees(assignment: assignment, owner: new.ownedBy, on: tx)
-                let rows = try tx.execute(
-                    StepQueries.insertJobs,
-                    [
-                        item, try workflowRowId(item: item, stored, on: tx), new.count, new.jobId,
-                        new.jobName ?? defaults["defaultJobName"]?.stringValue, document.serialized,
-                        try ownerId(new.ownedBy, default: user, on: tx), user.id, user.username,
-                    ]
-                ).rows
+                let rows = try tx.rows(
+                    StepQueries.insertJobs, item, try workflowRowId(item: item, stored, on: tx), new.count, new.jobId,
+                    new.jobName ?? defaults["defaultJobName"]?.stringValue, document.serialized,
+                    try ownerId(new.ownedBy, default: user, on: tx), user.id, user.username)
                 let steps = JSON.array(
                     stored.diagram.steps.enumerated().map { position, step in
                         ["key": .string(step.id), "position": .number(position), "kind": .string(step.actionType.rawValue)]
                     })
-                try tx.execute(
-                    StepQueries.insertSteps,
-                    [
-                        rows.map { $0.string(0) }, steps.serialized,
-                        stored.diagram.initialStepId, assignment.userName, assignment.groupName,
-                        user.id, user.username,
-                    ])
+                try tx.run(
+                    StepQueries.insertSteps, rows.map { String($0.id) }, steps.serialized, stored.diagram.initialStepId,
+                    assignment.userName, assignment.groupName, user.id, user.username)
                 var autoExecuted = false
                 if stored.diagram.step(stored.diagram.initialStepId)?.automatic == true {
                     for row in rows {
-                        try change(item: item, jobId: row.string(1), caller: StepCaller(user), on: tx) { planner in
+                        try change(item: item, jobId: row.publicId, caller: StepCaller(user), on: tx) { planner in
                             autoExecuted = planner.runAutomaticCurrentSteps() || autoExecuted
                         }
                     }
                 }
-                return (rows.map { $0.string(1) }, autoExecuted)
+                return (rows.map(\.publicId), autoExecuted)
             }
         } catch let error as PostgresError where error.isUniqueViolation {
             throw EngineError(.invalid, "A job with id \(new.jobId ?? "") already exists")
@@ -153,19 +145,19 @@ public struct StepJobs {
     private func checkAssignees(assignment: Assignment, owner: String?, on tx: Connection) throws {
         let user = assignment.userName
         let group = assignment.groupName
-        let row = try tx.execute(Self.assigneesExist, [user, group, owner]).first
-        if user != nil, row?.bool(0) != true { throw EngineError(.invalid, "User \(user ?? "") does not exist") }
-        if group != nil, row?.bool(1) != true { throw EngineError(.invalid, "Group \(group ?? "") does not exist") }
-        if owner != nil, row?.bool(2) != true { throw EngineError(.invalid, "User \(owner ?? "") does not exist") }
+        let exist = try tx.first(Self.assigneesExist, user, group, owner)
+        if user != nil, exist?.user != true { throw EngineError(.invalid, "User \(user ?? "") does not exist") }
+        if group != nil, exist?.group != true { throw EngineError(.invalid, "Group \(group ?? "") does not exist") }
+        if owner != nil, exist?.owner != true { throw EngineError(.invalid, "User \(owner ?? "") does not exist") }
     }
 
     private func ownerId(_ name: String?, default user: User, on tx: Connection) throws -> Int64 {
         guard let name else { return user.id }
-        return try tx.execute(Self.userId, [name]).first?.int64(0) ?? user.id
+        return try tx.first(Self.userId, name) ?? user.id
     }
 
     private func workflowRowId(item: Int64, _ stored: StoredDiagram, on tx: Connection) throws -> Int64 {
-        guard let id = try tx.execute(Self.workflowRow, [item, stored.id, stored.version]).first?.int64(0) else {
+        guard let id = try tx.first(Self.workflowRow, item, stored.id, stored.version) else {
             throw EngineError(.invalid, "Diagram \(stored.id) does not exist")
         }
         return id
@@ -175,22 +167,18 @@ public struct StepJobs {
 
     /// The job, after releasing holds that lapsed since the last look; nil if it does not exist.
     public func job(item: Int64, id: String) throws -> StepJob? {
-        guard let job = try connection.execute(StepQueries.readJob, [item, id]).first.flatMap(Self.decode) else { return nil }
+        guard let job = try connection.first(StepQueries.readJob, item, id) else { return nil }
         guard job.holds.contains(where: { $0.releasedAt == nil && $0.lapsedAt != nil }) else { return job }
         let system = StepCaller(userId: nil, username: "system", groups: [], privileges: [])
         try connection.transaction { tx in
             try change(item: item, jobId: id, caller: system, on: tx) { _ in }
         }
-        return try connection.execute(StepQueries.readJob, [item, id]).first.flatMap(Self.decode)
+        return try connection.first(StepQueries.readJob, item, id)
     }
 
     public func history(item: Int64, id: String) throws -> [StepJobHistoryEntry]? {
         guard let job = try job(item: item, id: id) else { return nil }
-        return try connection.execute(StepQueries.history, [job.id]).rows.map { row in
-            StepJobHistoryEntry(
-                date: row.string(0), stepId: row[1], username: row.string(2), event: row.string(3),
-                from: row[4], to: row[5], detail: try row.optionalJSON(6) ?? [:])
-        }
+        return try connection.rows(StepQueries.history, job.id)
     }
 
     // MARK: Change
@@ -213,8 +201,8 @@ public struct StepJobs {
         guard type != .upgrade else { throw EngineError(.invalid, "Upgrade is not supported: diagrams have one version") }
         do {
             try connection.transaction { tx in
-                let rows = try tx.execute(StepQueries.lockJobsInOrder, [item, jobIds]).rows
-                let locked = rows.map { $0.string(1) }
+                let rows = try tx.rows(StepQueries.lockJobsInOrder, item, jobIds)
+                let locked = rows.map(\.publicId)
                 var refusals = jobIds.filter { !locked.contains($0) }.map { "\($0): The job does not exist" }
                 for id in locked {
                     let reason: String?? = try change(item: item, jobId: id, caller: caller, on: tx) { planner in
@@ -228,9 +216,9 @@ public struct StepJobs {
                 }
                 guard refusals.isEmpty else { throw ManageRefused(reasons: refusals) }
                 if type == .delete {
-                    for key in rows.compactMap({ $0.int64(0) }) {
-                        try tx.execute(StepQueries.deletedEvent, [key, caller.userId, caller.username])
-                        try tx.execute(StepQueries.deleteJob, [key])
+                    for key in rows.map(\.id) {
+                        try tx.run(StepQueries.deletedEvent, key, caller.userId, caller.username)
+                        try tx.run(StepQueries.deleteJob, key)
                     }
                 }
             }
@@ -250,7 +238,7 @@ public struct StepJobs {
     public func assign(item: Int64, jobId: String, stepId: String, to assignment: Assignment, by caller: StepCaller) throws -> Bool {
         try connection.transaction { tx in
             try checkAssignees(assignment: assignment, owner: nil, on: tx)
-            let groupsWithRoles = Set(try tx.execute(Self.groupsWithRoles).rows.map { $0.string(0) })
+            let groupsWithRoles = Set(try tx.rows(Self.groupsWithRoles))
             let refusal: (forbidden: Bool, reason: String)?? = try change(item: item, jobId: jobId, caller: caller, on: tx) { planner in
                 let target = stepId == "currentStep" ? planner.currentStepIds.first ?? stepId : stepId
                 return planner.assign(target, to: assignment, groupHasRole: { groupsWithRoles.contains($0) })
@@ -269,9 +257,9 @@ public struct StepJobs {
         item: Int64, jobId: String, caller: StepCaller, on tx: Connection,
         _ decide: (inout StepPlanner) -> T
     ) throws -> T? {
-        guard try !tx.execute(StepQueries.lockJob, [item, jobId]).isEmpty,
-            let job = try tx.execute(StepQueries.readJob, [item, jobId]).first.flatMap(Self.decode)
-        else { return nil }
+        guard try tx.first(StepQueries.lockJob, item, jobId) != nil, let job = try tx.first(StepQueries.readJob, item, jobId) else {
+            return nil
+        }
         var planner = StepPlanner(
             job, caller: caller, finalJobStatus: job.document["finalStatus"]?.stringValue ?? "Closed",
             initialJobStatus: job.document["initialStatus"]?.stringValue ?? "New")
@@ -283,12 +271,11 @@ public struct StepJobs {
     private func resolveDependency(item: Int64, of jobId: String, _ dependency: HoldDependency, on tx: Connection) throws -> HoldDependency
     {
         guard dependency.jobId != jobId else { throw EngineError(.invalid, "A job cannot depend on itself") }
-        guard let row = try tx.execute(StepQueries.dependencyTarget, [item, dependency.jobId]).first, let key = row.int64(0) else {
+        guard let target = try tx.first(StepQueries.dependencyTarget, item, dependency.jobId) else {
             throw EngineError(.invalid, "Dependent job \(dependency.jobId) does not exist")
         }
-        let steps = try row.optionalJSON(2)?.arrayValue?.compactMap(\.stringValue) ?? []
-        let finished = try row.optionalJSON(3)?.arrayValue?.compactMap(\.stringValue) ?? []
-        if row.bool(1) { throw EngineError(.invalid, "Dependent job \(dependency.jobId) is already closed") }
+        let (key, steps, finished) = (target.id, target.steps, target.finished)
+        if target.isClosed { throw EngineError(.invalid, "Dependent job \(dependency.jobId) is already closed") }
         if let step = dependency.stepId {
             guard steps.contains(step) else {
                 throw EngineError(.invalid, "Step \(step) does not exist in dependent job \(dependency.jobId)")
@@ -302,11 +289,10 @@ public struct StepJobs {
 
     // MARK: Rows and plans
 
-    static func decode(_ row: Row) throws -> StepJob? {
-        guard let id = row.int64(0) else { return nil }
+    @Sendable static func decode(_ row: Row) throws -> StepJob {
         // A stored diagram was checked when it was saved: one that no longer parses is corrupt.
-        let diagram = try Diagram(try row.json(4))
-        let steps = (try row.optionalJSON(11)?.arrayValue ?? []).compactMap { value -> StepRun? in
+        let diagram = try Diagram(try row.json("diagram"))
+        let steps = (try row.optionalJSON("steps")?.arrayValue ?? []).compactMap { value -> StepRun? in
             guard let fields = value.arrayValue, fields.count == 7, let key = fields[0].stringValue,
                 let status = fields[1].stringValue.flatMap(TaskStatus.init(rawValue:))
             else { return nil }
@@ -316,7 +302,7 @@ public struct StepJobs {
                 key: key, status: status, isCurrent: fields[2].boolValue ?? false, assignment: assignment,
                 arrivals: fields[5].intValue ?? 0, result: fields[6].stringValue)
         }
-        let holds = (try row.optionalJSON(12)?.arrayValue ?? []).compactMap { value -> StepHold? in
+        let holds = (try row.optionalJSON("holds")?.arrayValue ?? []).compactMap { value -> StepHold? in
             guard let f = value.arrayValue, f.count == 12, let holdId = f[0].intValue, let stepId = f[2].stringValue,
                 let kind = f[3].stringValue.flatMap(HoldKind.init(rawValue:))
             else { return nil }
@@ -327,11 +313,12 @@ public struct StepJobs {
                 lapsedAt: f[11].doubleValue)
         }
         return StepJob(
-            id: id, publicId: row.string(1), name: row.string(15), itemKey: row.int64(14) ?? 0, isClosed: row.string(2) == "closed",
-            diagram: diagram, diagramVersion: row.int(5) ?? 1,
-            document: try row.optionalJSON(3) ?? [:], createdBy: row[6], ownedBy: row[7],
-            createdAt: row.double(8) ?? 0, startedAt: row.double(9), endedAt: row.double(10),
-            steps: steps, holds: holds, now: row.double(13) ?? 0)
+            id: try row.value("id"), publicId: try row.value("public_id"), name: try row.value("name"), itemKey: try row.value("item_id"),
+            isClosed: try row.value("status", as: String.self) == "closed", diagram: diagram,
+            diagramVersion: try row.value("diagram_version"), document: try row.json("document"),
+            createdBy: try row.optional("created_by"), ownedBy: try row.optional("owned_by"), createdAt: try row.value("created_at"),
+            startedAt: try row.optional("started_at"), endedAt: try row.optional("finished_at"), steps: steps, holds: holds,
+            now: try row.value("now"))
     }
 
     package static func planJSON(_ planner: StepPlanner) -> JSON {
@@ -384,23 +371,34 @@ public struct StepJobs {
         return .object(plan)
     }
 
-    static let assigneesExist = Statement(
+    static let assigneesExist = Query(
         "wm_assignees_exist",
         """
-        SELECT EXISTS (SELECT 1 FROM users WHERE username = $1 AND active), EXISTS (SELECT 1 FROM groups WHERE name = $2),
-               EXISTS (SELECT 1 FROM users WHERE username = $3 AND active)
-        """)
-    static let userId = Statement("wm_user_id", "SELECT id FROM users WHERE username = $1")
-    static let workflowRow = Statement(
+        SELECT EXISTS (SELECT 1 FROM users WHERE username = $1 AND active) AS user_exists,
+               EXISTS (SELECT 1 FROM groups WHERE name = $2) AS group_exists,
+               EXISTS (SELECT 1 FROM users WHERE username = $3 AND active) AS owner_exists
+        """, binding: String?.self, String?.self, String?.self,
+        reading: { row in
+            (
+                user: try row.value("user_exists", as: Bool.self), group: try row.value("group_exists", as: Bool.self),
+                owner: try row.value("owner_exists", as: Bool.self)
+            )
+        })
+    static let userId = Query(
+        "wm_user_id", "SELECT id FROM users WHERE username = $1", binding: String.self, reading: { try $0.value("id", as: Int64.self) })
+    static let workflowRow = Query(
         "wm_workflow_row",
         """
         SELECT id FROM workflows WHERE surface = 'workflow_manager' AND item_id = $1 AND public_id = $2 AND version = $3
-        """)
-    static let groupsWithRoles = Statement(
+        """, binding: Int64.self, String.self, Int.self, reading: { try $0.value("id", as: Int64.self) })
+    static let groupsWithRoles = Query(
         "wm_groups_with_roles",
-        "SELECT DISTINCT g.name FROM groups g JOIN group_privilege_sets s ON s.group_id = g.id")
+        "SELECT DISTINCT g.name FROM groups g JOIN group_privilege_sets s ON s.group_id = g.id",
+        reading: { try $0.value("name", as: String.self) })
 }
 
 extension StepJobs: StatementCatalog {
-    package static var statements: [Statement] { [assigneesExist, userId, workflowRow, groupsWithRoles] }
+    package static var statements: [Statement] {
+        [assigneesExist.statement, userId.statement, workflowRow.statement, groupsWithRoles.statement]
+    }
 }

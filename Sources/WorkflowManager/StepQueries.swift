@@ -21,13 +21,13 @@ package enum StepQueries {
 
     /// A job with its diagram, steps and holds, as one row (decoded by `StepJobs.decode`).
     static let jobState = """
-        SELECT j.id, j.public_id, j.status, j.document, w.document, w.version,
-               j.document->>'createdBy', owner.username,
-               extract(epoch FROM j.created_at), extract(epoch FROM j.started_at), extract(epoch FROM j.finished_at),
+        SELECT j.id, j.public_id, j.status, j.document, w.document AS diagram, w.version AS diagram_version,
+               j.document->>'createdBy' AS created_by, owner.username AS owned_by, extract(epoch FROM j.created_at) AS created_at,
+               extract(epoch FROM j.started_at) AS started_at, extract(epoch FROM j.finished_at) AS finished_at,
                (SELECT json_agg(json_build_array(t.key, t.status, t.is_current, au.username, ag.name, t.arrivals,
                                                  t.output->>'returnCode') ORDER BY t.position, t.id)
                 FROM tasks t LEFT JOIN users au ON au.id = t.assignee_id LEFT JOIN groups ag ON ag.id = t.assignee_group_id
-                WHERE t.job_id = j.id),
+                WHERE t.job_id = j.id) AS steps,
                (SELECT json_agg(json_build_array(h.id, h.public_id, t.key, h.kind, su.username, extract(epoch FROM h.set_at),
                                                  extract(epoch FROM h.scheduled_release), dj.public_id, h.depends_on_task_key,
                                                  ru.username, extract(epoch FROM h.released_at), \(holdLapsedAt))
@@ -35,36 +35,37 @@ package enum StepQueries {
                 FROM holds h JOIN tasks t ON t.id = h.task_id
                 LEFT JOIN jobs dj ON dj.id = h.depends_on_job_id
                 LEFT JOIN users su ON su.id = h.set_by LEFT JOIN users ru ON ru.id = h.released_by
-                WHERE h.job_id = j.id),
-               extract(epoch FROM now()), j.item_id, j.name
+                WHERE h.job_id = j.id) AS holds,
+               extract(epoch FROM now()) AS now, j.item_id, j.name
         FROM jobs j
         JOIN workflows w ON w.id = j.workflow_id
         LEFT JOIN users owner ON owner.id = j.owner_id
         WHERE j.item_id = $1 AND j.surface = '\(surface)' AND j.public_id = $2
         """
 
-    package static let readJob = Statement("wm_job_read", jobState)
+    package static let readJob = Query("wm_job_read", jobState, binding: Int64.self, String.self, reading: StepJobs.decode)
 
     /// Locks the job row only. The state is read by a separate statement afterwards: a statement
     /// that waited for the lock would still see the steps and holds as they were when it began.
-    package static let lockJob = Statement(
+    package static let lockJob = Query(
         "wm_job_lock",
         """
         SELECT id FROM jobs WHERE item_id = $1 AND surface = '\(surface)' AND public_id = $2 FOR NO KEY UPDATE
-        """)
+        """, binding: Int64.self, String.self, reading: { try $0.value("id", as: Int64.self) })
 
     /// Several jobs locked in ascending id order, so that two such requests never deadlock.
-    static let lockJobsInOrder = Statement(
+    static let lockJobsInOrder = Query(
         "wm_jobs_lock_ordered",
         """
         SELECT id, public_id FROM jobs WHERE item_id = $1 AND surface = '\(surface)' AND public_id = ANY($2::text[])
         ORDER BY id FOR NO KEY UPDATE
-        """)
+        """, binding: Int64.self, [String].self,
+        reading: { row in (id: try row.value("id", as: Int64.self), publicId: try row.value("public_id", as: String.self)) })
 
     /// Writes a plan (see `StepJobs.planJSON`): step rows, added and released holds, the job's
     /// status and document, and the history rows in order, as one statement.
     /// $1 job id, $2 plan, $3 actor id.
-    package static let applyPlan = Statement(
+    package static let applyPlan = Query(
         "wm_job_apply",
         """
         WITH plan AS (SELECT $2::jsonb AS p),
@@ -105,13 +106,13 @@ package enum StepQueries {
             FROM plan WHERE jobs.id = $1 AND (plan.p ? 'status' OR plan.p ? 'document')
         )
         SELECT record_job_events(plan.p->'events') FROM plan
-        """)
+        """, binding: Int64.self, String.self, Int64?.self)
 
     // MARK: Creating jobs
 
     /// $1 item, $2 diagram workflow row, $3 how many, $4 caller-chosen id or NULL, $5 name or NULL
     /// (JOB_n), $6 document, $7 owner, $8 actor id, $9 actor name.
-    static let insertJobs = Statement(
+    static let insertJobs = Query(
         "wm_jobs_insert",
         """
         WITH new_jobs AS (
@@ -128,11 +129,12 @@ package enum StepQueries {
             FROM new_jobs
         )
         SELECT id, public_id FROM new_jobs CROSS JOIN created ORDER BY id
-        """)
+        """, binding: Int64.self, Int64.self, Int.self, String?.self, String?.self, String.self, Int64.self, Int64.self, String.self,
+        reading: { row in (id: try row.value("id", as: Int64.self), publicId: try row.value("public_id", as: String.self)) })
 
     /// One task per diagram step for each new job; the initial step is current and ready.
     /// $1 job ids, $2 steps [{key, position, kind}], $3 initial step, $4 user, $5 group, $6 actor id, $7 actor name.
-    static let insertSteps = Statement(
+    static let insertSteps = Query(
         "wm_steps_insert",
         """
         WITH new_steps AS (
@@ -148,41 +150,58 @@ package enum StepQueries {
             'job_id', job_id, 'task_id', id, 'event', 'task_ready', 'actor_id', $6::bigint, 'actor', $7::text,
             'from_status', 'pending', 'to_status', 'ready', 'detail', '{"action": "Activated"}'::jsonb) ORDER BY job_id))
         FROM new_steps WHERE is_current
-        """)
+        """, binding: [String].self, String.self, String.self, String?.self, String?.self, Int64.self, String.self)
 
     // MARK: Reading
 
     /// A job another job's hold may depend on: its id, whether it is closed, its step ids.
-    static let dependencyTarget = Statement(
+    static let dependencyTarget = Query(
         "wm_dependency_target",
         """
-        SELECT j.id, j.status = 'closed', (SELECT json_agg(t.key) FROM tasks t WHERE t.job_id = j.id),
+        SELECT j.id, j.status = 'closed' AS is_closed, (SELECT json_agg(t.key) FROM tasks t WHERE t.job_id = j.id) AS steps,
                (SELECT json_agg(DISTINCT e.task_key) FROM job_events e WHERE e.job_id = j.id AND e.event = 'task_finished')
+                   AS finished
         FROM jobs j WHERE j.item_id = $1 AND j.surface = '\(surface)' AND j.public_id = $2
-        """)
+        """, binding: Int64.self, String.self,
+        reading: { row in
+            (
+                id: try row.value("id", as: Int64.self), isClosed: try row.value("is_closed", as: Bool.self),
+                steps: try row.optionalJSON("steps")?.arrayValue?.compactMap(\.stringValue) ?? [],
+                finished: try row.optionalJSON("finished")?.arrayValue?.compactMap(\.stringValue) ?? []
+            )
+        })
 
-    static let history = Statement(
+    static let history = Query(
         "wm_job_history",
         """
-        SELECT to_char(e.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), e.task_key, e.actor, e.event,
+        SELECT to_char(e.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS date, e.task_key, e.actor, e.event,
                e.from_status, e.to_status, e.detail
         FROM job_events e WHERE e.job_id = $1 ORDER BY e.id
-        """)
+        """, binding: Int64.self,
+        reading: { row in
+            StepJobHistoryEntry(
+                date: try row.value("date"), stepId: try row.optional("task_key"), username: try row.value("actor"),
+                event: try row.value("event"), from: try row.optional("from_status"), to: try row.optional("to_status"),
+                detail: try row.json("detail"))
+        })
 
-    static let deleteJob = Statement("wm_job_delete", "DELETE FROM jobs WHERE id = $1")
+    static let deleteJob = Query("wm_job_delete", "DELETE FROM jobs WHERE id = $1", binding: Int64.self)
 
-    static let deletedEvent = Statement(
+    static let deletedEvent = Query(
         "wm_job_deleted_event",
         """
         SELECT record_job_events(jsonb_build_array(jsonb_build_object(
             'job_id', id, 'event', 'job_deleted', 'actor_id', $2::bigint, 'actor', $3::text, 'from_status', status,
             'detail', '{"action": "Deleted"}'::jsonb)))
         FROM jobs WHERE id = $1
-        """)
+        """, binding: Int64.self, Int64?.self, String.self)
 }
 
 extension StepQueries: StatementCatalog {
     package static var statements: [Statement] {
-        [readJob, lockJob, lockJobsInOrder, applyPlan, insertJobs, insertSteps, dependencyTarget, history, deleteJob, deletedEvent]
+        [
+            readJob.statement, lockJob.statement, lockJobsInOrder.statement, applyPlan.statement, insertJobs.statement,
+            insertSteps.statement, dependencyTarget.statement, history.statement, deleteJob.statement, deletedEvent.statement,
+        ]
     }
 }

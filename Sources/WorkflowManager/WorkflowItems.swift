@@ -45,41 +45,41 @@ public struct WorkflowItems {
     /// Creates an item; a taken id is `.conflict`.
     public func create(orgId: String, itemId: String?, name: String, by user: User) throws -> WorkflowItem {
         do {
-            guard let row = try connection.execute(Self.insertItem, [orgId, itemId, name, user.id]).first else {
+            guard let item = try connection.first(Self.insertItem, orgId, itemId, name, user.id) else {
                 throw EngineError(.conflict, "The workflow item could not be created")
             }
-            return Self.item(row)
+            return item
         } catch let error as PostgresError where error.isUniqueViolation {
             throw EngineError(.conflict, "Workflow item \(itemId ?? "") already exists")
         }
     }
 
     public func item(orgId: String, itemId: String) throws -> WorkflowItem? {
-        try connection.execute(Self.itemById, [orgId, itemId]).first.map(Self.item)
+        try connection.first(Self.itemById, orgId, itemId)
     }
 
     public func items(orgId: String) throws -> [WorkflowItem] {
-        try connection.execute(Self.itemsOfOrg, [orgId]).rows.map(Self.item)
+        try connection.rows(Self.itemsOfOrg, orgId)
     }
 
     // MARK: Diagrams
 
     public func createDiagram(item: Int64, _ document: JSON, by user: User) throws -> StoredDiagram {
         let diagram = try Diagram(document)
-        guard let row = try connection.execute(Self.insertDiagram, [item, diagram.name, document.serialized, user.id]).first else {
+        guard let stored = try connection.first(Self.insertDiagram, item, diagram.name, document.serialized, user.id) else {
             throw EngineError(.conflict, "The diagram could not be created")
         }
-        return StoredDiagram(id: row.string(0), version: row.int(1) ?? 1, diagram: diagram)
+        return StoredDiagram(id: stored.id, version: stored.version, diagram: diagram)
     }
 
     /// The latest version, or the one asked for.
     public func diagram(item: Int64, id: String, version: Int? = nil) throws -> StoredDiagram? {
-        try connection.execute(Self.diagramById, [item, id, version]).first.map(Self.storedDiagram)
+        try connection.first(Self.diagramById, item, id, version)
     }
 
     /// The latest version of every diagram of the item.
     public func diagrams(item: Int64) throws -> [StoredDiagram] {
-        try connection.execute(Self.diagramsOfItem, [item]).rows.map(Self.storedDiagram)
+        try connection.rows(Self.diagramsOfItem, item)
     }
 
     // MARK: Job templates
@@ -94,99 +94,106 @@ public struct WorkflowItems {
         guard try diagram(item: item, id: diagramId) != nil else {
             throw EngineError(.invalid, "Diagram \(diagramId) does not exist")
         }
-        guard let row = try connection.execute(Self.insertTemplate, [item, name, diagramId, state, document.serialized, user.id]).first
-        else {
+        guard let template = try connection.first(Self.insertTemplate, item, name, diagramId, state, document.serialized, user.id) else {
             throw EngineError(.conflict, "The job template could not be created")
         }
-        return try Self.template(row)
+        return template
     }
 
     public func template(item: Int64, id: String) throws -> JobTemplate? {
-        try connection.execute(Self.templateById, [item, id]).first.map(Self.template)
+        try connection.first(Self.templateById, item, id)
     }
 
     public func templates(item: Int64) throws -> [JobTemplate] {
-        try connection.execute(Self.templatesOfItem, [item]).rows.map(Self.template)
+        try connection.rows(Self.templatesOfItem, item)
     }
 
     // MARK: Rows
 
-    static func item(_ row: Row) -> WorkflowItem {
+    @Sendable static func item(_ row: Row) throws -> WorkflowItem {
         WorkflowItem(
-            key: row.int64(0) ?? 0, orgId: row.string(1), itemId: row.string(2), name: row.string(3),
-            createdAt: row.double(4) ?? 0)
+            key: try row.value("id"), orgId: try row.value("org_id"), itemId: try row.value("item_id"), name: try row.value("name"),
+            createdAt: try row.value("created_at"))
     }
 
-    static func storedDiagram(_ row: Row) throws -> StoredDiagram {
-        StoredDiagram(id: row.string(0), version: row.int(1) ?? 1, diagram: try Diagram(try row.json(2)))
+    @Sendable static func storedDiagram(_ row: Row) throws -> StoredDiagram {
+        StoredDiagram(id: try row.value("public_id"), version: try row.value("version"), diagram: try Diagram(try row.json("document")))
     }
 
-    static func template(_ row: Row) throws -> JobTemplate {
+    @Sendable static func template(_ row: Row) throws -> JobTemplate {
         JobTemplate(
-            id: row.string(0), name: row.string(1), diagramId: row.string(2), state: row.string(3),
-            document: try row.json(4), updatedBy: row[5], updatedAt: row.double(6) ?? 0)
+            id: try row.value("public_id"), name: try row.value("name"), diagramId: try row.value("diagram_id"),
+            state: try row.value("state"), document: try row.json("document"), updatedBy: try row.optional("updated_by"),
+            updatedAt: try row.value("updated_at"))
     }
 
-    static let itemColumns = "id, org_id, item_id, name, extract(epoch FROM created_at)"
+    static let itemColumns = "id, org_id, item_id, name, extract(epoch FROM created_at) AS created_at"
 
-    static let insertItem = Statement(
+    static let insertItem = Query(
         "wm_item_insert",
         """
         INSERT INTO wm_items (org_id, item_id, name, created_by)
         VALUES ($1, coalesce($2, encode(gen_random_bytes(16), 'hex')), $3, $4)
         RETURNING \(itemColumns)
-        """)
-    package static let itemById = Statement("wm_item_get", "SELECT \(itemColumns) FROM wm_items WHERE org_id = $1 AND item_id = $2")
-    static let itemsOfOrg = Statement("wm_items_of_org", "SELECT \(itemColumns) FROM wm_items WHERE org_id = $1 ORDER BY id")
+        """, binding: String.self, String?.self, String.self, Int64.self, reading: item)
+    package static let itemById = Query(
+        "wm_item_get", "SELECT \(itemColumns) FROM wm_items WHERE org_id = $1 AND item_id = $2", binding: String.self, String.self,
+        reading: item)
+    static let itemsOfOrg = Query(
+        "wm_items_of_org", "SELECT \(itemColumns) FROM wm_items WHERE org_id = $1 ORDER BY id", binding: String.self, reading: item)
 
-    static let insertDiagram = Statement(
+    static let insertDiagram = Query(
         "wm_diagram_insert",
         """
         INSERT INTO workflows (surface, public_id, name, version, document, created_by, item_id)
         VALUES ('workflow_manager', translate(encode(gen_random_bytes(15), 'base64'), '+/', '-_'), $2, 1, $3::json, $4, $1)
         RETURNING public_id, version
-        """)
-    static let diagramById = Statement(
+        """, binding: Int64.self, String.self, String.self, Int64.self,
+        reading: { row in (id: try row.value("public_id", as: String.self), version: try row.value("version", as: Int.self)) })
+    static let diagramById = Query(
         "wm_diagram_get",
         """
         SELECT public_id, version, document FROM workflows
         WHERE surface = 'workflow_manager' AND item_id = $1 AND public_id = $2 AND ($3::integer IS NULL OR version = $3)
         ORDER BY version DESC LIMIT 1
-        """)
-    static let diagramsOfItem = Statement(
+        """, binding: Int64.self, String.self, Int?.self, reading: storedDiagram)
+    static let diagramsOfItem = Query(
         "wm_diagrams_of_item",
         """
         SELECT DISTINCT ON (public_id) public_id, version, document FROM workflows
         WHERE surface = 'workflow_manager' AND item_id = $1 ORDER BY public_id, version DESC
-        """)
+        """, binding: Int64.self, reading: storedDiagram)
 
     static let templateColumns = """
-        t.public_id, t.name, t.diagram_id, t.state, t.document, u.username, extract(epoch FROM t.updated_at)
+        t.public_id, t.name, t.diagram_id, t.state, t.document, u.username AS updated_by, extract(epoch FROM t.updated_at) AS updated_at
         """
-    static let insertTemplate = Statement(
+    static let insertTemplate = Query(
         "wm_template_insert",
         """
         WITH t AS (
             INSERT INTO wm_job_templates (item_id, name, diagram_id, state, document, created_by, updated_by)
             VALUES ($1, $2, $3, $4, $5::jsonb, $6, $6) RETURNING *)
         SELECT \(templateColumns) FROM t LEFT JOIN users u ON u.id = t.updated_by
-        """)
-    static let templateById = Statement(
+        """, binding: Int64.self, String.self, String.self, String.self, String.self, Int64.self, reading: template)
+    static let templateById = Query(
         "wm_template_get",
         """
         SELECT \(templateColumns) FROM wm_job_templates t LEFT JOIN users u ON u.id = t.updated_by
         WHERE t.item_id = $1 AND t.public_id = $2
-        """)
-    static let templatesOfItem = Statement(
+        """, binding: Int64.self, String.self, reading: template)
+    static let templatesOfItem = Query(
         "wm_templates_of_item",
         """
         SELECT \(templateColumns) FROM wm_job_templates t LEFT JOIN users u ON u.id = t.updated_by
         WHERE t.item_id = $1 ORDER BY t.id
-        """)
+        """, binding: Int64.self, reading: template)
 }
 
 extension WorkflowItems: StatementCatalog {
     package static var statements: [Statement] {
-        [insertItem, itemById, itemsOfOrg, insertDiagram, diagramById, diagramsOfItem, insertTemplate, templateById, templatesOfItem]
+        [
+            insertItem.statement, itemById.statement, itemsOfOrg.statement, insertDiagram.statement, diagramById.statement,
+            diagramsOfItem.statement, insertTemplate.statement, templateById.statement, templatesOfItem.statement,
+        ]
     }
 }
