@@ -57,40 +57,95 @@ public struct ItentialSearch: Sendable {
         public let total: Int
     }
 
-    /// Runs the search over `documents`, a query yielding `key`, `doc` (jsonb) and the job's
-    /// `groups` per item; returns the page's keys in order and the total.
-    func run(_ documents: String, on connection: Connection) throws -> Page<String> {
-        var parameters: [any PostgresParameter] = []
-        func parameter(_ value: any PostgresParameter) -> String {
-            parameters.append(value)
-            return "$\(parameters.count)"
+    /// A filter or sort that no index serves reads each row's document, so it looks only at the
+    /// newest this many rows of history (by id, all surfaces) instead of all of it.
+    public static let unindexedWindow = 100_000
+
+    /// The SQL of the search over `documents` and its parameters: one row with `total` (every
+    /// match) and `keys` (the page's keys in order, as a JSON array).
+    func sql(over documents: Documents) -> (sql: String, parameters: [any PostgresParameter]) {
+        let bind = Binder()
+        var conditions = [documents.scope]
+        var everyPartIndexed = true
+        for filter in filters {
+            if let indexed = documents.indexed(filter, bind) {
+                conditions.append(indexed)
+            } else {
+                conditions.append(Self.condition(filter, node: documents.node(filter.path, bind), bind))
+                everyPartIndexed = false
+            }
         }
-        var conditions = filters.map { condition($0, parameter) }
         if let visibleGroups {
-            conditions.append("(coalesce(groups, '[]') = '[]' OR groups ?| \(parameter(visibleGroups))::text[])")
+            conditions.append("(coalesce(\(documents.groups), '[]') = '[]' OR \(documents.groups) ?| \(bind(visibleGroups))::text[])")
         }
-        let matched =
-            "SELECT key, id, doc, groups FROM (\(documents)) found WHERE \(conditions.isEmpty ? "true" : conditions.joined(separator: " AND "))"
-        let order = descending ? "DESC" : "ASC"
-        let sort = parameter(sortPath)
-        let page = """
-            SELECT key, count(*) OVER () AS total FROM (\(matched)) matched
-            ORDER BY doc #> \(sort)::text[] \(order) NULLS LAST, id \(order)
-            LIMIT \(parameter(limit)) OFFSET \(parameter(skip))
+        let ordering = documents.ordering(sortPath) ?? Ordering(expression: documents.node(sortPath, bind), nullable: true)
+        if documents.ordering(sortPath) == nil { everyPartIndexed = false }
+        if !everyPartIndexed {
+            conditions.append("\(documents.id) > (SELECT coalesce(max(id), 0) FROM \(documents.table)) - \(Self.unindexedWindow)")
+        }
+        let matches = "FROM \(documents.from) WHERE \(conditions.joined(separator: " AND "))"
+        let direction = descending ? "DESC" : "ASC"
+        // NULLS LAST only where the column can be null, so that an index on a NOT NULL column serves
+        // both directions.
+        let sortedBy = "\(direction)\(ordering.nullable ? " NULLS LAST" : ""), "
+        let sql = """
+            SELECT (SELECT count(*) \(matches)) AS total,
+                   (SELECT json_agg(page.key ORDER BY page.sort_value \(sortedBy)page.id \(direction)) FROM (
+                        SELECT \(documents.key) AS key, \(ordering.expression) AS sort_value, \(documents.id) AS id \(matches)
+                        ORDER BY \(ordering.expression) \(sortedBy)\(documents.id) \(direction)
+                        LIMIT \(bind(limit)) OFFSET \(bind(skip))) page) AS keys
             """
-        let rows = try connection.execute(sql: page, parameters).rows
-        if let first = rows.first { return Page(items: try rows.map { try $0.value("key") }, total: try first.value("total")) }
-        // A page past the end still reports how many there are.
-        parameters.removeLast(3)
-        let total = try connection.execute(sql: "SELECT count(*) AS total FROM (\(matched)) matched", parameters).first?.value("total") ?? 0
-        return Page(items: [], total: total)
+        return (sql, bind.values)
     }
 
-    /// The SQL of one filter; a path that is absent matches nothing but `not-…` and `exists=false`.
-    private func condition(_ filter: Filter, _ parameter: (any PostgresParameter) -> String) -> String {
-        let node = "(doc #> \(parameter(filter.path))::text[])"
+    /// Runs the search over `documents`; returns the page's keys in order and the total.
+    func run(over documents: Documents, on connection: Connection) throws -> Page<String> {
+        let (sql, parameters) = sql(over: documents)
+        guard let row = try connection.execute(sql: sql, parameters).rows.first else { return Page(items: [], total: 0) }
+        let keys = try row.optionalJSON("keys")?.arrayValue?.compactMap(\.stringValue) ?? []
+        return Page(items: keys, total: try row.value("total"))
+    }
+
+    /// Collects a statement's parameters as its SQL is written.
+    final class Binder {
+        private(set) var values: [any PostgresParameter] = []
+
+        func callAsFunction(_ value: any PostgresParameter) -> String {
+            values.append(value)
+            return "$\(values.count)"
+        }
+    }
+
+    /// A sort key an index keeps in order.
+    struct Ordering: Sendable {
+        let expression: String
+        let nullable: Bool
+    }
+
+    /// What a search runs over: rows of `table` (alias in `from`), and for each dotted path of
+    /// their documents how the field is reached. Paths an index serves map to columns; any other
+    /// reads the document (`node`).
+    struct Documents: Sendable {
+        let table: String
+        let from: String
+        let scope: String
+        let key: String
+        let id: String
+        let groups: String
+        /// The document's field at a path, as jsonb.
+        let node: @Sendable ([String], Binder) -> String
+        /// A condition equal to the filter that an index serves, or nil.
+        let indexed: @Sendable (Filter, Binder) -> String?
+        /// A column that an index keeps in the order of the field at a path, or nil.
+        let ordering: @Sendable ([String]) -> Ordering?
+    }
+
+    /// The SQL of one filter on a document's field; a path that is absent matches nothing but
+    /// `not-…` and `exists=false`.
+    static func condition(_ filter: Filter, node: String, _ bind: Binder) -> String {
+        let node = "(\(node))"
         let text = "(\(node) #>> '{}')"
-        let value = parameter(filter.value)
+        let value = bind(filter.value)
         let equals = "coalesce(\(text) = \(value) OR (jsonb_typeof(\(node)) = 'array' AND \(node) ? \(value)), false)"
         let inList = "coalesce(\(text) = ANY(string_to_array(\(value), ',')), false)"
         switch filter.op {
@@ -103,12 +158,80 @@ public struct ItentialSearch: Sendable {
         case .notIn: return "NOT \(inList)"
         case .exists: return "((\(node) IS NOT NULL) = (lower(\(value)) NOT IN ('false', '0')))"
         case .gt, .gte, .lt, .lte:
-            let op = [.gt: ">", .gte: ">=", .lt: "<", .lte: "<="][filter.op] ?? "="
-            let number = parameter(filter.number)
+            let number = bind(filter.number)
             return """
-                coalesce(CASE jsonb_typeof(\(node)) WHEN 'number' THEN (\(text))::float8 \(op) \(number)::float8
-                                                     WHEN 'string' THEN \(text) \(op) \(value) END, false)
+                coalesce(CASE jsonb_typeof(\(node)) WHEN 'number' THEN (\(text))::float8 \(filter.op.sql) \(number)::float8
+                                                     WHEN 'string' THEN \(text) \(filter.op.sql) \(value) END, false)
                 """
+        }
+    }
+
+    /// A text column's filter as an index (btree or trigram) serves it: the same matches as
+    /// `condition` over `to_jsonb(column)`, for a column that is never null.
+    static func textCondition(_ filter: Filter, column: String, _ bind: Binder) -> String? {
+        switch filter.op {
+        case .equals: return "\(column) = \(bind(filter.value))"
+        case .notEquals: return "\(column) <> \(bind(filter.value))"
+        case .isIn: return "\(column) = ANY(string_to_array(\(bind(filter.value)), ','))"
+        case .notIn: return "\(column) <> ALL(string_to_array(\(bind(filter.value)), ','))"
+        // LIKE patterns, so that the trigram index serves them (strpos and starts_with it cannot).
+        case .contains: return "\(column) ILIKE '%' || \(bind(likeEscaped(filter.value))) || '%'"
+        case .startsWith: return "\(column) LIKE \(bind(likeEscaped(filter.value))) || '%'"
+        case .endsWith: return "\(column) LIKE '%' || \(bind(likeEscaped(filter.value)))"
+        case .exists: return filter.value.lowercased() == "false" || filter.value == "0" ? "false" : "true"
+        case .gt, .gte, .lt, .lte: return nil
+        }
+    }
+
+    /// A value matched literally inside a LIKE pattern.
+    static func likeEscaped(_ value: String) -> String {
+        value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%")
+            .replacingOccurrences(of: "_", with: "\\_")
+    }
+
+    /// `equals` on a field under a jsonb column with a GIN index: containment finds the
+    /// candidates (the value as a string, in an array, or as the JSON it spells), and the
+    /// document's own condition on `node` keeps the exact matches. Nil for array positions.
+    static func containmentCondition(_ filter: Filter, column: String, under path: [String], node: String, _ bind: Binder) -> String? {
+        guard !path.contains(where: { $0.allSatisfy(\.isNumber) }) else { return nil }
+        var values: [JSON] = [.string(filter.value), [.string(filter.value)]]
+        if let spelled = try? JSON.parse(filter.value), spelled != .null { values.append(spelled) }
+        let candidates = values.map { value in
+            let nested = path.reversed().reduce(value) { inner, key in JSON.object([(key, inner)]) }
+            return "\(column) @> \(bind(nested.serialized))::jsonb"
+        }
+        return "(\(candidates.joined(separator: " OR "))) AND \(condition(filter, node: node, bind))"
+    }
+
+    /// A comparison of a field shown as epoch milliseconds, `round(extract(epoch FROM column) *
+    /// 1000)`, as a comparison of the timestamp column itself, which an index serves. A value
+    /// that is no number matches nothing, as it does on the document.
+    static func millisecondsCondition(_ filter: Filter, column: String, _ bind: Binder) -> String? {
+        guard [.gt, .gte, .lt, .lte].contains(filter.op) else { return nil }
+        guard let number = filter.number else { return "false" }
+        // Beyond any timestamp PostgreSQL holds: everything is below it, or nothing.
+        guard abs(number) < 1e15 else { return (number > 0) == [.lt, .lte].contains(filter.op) ? "true" : "false" }
+        // round(x) > n ⟺ x ≥ ⌊n⌋ + ½;  round(x) ≥ n ⟺ x ≥ ⌈n⌉ − ½;  < and ≤ likewise, in µs.
+        let (bound, op): (Double, String) =
+            switch filter.op {
+            case .gt: (number.rounded(.down) + 0.5, ">=")
+            case .gte: (number.rounded(.up) - 0.5, ">=")
+            case .lt: (number.rounded(.up) - 0.5, "<")
+            default: (number.rounded(.down) + 0.5, "<")
+            }
+        return "\(column) \(op) timestamptz 'epoch' + \(bind(Int64(bound * 1000))) * interval '1 microsecond'"
+    }
+}
+
+extension ItentialSearch.Operator {
+    /// The SQL comparison of `gt`, `gte`, `lt` and `lte`.
+    var sql: String {
+        switch self {
+        case .gt: ">"
+        case .gte: ">="
+        case .lt: "<"
+        case .lte: "<="
+        default: "="
         }
     }
 }
@@ -134,46 +257,116 @@ public enum ItentialTaskStatus {
 }
 
 extension ItentialJobs {
-    /// Jobs as their documents show them: the snapshot with the fields of its row (`rowFields`),
-    /// the metrics merged. (Task states and `metrics.progress` are rendered, not searched.)
-    static let searchDocuments = """
-        SELECT j.public_id AS key, j.id,
-               j.document || f.fields
-                   || jsonb_build_object('metrics', coalesce(j.document->'metrics', '{}') || (f.fields->'metrics')) AS doc,
-               j.document->'groups' AS groups
-        FROM jobs j LEFT JOIN users claimer ON claimer.id = j.claimed_by CROSS JOIN LATERAL (SELECT \(rowFields) AS fields) f
-        WHERE j.surface = 'itential'
+    /// The document a read shows, from its row: the snapshot with the fields of its row
+    /// (`rowFields`), the metrics merged. (Task states and `metrics.progress` are rendered only.)
+    static let searchedDocument = """
+        (j.document || \(rowFields) || jsonb_build_object('metrics', coalesce(j.document->'metrics', '{}') || (\(rowFields)->'metrics')))
         """
+    static let startMilliseconds = "round(extract(epoch FROM j.created_at) * 1000)"
+
+    /// Jobs as searches see them. Their row gives `_id`, `status`, `name` and the metrics, which
+    /// the indexes of migration 0015 serve; `variables` has a GIN index for equality.
+    static let searchDocuments = ItentialSearch.Documents(
+        table: "jobs", from: "jobs j LEFT JOIN users claimer ON claimer.id = j.claimed_by", scope: "j.surface = 'itential'",
+        key: "j.public_id", id: "j.id", groups: "j.document->'groups'",
+        node: { path, bind in
+            switch path {
+            case ["_id"]: return "to_jsonb(j.public_id)"
+            case ["status"]: return "to_jsonb(j.status)"
+            case ["metrics", "start_time"]: return "to_jsonb(\(startMilliseconds))"
+            case ["metrics", "owner"]: return "coalesce(to_jsonb(claimer.account_id), j.document #> '{metrics,owner}')"
+            default:
+                let fromRow = path.first.map { ["_id", "status", "metrics"].contains($0) } ?? true
+                return "\(fromRow ? searchedDocument : "j.document") #> \(bind(path))::text[]"
+            }
+        },
+        indexed: { filter, bind in
+            switch filter.path {
+            case ["status"], ["_id"]:
+                return [.contains, .startsWith, .endsWith].contains(filter.op)
+                    ? nil : ItentialSearch.textCondition(filter, column: filter.path == ["_id"] ? "j.public_id" : "j.status", bind)
+            case ["name"]: return ItentialSearch.textCondition(filter, column: "j.name", bind)
+            case ["metrics", "start_time"]: return ItentialSearch.millisecondsCondition(filter, column: "j.created_at", bind)
+            case ["metrics", "end_time"]:
+                return ItentialSearch.millisecondsCondition(filter, column: "j.finished_at", bind).map {
+                    "j.status IN ('complete', 'canceled') AND \($0)"
+                }
+            case ["metrics", "owner"] where filter.op == .equals:
+                // A claim is the only owner a job's document has.
+                return "j.claimed_by IN (SELECT id FROM users WHERE account_id = \(bind(filter.value)))"
+            case let path where path.first == "variables" && path.count > 1 && filter.op == .equals:
+                return ItentialSearch.containmentCondition(
+                    filter, column: "j.document->'variables'", under: Array(path.dropFirst()), node: "j.document #> \(bind(path))::text[]",
+                    bind)
+            default: return nil
+            }
+        },
+        ordering: { path in
+            switch path {
+            case ["metrics", "start_time"]: ItentialSearch.Ordering(expression: "j.created_at", nullable: false)
+            case ["name"]: ItentialSearch.Ordering(expression: "j.name", nullable: false)
+            case ["_id"]: ItentialSearch.Ordering(expression: "j.public_id", nullable: false)
+            default: nil
+            }
+        })
 
     /// A page of jobs matching the search, in its order.
     public func search(_ search: ItentialSearch) throws -> ItentialSearch.Page<ItentialJob> {
-        let page = try search.run(Self.searchDocuments, on: connection)
+        let page = try search.run(over: Self.searchDocuments, on: connection)
         let found = try jobs(ids: page.items)
         return ItentialSearch.Page(items: page.items.compactMap { id in found.first { $0.id == id } }, total: page.total)
     }
 }
 
 extension ItentialManualTasks {
-    /// Activated task iterations as `/operations-manager/tasks/{id}` shows them.
-    static let searchDocuments = """
-        SELECT t.iteration_id::text AS key, t.id, t.input::jsonb || jsonb_build_object(
-                   '_id', t.iteration_id, 'status', \(ItentialTaskStatus.sql("t.status")),
-                   'job', jsonb_build_object('_id', j.public_id, 'task', t.key, 'name', j.name,
-                                             'description', j.document->'description', 'ancestors', j.document->'ancestors'),
-                   'metrics', jsonb_build_object(
-                       'start_time', round(extract(epoch FROM t.ready_at) * 1000),
-                       'end_time', round(extract(epoch FROM t.finished_at) * 1000),
-                       'claim_time', round(extract(epoch FROM t.claimed_at) * 1000),
-                       'finish_state', t.finish_state,
-                       'owner', CASE WHEN t.automatic THEN 'Pronghorn' ELSE coalesce(owner.account_id, '') END)) AS doc,
-               j.document->'groups' AS groups
-        FROM tasks t JOIN jobs j ON j.id = t.job_id LEFT JOIN users owner ON owner.id = t.claimed_by
-        WHERE j.surface = 'itential' AND t.iteration_id IS NOT NULL
+    static let startMilliseconds = "round(extract(epoch FROM t.ready_at) * 1000)"
+
+    /// An activated task iteration as `/operations-manager/tasks/{id}` shows it.
+    static let searchedDocument = """
+        (t.input::jsonb || jsonb_build_object(
+            '_id', t.iteration_id, 'status', \(ItentialTaskStatus.sql("t.status")),
+            'job', jsonb_build_object('_id', j.public_id, 'task', t.key, 'name', j.name,
+                                      'description', j.document->'description', 'ancestors', j.document->'ancestors'),
+            'metrics', jsonb_build_object(
+                'start_time', \(startMilliseconds),
+                'end_time', round(extract(epoch FROM t.finished_at) * 1000),
+                'claim_time', round(extract(epoch FROM t.claimed_at) * 1000),
+                'finish_state', t.finish_state,
+                'owner', CASE WHEN t.automatic THEN 'Pronghorn' ELSE coalesce(owner.account_id, '') END)))
         """
+
+    /// Task iterations as searches see them: `status` and `metrics.start_time` come from
+    /// indexed columns (an iteration always has its `ready_at`).
+    static let searchDocuments = ItentialSearch.Documents(
+        table: "tasks", from: "tasks t JOIN jobs j ON j.id = t.job_id LEFT JOIN users owner ON owner.id = t.claimed_by",
+        scope: "j.surface = 'itential' AND t.iteration_id IS NOT NULL", key: "t.iteration_id::text", id: "t.id",
+        groups: "j.document->'groups'",
+        node: { path, bind in
+            switch path {
+            case ["_id"]: return "to_jsonb(t.iteration_id::text)"
+            case ["status"]: return "to_jsonb(\(ItentialTaskStatus.sql("t.status")))"
+            case ["metrics", "start_time"]: return "to_jsonb(\(startMilliseconds))"
+            default:
+                let fromRow = path.first.map { ["_id", "status", "job", "metrics"].contains($0) } ?? true
+                return "\(fromRow ? searchedDocument : "t.input::jsonb") #> \(bind(path))::text[]"
+            }
+        },
+        indexed: { filter, bind in
+            switch (filter.path, filter.op) {
+            case (["status"], .equals), (["status"], .notEquals):
+                let statuses = TaskStatus.allCases.filter { ItentialTaskStatus.name($0) == filter.value }.map(\.rawValue)
+                return "\(filter.op == .equals ? "" : "NOT ")t.status = ANY(\(bind(statuses))::text[])"
+            case (["metrics", "start_time"], _): return ItentialSearch.millisecondsCondition(filter, column: "t.ready_at", bind)
+            default: return nil
+            }
+        },
+        ordering: { path in
+            path == ["metrics", "start_time"] ? ItentialSearch.Ordering(expression: "t.ready_at", nullable: false) : nil
+        })
 
     /// A page of task iterations matching the search, in its order.
     public func search(_ search: ItentialSearch) throws -> ItentialSearch.Page<ItentialIteration> {
-        let page = try search.run(Self.searchDocuments, on: connection)
+        let page = try search.run(over: Self.searchDocuments, on: connection)
         let found = try connection.rows(Self.byIterations, page.items)
         return ItentialSearch.Page(items: page.items.compactMap { id in found.first { $0.id == id } }, total: page.total)
     }

@@ -1,0 +1,16 @@
+-- Indexes for the Itential searches people run (ItentialSearch.Documents): the default sort by
+-- start time, name sorts and filters (trigram for contains/starts-with/ends-with), end-time
+-- ranges, and equality on variables. Partial, so other surfaces' writes do not maintain them.
+-- pg_trgm is a trusted extension: the database owner may create it.
+CREATE EXTENSION IF NOT EXISTS pg_trgm;
+
+CREATE INDEX jobs_itential_start ON jobs (created_at, id) WHERE surface = 'itential';
+CREATE INDEX jobs_itential_status_start ON jobs (status, created_at, id) WHERE surface = 'itential';
+CREATE INDEX jobs_itential_name ON jobs (name, id) WHERE surface = 'itential';
+CREATE INDEX jobs_itential_name_trigrams ON jobs USING gin (name gin_trgm_ops) WHERE surface = 'itential';
+CREATE INDEX jobs_itential_end ON jobs (finished_at) WHERE surface = 'itential' AND status IN ('complete', 'canceled');
+CREATE INDEX jobs_itential_variables ON jobs USING gin ((document -> 'variables') jsonb_path_ops) WHERE surface = 'itential';
+
+-- Task iterations (an iteration always has its ready_at): the default sort and status filters.
+CREATE INDEX tasks_iteration_start ON tasks (ready_at, id) WHERE iteration_id IS NOT NULL;
+CREATE INDEX tasks_iteration_status ON tasks (status, ready_at, id) WHERE iteration_id IS NOT NULL;
