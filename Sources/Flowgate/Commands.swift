@@ -11,7 +11,12 @@ enum Commands {
         usage: flowgate COMMAND
           serve                      run the FastCGI server in a worker process that is restarted when it
                                      dies (refuses while migrations are pending)
-          migrate                    apply pending migrations and refresh report views
+          migrate                    apply pending migrations, refresh report views, create the history
+                                     partitions of the months ahead
+          prune --before DATE [--surface S] [--events keep|detach|drop]
+                                     delete jobs that ended before DATE (YYYY-MM-DD, UTC, or ISO time) with
+                                     their tasks and holds; their events are kept (default), or the month
+                                     partitions before DATE are detached as tables or dropped
           user add NAME --password P [--email E] [--role R]... [--privilege P]... [--group G]...
           ensure-admin               create user 'admin' with every role and privilege if no admin exists
                                      (password from FLOWGATE_ADMIN_PASSWORD, default 'admin')
@@ -27,6 +32,7 @@ enum Commands {
             switch arguments.first {
             case "serve": return try serve(configuration)
             case "migrate": return try migrate(configuration)
+            case "prune": return try prune(Array(arguments.dropFirst()), configuration)
             case "user" where arguments.dropFirst().first == "add": return try addUser(Array(arguments.dropFirst(2)), configuration)
             case "ensure-admin": return try ensureAdmin(configuration)
             case "token" where arguments.dropFirst().first == "issue" && arguments.count == 3:
@@ -63,10 +69,46 @@ enum Commands {
     static func migrate(_ configuration: Configuration) throws -> Int32 {
         let connection = try Connection(conninfo: configuration.conninfo)
         let applied = try migrator(configuration).migrate(on: connection)
+        let partitions = try History.ensurePartitions(on: connection)
         Log.info(
             applied.isEmpty ? "database is up to date" : "migrations applied",
-            [("applied", applied.joined(separator: ","))])
+            [("applied", applied.joined(separator: ",")), ("history_partitions_created", String(partitions))])
         return 0
+    }
+
+    static func prune(_ arguments: [String], _ configuration: Configuration) throws -> Int32 {
+        var before: Double?
+        var surface: SurfaceName?
+        var events = History.EventPolicy.keep
+        var index = 0
+        while index + 1 < arguments.count {
+            let value = arguments[index + 1]
+            switch arguments[index] {
+            case "--before":
+                before = Timestamp.parse(value.count == 10 ? value + "T00:00:00Z" : value)
+            case "--surface": surface = SurfaceName(rawValue: value)
+            case "--events":
+                guard let policy = History.EventPolicy(rawValue: value) else { return usageError() }
+                events = policy
+            default: return usageError()
+            }
+            index += 2
+        }
+        guard let before, index == arguments.count else { return usageError() }
+        let connection = try Connection(conninfo: configuration.conninfo)
+        let result = try History.prune(before: before, surface: surface, events: events, on: connection)
+        Log.info(
+            "pruned",
+            [
+                ("jobs", String(result.jobs)), ("events", events.rawValue),
+                ("partitions", result.partitions.joined(separator: ",")),
+            ])
+        return 0
+    }
+
+    private static func usageError() -> Int32 {
+        print(usage)
+        return 2
     }
 
     /// The supervisor (checks migrations, opens the socket, keeps a worker running), or, when
@@ -98,7 +140,8 @@ enum Commands {
             // Connect lazily: a worker that starts while the database is down answers 503s.
             HTTPBridge(application: application, session: Session(connectingLater: conninfo, surfaces: Wiring.surfaces))
         }
-        return try Lifecycle.run(services: [server] + Wiring.runners(configuration)) {
+        let services: [any Service] = [server, HistoryMaintenance(conninfo: conninfo)] + Wiring.runners(configuration)
+        return try Lifecycle.run(services: services) {
             Log.info(
                 "serving",
                 [

@@ -13,6 +13,7 @@ protocol Service: AnyObject {
 
 extension FastCGIServer: Service {}
 extension Runner: Service {}
+extension HistoryMaintenance: Service {}
 
 /// Starts services and stops them on SIGTERM or SIGINT.
 ///

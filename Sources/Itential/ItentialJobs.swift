@@ -173,7 +173,7 @@ public struct ItentialJobs {
                coalesce((SELECT json_agg(json_build_object(
                     'task', CASE WHEN e.event = 'task_failed' THEN e.task_key ELSE 'job' END,
                     'message', e.detail->>'error', 'at', extract(epoch FROM e.at) * 1000) ORDER BY e.id)
-                FROM job_events e WHERE e.job_id = j.id AND e.detail ? 'error'
+                FROM job_events e WHERE e.job_id = j.id AND e.at >= j.created_at AND e.detail ? 'error'
                   AND (e.event = 'task_failed' OR e.event = 'job_status_changed')), '[]') AS errors, j.public_id
         """
 

@@ -14,7 +14,8 @@ package enum StepQueries {
                   AND (dj.id IS NULL OR dj.status = 'closed'
                        OR (h.kind = 'step_dependency' AND EXISTS (
                            SELECT 1 FROM job_events e
-                           WHERE e.job_id = dj.id AND e.task_key = h.depends_on_task_key AND e.event = 'task_finished')))
+                           WHERE e.job_id = dj.id AND e.at >= dj.created_at AND e.task_key = h.depends_on_task_key
+                                 AND e.event = 'task_finished')))
                   THEN extract(epoch FROM now())
         END
         """
@@ -159,7 +160,7 @@ package enum StepQueries {
         "wm_dependency_target",
         """
         SELECT j.id, j.status = 'closed' AS is_closed, (SELECT json_agg(t.key) FROM tasks t WHERE t.job_id = j.id) AS steps,
-               (SELECT json_agg(DISTINCT e.task_key) FROM job_events e WHERE e.job_id = j.id AND e.event = 'task_finished')
+               (SELECT json_agg(DISTINCT e.task_key) FROM job_events e WHERE e.job_id = j.id AND e.at >= j.created_at AND e.event = 'task_finished')
                    AS finished
         FROM jobs j WHERE j.item_id = $1 AND j.surface = '\(surface)' AND j.public_id = $2
         """, binding: Int64.self, String.self,
@@ -176,7 +177,7 @@ package enum StepQueries {
         """
         SELECT to_char(e.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS date, e.task_key, e.actor, e.event,
                e.from_status, e.to_status, e.detail
-        FROM job_events e WHERE e.job_id = $1 ORDER BY e.id
+        FROM job_events e WHERE e.job_id = $1 AND e.at >= (SELECT created_at FROM jobs WHERE id = $1) ORDER BY e.id
         """, binding: Int64.self,
         reading: { row in
             StepJobHistoryEntry(

@@ -11,7 +11,7 @@ import XCTest
 final class StatementCatalogTests: XCTestCase {
     static let catalogs: [any StatementCatalog.Type] = [
         AccountQueries.self, FileQueries.self, JobEvents.self, JobQueries.self, Jobs.self, Session.self,
-        ItentialJobs.self, ItentialManualTasks.self, ItentialWorkflows.self,
+        History.self, ItentialJobs.self, ItentialManualTasks.self, ItentialWorkflows.self,
         JobTypeQueries.self, ScaleCountQueries.self, ScaleJobQueries.self, WorkspaceQueries.self,
         Community.self, StepJobs.self, StepQueries.self, WorkflowItems.self,
     ]
