@@ -73,6 +73,24 @@ final class ItentialJobTests: ItentialTestCase {
         XCTAssertEqual(runs.first?.string(0), "1", "the join runs once")
     }
 
+    /// A one-task job's history: its start and end, and the task's queueing, run and result;
+    /// nothing for the tasks created with it or for the start and end markers (it was ten rows).
+    func testAOneTaskJobWritesFiveEvents() throws {
+        let name = try it.workflow(
+            [("a1", ItentialFixture.stub())],
+            [("workflow_start", ["a1": ItentialFixture.success]), ("a1", ["workflow_end": ItentialFixture.success])])
+        let id = try XCTUnwrap(it.start(name)["_id"]?.stringValue)
+        let done = try it.job(id, until: ["complete", "error"])
+        XCTAssertEqual(done["status"], "complete")
+        XCTAssertEqual(done["tasks"]?["workflow_end"]?["status"], "complete", "a marker still shows as finished")
+        let events = try TestStack.database().execute(
+            sql: """
+                SELECT string_agg(e.event || coalesce(':' || e.task_key, ''), ',' ORDER BY e.id)
+                FROM job_events e JOIN jobs j ON j.id = e.job_id WHERE j.public_id = $1
+                """, [id])
+        XCTAssertEqual(events.first?.string(0), "job_created,task_ready:a1,task_started:a1,task_finished:a1,job_status_changed")
+    }
+
     func testStallGoesToErrorWithTheNoTransitionsMessage() throws {
         let name = try it.workflow(
             [("a1", ItentialFixture.stub("failure"))],

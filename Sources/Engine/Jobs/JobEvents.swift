@@ -9,6 +9,8 @@ public enum JobEventKind: String, CaseIterable, Sendable {
     case jobReleased = "job_released"
     case jobAssigned = "job_assigned"
     case jobDeleted = "job_deleted"
+    /// Written until migration 0016; older history has it (a job's tasks now come with its
+    /// `job_created`).
     case taskCreated = "task_created"
     case taskReady = "task_ready"
     case taskStarted = "task_started"

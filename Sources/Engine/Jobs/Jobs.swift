@@ -120,12 +120,8 @@ public struct Jobs {
             })
         try tx.run(JobQueries.insertTasks, job.id, tasks.serialized)
         let snapshots = try machine.taskSnapshots(jobId: job.id)
-        try JobEvents.record(
-            [JobEvent(jobId: job.id, .jobCreated, actor: actor, to: job.status)]
-                + snapshots.map {
-                    JobEvent(jobId: job.id, taskId: $0.id, taskKey: $0.key, .taskCreated, actor: actor, to: $0.status.rawValue)
-                },
-            on: tx)
+        // One event: the tasks are created with their job, and their rows say so.
+        try JobEvents.record([JobEvent(jobId: job.id, .jobCreated, actor: actor, to: job.status)], on: tx)
         try machine.apply(flow.start(snapshots, job: new.document), to: job, actor: actor)
         return job
     }

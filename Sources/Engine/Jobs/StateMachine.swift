@@ -65,9 +65,11 @@ public struct StateMachine {
     }
 
     /// Moves a task; the task row is locked, and its job must already be locked by the caller.
+    /// `event` nil writes no history row: only for a move another event of the same
+    /// transaction already records.
     public func changeTaskStatus(
         _ job: JobRef, taskId: Int64, to status: TaskStatus, actor: Actor,
-        event: JobEventKind = .taskStatusChanged, detail: JSON = [:]
+        event: JobEventKind? = .taskStatusChanged, detail: JSON = [:]
     ) throws {
         guard let (key, current) = try connection.first(JobQueries.lockTask, taskId, job.id) else {
             throw EngineError(.notFound, "Task \(taskId) not found in job \(job.publicId)")
@@ -76,8 +78,11 @@ public struct StateMachine {
             throw EngineError(.conflict, "Task \(key) cannot go from \(current.rawValue) to \(status.rawValue)")
         }
         try connection.run(JobQueries.setTaskStatus, taskId, status)
-        try record(
-            job, taskId: taskId, taskKey: key, event: event, actor: actor, from: current.rawValue, to: status.rawValue, detail: detail)
+        if let event {
+            try record(
+                job, taskId: taskId, taskKey: key, event: event, actor: actor, from: current.rawValue, to: status.rawValue,
+                detail: detail)
+        }
         if status == .ready { try connection.run(JobQueries.notifyRunners) }
     }
 
@@ -128,10 +133,10 @@ extension StateMachine {
             case let .skip(taskId):
                 try changeTaskStatus(job, taskId: taskId, to: .skipped, actor: actor, detail: ["reason": "dead path"])
             case let .complete(taskId, finishState):
+                // A marker does no work: its row keeps when and how it finished, and the job's own
+                // event of the same transaction (its start, or its end) records the moment.
                 try connection.run(JobQueries.setFinishState, taskId, finishState)
-                try changeTaskStatus(
-                    job, taskId: taskId, to: .succeeded, actor: actor, event: .taskFinished,
-                    detail: ["finish_state": .string(finishState)])
+                try changeTaskStatus(job, taskId: taskId, to: .succeeded, actor: actor, event: nil)
             case let .finishJob(status, error):
                 // A job that already stalled stays so when a parallel branch ends later.
                 if status == job.status { continue }
