@@ -86,11 +86,10 @@ final class SchemaWorkTests: XCTestCase {
         }
         let doubling = JSONSchema(.object([("definitions", .object(definitions)), ("$ref", "#/definitions/d30")]))
         let selfReferencing = JSONSchema(["anyOf": [["$ref": "#"], ["$ref": "#"]]])
+        // The budget, not the 2^30 checks the schema asks for, ends the walk (no clock: a loaded
+        // machine must not fail it).
         for schema in [doubling, selfReferencing] {
-            let started = Date()
-            let violations = schema.validate(42)
-            XCTAssertEqual(violations.map(\.keyword), ["budget"])
-            XCTAssertLessThan(Date().timeIntervalSince(started), 2)
+            XCTAssertEqual(schema.validate(42).map(\.keyword), ["budget"])
         }
         XCTAssertEqual(doubling.validate("fine").map(\.keyword), ["budget"], "even a valid instance needs the checks")
         XCTAssertTrue(JSONSchema(["type": "object", "properties": ["a": ["type": "integer"]]]).isValid(["a": 1]))
