@@ -63,7 +63,7 @@ public struct ItentialSearch: Sendable {
 
     /// The SQL of the search over `documents` and its parameters: one row with `total` (every
     /// match) and `keys` (the page's keys in order, as a JSON array).
-    func sql(over documents: Documents) -> (sql: String, parameters: [any PostgresParameter]) {
+    package func sql(over documents: Documents) -> (sql: String, parameters: [any PostgresParameter]) {
         let bind = Binder()
         var conditions = [documents.scope]
         var everyPartIndexed = true
@@ -83,15 +83,23 @@ public struct ItentialSearch: Sendable {
         if !everyPartIndexed {
             conditions.append("\(documents.id) > (SELECT coalesce(max(id), 0) FROM \(documents.table)) - \(Self.unindexedWindow)")
         }
-        let matches = "FROM \(documents.from) WHERE \(conditions.joined(separator: " AND "))"
+        let conditionText = conditions.joined(separator: " AND ")
+        // Each statement joins only what it reads: an unused join costs the count its index-only
+        // scan (PostgreSQL drops the join, but not the columns it would have read).
+        func source(_ reading: String) -> String {
+            ([documents.table + " " + documents.alias] + documents.joins.filter { reading.contains($0.alias + ".") }.map(\.sql))
+                .joined(separator: " ")
+        }
+        let counted = "FROM \(source(conditionText)) WHERE \(conditionText)"
+        let paged = "FROM \(source(conditionText + ordering.expression + documents.key)) WHERE \(conditionText)"
         let direction = descending ? "DESC" : "ASC"
         // NULLS LAST only where the column can be null, so that an index on a NOT NULL column serves
         // both directions.
         let sortedBy = "\(direction)\(ordering.nullable ? " NULLS LAST" : ""), "
         let sql = """
-            SELECT (SELECT count(*) \(matches)) AS total,
+            SELECT (SELECT count(*) \(counted)) AS total,
                    (SELECT json_agg(page.key ORDER BY page.sort_value \(sortedBy)page.id \(direction)) FROM (
-                        SELECT \(documents.key) AS key, \(ordering.expression) AS sort_value, \(documents.id) AS id \(matches)
+                        SELECT \(documents.key) AS key, \(ordering.expression) AS sort_value, \(documents.id) AS id \(paged)
                         ORDER BY \(ordering.expression) \(sortedBy)\(documents.id) \(direction)
                         LIMIT \(bind(limit)) OFFSET \(bind(skip))) page) AS keys
             """
@@ -99,7 +107,7 @@ public struct ItentialSearch: Sendable {
     }
 
     /// Runs the search over `documents`; returns the page's keys in order and the total.
-    func run(over documents: Documents, on connection: Connection) throws -> Page<String> {
+    package func run(over documents: Documents, on connection: Connection) throws -> Page<String> {
         let (sql, parameters) = sql(over: documents)
         guard let row = try connection.execute(sql: sql, parameters).rows.first else { return Page(items: [], total: 0) }
         let keys = try row.optionalJSON("keys")?.arrayValue?.compactMap(\.stringValue) ?? []
@@ -107,7 +115,7 @@ public struct ItentialSearch: Sendable {
     }
 
     /// Collects a statement's parameters as its SQL is written.
-    final class Binder {
+    package final class Binder {
         private(set) var values: [any PostgresParameter] = []
 
         func callAsFunction(_ value: any PostgresParameter) -> String {
@@ -117,17 +125,24 @@ public struct ItentialSearch: Sendable {
     }
 
     /// A sort key an index keeps in order.
-    struct Ordering: Sendable {
+    package struct Ordering: Sendable {
         let expression: String
         let nullable: Bool
     }
 
-    /// What a search runs over: rows of `table` (alias in `from`), and for each dotted path of
-    /// their documents how the field is reached. Paths an index serves map to columns; any other
-    /// reads the document (`node`).
-    struct Documents: Sendable {
+    /// A table joined to the searched rows, under its alias.
+    package struct Join: Sendable {
+        let alias: String
+        let sql: String
+    }
+
+    /// What a search runs over: rows of `table` (as `alias`) with the `joins` their fields need,
+    /// and for each dotted path of their documents how the field is reached. Paths an index
+    /// serves map to columns; any other reads the document (`node`).
+    package struct Documents: Sendable {
         let table: String
-        let from: String
+        let alias: String
+        let joins: [Join]
         let scope: String
         let key: String
         let id: String
@@ -138,6 +153,15 @@ public struct ItentialSearch: Sendable {
         let indexed: @Sendable (Filter, Binder) -> String?
         /// A column that an index keeps in the order of the field at a path, or nil.
         let ordering: @Sendable ([String]) -> Ordering?
+
+        /// The same documents with every field read from the document itself: what the indexed
+        /// conditions must agree with (the tests compare the two).
+        package var unindexed: Documents {
+            Documents(
+                table: table, alias: alias, joins: joins, scope: scope, key: key, id: id, groups: groups, node: node,
+                indexed: { _, _ in nil },
+                ordering: { _ in nil })
+        }
     }
 
     /// The SQL of one filter on a document's field; a path that is absent matches nothing but
@@ -266,8 +290,10 @@ extension ItentialJobs {
 
     /// Jobs as searches see them. Their row gives `_id`, `status`, `name` and the metrics, which
     /// the indexes of migration 0015 serve; `variables` has a GIN index for equality.
-    static let searchDocuments = ItentialSearch.Documents(
-        table: "jobs", from: "jobs j LEFT JOIN users claimer ON claimer.id = j.claimed_by", scope: "j.surface = 'itential'",
+    package static let searchDocuments = ItentialSearch.Documents(
+        table: "jobs", alias: "j",
+        joins: [ItentialSearch.Join(alias: "claimer", sql: "LEFT JOIN users claimer ON claimer.id = j.claimed_by")],
+        scope: "j.surface = 'itential'",
         key: "j.public_id", id: "j.id", groups: "j.document->'groups'",
         node: { path, bind in
             switch path {
@@ -335,11 +361,16 @@ extension ItentialManualTasks {
                 'owner', CASE WHEN t.automatic THEN 'Pronghorn' ELSE coalesce(owner.account_id, '') END)))
         """
 
-    /// Task iterations as searches see them: `status` and `metrics.start_time` come from
-    /// indexed columns (an iteration always has its `ready_at`).
-    static let searchDocuments = ItentialSearch.Documents(
-        table: "tasks", from: "tasks t JOIN jobs j ON j.id = t.job_id LEFT JOIN users owner ON owner.id = t.claimed_by",
-        scope: "j.surface = 'itential' AND t.iteration_id IS NOT NULL", key: "t.iteration_id::text", id: "t.id",
+    /// Task iterations as searches see them: Itential's tasks are those of its kinds; `status`,
+    /// `name`, `metrics.owner` and `metrics.start_time` come from indexed columns (an iteration
+    /// always has its `ready_at`).
+    package static let searchDocuments = ItentialSearch.Documents(
+        table: "tasks", alias: "t",
+        joins: [
+            ItentialSearch.Join(alias: "j", sql: "JOIN jobs j ON j.id = t.job_id"),
+            ItentialSearch.Join(alias: "owner", sql: "LEFT JOIN users owner ON owner.id = t.claimed_by"),
+        ],
+        scope: "t.kind LIKE '\(ItentialTasks.prefix)%' AND t.iteration_id IS NOT NULL", key: "t.iteration_id::text", id: "t.id",
         groups: "j.document->'groups'",
         node: { path, bind in
             switch path {
@@ -357,6 +388,15 @@ extension ItentialManualTasks {
                 let statuses = TaskStatus.allCases.filter { ItentialTaskStatus.name($0) == filter.value }.map(\.rawValue)
                 return "\(filter.op == .equals ? "" : "NOT ")t.status = ANY(\(bind(statuses))::text[])"
             case (["metrics", "start_time"], _): return ItentialSearch.millisecondsCondition(filter, column: "t.ready_at", bind)
+            // Only matches that need the name to be there: `->>` reads an absent name as NULL.
+            case (["name"], .equals), (["name"], .contains), (["name"], .startsWith), (["name"], .endsWith):
+                return ItentialSearch.textCondition(filter, column: "(t.input->>'name')", bind).map {
+                    "json_typeof(t.input->'name') = 'string' AND \($0)"
+                }
+            case (["metrics", "owner"], .equals) where !filter.value.isEmpty:
+                // Automatic tasks show the platform's own name as their owner.
+                let claimed = "(NOT t.automatic AND t.claimed_by IN (SELECT id FROM users WHERE account_id = \(bind(filter.value))))"
+                return filter.value == "Pronghorn" ? "(t.automatic OR \(claimed))" : claimed
             default: return nil
             }
         },

@@ -11,6 +11,8 @@ CREATE INDEX jobs_itential_name_trigrams ON jobs USING gin (name gin_trgm_ops) W
 CREATE INDEX jobs_itential_end ON jobs (finished_at) WHERE surface = 'itential' AND status IN ('complete', 'canceled');
 CREATE INDEX jobs_itential_variables ON jobs USING gin ((document -> 'variables') jsonb_path_ops) WHERE surface = 'itential';
 
--- Task iterations (an iteration always has its ready_at): the default sort and status filters.
-CREATE INDEX tasks_iteration_start ON tasks (ready_at, id) WHERE iteration_id IS NOT NULL;
-CREATE INDEX tasks_iteration_status ON tasks (status, ready_at, id) WHERE iteration_id IS NOT NULL;
+-- Itential task iterations (its tasks' kinds start with itential:; an iteration always has its
+-- ready_at): the default sort, status and name filters.
+CREATE INDEX tasks_iteration_start ON tasks (ready_at, id) WHERE kind LIKE 'itential:%' AND iteration_id IS NOT NULL;
+CREATE INDEX tasks_iteration_status ON tasks (status, ready_at, id) WHERE kind LIKE 'itential:%' AND iteration_id IS NOT NULL;
+CREATE INDEX tasks_iteration_name_trigrams ON tasks USING gin ((input ->> 'name') gin_trgm_ops) WHERE kind LIKE 'itential:%' AND iteration_id IS NOT NULL;
