@@ -146,16 +146,24 @@ package enum ScaleJobQueries {
         "scale_job_by_id", "SELECT \(columns) FROM \(source) WHERE j.surface = 'scale' AND j.public_id = $1", binding: String.self,
         reading: ScaleJobs.record)
 
-    static let list = Query(
-        "scale_job_list",
-        """
-        SELECT \(columns), count(*) OVER () AS total FROM \(source)
-        WHERE j.surface = 'scale'
+    /// The jobs `list` finds: $1 statuses, $2 job type ids, $3 job type names, $4/$5 the
+    /// last status change from and to (a time, or an ISO duration back from now).
+    static let listed = """
+        j.surface = 'scale'
           AND ($1::text[] IS NULL OR j.status = ANY($1::text[]))
           AND ($2::bigint[] IS NULL OR j.job_type_id = ANY($2::bigint[]))
           AND ($3::text[] IS NULL OR jt.name = ANY($3::text[]))
           AND ($4::text IS NULL OR j.last_status_change >= \(ScaleCountQueries.bound("$4")))
           AND ($5::text IS NULL OR j.last_status_change <= \(ScaleCountQueries.bound("$5")))
+        """
+
+    /// A page, newest change first, and the count of all it found: counted apart, so that the
+    /// page reads no more rows than it shows.
+    static let list = Query(
+        "scale_job_list",
+        """
+        SELECT \(columns), (SELECT count(*) FROM jobs j JOIN job_types jt ON jt.id = j.job_type_id WHERE \(listed)) AS total
+        FROM \(source) WHERE \(listed)
         ORDER BY j.last_status_change DESC, j.id DESC LIMIT $6 OFFSET $7
         """, binding: [String]?.self, String?.self, [String]?.self, String?.self, String?.self, Int.self, Int.self,
         reading: { (job: try ScaleJobs.record($0), total: try $0.value("total", as: Int.self)) })
