@@ -50,6 +50,17 @@ public enum JobField: String, Sendable, CaseIterable {
         }
     }
 
+    /// What a sort on the field orders by: the timestamp itself where its text sorts the same
+    /// way (so that an index serves it; jobs within one second then keep their creation order),
+    /// else the text the field shows.
+    var orderSQL: String {
+        switch self {
+        case .createdDate: "j.created_at"
+        case .endDate: "j.finished_at"
+        default: isList ? "array_to_string(\(sql), ', ')" : sql
+        }
+    }
+
     private func currentSteps(_ value: String) -> String {
         "ARRAY(SELECT \(value) FROM tasks t WHERE t.job_id = j.id AND t.is_current AND j.status = 'open' ORDER BY t.position)"
     }
@@ -147,7 +158,7 @@ extension StepJobs {
             field.isList ? "array_to_string(\(field.sql), ', ')" : "\(field.sql)::text"
         }
         let order =
-            (search.sort.map { "\($0.0.isList ? "array_to_string(\($0.0.sql), ', ')" : $0.0.sql) \($0.ascending ? "ASC" : "DESC")" } + [
+            (search.sort.map { "\($0.0.orderSQL) \($0.ascending ? "ASC" : "DESC")" } + [
                 "j.id"
             ])
             .joined(separator: ", ")
