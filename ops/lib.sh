@@ -327,5 +327,39 @@ stop_stack() {
         name=$(basename "$file" .pid)
         stop_instance "${name#flowgate-}" || true
     done
+    # A standby first: it would otherwise keep trying to reach the stopped primary.
+    replica_stop || true
     pg_stop
+}
+
+# --- hot standby (ops/replica) ----------------------------------------------------------------
+# A streaming copy of the local cluster that report queries can run on, so that they take no
+# locks, buffers or I/O from the primary's claims:
+#   replica/  its data directory (a pg_basebackup of pgdata/)   replica-pg/  its socket (0700)
+FG_REPLICA_PORT=${FLOWGATE_REPLICA_PORT:-5433}
+FG_REPLICA_SLOT=flowgate_replica
+
+replica_dir() { echo "$FG_STATE/replica"; }
+replica_socket_dir() { echo "$FG_STATE/replica-pg"; }
+replication_passfile() { echo "$FG_STATE/secrets/replication.pgpass"; }
+
+# Where report queries go (FLOWGATE_REPORTS_DATABASE_URL): the standby, as the application role,
+# whose password the standby has replicated.
+replica_url() {
+    echo "host=$(replica_socket_dir) port=$FG_REPLICA_PORT dbname=flowgate user=flowgate passfile=$(app_passfile)"
+}
+
+replica_superuser_url() {
+    echo "host=$(replica_socket_dir) port=$FG_REPLICA_PORT dbname=postgres user=postgres passfile=$(superuser_passfile)"
+}
+
+replica_running() {
+    [ -f "$(replica_dir)/PG_VERSION" ] &&
+        as_service_user "$(pg_bin)/pg_ctl" -D "$(replica_dir)" status >/dev/null 2>&1
+}
+
+# Stops the standby (its data and slot stay: the next start catches up). Idempotent.
+replica_stop() {
+    replica_running || return 0
+    as_service_user "$(pg_bin)/pg_ctl" -D "$(replica_dir)" -m fast -w stop >/dev/null
 }
