@@ -288,8 +288,9 @@ extension ItentialJobs {
         """
     static let startMilliseconds = "round(extract(epoch FROM j.created_at) * 1000)"
 
-    /// Jobs as searches see them. Their row gives `_id`, `status`, `name` and the metrics, which
-    /// the indexes of migration 0015 serve; `variables` has a GIN index for equality.
+    /// Jobs as searches see them. Their row gives `_id`, `status`, `name` (a job's row and its
+    /// document both carry its workflow's name) and the metrics, which the indexes of migration
+    /// 0015 serve; `variables` has a GIN index for equality.
     package static let searchDocuments = ItentialSearch.Documents(
         table: "jobs", alias: "j",
         joins: [ItentialSearch.Join(alias: "claimer", sql: "LEFT JOIN users claimer ON claimer.id = j.claimed_by")],

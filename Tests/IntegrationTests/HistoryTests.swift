@@ -25,8 +25,9 @@ final class HistoryTests: XCTestCase {
         try db.run(
             """
             INSERT INTO workflows (surface, public_id, name, document) VALUES ('itential', '\(tag)', '\(tag)', '{}');
-            INSERT INTO jobs (surface, public_id, workflow_id, status, created_at, finished_at)
-            SELECT 'itential', '\(tag)-' || n, (SELECT id FROM workflows WHERE public_id = '\(tag)'),
+            INSERT INTO jobs (surface, public_id, workflow_id, name, document, status, created_at, finished_at)
+            SELECT 'itential', '\(tag)-' || n, (SELECT id FROM workflows WHERE public_id = '\(tag)'), '\(tag)',
+                   jsonb_build_object('name', '\(tag)'),
                    CASE WHEN n IN (7, 8) THEN 'running' ELSE 'complete' END, start, CASE WHEN n NOT IN (7, 8) THEN start + interval '1 hour' END
             FROM generate_series(1, 10) n,
                  LATERAL (SELECT CASE WHEN n > 8 THEN greatest(now() - interval '2 hours', \(Self.month(0)))
