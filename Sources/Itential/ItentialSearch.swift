@@ -213,18 +213,26 @@ public struct ItentialSearch: Sendable {
             .replacingOccurrences(of: "_", with: "\\_")
     }
 
-    /// `equals` on a field under a jsonb column with a GIN index: containment finds the
-    /// candidates (the value as a string, in an array, or as the JSON it spells), and the
-    /// document's own condition on `node` keeps the exact matches. Nil for array positions.
-    static func containmentCondition(_ filter: Filter, column: String, under path: [String], node: String, _ bind: Binder) -> String? {
+    /// `equals` on a field under a jsonb column with a GIN index, as containments. Exact by
+    /// themselves: the field is the string, an array holding it, or the boolean it spells; a
+    /// number, object or array it spells finds candidates whose text the document's own
+    /// condition on `node` then checks (5.0 contains 5); `node` binds its path only then. Nil
+    /// for array positions.
+    static func containmentCondition(
+        _ filter: Filter, column: String, under path: [String], node: @autoclosure () -> String, _ bind: Binder
+    ) -> String? {
         guard !path.contains(where: { $0.allSatisfy(\.isNumber) }) else { return nil }
-        var values: [JSON] = [.string(filter.value), [.string(filter.value)]]
-        if let spelled = try? JSON.parse(filter.value), spelled != .null { values.append(spelled) }
-        let candidates = values.map { value in
+        func contains(_ value: JSON) -> String {
             let nested = path.reversed().reduce(value) { inner, key in JSON.object([(key, inner)]) }
             return "\(column) @> \(bind(nested.serialized))::jsonb"
         }
-        return "(\(candidates.joined(separator: " OR "))) AND \(condition(filter, node: node, bind))"
+        var alternatives = [contains(.string(filter.value)), contains([.string(filter.value)])]
+        switch try? JSON.parse(filter.value) {
+        case let .bool(value)?: alternatives.append(contains(.bool(value)))
+        case nil, .null?, .string?: break
+        case let spelled?: alternatives.append("(\(contains(spelled)) AND \(condition(filter, node: node(), bind)))")
+        }
+        return "(\(alternatives.joined(separator: " OR ")))"
     }
 
     /// A comparison of a field shown as epoch milliseconds, `round(extract(epoch FROM column) *
@@ -389,11 +397,9 @@ extension ItentialManualTasks {
                 let statuses = TaskStatus.allCases.filter { ItentialTaskStatus.name($0) == filter.value }.map(\.rawValue)
                 return "\(filter.op == .equals ? "" : "NOT ")t.status = ANY(\(bind(statuses))::text[])"
             case (["metrics", "start_time"], _): return ItentialSearch.millisecondsCondition(filter, column: "t.ready_at", bind)
-            // Only matches that need the name to be there: `->>` reads an absent name as NULL.
+            // Only matches that need a name: `search_name` is NULL unless the name is text.
             case (["name"], .equals), (["name"], .contains), (["name"], .startsWith), (["name"], .endsWith):
-                return ItentialSearch.textCondition(filter, column: "(t.input->>'name')", bind).map {
-                    "json_typeof(t.input->'name') = 'string' AND \($0)"
-                }
+                return ItentialSearch.textCondition(filter, column: "t.search_name", bind)
             case (["metrics", "owner"], .equals) where !filter.value.isEmpty:
                 // Automatic tasks show the platform's own name as their owner.
                 let claimed = "(NOT t.automatic AND t.claimed_by IN (SELECT id FROM users WHERE account_id = \(bind(filter.value))))"

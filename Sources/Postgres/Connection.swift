@@ -5,10 +5,15 @@ import Glibc
 public struct Statement: Sendable, Hashable {
     public let name: String
     public let sql: String
+    /// Planned with its values at every call rather than prepared once. For statements whose
+    /// optional filters (`$1 IS NULL OR …`) decide which index serves them: the plan a prepared
+    /// statement settles on after five calls cannot use any of those indexes.
+    public let plannedPerCall: Bool
 
-    public init(_ name: String, _ sql: String) {
+    public init(_ name: String, _ sql: String, plannedPerCall: Bool = false) {
         self.name = name
         self.sql = sql
+        self.plannedPerCall = plannedPerCall
     }
 }
 
@@ -87,6 +92,7 @@ public final class Connection {
     /// Runs a named statement with text parameters, preparing it on first use.
     @discardableResult
     public func execute(_ statement: Statement, _ parameters: [any PostgresParameter] = []) throws(PostgresError) -> QueryResult {
+        if statement.plannedPerCall { return try execute(sql: statement.sql, parameters) }
         try prepare(statement)
         let connection = try liveHandle()
         let texts = parameters.map { $0.postgresText }

@@ -9,10 +9,10 @@ public struct Query<each Parameter: PostgresParameter, Output>: Sendable {
     public var sql: String { statement.sql }
 
     public init(
-        _ name: String, _ sql: String, binding: repeat (each Parameter).Type,
+        _ name: String, _ sql: String, binding: repeat (each Parameter).Type, plannedPerCall: Bool = false,
         reading read: @escaping @Sendable (Row) throws -> Output
     ) {
-        statement = Statement(name, sql)
+        statement = Statement(name, sql, plannedPerCall: plannedPerCall)
         self.read = read
     }
 }

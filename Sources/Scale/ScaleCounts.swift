@@ -73,7 +73,7 @@ package enum ScaleCountQueries {
         ORDER BY j.job_type_id,
                  array_position(ARRAY['PENDING', 'BLOCKED', 'QUEUED', 'RUNNING', 'FAILED', 'COMPLETED', 'CANCELED'], j.status),
                  e.category NULLS FIRST
-        """, binding: String.self, String.self, String?.self,
+        """, binding: String.self, String.self, String?.self, plannedPerCall: true,
         reading: { row in
             (
                 jobTypeId: try row.value("job_type_id", as: Int64.self),

@@ -166,7 +166,7 @@ package enum ScaleJobQueries {
         FROM \(source) WHERE \(listed)
         ORDER BY j.last_status_change DESC, j.id DESC LIMIT $6 OFFSET $7
         """, binding: [String]?.self, String?.self, [String]?.self, String?.self, String?.self, Int.self, Int.self,
-        reading: { (job: try ScaleJobs.record($0), total: try $0.value("total", as: Int.self)) })
+        plannedPerCall: true, reading: { (job: try ScaleJobs.record($0), total: try $0.value("total", as: Int.self)) })
 
     static let jobTypeState = Query(
         "scale_job_type_state", "SELECT is_active, is_paused, name FROM job_types WHERE id = $1", binding: Int64.self,

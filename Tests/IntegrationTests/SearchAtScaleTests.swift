@@ -31,7 +31,7 @@ final class SearchAtScaleTests: ItentialTestCase {
         var ids: [String] = []
         for (index, workflow) in [automatic, automatic, automatic, manual, manual, manual].enumerated() {
             let options: JSON = [
-                "description": .string("\(tag) job \(index)"), "variables": ["region": .string(index % 2 == 0 ? "emea" : "apac")],
+                "description": .string("\(tag) job \(index)"), "variables": ["region": .string(index % 2 == 0 ? "emea" : "apac"), "attempt": .number(String(index % 3))],
             ]
             ids.append(try XCTUnwrap(it.start(workflow, options)["_id"]?.stringValue))
         }
@@ -58,7 +58,7 @@ final class SearchAtScaleTests: ItentialTestCase {
                 SELECT id, row_number() OVER (ORDER BY id) FROM jobs WHERE surface IN ('itential', 'workflow_manager') AND public_id = ANY($1::text[])
                 """, [ids])
         try db.run("SELECT bench_clone_register_refs()")
-        try db.run("SELECT bench_clone_history(\(Self.historySize))")
+        try db.run("SELECT bench_clone_history((SELECT count(*) FROM jobs) + \(Self.historySize))")
         // As autovacuum leaves an old history: visibility maps set, statistics fresh. A VACUUM
         // right after a bulk load may leave the pages unmarked (their rows' hint bits are not
         // set yet), so it runs until the map covers the tables, as autovacuum would in time.
@@ -107,6 +107,7 @@ final class SearchAtScaleTests: ItentialTestCase {
             ),
             ("jobs, end time", jobs, search([filter(.gt, "metrics.end_time", "", history.from)])),
             ("jobs, a variable", jobs, search([filter(.equals, "variables.region", "apac")])),
+            ("jobs, a variable as a number", jobs, search([filter(.equals, "variables.attempt", "2")])),
             ("jobs, by name", jobs, search([], sort: ["name"])),
             ("jobs, by name, complete", jobs, search([filter(.equals, "status", "complete")], sort: ["name"], descending: true)),
             ("tasks, default sort", tasks, search([])),
