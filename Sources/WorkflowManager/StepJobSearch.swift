@@ -130,6 +130,10 @@ extension StepJobs {
                         : "\(bind(value)) = ANY(\(field.sql))"
                     return comparison == .notEqual ? "NOT (\(test))" : test
                 }
+                // `closed` is the job's status; compared as such, an index serves it.
+                if field == .closed, comparison == .equal || comparison == .notEqual, value == "0" || value == "1" {
+                    return "j.status \(comparison.rawValue) '\(value == "1" ? "closed" : "open")'"
+                }
                 if field.kind == .integer || field.kind == .double {
                     guard comparison != .like, Double(value) != nil else {
                         throw EngineError(.invalid, "\(field.rawValue) must be compared with a number")
