@@ -9,3 +9,7 @@ CREATE INDEX jobs_wm_status ON jobs (item_id, status, id) WHERE surface = 'workf
 CREATE INDEX jobs_wm_name ON jobs (item_id, name) WHERE surface = 'workflow_manager';
 CREATE INDEX jobs_wm_template ON jobs (item_id, (document ->> 'jobTemplateName')) WHERE surface = 'workflow_manager';
 CREATE INDEX jobs_wm_start ON jobs (item_id, (document ->> 'startDate')) WHERE surface = 'workflow_manager';
+-- The runner's lease query asks for ready automatic tasks; ready tasks in a long history are
+-- mostly manual ones waiting for people. Without the joint statistics the planner multiplies
+-- the two fractions, expects thousands of rows and JIT-compiles the query on every connection.
+CREATE STATISTICS tasks_automatic_status (mcv) ON automatic, status FROM tasks;
