@@ -31,7 +31,8 @@ final class SearchAtScaleTests: ItentialTestCase {
         var ids: [String] = []
         for (index, workflow) in [automatic, automatic, automatic, manual, manual, manual].enumerated() {
             let options: JSON = [
-                "description": .string("\(tag) job \(index)"), "variables": ["region": .string(index % 2 == 0 ? "emea" : "apac"), "attempt": .number(String(index % 3))],
+                "description": .string("\(tag) job \(index)"),
+                "variables": ["region": .string(index % 2 == 0 ? "emea" : "apac"), "attempt": .number(String(index % 3))],
             ]
             ids.append(try XCTUnwrap(it.start(workflow, options)["_id"]?.stringValue))
         }
