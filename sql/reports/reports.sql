@@ -76,16 +76,20 @@ GROUP BY e.surface, e.detail ->> 'error';
 
 -- Open work per person: unfinished tasks claimed by or assigned to them, and jobs they claimed.
 CREATE OR REPLACE VIEW report_open_work AS
-SELECT u.username, w.surface, count(*) FILTER (WHERE w.item = 'task') AS open_tasks,
-       count(*) FILTER (WHERE w.item = 'job') AS claimed_jobs
+SELECT u.username, w.surface, w.open_tasks, w.claimed_jobs
 FROM (
-    SELECT coalesce(t.claimed_by, t.assignee_id) AS user_id, j.surface, 'task' AS item
-    FROM tasks t JOIN jobs j ON j.id = t.job_id
-    WHERE t.status IN ('ready', 'running', 'waiting', 'paused') AND coalesce(t.claimed_by, t.assignee_id) IS NOT NULL
-    UNION ALL
-    SELECT j.claimed_by, j.surface, 'job'
-    FROM jobs j LEFT JOIN report_job_outcome_statuses o ON o.surface = j.surface AND o.status = j.status
-    WHERE j.claimed_by IS NOT NULL AND o.outcome IS NULL
+    -- Grouped by user id (usernames are unique) before the names are joined.
+    SELECT w.user_id, w.surface, count(*) FILTER (WHERE w.item = 'task') AS open_tasks,
+           count(*) FILTER (WHERE w.item = 'job') AS claimed_jobs
+    FROM (
+        SELECT coalesce(t.claimed_by, t.assignee_id) AS user_id, j.surface, 'task' AS item
+        FROM tasks t JOIN jobs j ON j.id = t.job_id
+        WHERE t.status IN ('ready', 'running', 'waiting', 'paused') AND coalesce(t.claimed_by, t.assignee_id) IS NOT NULL
+        UNION ALL
+        SELECT j.claimed_by, j.surface, 'job'
+        FROM jobs j LEFT JOIN report_job_outcome_statuses o ON o.surface = j.surface AND o.status = j.status
+        WHERE j.claimed_by IS NOT NULL AND o.outcome IS NULL
+    ) w
+    GROUP BY w.user_id, w.surface
 ) w
-JOIN users u ON u.id = w.user_id
-GROUP BY u.username, w.surface;
+JOIN users u ON u.id = w.user_id;
