@@ -87,8 +87,14 @@ public struct ItentialSearch: Sendable {
         // Each statement joins only what it reads: an unused join costs the count its index-only
         // scan (PostgreSQL drops the join, but not the columns it would have read).
         func source(_ reading: String) -> String {
-            ([documents.table + " " + documents.alias] + documents.joins.filter { reading.contains($0.alias + ".") }.map(\.sql))
-                .joined(separator: " ")
+            // Later joins may read earlier ones: walk them backwards, adding what each needs.
+            var reading = reading
+            var needed: [Join] = []
+            for join in documents.joins.reversed() where reading.contains(join.alias + ".") {
+                needed.insert(join, at: 0)
+                reading += join.sql
+            }
+            return ([documents.table + " " + documents.alias] + needed.map(\.sql)).joined(separator: " ")
         }
         let counted = "FROM \(source(conditionText)) WHERE \(conditionText)"
         let paged = "FROM \(source(conditionText + ordering.expression + documents.key)) WHERE \(conditionText)"
@@ -292,7 +298,8 @@ extension ItentialJobs {
     /// The document a read shows, from its row: the snapshot with the fields of its row
     /// (`rowFields`), the metrics merged. (Task states and `metrics.progress` are rendered only.)
     static let searchedDocument = """
-        (j.document || \(rowFields) || jsonb_build_object('metrics', coalesce(j.document->'metrics', '{}') || (\(rowFields)->'metrics')))
+        (j.document || from_row.fields
+         || jsonb_build_object('metrics', coalesce(j.document->'metrics', '{}') || (from_row.fields->'metrics')))
         """
     static let startMilliseconds = "round(extract(epoch FROM j.created_at) * 1000)"
 
@@ -301,7 +308,11 @@ extension ItentialJobs {
     /// 0015 serve; `variables` has a GIN index for equality.
     package static let searchDocuments = ItentialSearch.Documents(
         table: "jobs", alias: "j",
-        joins: [ItentialSearch.Join(alias: "claimer", sql: "LEFT JOIN users claimer ON claimer.id = j.claimed_by")],
+        joins: [
+            ItentialSearch.Join(alias: "claimer", sql: "LEFT JOIN users claimer ON claimer.id = j.claimed_by"),
+            // The row's fields once per row, though the document reads them twice.
+            ItentialSearch.Join(alias: "from_row", sql: "CROSS JOIN LATERAL (SELECT \(rowFields) AS fields) from_row"),
+        ],
         scope: "j.surface = 'itential'",
         key: "j.public_id", id: "j.id", groups: "j.document->'groups'",
         node: { path, bind in
