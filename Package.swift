@@ -11,6 +11,8 @@ let package = Package(
         // A fuzz target per parser; ops/fuzz builds it with libFuzzer (see Sources/FlowgateFuzz).
         .executable(name: "flowgate-fuzz", targets: ["FlowgateFuzz"]),
     ],
+    // SwiftNIO for the one protocol FastCGI cannot carry: WebSockets (see Sources/WebSocketServer).
+    dependencies: [.package(url: "https://github.com/apple/swift-nio", from: "2.101.2")],
     targets: [
         .systemLibrary(name: "CFastCGI", path: "Sources/CFastCGI"),
         .systemLibrary(name: "CLibFuzzer", path: "Sources/CLibFuzzer"),
@@ -22,9 +24,16 @@ let package = Package(
         .target(name: "Log", dependencies: ["JSON"]),
         .target(name: "JSONSchema", dependencies: ["JSON"]),
         .target(name: "FastCGI", dependencies: ["CFastCGI"]),
-        .target(name: "Postgres", dependencies: ["CLibPQ"]),
+        .target(name: "Postgres", dependencies: ["CLibPQ", "Log"]),
         .target(name: "Sandbox", dependencies: ["CSpawn"]),
         .target(name: "HTTP", dependencies: ["JSON", "Postgres", "Log"]),
+        .target(
+            name: "WebSocketServer",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]),
         // The core: accounts, jobs, tasks, the state machine, flows, the runner, files, history.
         .target(name: "Engine", dependencies: ["JSON", "Postgres", "Log"]),
         // One domain module per vendor: its tables, SQL and rules, on the core.
@@ -37,14 +46,15 @@ let package = Package(
         .target(name: "NativeAPI", dependencies: ["HTTP", "Engine", "JSON", "SurfaceSupport"]),
         .target(name: "BlocksAPI", dependencies: ["HTTP", "Engine", "Blocks", "JSON", "Sandbox"]),
         .target(name: "ScaleAPI", dependencies: ["HTTP", "Engine", "Scale", "JSON"]),
-        .target(name: "WorkflowManagerAPI", dependencies: ["HTTP", "Engine", "WorkflowManager", "JSON"]),
+        .target(
+            name: "WorkflowManagerAPI", dependencies: ["HTTP", "Engine", "WorkflowManager", "JSON", "Postgres", "WebSocketServer"]),
         .target(name: "ItentialAPI", dependencies: ["HTTP", "Engine", "Itential", "JSON", "SurfaceSupport"]),
         // What an instance serves, wired from its configuration (the executable and the tests).
         .target(
             name: "FlowgateApp",
             dependencies: [
                 "FastCGI", "HTTP", "Engine", "Blocks", "Scale", "WorkflowManager", "Itential", "NativeAPI", "BlocksAPI", "ScaleAPI",
-                "WorkflowManagerAPI", "ItentialAPI", "Sandbox",
+                "WorkflowManagerAPI", "ItentialAPI", "Sandbox", "Postgres", "WebSocketServer",
             ]),
         .executableTarget(
             name: "Flowgate",

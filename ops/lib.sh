@@ -4,6 +4,7 @@
 #   pgdata/   the PostgreSQL cluster          pg/       its socket (service user only)
 #   run/      FastCGI sockets, pid files      secrets/  generated database passwords (0600)
 #   log/      every process's log             nginx/    rendered config and temp dirs
+#   tls/      a self-signed certificate when none is configured (its key 0600, for nginx only)
 set -euo pipefail
 # Files the scripts create (state, logs) are not world-readable.
 umask 027
@@ -13,6 +14,11 @@ FG_STATE=${FLOWGATE_STATE_DIR:-$FG_REPO/.flowgate}
 FG_INSTANCES=${FLOWGATE_INSTANCES:-2}
 FG_HOST=${FLOWGATE_HOST:-127.0.0.1}
 FG_PORT=${FLOWGATE_PORT:-8080}
+# HTTPS beside plain HTTP: `off` serves plain HTTP only. Without a certificate and key, ops/ makes
+# a self-signed pair in tls/ once (clients then need to skip verification or trust tls/cert.pem).
+FG_TLS_PORT=${FLOWGATE_TLS_PORT:-8443}
+FG_TLS_CERT=${FLOWGATE_TLS_CERT:-}
+FG_TLS_KEY=${FLOWGATE_TLS_KEY:-}
 FG_BODY_LIMIT=${FLOWGATE_BODY_LIMIT:-1048576}
 FG_PG_BIN=${FLOWGATE_PG_BIN:-}
 FG_BIN=$FG_REPO/.build/release/flowgate
@@ -37,7 +43,7 @@ as_service_user() { "${service_user_prefix[@]}" "$@"; }
 # --- packages ---------------------------------------------------------------------------------
 
 ensure_packages() {
-    local wanted=(libfcgi-dev libpq-dev postgresql postgresql-contrib nginx curl python3 bubblewrap "$@") missing=()
+    local wanted=(libfcgi-dev libpq-dev postgresql postgresql-contrib nginx curl openssl python3 bubblewrap "$@") missing=()
     for package in "${wanted[@]}"; do
         dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
     done
@@ -195,6 +201,7 @@ run_flowgate() {
 }
 
 socket_path() { echo "$FG_STATE/run/flowgate-$1.sock"; }
+websocket_path() { echo "$FG_STATE/run/flowgate-$1.ws.sock"; }
 pid_file() { echo "$FG_STATE/run/$1.pid"; }
 
 running_pid() {
@@ -211,11 +218,12 @@ start_instance() {
     running_pid "flowgate-$n" >/dev/null && return 0
     (
         cd "$FG_REPO"
-        export FLOWGATE_DATABASE_URL FLOWGATE_SOCKET FLOWGATE_INSTANCE FLOWGATE_SQL_DIR FLOWGATE_BODY_LIMIT FLOWGATE_SERVER_NAMES
+        export FLOWGATE_DATABASE_URL FLOWGATE_SOCKET FLOWGATE_WS_SOCKET FLOWGATE_INSTANCE FLOWGATE_SQL_DIR FLOWGATE_BODY_LIMIT FLOWGATE_SERVER_NAMES
         # Host headers Flowgate believes for absolute URLs; the first is where nginx listens.
         FLOWGATE_SERVER_NAMES=${FLOWGATE_SERVER_NAMES:-$FG_HOST:$FG_PORT,localhost,127.0.0.1,[::1],$(hostname)}
         FLOWGATE_DATABASE_URL=$(database_url)
         FLOWGATE_SOCKET=$(socket_path "$n")
+        FLOWGATE_WS_SOCKET=$(websocket_path "$n")
         FLOWGATE_INSTANCE=flowgate-$n
         FLOWGATE_SQL_DIR=$FG_REPO/sql
         FLOWGATE_BODY_LIMIT=$FG_BODY_LIMIT
@@ -257,19 +265,52 @@ kill_instance() {
 
 # --- nginx ------------------------------------------------------------------------------------
 
+tls_enabled() { [ "$FG_TLS_PORT" != off ]; }
+
+# The certificate and key nginx serves: the configured pair, or a self-signed one made once in
+# tls/ for this host's names. nginx's master reads the key as root before its workers drop to
+# FG_NGINX_USER, so the key stays readable by its owner only.
+tls_certificate() {
+    if [ -n "$FG_TLS_CERT" ] || [ -n "$FG_TLS_KEY" ]; then
+        [ -r "$FG_TLS_CERT" ] && [ -r "$FG_TLS_KEY" ] || die "FLOWGATE_TLS_CERT and FLOWGATE_TLS_KEY must both name readable files"
+        return 0
+    fi
+    FG_TLS_CERT=$FG_STATE/tls/cert.pem
+    FG_TLS_KEY=$FG_STATE/tls/key.pem
+    [ -s "$FG_TLS_CERT" ] && [ -s "$FG_TLS_KEY" ] && return 0
+    say "making a self-signed certificate in $FG_STATE/tls"
+    mkdir -p "$FG_STATE/tls"
+    local names="DNS:localhost,IP:127.0.0.1,IP:::1,DNS:$(hostname)"
+    if [[ $FG_HOST =~ ^[0-9.]+$ ]]; then names+=",IP:$FG_HOST"; else names+=",DNS:$FG_HOST"; fi
+    (umask 077 && openssl req -x509 -newkey rsa:2048 -nodes -days 825 -subj "/CN=$FG_HOST" \
+        -addext "subjectAltName=$names" -keyout "$FG_TLS_KEY" -out "$FG_TLS_CERT" 2>/dev/null) ||
+        die "openssl could not make a certificate"
+    chmod 644 "$FG_TLS_CERT"
+}
+
 render_nginx() {
-    local servers="" user_line=""
+    local servers="" websocket_servers="" user_line=""
     for n in $(seq 1 "$FG_INSTANCES"); do
         servers+="        server unix:$(socket_path "$n") max_fails=1 fail_timeout=2s;"$'\n'
+        websocket_servers+="        server unix:$(websocket_path "$n") max_fails=1 fail_timeout=2s;"$'\n'
     done
     is_root && user_line="user $FG_NGINX_USER $FG_SERVICE_USER;"
+    local tls_lines=""
+    if tls_enabled; then
+        tls_certificate
+        tls_lines="listen $FG_HOST:$FG_TLS_PORT ssl;
+        ssl_certificate $FG_TLS_CERT;
+        ssl_certificate_key $FG_TLS_KEY;"
+    fi
     local template
     template=$(cat "$FG_REPO/nginx/flowgate.conf.template")
     template=${template//@STATE@/$FG_STATE}
     template=${template//@LISTEN@/$FG_HOST:$FG_PORT}
+    template=${template//@TLS@/$tls_lines}
     template=${template//@NGINX_BODY_LIMIT@/$((FG_BODY_LIMIT * 4))}
     template=${template//@USER_LINE@/$user_line}
     template=${template//@UPSTREAM_SERVERS@/$servers}
+    template=${template//@WEBSOCKET_SERVERS@/$websocket_servers}
     printf '%s\n' "$template" > "$FG_STATE/nginx/nginx.conf"
 }
 
@@ -297,6 +338,7 @@ stop_nginx() {
 # --- whole stack ------------------------------------------------------------------------------
 
 base_url() { echo "http://$FG_HOST:$FG_PORT"; }
+tls_url() { echo "https://$FG_HOST:$FG_TLS_PORT"; }
 
 wait_healthy() {
     for _ in $(seq 1 100); do

@@ -127,7 +127,7 @@ enum Commands {
             return 3
         }
         connection.close()
-        return try Supervisor(address: configuration.listen).run()
+        return try Supervisor(address: configuration.listen, webSocketAddress: configuration.webSocketListen).run()
     }
 
     static func serveWorker(_ configuration: Configuration, listener: Listener) throws -> Int32 {
@@ -140,7 +140,10 @@ enum Commands {
             // Connect lazily: a worker that starts while the database is down answers 503s.
             HTTPBridge(application: application, session: Session(connectingLater: conninfo, surfaces: Wiring.surfaces))
         }
-        let services: [any Service] = [server, HistoryMaintenance(conninfo: conninfo)] + Wiring.runners(configuration)
+        var services: [any Service] = [server, HistoryMaintenance(conninfo: conninfo)] + Wiring.runners(configuration)
+        if let descriptor = getenv(Supervisor.webSocketDescriptorVariable).flatMap({ Int32(String(cString: $0)) }) {
+            services.append(LiveNotifications(configuration, listener: .inherited(descriptor)))
+        }
         return try Lifecycle.run(services: services) {
             Log.info(
                 "serving",

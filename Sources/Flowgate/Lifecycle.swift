@@ -1,5 +1,6 @@
 import Engine
 import FastCGI
+import FlowgateApp
 import Glibc
 import Log
 
@@ -14,6 +15,7 @@ protocol Service: AnyObject {
 extension FastCGIServer: Service {}
 extension Runner: Service {}
 extension HistoryMaintenance: Service {}
+extension LiveNotifications: Service {}
 
 /// Starts services and stops them on SIGTERM or SIGINT.
 ///

@@ -13,11 +13,14 @@ import Sandbox
 struct Supervisor {
     /// Tells a worker which descriptor is its listener, and which process to die with.
     static let listenDescriptorVariable = "FLOWGATE_LISTEN_FD"
+    /// The WebSocket listener's descriptor, when the instance serves WebSockets.
+    static let webSocketDescriptorVariable = "FLOWGATE_WS_LISTEN_FD"
     static let supervisorVariable = "FLOWGATE_SUPERVISOR_PID"
     /// How long a stopping worker may take to finish requests and tasks in flight.
     static let stopGraceSeconds = 60.0
 
     let address: ListenAddress
+    let webSocketAddress: ListenAddress?
 
     func run() throws -> Int32 {
         var signals = sigset_t()
@@ -26,11 +29,15 @@ struct Supervisor {
         pthread_sigmask(SIG_BLOCK, &signals, nil)
 
         var listener = try Listener.open(address)
-        defer { listener.close() }
+        var webSocketListener = try webSocketAddress.map(Listener.open)
+        defer {
+            listener.close()
+            webSocketListener?.close()
+        }
         var restarts = Backoff()
         while true {
             let started = Date()
-            let worker = try startWorker(listener)
+            let worker = try startWorker(listener, webSocketListener)
             Log.info("worker started", [("pid", String(worker))])
             switch wait(for: worker, signals: &signals) {
             case let .stopRequested(signal):
@@ -41,25 +48,32 @@ struct Supervisor {
             case let .exited(status):
                 let clean = (status & 0x7f) == 0 && (status >> 8) & 0xff == 0
                 Log.error("worker exited; starting another", [("pid", String(worker)), ("cause", Self.describe(status))])
-                // A worker that stopped on its own shut the shared socket down: open a new one.
+                // A worker that stopped on its own shut the shared sockets down: open new ones.
                 if clean {
                     listener.close()
                     listener = try Listener.open(address)
+                    webSocketListener?.close()
+                    webSocketListener = try webSocketAddress.map(Listener.open)
                 }
                 usleep(restarts.delayMicroseconds(afterRunning: Date().timeIntervalSince(started)))
             }
         }
     }
 
-    private func startWorker(_ listener: Listener) throws -> pid_t {
+    private func startWorker(_ listener: Listener, _ webSocketListener: Listener?) throws -> pid_t {
         var environment = ProcessInfo.processInfo.environment
         environment[Self.listenDescriptorVariable] = "3"
+        var descriptors = [0, 1, 2, listener.descriptor]
+        if let webSocketListener {
+            environment[Self.webSocketDescriptorVariable] = "4"
+            descriptors.append(webSocketListener.descriptor)
+        }
         environment[Self.supervisorVariable] = String(getpid())
         // The runtime's crash report should not delay the restart by symbolicating at length.
         if environment["SWIFT_BACKTRACE"] == nil { environment["SWIFT_BACKTRACE"] = "enable=yes,symbolicate=fast" }
         return try ChildProcess.spawn(
             [Self.executable, "serve"], environment: environment.map { "\($0.key)=\($0.value)" },
-            descriptors: [0, 1, 2, listener.descriptor]
+            descriptors: descriptors
         ).get()
     }
 

@@ -6,6 +6,7 @@ import HTTP
 import Itential
 import ItentialAPI
 import Sandbox
+import WebSocketServer
 
 /// Everything the process reads from its environment, read once at start-up.
 package struct Configuration: Sendable {
@@ -13,6 +14,9 @@ package struct Configuration: Sendable {
 
     package var databaseURL: String
     package var listen: ListenAddress
+    /// Where WebSocket clients reach this instance (through nginx); nil serves none.
+    package var webSocketListen: ListenAddress?
+    package var webSocketLimits: WebSocketServer.Limits
     package var workers: Int
     package var runners: Int
     /// Runner threads for blocks of uploaded modules, and how many of one user's run at once.
@@ -64,12 +68,21 @@ package struct Configuration: Sendable {
         } else {
             listen = .tcp(env("FLOWGATE_LISTEN") ?? "127.0.0.1:9000")
         }
+        let webSocketListen: ListenAddress? =
+            env("FLOWGATE_WS_SOCKET").map { .unixSocket($0) } ?? env("FLOWGATE_WS_LISTEN").map { .tcp($0) }
+        var webSocketLimits = WebSocketServer.Limits()
+        webSocketLimits.maxConnections = min(max(1, int("FLOWGATE_WS_MAX_CONNECTIONS", 1000)), 100_000)
+        webSocketLimits.idleSeconds = Int64(min(max(10, int("FLOWGATE_WS_IDLE_SECONDS", 120)), 24 * 3600))
+        webSocketLimits.pingSeconds = max(1, webSocketLimits.idleSeconds / 4)
+        webSocketLimits.maxMessageBytes = min(max(1024, int("FLOWGATE_WS_MAX_MESSAGE_BYTES", 64 * 1024)), 16 << 20)
         func list(_ name: String, _ fallback: String) -> [String] {
             (env(name) ?? fallback).split(separator: ",").map { String($0).trimmingSpaces() }.filter { !$0.isEmpty }
         }
         return Configuration(
             databaseURL: env("FLOWGATE_DATABASE_URL") ?? "dbname=flowgate",
             listen: listen,
+            webSocketListen: webSocketListen,
+            webSocketLimits: webSocketLimits,
             workers: max(1, int("FLOWGATE_WORKERS", 8)),
             runners: max(0, int("FLOWGATE_RUNNERS", 2)),
             sandboxRunners: min(max(0, int("FLOWGATE_SANDBOX_RUNNERS", 2)), 64),

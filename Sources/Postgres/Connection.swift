@@ -162,20 +162,24 @@ public final class Connection {
     /// The socket to `poll` while waiting for notifications.
     public var socket: Int32 { handle.map { PQsocket($0) } ?? -1 }
 
-    /// Reads what arrived on the socket and returns the channels notified since the last call.
-    public func drainNotifications() throws(PostgresError) -> [String] {
+    /// Reads what arrived on the socket and returns the notifications since the last call, in
+    /// the order their transactions committed.
+    @discardableResult
+    public func drainNotifications() throws(PostgresError) -> [PostgresNotification] {
         let connection = try liveHandle()
         guard PQconsumeInput(connection) == 1 else {
             throw PostgresError(
                 sqlState: nil, message: Connection.trimmed(String(cString: PQerrorMessage(connection))),
                 connectionLost: true)
         }
-        var channels: [String] = []
+        var notifications: [PostgresNotification] = []
         while let notification = PQnotifies(connection) {
-            channels.append(String(cString: notification.pointee.relname))
+            notifications.append(
+                PostgresNotification(
+                    channel: String(cString: notification.pointee.relname), payload: String(cString: notification.pointee.extra)))
             PQfreemem(notification)
         }
-        return channels
+        return notifications
     }
 
     // MARK: Internals

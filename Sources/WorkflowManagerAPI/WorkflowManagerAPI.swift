@@ -58,7 +58,12 @@ public enum WorkflowManagerAPI {
     }
 
     static func authenticate(_ request: Request, _ session: Session) throws -> User {
-        guard let token = token(request) else {
+        try user(token: token(request), session)
+    }
+
+    /// The token's user: 401 without a token or with an unknown one.
+    static func user(token: String?, _ session: Session) throws -> User {
+        guard let token else {
             throw HTTPError(401, "Token required.", details: ["Provide a token as ?token= or an Authorization: Bearer header."])
         }
         guard let user = try session.accounts.authenticate(token: token) else {

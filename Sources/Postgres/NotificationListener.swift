@@ -1,0 +1,98 @@
+import CLibPQ
+import Foundation
+import Glibc
+import Log
+
+/// A `NOTIFY` as it arrived: its channel and payload.
+public struct PostgresNotification: Sendable, Equatable {
+    public let channel: String
+    public let payload: String
+
+    public init(channel: String, payload: String) {
+        self.channel = channel
+        self.payload = payload
+    }
+}
+
+/// A thread that holds one connection LISTENing on `channels` and hands each batch of
+/// notifications to `deliver`. A lost connection is reopened with a growing pause; because
+/// notifications sent meanwhile are gone, `resync` is called once it listens again, so the
+/// receiver can re-read what it follows.
+public final class NotificationListener: @unchecked Sendable {
+    private let conninfo: String
+    private let channels: [String]
+    private let deliver: @Sendable ([PostgresNotification]) -> Void
+    private let resync: @Sendable () -> Void
+    private let stopping = NSCondition()
+    private var stopRequested = false
+    private var thread: Thread?
+
+    public init(
+        conninfo: String, channels: [String], deliver: @escaping @Sendable ([PostgresNotification]) -> Void,
+        resync: @escaping @Sendable () -> Void
+    ) {
+        precondition(
+            channels.allSatisfy { !$0.isEmpty && $0.allSatisfy { $0 == "_" || ("a"..."z").contains($0) } },
+            "channel names are plain lower-case identifiers")
+        self.conninfo = conninfo
+        self.channels = channels
+        self.deliver = deliver
+        self.resync = resync
+    }
+
+    public func start() {
+        let thread = Thread { [self] in run() }
+        thread.name = "notification-listener"
+        self.thread = thread
+        thread.start()
+    }
+
+    public func stop() {
+        stopping.lock()
+        stopRequested = true
+        stopping.broadcast()
+        stopping.unlock()
+    }
+
+    public func waitUntilStopped() {
+        while thread?.isFinished == false { usleep(10_000) }
+    }
+
+    private var isStopping: Bool {
+        stopping.lock()
+        defer { stopping.unlock() }
+        return stopRequested
+    }
+
+    private func run() {
+        var pauseSeconds = 0.1
+        var listenedBefore = false
+        while !isStopping {
+            do {
+                let connection = try Connection(conninfo: conninfo)
+                for channel in channels { try connection.run("LISTEN \(channel)") }
+                if listenedBefore { resync() }
+                listenedBefore = true
+                pauseSeconds = 0.1
+                try listen(on: connection)
+                connection.close()
+            } catch {
+                Log.warning("notification listener lost its connection", [("error", "\(error)")])
+                stopping.lock()
+                if !stopRequested { _ = stopping.wait(until: Date(timeIntervalSinceNow: pauseSeconds)) }
+                stopping.unlock()
+                pauseSeconds = min(pauseSeconds * 2, 5)
+            }
+        }
+    }
+
+    /// Polls the socket until stop; a second at most between looks at the stop flag.
+    private func listen(on connection: Connection) throws {
+        while !isStopping {
+            var descriptor = pollfd(fd: connection.socket, events: Int16(POLLIN), revents: 0)
+            guard poll(&descriptor, 1, 1000) > 0 else { continue }
+            let notifications = try connection.drainNotifications()
+            if !notifications.isEmpty { deliver(notifications) }
+        }
+    }
+}

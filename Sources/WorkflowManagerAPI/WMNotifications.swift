@@ -1,0 +1,207 @@
+import Dispatch
+import Engine
+import Foundation
+import HTTP
+import JSON
+import Postgres
+import WebSocketServer
+import WorkflowManager
+
+/// Workflow Manager's WebSocket Message API at `/{orgId}/{itemId}/notificationWs`: a client
+/// subscribes to jobs with its token and is told of every step change, whichever instance made
+/// it. Changes arrive from history (migration 0019 sends each Workflow Manager event on
+/// `flowgate_wm_events`); this hub turns them into messages for the connections that follow
+/// the job. All of its state lives on one serial queue, which also owns its database session.
+public final class WMNotificationHub: WebSocketEndpoint, @unchecked Sendable {
+    public static let channel = "flowgate_wm_events"
+    /// Jobs one connection may follow at once.
+    public static let maxSubscriptions = 100
+
+    private let queue = DispatchQueue(label: "wm-notifications")
+    private let session: Session
+    private var connections: [WebSocketPeer: Follower] = [:]
+    private var followers: [String: Set<WebSocketPeer>] = [:]
+
+    /// One connection: the item of its path, who it is once a token was checked, what it follows.
+    private struct Follower {
+        let orgId: String
+        let itemId: String
+        var user: User?
+        var jobIds: Set<String> = []
+    }
+
+    public init(session: Session) {
+        self.session = session
+    }
+
+    // MARK: WebSocketEndpoint (called on the event loop: hand everything to the queue)
+
+    public func serves(path: String) -> Bool { Self.item(of: path) != nil }
+
+    public func opened(_ peer: WebSocketPeer) {
+        queue.async { [self] in open(peer) }
+    }
+
+    public func received(_ text: String, from peer: WebSocketPeer) {
+        queue.async { [self] in receive(text, from: peer) }
+    }
+
+    public func closed(_ peer: WebSocketPeer) {
+        queue.async { [self] in forget(peer) }
+    }
+
+    // MARK: From history (called on the listener's thread)
+
+    public func deliver(_ notifications: [PostgresNotification]) {
+        let notices = notifications.compactMap { WMNotice(payload: $0.payload) }
+        queue.async { [self] in
+            for notice in notices { publish(notice) }
+        }
+    }
+
+    /// Notifications may have been missed while the listener reconnected: every followed job's
+    /// state is sent again.
+    public func resync() {
+        queue.async { [self] in
+            for (jobId, peers) in followers {
+                for peer in peers { sendState(of: [jobId], to: peer) }
+            }
+        }
+    }
+
+    // MARK: On the queue
+
+    private func open(_ peer: WebSocketPeer) {
+        guard let (orgId, itemId) = Self.item(of: peer.path) else { return peer.close(code: .policyViolation) }
+        var follower = Follower(orgId: orgId, itemId: itemId)
+        if let token = Self.queryToken(peer.query) {
+            guard let user = authenticate(token, peer) else { return }
+            follower.user = user
+        }
+        do {
+            try session.reconnectIfNeeded()
+            guard try session.workflowItems.item(orgId: orgId, itemId: itemId) != nil else {
+                return refuse(peer, "Workflow item '\(itemId)' does not exist.", code: "400")
+            }
+        } catch {
+            return refuse(peer, "The database is unavailable.", code: "503")
+        }
+        connections[peer] = follower
+        peer.send(JSON.object([("connected", true)]).serialized)
+    }
+
+    private func receive(_ text: String, from peer: WebSocketPeer) {
+        guard var follower = connections[peer] else { return }
+        guard let message = try? JSON.parse(text), case .object = message, let type = message["msgType"]?.stringValue else {
+            return report(peer, "A message must be a JSON object with a msgType.", code: "400")
+        }
+        guard type == "subscribe" || type == "unsubscribe" else {
+            return report(peer, "Unknown msgType '\(type)': expected subscribe or unsubscribe.", code: "400")
+        }
+        if let token = message["token"]?.stringValue {
+            guard let user = authenticate(token, peer) else { return }
+            follower.user = user
+        }
+        guard follower.user != nil else { return refuse(peer, "Token required.", code: "401") }
+        let jobIds = (message["jobIds"]?.arrayValue ?? []).compactMap(\.stringValue)
+        if type == "unsubscribe" {
+            let dropped = message["all"]?.boolValue == true ? follower.jobIds : follower.jobIds.intersection(jobIds)
+            follower.jobIds.subtract(dropped)
+            for jobId in dropped { unfollow(jobId, peer) }
+            connections[peer] = follower
+            return
+        }
+        let new = Set(jobIds).subtracting(follower.jobIds)
+        guard follower.jobIds.count + new.count <= Self.maxSubscriptions else {
+            connections[peer] = follower
+            return report(peer, "A connection follows at most \(Self.maxSubscriptions) jobs.", code: "400")
+        }
+        follower.jobIds.formUnion(new)
+        connections[peer] = follower
+        for jobId in new { followers[jobId, default: []].insert(peer) }
+        // The reply to a subscribe is the state of each job asked for (clients wait for it).
+        sendState(of: jobIds, to: peer)
+    }
+
+    private func forget(_ peer: WebSocketPeer) {
+        guard let follower = connections.removeValue(forKey: peer) else { return }
+        for jobId in follower.jobIds { unfollow(jobId, peer) }
+    }
+
+    private func unfollow(_ jobId: String, _ peer: WebSocketPeer) {
+        followers[jobId]?.remove(peer)
+        if followers[jobId]?.isEmpty == true { followers[jobId] = nil }
+    }
+
+    private func publish(_ notice: WMNotice) {
+        guard let peers = followers[notice.jobId], !peers.isEmpty else { return }
+        for peer in peers {
+            guard let follower = connections[peer] else { continue }
+            let job = WMNotificationMessages.needsJob(notice) ? try? job(notice.jobId, in: follower) : nil
+            for message in WMNotificationMessages.messages(for: notice, job: job) { peer.send(message.serialized) }
+        }
+    }
+
+    private func sendState(of jobIds: [String], to peer: WebSocketPeer) {
+        guard let follower = connections[peer] else { return }
+        for jobId in jobIds {
+            do {
+                guard let job = try job(jobId, in: follower) else {
+                    report(peer, "Job '\(jobId)' does not exist.", code: "400", jobId: jobId)
+                    continue
+                }
+                peer.send(WMNotificationMessages.jobState(job, now: Date()).serialized)
+            } catch {
+                report(peer, "The database is unavailable.", code: "503", jobId: jobId)
+            }
+        }
+    }
+
+    private func job(_ jobId: String, in follower: Follower) throws -> StepJob? {
+        try session.reconnectIfNeeded()
+        guard let item = try session.workflowItems.item(orgId: follower.orgId, itemId: follower.itemId) else { return nil }
+        return try session.stepJobs.job(item: item.key, id: jobId)
+    }
+
+    /// The token's user, or nil after telling the client and closing.
+    private func authenticate(_ token: String, _ peer: WebSocketPeer) -> User? {
+        do {
+            try session.reconnectIfNeeded()
+            return try WorkflowManagerAPI.user(token: token, session)
+        } catch let error as HTTPError {
+            refuse(peer, error.message, code: String(error.status))
+        } catch {
+            refuse(peer, "The database is unavailable.", code: "503")
+        }
+        return nil
+    }
+
+    private func report(_ peer: WebSocketPeer, _ text: String, code: String, jobId: String? = nil) {
+        peer.send(WMNotificationMessages.error(text, code: code, jobId: jobId, now: Date()).serialized)
+    }
+
+    private func refuse(_ peer: WebSocketPeer, _ text: String, code: String) {
+        report(peer, text, code: code)
+        peer.close(code: .policyViolation, reason: String(text.utf8.prefix(100)) ?? "")
+        forget(peer)
+    }
+
+    // MARK: Paths and tokens
+
+    /// `/{orgId}/{itemId}/notificationWs` → its two ids.
+    static func item(of path: String) -> (String, String)? {
+        let segments = path.split(separator: "/", omittingEmptySubsequences: false)
+        guard segments.count == 4, segments[0].isEmpty, segments[3] == "notificationWs", !segments[1].isEmpty, !segments[2].isEmpty
+        else { return nil }
+        return (String(segments[1]), String(segments[2]))
+    }
+
+    static func queryToken(_ query: String) -> String? {
+        for pair in query.split(separator: "&") where pair.hasPrefix("token=") {
+            let value = String(pair.dropFirst(6))
+            let decoded = value.replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? value
+            return decoded.isEmpty ? nil : decoded
+        }
+        return nil
+    }
+}
