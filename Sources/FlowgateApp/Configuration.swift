@@ -34,6 +34,9 @@ package struct Configuration: Sendable {
     package var childJobs: ChildJobLimits
     package var origins: Origins
     package var blocksRegistrationOpen: Bool
+    /// The Portal's organisation id: Workflow Manager clients that sign in through `/sharing`
+    /// address its items as `/{portalOrganisationId}/{itemId}`.
+    package var portalOrganisationId: String
 
     package static func fromEnvironment() -> Configuration {
         func env(_ name: String) -> String? {
@@ -103,7 +106,8 @@ package struct Configuration: Sendable {
                 publicURL: env("FLOWGATE_PUBLIC_URL"),
                 serverNames: list("FLOWGATE_SERVER_NAMES", "localhost,127.0.0.1,[::1]"),
                 allowedOrigins: Set(list("FLOWGATE_ALLOWED_ORIGINS", ""))),
-            blocksRegistrationOpen: env("FLOWGATE_BLOCKS_REGISTRATION") != "closed")
+            blocksRegistrationOpen: env("FLOWGATE_BLOCKS_REGISTRATION") != "closed",
+            portalOrganisationId: env("FLOWGATE_PORTAL_ORG_ID") ?? "flowgate")
     }
 
     /// The database URL with Flowgate's session settings added as libpq `options`.

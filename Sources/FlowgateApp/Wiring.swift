@@ -31,7 +31,12 @@ package enum Wiring {
         let itential = ItentialAPI.surface(.init(tokenLifetimeSeconds: configuration.tokenLifetimeSeconds))
         // Workflow Manager comes last: its paths begin with two parameters (/{orgId}/{itemId}).
         return Application(
-            surfaces: [native, blocks, ScaleAPI.surface(), itential, WorkflowManagerAPI.surface()],
+            surfaces: [
+                native, blocks, ScaleAPI.surface(), itential,
+                WorkflowManagerAPI.portalSurface(
+                    organisationId: configuration.portalOrganisationId, tokenLifetimeSeconds: configuration.tokenLifetimeSeconds),
+                WorkflowManagerAPI.surface(),
+            ],
             origins: configuration.origins)
     }
 

@@ -18,3 +18,16 @@ extension JSON {
         return items.compactMap(\.stringValue)
     }
 }
+
+extension JSON {
+    /// 400 naming the members of this object that `allowed` does not list: a misspelt field
+    /// would otherwise be dropped without a word.
+    public func requireKnownKeys(_ allowed: Set<String>) throws(HTTPError) {
+        let unknown = (objectValue ?? []).map(\.0).filter { !allowed.contains($0) }
+        guard unknown.isEmpty else {
+            throw HTTPError(
+                400, "Unknown field\(unknown.count == 1 ? "" : "s"): \(unknown.prefix(10).joined(separator: ", "))",
+                details: ["Fields: \(allowed.sorted().joined(separator: ", "))"])
+        }
+    }
+}

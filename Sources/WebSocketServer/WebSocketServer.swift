@@ -42,7 +42,7 @@ public final class WebSocketServer: Sendable {
             .serverChannelOption(.backlog, value: 256)
             .childChannelOption(
                 .writeBufferWaterMark,
-                value: WriteBufferWaterMark(low: limits.maxPendingOutputBytes / 2, high: limits.maxPendingOutputBytes)
+                value: ChannelOptions.Types.WriteBufferWaterMark(low: limits.maxPendingOutputBytes / 2, high: limits.maxPendingOutputBytes)
             )
             .childChannelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture { try configure(channel) }
@@ -182,7 +182,8 @@ private final class RefusalHandler: ChannelInboundHandler, RemovableChannelHandl
         headers.add(name: "Connection", value: "close")
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
-        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { [context] _ in context.close(promise: nil) }
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
     }
 }
 

@@ -86,6 +86,20 @@ public struct Community {
         }
     }
 
+    /// Grants `adding` and withdraws `removing` (Workflow Manager's group update), in one
+    /// transaction; a group that does not exist is nil, an unknown role `.invalid`.
+    public func changeGroupRoles(named name: String, adding: [String], removing: [String]) throws -> GroupRecord? {
+        try connection.transaction { tx in
+            guard try tx.first(Self.lockGroup, name) != nil else { return nil }
+            let known = Set(try tx.rows(Self.knownSets, adding))
+            if let unknown = adding.first(where: { !known.contains($0) }) { throw EngineError(.invalid, "Role \(unknown) does not exist") }
+            guard let groupId = try tx.first(Self.ensureGroup, name) else { return nil }
+            try tx.run(Self.removeSets, groupId, removing)
+            try tx.run(Self.addSets, groupId, adding)
+            return try tx.first(Self.groupByName, name)
+        }
+    }
+
     @Sendable static func privilegeSet(_ row: Row) throws -> PrivilegeSet {
         PrivilegeSet(name: try row.value("name"), description: try row.value("description"), privileges: try names(row, "privileges"))
     }
@@ -138,6 +152,12 @@ public struct Community {
         """
         INSERT INTO group_members (group_id, user_id) SELECT $1, id FROM users WHERE username = ANY($2::text[])
         """, binding: Int64.self, [String].self)
+    static let lockGroup = Query(
+        "community_group_lock", "SELECT id FROM groups WHERE name = $1 FOR UPDATE", binding: String.self,
+        reading: { try $0.value("id", as: Int64.self) })
+    static let removeSets = Query(
+        "community_remove_sets", "DELETE FROM group_privilege_sets WHERE group_id = $1 AND set_name = ANY($2::text[])",
+        binding: Int64.self, [String].self)
     static let clearSets = Query("community_clear_sets", "DELETE FROM group_privilege_sets WHERE group_id = $1", binding: Int64.self)
     static let addSets = Query(
         "community_add_sets",
@@ -151,7 +171,7 @@ extension Community: StatementCatalog {
         [
             allSets.statement, setByName.statement, upsertSet.statement, deleteSet.statement, allGroups.statement, groupByName.statement,
             ensureGroup.statement, knownUsers.statement, knownSets.statement, clearMembers.statement, addMembers.statement,
-            clearSets.statement, addSets.statement,
+            clearSets.statement, addSets.statement, lockGroup.statement, removeSets.statement,
         ]
     }
 }

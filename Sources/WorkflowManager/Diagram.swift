@@ -102,6 +102,15 @@ public struct Diagram: Sendable {
         steps.reduce(0) { count, step in count + step.paths.filter { $0.nextStep == id }.count }
     }
 
+    /// The initial step: the one named, else (the ArcGIS clients send "") the one step no path
+    /// leads to, else the first.
+    static func initialStep(_ named: String?, of steps: [DiagramStep]) throws(EngineError) -> String {
+        if let named, !named.isEmpty { return named }
+        let targets = Set(steps.flatMap { $0.paths.map(\.nextStep) })
+        let sources = steps.filter { !targets.contains($0.id) }
+        return sources.count == 1 ? sources[0].id : steps[0].id
+    }
+
     /// Steps one diagram may have: which steps each reaches is kept per step (V² at most).
     public static let maxSteps = 1000
 
@@ -128,7 +137,7 @@ public struct Diagram: Sendable {
                 throw EngineError(.invalid, "Step \(step.id) has a path to unknown step \(dangling.nextStep)")
             }
         }
-        let initial = document["initialStepId"]?.stringValue ?? steps[0].id
+        let initial = try Diagram.initialStep(document["initialStepId"]?.stringValue, of: steps)
         guard index[initial] != nil else { throw EngineError(.invalid, "initialStepId \(initial) is not a step of the diagram") }
         self.document = document
         self.name = name

@@ -110,9 +110,57 @@ public struct JobSearchResult: Sendable {
     public let hasMore: Bool
 }
 
+/// How many jobs a statistics request matched, and per value of its grouping field.
+public struct JobStatistics: Sendable {
+    public let total: Int
+    public let groups: [(value: String?, count: Int)]
+
+    /// Groups beyond this many (the least frequent) are left out.
+    public static let maxGroups = 1000
+}
+
 extension StepJobs {
     public func search(item: Int64, _ search: JobSearch) throws -> JobSearchResult {
+        let (filter, parameters) = try Self.filter(item: item, search.condition)
+        let columns = search.fields.map { field in
+            field.isList ? "array_to_string(\(field.sql), ', ')" : "\(field.sql)::text"
+        }
+        let order = (search.sort.map { "\($0.0.orderSQL) \($0.ascending ? "ASC" : "DESC")" } + ["j.id"]).joined(separator: ", ")
+        let text = """
+            SELECT \((columns.isEmpty ? ["j.public_id"] : columns).joined(separator: ", "))
+            FROM jobs j JOIN workflows w ON w.id = j.workflow_id
+            WHERE \(filter)
+            ORDER BY \(order) OFFSET \(max(0, search.start)) LIMIT \(max(0, search.num) + 1)
+            """
+        let rows = try connection.execute(sql: text, parameters).rows
+        let width = search.fields.count
+        let values = rows.prefix(max(0, search.num)).map { row in (0..<width).map { row[$0] } }
+        return JobSearchResult(rows: Array(values), hasMore: rows.count > search.num)
+    }
+
+    /// The jobs matching `condition`, counted, and by value of `groupBy` (each value of a list
+    /// field, such as the current steps' assignees, counts the job once).
+    public func statistics(item: Int64, _ condition: JobCondition?, groupBy: JobField?) throws -> JobStatistics {
+        let (filter, parameters) = try Self.filter(item: item, condition)
+        let from = "FROM jobs j JOIN workflows w ON w.id = j.workflow_id"
+        let total = try connection.execute(sql: "SELECT count(*) \(from) WHERE \(filter)", parameters).rows.first?[0].flatMap { Int($0) }
+        guard let groupBy else { return JobStatistics(total: total ?? 0, groups: []) }
+        let (value, source) =
+            groupBy.isList
+            ? ("v.value", "\(from) CROSS JOIN LATERAL unnest(\(groupBy.sql)) AS v(value)") : ("\(groupBy.sql)::text", from)
+        let rows = try connection.execute(
+            sql: """
+                SELECT \(value) AS value, count(*) \(source) WHERE \(filter)
+                GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT \(JobStatistics.maxGroups)
+                """, parameters
+        ).rows
+        return JobStatistics(total: total ?? 0, groups: rows.map { (value: $0[0], count: $0[1].flatMap { Int($0) } ?? 0) })
+    }
+
+    /// The WHERE clause of the item's jobs that match `condition`, with its parameters.
+    static func filter(item: Int64, _ condition: JobCondition?) throws -> (String, [any PostgresParameter]) {
         var parameters: [any PostgresParameter] = [item]
+
         func bind(_ value: String) -> String {
             parameters.append(value)
             return "$\(parameters.count)"
@@ -158,25 +206,8 @@ extension StepJobs {
                 return "(j.public_id ILIKE \(pattern) OR j.name ILIKE \(pattern) OR (j.document->>'description') ILIKE \(pattern))"
             }
         }
-        let columns = search.fields.map { field in
-            field.isList ? "array_to_string(\(field.sql), ', ')" : "\(field.sql)::text"
-        }
-        let order =
-            (search.sort.map { "\($0.0.orderSQL) \($0.ascending ? "ASC" : "DESC")" } + [
-                "j.id"
-            ])
-            .joined(separator: ", ")
-        let filter = try search.condition.map { "AND \(try sql($0))" } ?? ""
-        let text = """
-            SELECT \((columns.isEmpty ? ["j.public_id"] : columns).joined(separator: ", "))
-            FROM jobs j JOIN workflows w ON w.id = j.workflow_id
-            WHERE j.item_id = $1 AND j.surface = 'workflow_manager' \(filter)
-            ORDER BY \(order) OFFSET \(max(0, search.start)) LIMIT \(max(0, search.num) + 1)
-            """
-        let rows = try connection.execute(sql: text, parameters).rows
-        let width = search.fields.count
-        let values = rows.prefix(max(0, search.num)).map { row in (0..<width).map { row[$0] } }
-        return JobSearchResult(rows: Array(values), hasMore: rows.count > search.num)
+        let filter = try condition.map { "AND \(try sql($0))" } ?? ""
+        return ("j.item_id = $1 AND j.surface = 'workflow_manager' \(filter)", parameters)
     }
 }
 

@@ -142,7 +142,7 @@ public struct StepJobs {
         ]
     }
 
-    private func checkAssignees(assignment: Assignment, owner: String?, on tx: Connection) throws {
+    func checkAssignees(assignment: Assignment, owner: String?, on tx: Connection) throws {
         let user = assignment.userName
         let group = assignment.groupName
         let exist = try tx.first(Self.assigneesExist, user, group, owner)
@@ -399,6 +399,6 @@ public struct StepJobs {
 
 extension StepJobs: StatementCatalog {
     package static var statements: [Statement] {
-        [assigneesExist.statement, userId.statement, workflowRow.statement, groupsWithRoles.statement]
+        [assigneesExist.statement, userId.statement, workflowRow.statement, groupsWithRoles.statement, updateJob.statement]
     }
 }

@@ -100,6 +100,27 @@ public struct WorkflowItems {
         return template
     }
 
+    /// Changes the given columns (nil keeps one) and merges `document` into the template's.
+    /// Returns nil when there is no such template.
+    public func updateTemplate(
+        item: Int64, id: String, name: String?, diagramId: String?, state: String?, document: JSON, by user: User
+    ) throws -> JobTemplate? {
+        if let state, !WorkflowItems.templateStates.contains(state) {
+            throw EngineError(.invalid, "state must be one of \(WorkflowItems.templateStates.joined(separator: ", "))")
+        }
+        if let diagramId, try diagram(item: item, id: diagramId) == nil {
+            throw EngineError(.invalid, "Diagram \(diagramId) does not exist")
+        }
+        return try connection.first(Self.updateTemplateRow, item, id, name, diagramId, state, document.serialized, user.id)
+    }
+
+    /// Deletes a template no job was made from; false when there is no such template.
+    public func deleteTemplate(item: Int64, id: String) throws -> Bool {
+        if try connection.first(Self.deleteUnusedTemplate, item, id) != nil { return true }
+        guard try template(item: item, id: id) != nil else { return false }
+        throw EngineError(.conflict, "Job template \(id) is used by jobs and cannot be deleted")
+    }
+
     public func template(item: Int64, id: String) throws -> JobTemplate? {
         try connection.first(Self.templateById, item, id)
     }
@@ -175,6 +196,22 @@ public struct WorkflowItems {
             VALUES ($1, $2, $3, $4, $5::jsonb, $6, $6) RETURNING *)
         SELECT \(templateColumns) FROM t LEFT JOIN users u ON u.id = t.updated_by
         """, binding: Int64.self, String.self, String.self, String.self, String.self, Int64.self, reading: template)
+    static let updateTemplateRow = Query(
+        "wm_template_update",
+        """
+        WITH t AS (
+            UPDATE wm_job_templates SET name = coalesce($3, name), diagram_id = coalesce($4, diagram_id), state = coalesce($5, state),
+                                        document = document || $6::jsonb, updated_by = $7, updated_at = now()
+            WHERE item_id = $1 AND public_id = $2 RETURNING *)
+        SELECT \(templateColumns) FROM t LEFT JOIN users u ON u.id = t.updated_by
+        """, binding: Int64.self, String.self, String?.self, String?.self, String?.self, String.self, Int64.self, reading: template)
+    static let deleteUnusedTemplate = Query(
+        "wm_template_delete",
+        """
+        DELETE FROM wm_job_templates t WHERE t.item_id = $1 AND t.public_id = $2 AND NOT EXISTS (
+            SELECT 1 FROM jobs j WHERE j.item_id = t.item_id AND j.surface = 'workflow_manager' AND j.document->>'jobTemplateId' = t.public_id)
+        RETURNING t.id
+        """, binding: Int64.self, String.self, reading: { try $0.value("id", as: Int64.self) })
     static let templateById = Query(
         "wm_template_get",
         """
@@ -194,6 +231,8 @@ extension WorkflowItems: StatementCatalog {
         [
             insertItem.statement, itemById.statement, itemsOfOrg.statement, insertDiagram.statement, diagramById.statement,
             diagramsOfItem.statement, insertTemplate.statement, templateById.statement, templatesOfItem.statement,
+            updateTemplateRow.statement,
+            deleteUnusedTemplate.statement,
         ]
     }
 }

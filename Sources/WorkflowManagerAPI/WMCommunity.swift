@@ -25,6 +25,7 @@ enum WMCommunity {
                         "username": .string(user.username), "fullName": .string(user.displayName ?? user.username),
                         "email": .string(user.email), "groups": .array(user.groups.map(JSON.string)),
                         "privileges": .array(user.privileges.map(JSON.string)),
+                        "isAssignable": .bool(isAssignable(user, by: caller.user)),
                     ]
                 })
         ])
@@ -40,24 +41,53 @@ enum WMCommunity {
         return .json(render(group))
     }
 
-    /// Body `{"members"?: [username], "roles"?: [roleName]}`; each given list replaces the old one.
+    /// Workflow Manager's body `{"adds": {"roles": [...]}, "deletes": {"roles": [...]}}` changes
+    /// the roles of a group that exists. Without a Portal to make groups, Flowgate also takes
+    /// `{"members"?: [username], "roles"?: [roleName]}`, whose lists replace the old ones and
+    /// which creates the group.
     static func saveGroup(_ request: Request, _ session: Session, _ caller: WorkflowManagerAPI.ItemCaller) throws -> Response {
         let user = caller.user
         try WorkflowManagerAPI.require(user, anyOf: ["adminAdvanced"])
         let body = try WorkflowManagerAPI.objectBody(request)
-        let members = try body.optionalStringList("members")
-        let roles = try body.optionalStringList("roles")
-        let group = try WorkflowManagerAPI.translate {
-            try session.community.saveGroup(named: request.parameter("groupId"), members: members, privilegeSets: roles)
+        try body.requireKnownKeys(["adds", "deletes", "members", "roles"])
+        let name = request.parameter("groupId")
+        guard body["adds"] != nil || body["deletes"] != nil else {
+            let members = try body.optionalStringList("members")
+            let roles = try body.optionalStringList("roles")
+            let group = try WorkflowManagerAPI.translate {
+                try session.community.saveGroup(named: name, members: members, privilegeSets: roles)
+            }
+            return .json(render(group))
         }
-        return .json(render(group))
+        guard body["members"] == nil, body["roles"] == nil else {
+            throw HTTPError.badRequest("Send adds/deletes or members/roles, not both.")
+        }
+        func roles(_ key: String) throws -> [String] {
+            guard let change = body[key], !change.isNull else { return [] }
+            try change.requireKnownKeys(["roles"])
+            return try change.optionalStringList("roles") ?? []
+        }
+        let group = try WorkflowManagerAPI.translate {
+            try session.community.changeGroupRoles(named: name, adding: try roles("adds"), removing: try roles("deletes"))
+        }
+        guard group != nil else { throw HTTPError.badRequest("Group '\(name)' does not exist.") }
+        return .json(WorkflowManagerAPI.success)
     }
 
+    /// A group can be assigned work once it holds a role.
     static func render(_ group: GroupRecord) -> JSON {
         [
             "id": .string(group.name), "name": .string(group.name), "members": .array(group.members.map(JSON.string)),
-            "roles": .array(group.privilegeSets.map(JSON.string)),
+            "roles": .array(group.privilegeSets.map(JSON.string)), "isAssignable": .bool(!group.privilegeSets.isEmpty),
         ]
+    }
+
+    /// Whether `caller` may assign work to `user`: anyone with jobAssignAny, a group-mate with
+    /// jobAssignGroup, oneself with jobAssignIndividual.
+    static func isAssignable(_ user: User, by caller: User) -> Bool {
+        caller.privileges.contains("jobAssignAny")
+            || (caller.privileges.contains("jobAssignGroup") && !Set(caller.groups).isDisjoint(with: user.groups))
+            || (caller.privileges.contains("jobAssignIndividual") && caller.id == user.id)
     }
 
     static func roles(_ request: Request, _ session: Session, _ caller: WorkflowManagerAPI.ItemCaller) throws -> Response {

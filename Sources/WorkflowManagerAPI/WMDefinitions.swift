@@ -16,6 +16,8 @@ enum WMDefinitions {
         WorkflowManagerAPI.underItem("POST", "/jobTemplates", createTemplate),
         WorkflowManagerAPI.underItem("GET", "/jobTemplates", listTemplates),
         WorkflowManagerAPI.underItem("GET", "/jobTemplates/{templateId}", getTemplate),
+        WorkflowManagerAPI.underItem("PUT", "/jobTemplates/{templateId}", updateTemplate),
+        WorkflowManagerAPI.underItem("DELETE", "/jobTemplates/{templateId}", deleteTemplate),
     ]
 
     static let admins = ["adminBasic", "adminAdvanced"]
@@ -30,6 +32,7 @@ enum WMDefinitions {
             throw HTTPError.forbidden("The adminAdvanced privilege is required.")
         }
         let body = try WorkflowManagerAPI.objectBody(request)
+        try body.requireKnownKeys(["itemId", "name", "async"])
         let itemId = try body.optionalString("itemId") ?? request.queryValue("itemId")
         let name = try body.optionalString("name") ?? request.queryValue("name") ?? ""
         // "admin" would shadow the item's own routes with these.
@@ -111,19 +114,62 @@ enum WMDefinitions {
         }
         guard let diagramId = try body.optionalString("diagramId") else { throw HTTPError.badRequest("diagramId is required.") }
         let state = try body.optionalString("state") ?? "Active"
+        let template = try WorkflowManagerAPI.translate {
+            try session.workflowItems.createTemplate(
+                item: item.key, name: name, diagramId: diagramId, state: state, document: try defaults(body), by: user)
+        }
+        return .json(["jobTemplateId": .string(template.id)])
+    }
+
+    /// What a template body may carry. Those Flowgate owns (ids, names it looks up, who changed
+    /// it last) are not kept as defaults: the client sends them back as it read them.
+    static let templateFields: Set<String> = [
+        "jobTemplateId", "jobTemplateName", "diagramId", "diagramName", "state", "lastUpdatedBy", "lastUpdatedDate", "category",
+        "defaultJobDuration", "defaultAssignedTo", "defaultAssignedType", "defaultDueDate", "defaultStartDate", "jobStartDateType",
+        "defaultPriorityName", "description", "defaultDescription", "defaultJobName", "defaultStatus", "defaultFinalStatus",
+        "extendedPropertyTableDefinitions",
+    ]
+    static let ownedTemplateFields: Set<String> = [
+        "jobTemplateId", "jobTemplateName", "diagramId", "diagramName", "state", "lastUpdatedBy", "lastUpdatedDate",
+    ]
+
+    /// The template's defaults for new jobs: the body without the fields Flowgate owns, nor nulls.
+    static func defaults(_ body: JSON) throws -> JSON {
+        try body.requireKnownKeys(templateFields)
         if let type = try body.optionalString("defaultAssignedType"),
             Assignment(type: type, to: try body.optionalString("defaultAssignedTo")) == nil
         {
             throw HTTPError.badRequest("defaultAssignedType must be User, Group or Unassigned, with defaultAssignedTo for User and Group.")
         }
-        let defaults = JSON.object(
-            (body.objectValue ?? []).filter { !["jobTemplateId", "jobTemplateName", "diagramId", "state"].contains($0.0) })
-        let template = try WorkflowManagerAPI.translate {
-            try session.workflowItems.createTemplate(
-                item: item.key, name: name, diagramId: diagramId, state: state,
-                document: defaults, by: user)
+        return .object((body.objectValue ?? []).filter { !ownedTemplateFields.contains($0.0) && !$0.1.isNull })
+    }
+
+    /// PUT: the properties given replace the template's; absent or null ones stay.
+    static func updateTemplate(_ request: Request, _ session: Session, _ caller: WorkflowManagerAPI.ItemCaller) throws -> Response {
+        try WorkflowManagerAPI.require(caller.user, anyOf: admins)
+        let body = try WorkflowManagerAPI.objectBody(request)
+        let id = request.parameter("templateId")
+        if let given = try body.optionalString("jobTemplateId"), given != id {
+            throw HTTPError.badRequest("jobTemplateId in the body must match the URL.")
         }
-        return .json(["jobTemplateId": .string(template.id)])
+        let name = try body.optionalString("jobTemplateName")
+        if name?.isEmpty == true { throw HTTPError.badRequest("jobTemplateName must not be empty.") }
+        let updated = try WorkflowManagerAPI.translate {
+            try session.workflowItems.updateTemplate(
+                item: caller.item.key, id: id, name: name, diagramId: try body.optionalString("diagramId"),
+                state: try body.optionalString("state"), document: try defaults(body), by: caller.user)
+        }
+        guard updated != nil else { throw HTTPError.badRequest("Job template '\(id)' does not exist.") }
+        return .json(WorkflowManagerAPI.success)
+    }
+
+    static func deleteTemplate(_ request: Request, _ session: Session, _ caller: WorkflowManagerAPI.ItemCaller) throws -> Response {
+        try WorkflowManagerAPI.require(caller.user, anyOf: admins)
+        let id = request.parameter("templateId")
+        guard try WorkflowManagerAPI.translate({ try session.workflowItems.deleteTemplate(item: caller.item.key, id: id) }) else {
+            throw HTTPError.badRequest("Job template '\(id)' does not exist.")
+        }
+        return .json(WorkflowManagerAPI.success)
     }
 
     static func listTemplates(_ request: Request, _ session: Session, _ caller: WorkflowManagerAPI.ItemCaller) throws -> Response {
@@ -151,7 +197,8 @@ enum WMDefinitions {
             ("jobTemplateId", .string(template.id)), ("jobTemplateName", .string(template.name)),
             ("diagramId", .string(template.diagramId)), ("diagramName", .string(diagramName)), ("state", .string(template.state)),
         ]
-        fields += template.document.objectValue ?? []
+        // Templates stored before their owned fields were stripped may still carry them: ours win.
+        fields += (template.document.objectValue ?? []).filter { !ownedTemplateFields.contains($0.0) }
         fields += [("lastUpdatedBy", .string(template.updatedBy)), ("lastUpdatedDate", .string(Timestamp.format(template.updatedAt)))]
         return .object(fields)
     }

@@ -15,10 +15,18 @@ enum WMJobs {
         WorkflowManagerAPI.underItem("POST", "/jobs/search", search),
     ]
 
+    /// What a create-jobs body may carry (`location` and `relatedProperties`, which the ArcGIS
+    /// client sends, are refused when set: Flowgate keeps neither at creation).
+    static let createFields: Set<String> = [
+        "numberOfJobs", "jobId", "jobName", "startDate", "dueDate", "priority", "description", "notes", "ownedBy", "jobStatus",
+        "parentJob", "assignedType", "assignedTo", "percentComplete", "extendedProperties", "location", "relatedProperties",
+    ]
+
     static func create(_ request: Request, _ session: Session, _ caller: WorkflowManagerAPI.ItemCaller) throws -> Response {
         let (user, item) = (caller.user, caller.item)
         try WorkflowManagerAPI.require(user, anyOf: ["jobCreate"])
         let body = try WorkflowManagerAPI.objectBody(request)
+        try body.requireKnownKeys(createFields)
         var new = NewStepJobs()
         if let count = body["numberOfJobs"], !count.isNull {
             guard let number = count.intValue else { throw HTTPError.badRequest("numberOfJobs must be an integer.") }
@@ -47,10 +55,11 @@ enum WMJobs {
             new.percentComplete = percent
         }
         if let properties = body["extendedProperties"], !properties.isNull {
-            guard let list = properties.arrayValue, list.allSatisfy({ $0["identifier"]?.stringValue?.contains(".") == true }) else {
-                throw HTTPError.badRequest("extendedProperties must be a list of {\"identifier\": \"table.property\", \"value\"}.")
-            }
-            new.extendedProperties = properties
+            new.extendedProperties = try extendedProperties(properties)
+        }
+        if !(body["location"] ?? .null).isNull || !(body["relatedProperties"] ?? .null).isNull {
+            throw HTTPError.badRequest(
+                "location and relatedProperties cannot be set at creation; PUT jobs/{jobId}/location sets a location.")
         }
         let templateId = request.parameter("templateId")
         let created = try WorkflowManagerAPI.translate {
@@ -59,6 +68,14 @@ enum WMJobs {
         var response: [(String, JSON)] = [("jobIds", .array(created.ids.map(JSON.string)))]
         if created.autoExecuted { response.append(("autoExecuted", true)) }
         return .json(.object(response))
+    }
+
+    /// `[{"identifier": "table.property", "value"}]`, checked.
+    static func extendedProperties(_ properties: JSON) throws -> JSON {
+        guard let list = properties.arrayValue, list.allSatisfy({ $0["identifier"]?.stringValue?.contains(".") == true }) else {
+            throw HTTPError.badRequest("extendedProperties must be a list of {\"identifier\": \"table.property\", \"value\"}.")
+        }
+        return properties
     }
 
     /// The path's job in the caller's item; 400 when there is none.
@@ -86,12 +103,13 @@ enum WMJobs {
         guard let entries = try session.stepJobs.history(item: item.key, id: id) else {
             throw HTTPError.badRequest("Job '\(id)' does not exist.")
         }
-        return .json(.array(entries.map { WMRender.history($0, jobId: id) }))
+        return .json(["jobHistory": .array(entries.map { WMRender.history($0, jobId: id) })])
     }
 
     static func assign(_ request: Request, _ session: Session, _ caller: WorkflowManagerAPI.ItemCaller) throws -> Response {
         let (user, item) = (caller.user, caller.item)
         let body = try WorkflowManagerAPI.objectBody(request)
+        try body.requireKnownKeys(["assignedType", "assignedTo"])
         guard let type = try body.optionalString("assignedType"),
             let assignment = Assignment(type: type, to: try body.optionalString("assignedTo"))
         else {
@@ -127,22 +145,14 @@ enum WMJobs {
     static func search(_ request: Request, _ session: Session, _ caller: WorkflowManagerAPI.ItemCaller) throws -> Response {
         let (user, item) = (caller.user, caller.item)
         let body = try WorkflowManagerAPI.objectBody(request)
+        try body.requireKnownKeys(["q", "search", "fields", "displayNames", "sortFields", "start", "num"])
         let q = try body.optionalString("q")
         let text = try body.optionalString("search")
         guard q != nil || text != nil else { throw HTTPError.badRequest("q or search is required.") }
-        var condition: JobCondition?
-        if let q, !q.trimmingCharacters(in: " ").isEmpty {
-            do {
-                var parser = try JobQueryParser(q, currentUser: user.username)
-                condition = try parser.parse()
-            } catch let error as JobQueryParser.Failure {
-                throw HTTPError.badRequest("Invalid query: \(error.message)", details: ["q: \(q)"])
-            }
-        }
-        if let text, !text.isEmpty {
-            condition = condition.map { .and($0, .text(text)) } ?? .text(text)
-        }
-        let fields = try (body.optionalStringList("fields") ?? defaultFields.map(\.rawValue)).map(field)
+        let condition = try condition(q: q, text: text, user: user)
+        // A list, or (as the ArcGIS client documents it) one comma-separated string.
+        let named = try body["fields"]?.stringValue.map { $0.split(separator: ",").map { String($0).trimmingCharacters(in: " ") } }
+        let fields = try (named ?? body.optionalStringList("fields") ?? defaultFields.map(\.rawValue)).map(field)
         var sort: [(JobField, ascending: Bool)] = []
         for entry in body["sortFields"]?.arrayValue ?? [] {
             guard let name = entry["field"]?.stringValue else { throw HTTPError.badRequest("sortFields entries need a field.") }
@@ -162,6 +172,23 @@ enum WMJobs {
             "results": .array(result.rows.map { row in .array(zip(fields, row).map { WMRender.searchValue($1, $0) }) }),
             "start": .number(start), "nextStart": .number(result.hasMore ? start + num : -1), "num": .number(result.rows.count),
         ])
+    }
+
+    /// The jobs a query (`q`, Workflow Manager's SQL-like grammar) and free text select.
+    static func condition(q: String?, text: String?, user: User) throws -> JobCondition? {
+        var condition: JobCondition?
+        if let q, !q.trimmingCharacters(in: " ").isEmpty {
+            do {
+                var parser = try JobQueryParser(q, currentUser: user.username)
+                condition = try parser.parse()
+            } catch let error as JobQueryParser.Failure {
+                throw HTTPError.badRequest("Invalid query: \(error.message)", details: ["q: \(q)"])
+            }
+        }
+        if let text, !text.isEmpty {
+            condition = condition.map { .and($0, .text(text)) } ?? .text(text)
+        }
+        return condition
     }
 
     static func field(_ name: String) throws -> JobField {

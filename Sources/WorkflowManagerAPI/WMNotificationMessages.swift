@@ -61,8 +61,11 @@ enum WMNotificationMessages {
         switch (notice.event, notice.action) {
         case ("task_started", _):
             let started = message("StepStarted", [("stepIds", [step])])
-            // A manual step runs until its user finishes it: the client is told it waits for them.
-            guard let definition, [.manual, .openApp].contains(definition.actionType), !definition.proceedNext else { return [started] }
+            // A step that stays running until its user finishes it (manual work, or a GP step's
+            // result to review): the client is told it waits for them.
+            guard let definition, !definition.proceedNext, definition.actionType != .question,
+                definition.actionType != .gp || definition.failure == nil
+            else { return [started] }
             return [started, infoRequired("Finish step '\(definition.name)' when its work is done.")]
         case ("task_status_changed", "InfoRequired"?):
             return [infoRequired("Answer step '\(definition?.name ?? notice.stepId ?? "")'.")]

@@ -17,7 +17,7 @@ enum WMRender {
             ("createdDate", .string(Timestamp.format(job.createdAt))), ("startDate", field("startDate")),
             ("startedDate", .string(job.startedAt.map(Timestamp.format))), ("dueDate", field("dueDate")),
             ("endDate", .string(job.isClosed ? job.endedAt.map(Timestamp.format) : nil)), ("parentJob", field("parentJob")),
-            ("closed", .bool(job.isClosed)), ("archived", false), ("hasLocation", false),
+            ("closed", .bool(job.isClosed)), ("archived", false), ("hasLocation", .bool(document["location"] != nil)),
             ("currentSteps", .array(job.isClosed ? [] : job.steps.filter(\.isCurrent).map { currentStep($0, of: job) })),
             ("activeVersions", []),
         ]
@@ -95,9 +95,28 @@ enum WMRender {
     static func history(_ entry: StepJobHistoryEntry, jobId: String) -> JSON {
         var fields: [(String, JSON)] = [("date", .string(entry.date)), ("jobId", .string(jobId))]
         if let step = entry.stepId { fields.append(("stepId", .string(step))) }
-        fields += [("username", .string(entry.username)), ("action", entry.detail["action"] ?? .string(entry.event))]
+        fields += [("username", .string(entry.username)), ("action", entry.detail["action"] ?? .string(historyAction(entry)))]
         if let result = entry.detail["result"] { fields.append(("result", result)) }
         return .object(fields)
+    }
+
+    /// Workflow Manager's action word for a history row written without one.
+    static func historyAction(_ entry: StepJobHistoryEntry) -> String {
+        switch entry.event {
+        case "job_created": "Created"
+        case "job_deleted": "Deleted"
+        case "job_updated": "Updated"
+        case "job_status_changed": entry.to == "closed" ? "Closed" : "Reopened"
+        case "job_assigned", "task_assigned": "Reassigned"
+        case "task_started": "Started"
+        case "task_finished": "Finished"
+        case "task_failed": "Error"
+        case "task_ready": "Activated"
+        case "task_deactivated": "Deactivated"
+        case "hold_added": "Held"
+        case "hold_released": "HoldReleased"
+        default: "Updated"
+        }
     }
 
     static func searchValue(_ value: String?, _ field: JobField) -> JSON {

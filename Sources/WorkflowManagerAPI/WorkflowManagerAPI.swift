@@ -9,16 +9,22 @@ public enum WorkflowManagerAPI {
     public static func surface() -> Surface<Session> {
         Surface(
             name: "workflow_manager", owns: owns,
-            routes: WMDefinitions.routes + WMJobs.routes + WMJobActions.routes + WMCommunity.routes,
+            routes: WMDefinitions.routes + WMJobs.routes + WMJobRecords.routes + WMJobActions.routes + WMCommunity.routes
+                + WMItemRecords.routes,
             renderError: render)
     }
 
-    /// The resource names under an item; other surfaces are matched first.
-    static let itemResources: Set<String> = ["jobs", "jobTemplates", "diagrams", "community"]
+    /// The Portal routes Workflow Manager clients sign in through (`/sharing/...`), for the
+    /// organisation `organisationId`.
+    public static func portalSurface(organisationId: String, tokenLifetimeSeconds: Int) -> Surface<Session> {
+        WMPortal.surface(.init(organisationId: organisationId, tokenLifetimeSeconds: tokenLifetimeSeconds))
+    }
 
+    /// Every path of three or more segments no other surface claimed (they are matched first):
+    /// `/{orgId}/{itemId}/…` and `/{orgId}/admin/…`, so that unknown routes under an item answer
+    /// in this surface's shape; and the server's two status routes.
     static let owns: @Sendable ([String]) -> Bool = { segments in
-        guard segments.count >= 3 else { return false }
-        return segments[1] == "admin" || itemResources.contains(segments[2])
+        segments.count >= 3 || (segments.count == 2 && WMItemRecords.statusRoutes.contains(segments[1]))
     }
 
     static func render(_ error: HTTPError) -> Response {

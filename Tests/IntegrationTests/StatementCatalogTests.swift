@@ -13,7 +13,7 @@ final class StatementCatalogTests: XCTestCase {
         AccountQueries.self, FileQueries.self, JobEvents.self, JobQueries.self, Jobs.self, Session.self,
         History.self, ItentialJobs.self, ItentialManualTasks.self, ItentialWorkflows.self,
         JobTypeQueries.self, ScaleCountQueries.self, ScaleJobQueries.self, WorkspaceQueries.self,
-        Community.self, StepJobs.self, StepQueries.self, WorkflowItems.self,
+        Community.self, ItemRecords.self, JobRecords.self, PortalSignIns.self, StepJobs.self, StepQueries.self, WorkflowItems.self,
     ]
     static let statements = catalogs.flatMap { $0.statements }
 

@@ -9,6 +9,8 @@ public enum JobEventKind: String, CaseIterable, Sendable {
     case jobReleased = "job_released"
     case jobAssigned = "job_assigned"
     case jobDeleted = "job_deleted"
+    /// Properties of the job's own changed (Workflow Manager's update); the fields in `detail`.
+    case jobUpdated = "job_updated"
     /// Written until migration 0016; older history has it (a job's tasks now come with its
     /// `job_created`).
     case taskCreated = "task_created"
