@@ -47,7 +47,7 @@ let package = Package(
         .target(name: "BlocksAPI", dependencies: ["HTTP", "Engine", "Blocks", "JSON", "Sandbox"]),
         .target(name: "ScaleAPI", dependencies: ["HTTP", "Engine", "Scale", "JSON"]),
         .target(
-            name: "WorkflowManagerAPI", dependencies: ["HTTP", "Engine", "WorkflowManager", "JSON", "Postgres", "WebSocketServer"]),
+            name: "WorkflowManagerAPI", dependencies: ["HTTP", "Engine", "WorkflowManager", "JSON", "WebSocketServer"]),
         .target(name: "ItentialAPI", dependencies: ["HTTP", "Engine", "Itential", "JSON", "SurfaceSupport"]),
         // What an instance serves, wired from its configuration (the executable and the tests).
         .target(

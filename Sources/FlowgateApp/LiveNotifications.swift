@@ -16,7 +16,8 @@ package final class LiveNotifications: @unchecked Sendable {
         let hub = WMNotificationHub(session: Session(connectingLater: configuration.conninfo, surfaces: Wiring.surfaces))
         server = WebSocketServer(endpoints: [hub], limits: configuration.webSocketLimits)
         feed = NotificationListener(
-            conninfo: configuration.conninfo, channels: [WMNotificationHub.channel], deliver: hub.deliver, resync: hub.resync)
+            conninfo: configuration.conninfo, channels: [WMNotificationHub.channel],
+            deliver: { notifications in hub.deliver(notifications.map(\.payload)) }, resync: hub.resync)
     }
 
     package func start() throws {

@@ -3,7 +3,6 @@ import Engine
 import Foundation
 import HTTP
 import JSON
-import Postgres
 import WebSocketServer
 import WorkflowManager
 
@@ -52,8 +51,9 @@ public final class WMNotificationHub: WebSocketEndpoint, @unchecked Sendable {
 
     // MARK: From history (called on the listener's thread)
 
-    public func deliver(_ notifications: [PostgresNotification]) {
-        let notices = notifications.compactMap { WMNotice(payload: $0.payload) }
+    /// The payloads of `channel`'s notifications, in commit order.
+    public func deliver(_ payloads: [String]) {
+        let notices = payloads.compactMap { WMNotice(payload: $0) }
         queue.async { [self] in
             for notice in notices { publish(notice) }
         }

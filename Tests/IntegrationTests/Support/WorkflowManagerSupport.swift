@@ -114,7 +114,7 @@ struct WorkflowManagerItem {
 
     func history(_ jobId: String) throws -> [String] {
         let response = try get("/jobs/\(jobId)/history")
-        return response.json?.arrayValue?.map { entry in
+        return response.json?["jobHistory"]?.arrayValue?.map { entry in
             [entry["stepId"]?.stringValue, entry["action"]?.stringValue].compactMap { $0 }.joined(separator: ":")
         } ?? []
     }
