@@ -197,7 +197,10 @@ public final class FastCGIServer: @unchecked Sendable {
 
     private func write(_ response: RawResponse, to request: UnsafeMutablePointer<FCGX_Request>) {
         var head = "Status: \(response.status) \(FastCGIServer.reasonPhrase(response.status))\r\n"
-        for (name, value) in response.headers { head += "\(name): \(value)\r\n" }
+        // A header carrying a line break would start another header: such a header is dropped.
+        for (name, value) in response.headers where !(name + value).utf8.contains(where: { $0 == 13 || $0 == 10 || $0 == 0 }) {
+            head += "\(name): \(value)\r\n"
+        }
         head += "\r\n"
         var bytes = Array(head.utf8)
         bytes.append(contentsOf: response.body)

@@ -16,8 +16,9 @@ public struct PostgresNotification: Sendable, Equatable {
 
 /// A thread that holds one connection LISTENing on `channels` and hands each batch of
 /// notifications to `deliver`. A lost connection is reopened with a growing pause; because
-/// notifications sent meanwhile are gone, `resync` is called once it listens again, so the
-/// receiver can re-read what it follows.
+/// notifications sent meanwhile are gone, `resync` is called each time it listens (again), so
+/// the receiver can re-read what it follows. A quiet connection is probed every 30 s, so that a
+/// connection lost without a word (a half-open TCP link) is noticed.
 public final class NotificationListener: @unchecked Sendable {
     private let conninfo: String
     private let channels: [String]
@@ -66,13 +67,11 @@ public final class NotificationListener: @unchecked Sendable {
 
     private func run() {
         var pauseSeconds = 0.1
-        var listenedBefore = false
         while !isStopping {
             do {
                 let connection = try Connection(conninfo: conninfo)
                 for channel in channels { try connection.run("LISTEN \(channel)") }
-                if listenedBefore { resync() }
-                listenedBefore = true
+                resync()
                 pauseSeconds = 0.1
                 try listen(on: connection)
                 connection.close()
@@ -88,9 +87,18 @@ public final class NotificationListener: @unchecked Sendable {
 
     /// Polls the socket until stop; a second at most between looks at the stop flag.
     private func listen(on connection: Connection) throws {
+        var quietSeconds = 0
         while !isStopping {
             var descriptor = pollfd(fd: connection.socket, events: Int16(POLLIN), revents: 0)
-            guard poll(&descriptor, 1, 1000) > 0 else { continue }
+            guard poll(&descriptor, 1, 1000) > 0 else {
+                quietSeconds += 1
+                if quietSeconds >= 30 {
+                    quietSeconds = 0
+                    try connection.run("SELECT 1")
+                }
+                continue
+            }
+            quietSeconds = 0
             let notifications = try connection.drainNotifications()
             if !notifications.isEmpty { deliver(notifications) }
         }

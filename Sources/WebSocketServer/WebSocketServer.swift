@@ -66,7 +66,10 @@ public final class WebSocketServer: Sendable {
         let upgrader = NIOWebSocketServerUpgrader(
             maxFrameSize: limits.maxMessageBytes,
             shouldUpgrade: { [self] channel, head in
-                channel.eventLoop.makeSucceededFuture(admit(head) ? HTTPHeaders() : nil)
+                guard admit(head) else { return channel.eventLoop.makeSucceededFuture(nil) }
+                // The slot is given back when the connection closes, however far it got.
+                channel.closeFuture.whenComplete { [self] _ in connections.withLockedValue { $0 -= 1 } }
+                return channel.eventLoop.makeSucceededFuture(HTTPHeaders())
             },
             upgradePipelineHandler: { [self] channel, head in
                 channel.eventLoop.makeCompletedFuture {
@@ -79,11 +82,7 @@ public final class WebSocketServer: Sendable {
                             maxAccumulatedFrameSize: limits.maxMessageBytes),
                         IdleStateHandler(
                             readTimeout: .seconds(limits.idleSeconds), writeTimeout: .seconds(limits.pingSeconds)),
-                        FrameHandler(
-                            peer: peer, endpoint: endpoint,
-                            onClose: { [self] in
-                                connections.withLockedValue { $0 -= 1 }
-                            }),
+                        FrameHandler(peer: peer, endpoint: endpoint),
                     ]
                     try channel.pipeline.syncOperations.addHandlers(handlers)
                 }
@@ -135,10 +134,8 @@ public final class WebSocketPeer: Sendable, Hashable {
     /// Sends a text message; a client that has stopped reading is disconnected instead.
     public func send(_ text: String) {
         guard channel.isActive else { return }
-        guard channel.isWritable else {
-            close(code: .policyViolation, reason: "too far behind")
-            return
-        }
+        // A client that stopped reading cannot read a close frame either: it is cut off.
+        guard channel.isWritable else { return channel.close(promise: nil) }
         let frame = WebSocketFrame(fin: true, opcode: .text, data: channel.allocator.buffer(string: text))
         channel.writeAndFlush(frame, promise: nil)
     }
@@ -194,20 +191,16 @@ private final class FrameHandler: ChannelInboundHandler {
 
     let peer: WebSocketPeer
     let endpoint: any WebSocketEndpoint
-    let onClose: @Sendable () -> Void
 
-    init(peer: WebSocketPeer, endpoint: any WebSocketEndpoint, onClose: @escaping @Sendable () -> Void) {
+    init(peer: WebSocketPeer, endpoint: any WebSocketEndpoint) {
         self.peer = peer
         self.endpoint = endpoint
-        self.onClose = onClose
     }
 
-    func handlerAdded(context: ChannelHandlerContext) { endpoint.opened(peer) }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        endpoint.closed(peer)
-        onClose()
-        context.fireChannelInactive()
+    /// The endpoint hears of the close however the connection ends, even if it ended already.
+    func handlerAdded(context: ChannelHandlerContext) {
+        endpoint.opened(peer)
+        context.channel.closeFuture.whenComplete { [peer, endpoint] _ in endpoint.closed(peer) }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {

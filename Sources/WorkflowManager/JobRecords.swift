@@ -26,13 +26,14 @@ public struct JobAttachment: Sendable {
 public struct JobRecords {
     let connection: Connection
 
+    /// In bytes of UTF-8.
     public static let maxCommentLength = 10_000
-    public static let maxCommentsPerJob = 10_000
+    public static let maxCommentsPerJob = 1000
     public static let maxAttachmentsPerJob = 100
 
     public func addComment(item: Int64, jobId: String, _ comment: String, by user: User) throws -> String? {
-        guard comment.count <= Self.maxCommentLength else {
-            throw EngineError(.invalid, "A comment is at most \(Self.maxCommentLength) characters")
+        guard comment.utf8.count <= Self.maxCommentLength else {
+            throw EngineError(.invalid, "A comment is at most \(Self.maxCommentLength) bytes")
         }
         return try inserted(try connection.first(Self.insertComment, item, jobId, comment, user.id, Self.maxCommentsPerJob), item, jobId)
     }

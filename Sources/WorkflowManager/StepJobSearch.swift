@@ -157,6 +157,12 @@ extension StepJobs {
         return JobStatistics(total: total ?? 0, groups: rows.map { (value: $0[0], count: $0[1].flatMap { Int($0) } ?? 0) })
     }
 
+    /// A number PostgreSQL's numeric reads: digits with an optional sign, point and exponent
+    /// (Swift's Double would also take `nan`, `inf` and hexadecimal).
+    static func isDecimal(_ text: String) -> Bool {
+        Double(text) != nil && !text.isEmpty && text.unicodeScalars.allSatisfy { "0123456789+-.eE".unicodeScalars.contains($0) }
+    }
+
     /// The WHERE clause of the item's jobs that match `condition`, with its parameters.
     static func filter(item: Int64, _ condition: JobCondition?) throws -> (String, [any PostgresParameter]) {
         var parameters: [any PostgresParameter] = [item]
@@ -183,7 +189,7 @@ extension StepJobs {
                     return "j.status \(comparison.rawValue) '\(value == "1" ? "closed" : "open")'"
                 }
                 if field.kind == .integer || field.kind == .double {
-                    guard comparison != .like, Double(value) != nil else {
+                    guard comparison != .like, Self.isDecimal(value) else {
                         throw EngineError(.invalid, "\(field.rawValue) must be compared with a number")
                     }
                     return "\(field.sql) \(comparison.rawValue) \(bind(value))::numeric"
@@ -193,7 +199,10 @@ extension StepJobs {
                 let test = field.isList ? "cardinality(\(field.sql)) = 0" : "\(field.sql) IS NULL"
                 return negated ? "NOT (\(test))" : test
             case let .isIn(field, values, negated):
-                guard !values.isEmpty else { throw EngineError(.invalid, "IN needs at least one value") }
+                guard !values.isEmpty, values.count <= 1000 else { throw EngineError(.invalid, "IN takes 1 to 1000 values") }
+                if field.kind == .integer || field.kind == .double, !values.allSatisfy(Self.isDecimal) {
+                    throw EngineError(.invalid, "\(field.rawValue) must be compared with numbers")
+                }
                 let list = values.map { field.kind == .integer || field.kind == .double ? "\(bind($0))::numeric" : "\(bind($0))::text" }
                     .joined(separator: ", ")
                 let test = field.isList ? "\(field.sql) && ARRAY[\(list)]" : "\(field.sql) IN (\(list))"

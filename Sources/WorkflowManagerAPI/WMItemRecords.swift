@@ -111,10 +111,16 @@ enum WMItemRecords {
 
     static func updateSearch(_ request: Request, _ session: Session, _ caller: WorkflowManagerAPI.ItemCaller) throws -> Response {
         try WorkflowManagerAPI.require(caller.user, anyOf: WMDefinitions.admins)
-        var search = try search(try WorkflowManagerAPI.objectBody(request))
+        let body = try WorkflowManagerAPI.objectBody(request)
+        var search = try search(body)
         let id = request.parameter("searchId")
         if let given = search.id, given != id { throw HTTPError.badRequest("searchId in the body must match the URL.") }
         search.id = id
+        // Without a searchType the search keeps its own.
+        if body["searchType"] == nil || body["searchType"]?.isNull == true {
+            guard let stored = try session.itemRecords.search(item: caller.item.key, id: id) else { throw missing(id) }
+            search.searchType = stored.searchType
+        }
         guard try session.itemRecords.update(item: caller.item.key, search) else { throw missing(id) }
         return .json(WorkflowManagerAPI.success)
     }

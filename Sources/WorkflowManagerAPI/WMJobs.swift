@@ -151,7 +151,7 @@ enum WMJobs {
         guard q != nil || text != nil else { throw HTTPError.badRequest("q or search is required.") }
         let condition = try condition(q: q, text: text, user: user)
         // A list, or (as the ArcGIS client documents it) one comma-separated string.
-        let named = try body["fields"]?.stringValue.map { $0.split(separator: ",").map { String($0).trimmingCharacters(in: " ") } }
+        let named = body["fields"]?.stringValue.map { $0.split(separator: ",").map { String($0).trimmingCharacters(in: " ") } }
         let fields = try (named ?? body.optionalStringList("fields") ?? defaultFields.map(\.rawValue)).map(field)
         var sort: [(JobField, ascending: Bool)] = []
         for entry in body["sortFields"]?.arrayValue ?? [] {

@@ -46,7 +46,7 @@ struct WMNotice: Sendable, Equatable {
 enum WMNotificationMessages {
     /// Whether the messages for `notice` carry the job's state (read from the tables).
     static func needsJob(_ notice: WMNotice) -> Bool {
-        ["task_started", "task_finished", "job_status_changed"].contains(notice.event)
+        ["task_started", "task_finished", "job_status_changed", "job_updated"].contains(notice.event)
     }
 
     static func messages(for notice: WMNotice, job: StepJob?) -> [JSON] {
@@ -90,8 +90,8 @@ enum WMNotificationMessages {
             return [message("StepHeld", [("stepId", step), ("setBy", .string(notice.actor))])]
         case ("hold_released", _):
             return [message("StepHoldReleased", [("stepId", step)])]
-        case ("job_status_changed", _):
-            var properties: [(String, JSON)] = [("closed", .bool(notice.to == "closed"))]
+        case ("job_status_changed", _), ("job_updated", _):
+            var properties: [(String, JSON)] = [("closed", .bool(job?.isClosed ?? (notice.to == "closed")))]
             if let status = job?.document["jobStatus"] { properties.append(("jobStatus", status)) }
             return [message("JobUpdated", [("properties", .object(properties))])]
         default:

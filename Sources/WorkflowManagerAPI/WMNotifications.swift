@@ -15,11 +15,18 @@ public final class WMNotificationHub: WebSocketEndpoint, @unchecked Sendable {
     public static let channel = "flowgate_wm_events"
     /// Jobs one connection may follow at once.
     public static let maxSubscriptions = 100
+    /// Messages of one connection waiting for the queue; a client that sends faster is closed.
+    static let maxPendingMessages = 32
+    /// How long a connection may stay without a token.
+    static let tokenDeadlineSeconds = 10.0
 
     private let queue = DispatchQueue(label: "wm-notifications")
     private let session: Session
     private var connections: [WebSocketPeer: Follower] = [:]
     private var followers: [String: Set<WebSocketPeer>] = [:]
+    /// Messages received but not yet handled, per connection (touched on the event loops).
+    private let pendingLock = NSLock()
+    private var pending: [WebSocketPeer: Int] = [:]
 
     /// One connection: the item of its path, who it is once a token was checked, what it follows.
     private struct Follower {
@@ -42,10 +49,21 @@ public final class WMNotificationHub: WebSocketEndpoint, @unchecked Sendable {
     }
 
     public func received(_ text: String, from peer: WebSocketPeer) {
-        queue.async { [self] in receive(text, from: peer) }
+        let waiting = pendingLock.withLock {
+            pending[peer, default: 0] += 1
+            return pending[peer] ?? 0
+        }
+        guard waiting <= Self.maxPendingMessages else { return peer.close(code: .policyViolation, reason: "too many messages") }
+        queue.async { [self] in
+            receive(text, from: peer)
+            pendingLock.withLock {
+                if let count = pending[peer] { pending[peer] = count > 1 ? count - 1 : nil }
+            }
+        }
     }
 
     public func closed(_ peer: WebSocketPeer) {
+        pendingLock.withLock { pending[peer] = nil }
         queue.async { [self] in forget(peer) }
     }
 
@@ -64,7 +82,7 @@ public final class WMNotificationHub: WebSocketEndpoint, @unchecked Sendable {
     public func resync() {
         queue.async { [self] in
             for (jobId, peers) in followers {
-                for peer in peers { sendState(of: [jobId], to: peer) }
+                for peer in peers { sendState(of: jobId, to: peer) }
             }
         }
     }
@@ -88,6 +106,11 @@ public final class WMNotificationHub: WebSocketEndpoint, @unchecked Sendable {
         }
         connections[peer] = follower
         peer.send(JSON.object([("connected", true)]).serialized)
+        if follower.user == nil {
+            queue.asyncAfter(deadline: .now() + Self.tokenDeadlineSeconds) { [self] in
+                if let follower = connections[peer], follower.user == nil { refuse(peer, "Token required.", code: "401") }
+            }
+        }
     }
 
     private func receive(_ text: String, from peer: WebSocketPeer) {
@@ -111,16 +134,29 @@ public final class WMNotificationHub: WebSocketEndpoint, @unchecked Sendable {
             connections[peer] = follower
             return
         }
-        let new = Set(jobIds).subtracting(follower.jobIds)
+        var asked: [String] = []
+        for jobId in jobIds where !asked.contains(jobId) { asked.append(jobId) }
+        let new = asked.filter { !follower.jobIds.contains($0) }
         guard follower.jobIds.count + new.count <= Self.maxSubscriptions else {
             connections[peer] = follower
             return report(peer, "A connection follows at most \(Self.maxSubscriptions) jobs.", code: "400")
         }
-        follower.jobIds.formUnion(new)
         connections[peer] = follower
-        for jobId in new { followers[jobId, default: []].insert(peer) }
-        // The reply to a subscribe is the state of each job asked for (clients wait for it).
-        sendState(of: jobIds, to: peer)
+        // The reply to a subscribe is the state of each job asked for (clients wait for it); only
+        // jobs of the connection's item are followed.
+        for jobId in asked {
+            do {
+                guard let job = try job(jobId, in: follower) else {
+                    report(peer, "Job '\(jobId)' does not exist.", code: "400", jobId: jobId)
+                    continue
+                }
+                if follower.jobIds.insert(jobId).inserted { followers[jobId, default: []].insert(peer) }
+                peer.send(WMNotificationMessages.jobState(job, now: Date()).serialized)
+            } catch {
+                report(peer, "The database is unavailable.", code: "503", jobId: jobId)
+            }
+        }
+        connections[peer] = follower
     }
 
     private func forget(_ peer: WebSocketPeer) {
@@ -133,28 +169,20 @@ public final class WMNotificationHub: WebSocketEndpoint, @unchecked Sendable {
         if followers[jobId]?.isEmpty == true { followers[jobId] = nil }
     }
 
+    /// Job ids are unique among Workflow Manager jobs, and a connection follows only jobs of its
+    /// own item: every follower of a job is in its item, and the job is read once per row.
     private func publish(_ notice: WMNotice) {
-        guard let peers = followers[notice.jobId], !peers.isEmpty else { return }
+        guard let peers = followers[notice.jobId], let first = peers.first, let follower = connections[first] else { return }
+        let job = WMNotificationMessages.needsJob(notice) ? try? job(notice.jobId, in: follower) : nil
+        let messages = WMNotificationMessages.messages(for: notice, job: job).map(\.serialized)
         for peer in peers {
-            guard let follower = connections[peer] else { continue }
-            let job = WMNotificationMessages.needsJob(notice) ? try? job(notice.jobId, in: follower) : nil
-            for message in WMNotificationMessages.messages(for: notice, job: job) { peer.send(message.serialized) }
+            for message in messages { peer.send(message) }
         }
     }
 
-    private func sendState(of jobIds: [String], to peer: WebSocketPeer) {
-        guard let follower = connections[peer] else { return }
-        for jobId in jobIds {
-            do {
-                guard let job = try job(jobId, in: follower) else {
-                    report(peer, "Job '\(jobId)' does not exist.", code: "400", jobId: jobId)
-                    continue
-                }
-                peer.send(WMNotificationMessages.jobState(job, now: Date()).serialized)
-            } catch {
-                report(peer, "The database is unavailable.", code: "503", jobId: jobId)
-            }
-        }
+    private func sendState(of jobId: String, to peer: WebSocketPeer) {
+        guard let follower = connections[peer], let job = try? job(jobId, in: follower) else { return }
+        peer.send(WMNotificationMessages.jobState(job, now: Date()).serialized)
     }
 
     private func job(_ jobId: String, in follower: Follower) throws -> StepJob? {

@@ -99,9 +99,11 @@ enum WMPortal {
         return Response(status: 302, headers: [("Location", "\(signIn.redirectURI)#\(fragment)"), ("Cache-Control", "no-store")])
     }
 
-    /// `POST generateToken` (form, or query): `{"token", "expires" (ms), "ssl"}`.
+    /// `POST generateToken` (a form; never the query string, which proxies log):
+    /// `{"token", "expires" (ms), "ssl"}`.
     static func generateToken(_ request: Request, _ session: Session, _ settings: Settings) throws -> Response {
-        let form = request.body.isEmpty ? FormData(fields: request.query, files: []) : try request.formBody()
+        guard request.queryValue("password") == nil else { throw HTTPError.badRequest("Send the password in the form body.") }
+        let form = try request.formBody()
         guard let username = form["username"], let password = form["password"],
             let issued = try session.accounts.login(
                 username: username, password: password, lifetimeSeconds: lifetime(form["expiration"], settings))
@@ -120,8 +122,11 @@ enum WMPortal {
         return max(60, min(settings.tokenLifetimeSeconds, minutes.multipliedReportingOverflow(by: 60).partialValue))
     }
 
+    /// This server's origin, or a path on it, with nothing a header line or URL parser could
+    /// read differently (no control characters, spaces, backslashes, `@`, or fragment).
     static func isOwn(_ uri: String, _ request: Request) -> Bool {
-        uri == request.origin || uri.hasPrefix(request.origin + "/")
+        guard uri == request.origin || uri.hasPrefix(request.origin + "/") else { return false }
+        return uri.unicodeScalars.allSatisfy { $0.value > 32 && $0.value < 127 && !"\\@#".unicodeScalars.contains($0) }
     }
 
     /// The page the ArcGIS clients read `oAuthInfo` from: it is the first `{` of the page, on one line.

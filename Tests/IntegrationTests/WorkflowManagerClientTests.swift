@@ -148,6 +148,9 @@ final class WorkflowManagerClientTests: XCTestCase {
         let foreign = try authorize("https://attacker.example")
         XCTAssertTrue(foreign.text.contains("Invalid redirect_uri"), foreign.text)
         XCTAssertTrue(try authorize(origin + ".attacker.example").text.contains("Invalid redirect_uri"), "a look-alike origin")
+        for smuggled in ["/x\r\nSet-Cookie: a=b", "/x\r\nLocation: https://attacker.example", "@attacker.example", "/x#y"] {
+            XCTAssertTrue(try authorize(origin + smuggled).text.contains("Invalid redirect_uri"), smuggled)
+        }
 
         func oauthState() throws -> String {
             let page = try authorize(origin).text

@@ -36,6 +36,7 @@ final class WorkflowManagerNotificationTests: XCTestCase {
         XCTAssertEqual(types("hold_added"), ["StepHeld"])
         XCTAssertEqual(types("hold_released"), ["StepHoldReleased"])
         XCTAssertEqual(types("job_status_changed"), ["JobUpdated"])
+        XCTAssertEqual(types("job_updated"), ["JobUpdated"])
         XCTAssertEqual(types("task_ready"), [], "nothing the API has a message for")
         let failed = WMNotificationMessages.messages(
             for: WMNotice(jobId: "J1", stepId: "s1", event: "task_failed", at: 5, error: "service down"), job: nil)[0]
@@ -59,6 +60,11 @@ final class WorkflowManagerNotificationTests: XCTestCase {
         XCTAssertEqual(WMPortal.scriptSafe(#"{"x":"</script><script>"}"#), #"{"x":"\u003c/script>\u003cscript>"}"#)
         XCTAssertEqual(WMPortal.htmlEscaped("<b>&"), "&lt;b&gt;&amp;")
         XCTAssertEqual(WMPortal.percentEncoded("a b&c=d#"), "a%20b%26c%3Dd%23")
+    }
+
+    func testSearchNumbersAreDecimalsPostgreSQLReads() {
+        for good in ["1", "-2.5", "1e3", "+0.75"] { XCTAssertTrue(StepJobs.isDecimal(good), good) }
+        for bad in ["nan", "inf", "0x1p3", "", "1,5"] { XCTAssertFalse(StepJobs.isDecimal(bad), bad) }
     }
 
     func testAnEmptyInitialStepIsTheStepNoPathLeadsTo() throws {
