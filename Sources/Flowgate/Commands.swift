@@ -86,7 +86,13 @@ enum Commands {
             switch arguments[index] {
             case "--before":
                 before = Timestamp.parse(value.count == 10 ? value + "T00:00:00Z" : value)
-            case "--surface": surface = SurfaceName(rawValue: value)
+            case "--surface":
+                // A misspelt surface would prune nothing and say it succeeded.
+                guard (try? Wiring.surfaces.lifecycle(for: SurfaceName(rawValue: value))) != nil else {
+                    print("unknown surface '\(value)'")
+                    return usageError()
+                }
+                surface = SurfaceName(rawValue: value)
             case "--events":
                 guard let policy = History.EventPolicy(rawValue: value) else { return usageError() }
                 events = policy

@@ -86,6 +86,7 @@ final class HistoryTests: XCTestCase {
         XCTAssertEqual(try TestStack.ctl("flowgate", "prune", "--before", "last tuesday").status, 2)
         XCTAssertEqual(try TestStack.ctl("flowgate", "prune", "--before", "2020-01-01", "--events", "shred").status, 2)
         XCTAssertEqual(try TestStack.ctl("flowgate", "prune", "--surface", "itential").status, 2)
+        XCTAssertEqual(try TestStack.ctl("flowgate", "prune", "--before", "2020-01-01", "--surface", "itentail").status, 2)
     }
 
     func testMonthsRollOverIntoTheirPartitionsAndStrayRowsIntoTheDefault() throws {
