@@ -47,17 +47,10 @@ public struct JobRecords {
     public func attach(item: Int64, jobId: String, alias: String, folder: String?, content: [UInt8], contentType: String, by user: User)
         throws -> String?
     {
-        let digits = Array("0123456789abcdef".utf8)
-        var hexDigits: [UInt8] = []
-        hexDigits.reserveCapacity(content.count * 2)
-        for byte in content {
-            hexDigits.append(digits[Int(byte >> 4)])
-            hexDigits.append(digits[Int(byte & 15)])
-        }
-        let hex = String(decoding: hexDigits, as: UTF8.self)
         return try inserted(
             try connection.first(
-                Self.insertAttachment, item, jobId, alias, folder, hex, contentType, nil as String?, user.id, Self.maxAttachmentsPerJob),
+                Self.insertAttachment, item, jobId, alias, folder, Data(content).base64EncodedString(), contentType, nil as String?,
+                user.id, Self.maxAttachmentsPerJob),
             item, jobId)
     }
 
@@ -81,7 +74,8 @@ public struct JobRecords {
     /// The attachment and, for a file, its content.
     public func attachment(item: Int64, jobId: String, id: String) throws -> (JobAttachment, [UInt8]?)? {
         guard let row = try connection.first(Self.attachmentContent, item, jobId, id) else { return nil }
-        return (row.0, row.1.map { Self.bytes(hex: $0) })
+        // Text parameters and results carry the bytes as base64 (libpq's text format).
+        return (row.0, row.1.flatMap { Data(base64Encoded: $0).map { [UInt8]($0) } })
     }
 
     public func updateAttachment(item: Int64, jobId: String, id: String, alias: String?, folder: String?) throws -> Bool {
@@ -107,18 +101,6 @@ public struct JobRecords {
         guard try jobExists(item, jobId) else { return nil }
         throw EngineError(.conflict, "The job has reached its limit of comments or attachments")
     }
-
-    static func bytes(hex: String) -> [UInt8] {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(hex.utf8.count / 2)
-        var iterator = hex.utf8.makeIterator()
-        while let high = iterator.next(), let low = iterator.next() {
-            bytes.append(UInt8(Self.nibble(high) << 4 | Self.nibble(low)))
-        }
-        return bytes
-    }
-
-    private static func nibble(_ digit: UInt8) -> UInt8 { digit <= 57 ? digit - 48 : (digit | 0x20) - 87 }
 
     // MARK: Statements
 
@@ -160,7 +142,7 @@ public struct JobRecords {
         "wm_attachment_insert",
         """
         INSERT INTO wm_job_attachments (job_id, alias, folder, content, content_type, link, created_by)
-        SELECT j.id, $3, $4, decode($5, 'hex'), $6, $7, $8 FROM (\(job)) j
+        SELECT j.id, $3, $4, decode($5, 'base64'), $6, $7, $8 FROM (\(job)) j
         WHERE (SELECT count(*) FROM wm_job_attachments a WHERE a.job_id = j.id) < $9
         RETURNING public_id
         """, binding: Int64.self, String.self, String.self, String?.self, String?.self, String?.self, String?.self, Int64.self,
@@ -174,7 +156,7 @@ public struct JobRecords {
     static let attachmentContent = Query(
         "wm_attachment_content",
         """
-        SELECT \(attachmentColumns), encode(a.content, 'hex') AS content FROM wm_job_attachments a JOIN (\(job)) j ON j.id = a.job_id
+        SELECT \(attachmentColumns), translate(encode(a.content, 'base64'), E'\\n', '') AS content FROM wm_job_attachments a JOIN (\(job)) j ON j.id = a.job_id
         LEFT JOIN users u ON u.id = a.created_by WHERE a.public_id = $3
         """, binding: Int64.self, String.self, String.self,
         reading: { row in (try attachment(row), try row.optional("content", as: String.self)) })

@@ -36,10 +36,11 @@ enum WMJobRecords {
         "activeVersions", "createdDate", "createdBy", "startedDate", "endDate", "closed", "archived", "hasLocation",
         "relatedProperties",
     ]
+    static let updateFields = updatable.union(readOnly).union(["versions"])
 
     static func update(_ request: Request, _ session: Session, _ caller: WorkflowManagerAPI.ItemCaller) throws -> Response {
         let body = try WorkflowManagerAPI.objectBody(request)
-        try body.requireKnownKeys(updatable.union(readOnly).union(["versions"]))
+        try body.requireKnownKeys(updateFields)
         if let id = try body.optionalString("jobId"), id != request.parameter("jobId") {
             throw HTTPError.badRequest("jobId in the body must match the URL.")
         }

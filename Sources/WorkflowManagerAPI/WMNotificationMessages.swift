@@ -81,7 +81,7 @@ enum WMNotificationMessages {
             var fields: [(String, JSON)] = [("stepIds", [step])]
             if let job {
                 fields.append(("jobStatus", job.document["jobStatus"] ?? .null))
-                fields.append(("currentSteps", .array(currentSteps(of: job))))
+                fields.append(("currentSteps", .array(WMRender.currentSteps(of: job))))
             }
             return [message("StepFinished", fields)]
         case ("task_assigned", _):
@@ -114,7 +114,7 @@ enum WMNotificationMessages {
                 ("jobId", .string(job.publicId)), ("senderId", .null), ("jobStatus", document["jobStatus"] ?? .null),
                 ("closed", .bool(job.isClosed)), ("percentComplete", document["percentComplete"] ?? .null),
                 ("diagramId", document["diagramId"] ?? .null), ("diagramVersion", .number(job.diagramVersion)),
-                ("jobTemplateName", document["jobTemplateName"] ?? .null), ("currentSteps", .array(currentSteps(of: job))),
+                ("jobTemplateName", document["jobTemplateName"] ?? .null), ("currentSteps", .array(WMRender.currentSteps(of: job))),
                 ("stepStates", .array(steps)),
             ], timestamp: milliseconds(now))
     }
@@ -123,10 +123,6 @@ enum WMNotificationMessages {
         var fields: [(String, JSON)] = [("msg", .string(text)), ("msgCode", .string(code))]
         if let jobId { fields.insert(("jobId", .string(jobId)), at: 0) }
         return envelope("Error", fields, timestamp: milliseconds(now))
-    }
-
-    private static func currentSteps(of job: StepJob) -> [JSON] {
-        job.isClosed ? [] : job.steps.filter(\.isCurrent).map { WMRender.currentStep($0, of: job) }
     }
 
     private static func envelope(_ type: String, _ message: [(String, JSON)], timestamp: Double) -> JSON {

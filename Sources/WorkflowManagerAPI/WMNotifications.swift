@@ -28,10 +28,10 @@ public final class WMNotificationHub: WebSocketEndpoint, @unchecked Sendable {
     private let pendingLock = NSLock()
     private var pending: [WebSocketPeer: Int] = [:]
 
-    /// One connection: the item of its path, who it is once a token was checked, what it follows.
+    /// One connection: the item of its path (looked up once, at open), who it is once a token
+    /// was checked, what it follows.
     private struct Follower {
-        let orgId: String
-        let itemId: String
+        let itemKey: Int64
         var user: User?
         var jobIds: Set<String> = []
     }
@@ -91,19 +91,23 @@ public final class WMNotificationHub: WebSocketEndpoint, @unchecked Sendable {
 
     private func open(_ peer: WebSocketPeer) {
         guard let (orgId, itemId) = Self.item(of: peer.path) else { return peer.close(code: .policyViolation) }
-        var follower = Follower(orgId: orgId, itemId: itemId)
+        var user: User?
         if let token = Self.queryToken(peer.query) {
-            guard let user = authenticate(token, peer) else { return }
-            follower.user = user
+            guard let known = authenticate(token, peer) else { return }
+            user = known
         }
+        let item: WorkflowItem
         do {
             try session.reconnectIfNeeded()
-            guard try session.workflowItems.item(orgId: orgId, itemId: itemId) != nil else {
+            guard let found = try session.workflowItems.item(orgId: orgId, itemId: itemId) else {
                 return refuse(peer, "Workflow item '\(itemId)' does not exist.", code: "400")
             }
+            item = found
         } catch {
             return refuse(peer, "The database is unavailable.", code: "503")
         }
+        var follower = Follower(itemKey: item.key)
+        follower.user = user
         connections[peer] = follower
         peer.send(JSON.object([("connected", true)]).serialized)
         if follower.user == nil {
@@ -187,8 +191,7 @@ public final class WMNotificationHub: WebSocketEndpoint, @unchecked Sendable {
 
     private func job(_ jobId: String, in follower: Follower) throws -> StepJob? {
         try session.reconnectIfNeeded()
-        guard let item = try session.workflowItems.item(orgId: follower.orgId, itemId: follower.itemId) else { return nil }
-        return try session.stepJobs.job(item: item.key, id: jobId)
+        return try session.stepJobs.job(item: follower.itemKey, id: jobId)
     }
 
     /// The token's user, or nil after telling the client and closing.

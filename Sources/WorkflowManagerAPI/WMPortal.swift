@@ -91,7 +91,7 @@ enum WMPortal {
         else {
             return page(status: 200, info: ["messages": ["Invalid username or password."]], text: "Invalid username or password.")
         }
-        let seconds = Int(((Timestamp.parse(issued.expiresAt) ?? 0) - Date().timeIntervalSince1970).rounded(.down))
+        let seconds = Int((milliseconds(issued.expiresAt) / 1000 - Date().timeIntervalSince1970).rounded(.down))
         let fragment = [
             ("access_token", issued.token), ("expires_in", String(max(0, seconds))), ("username", username), ("ssl", "true"),
             ("state", signIn.clientState),
@@ -111,7 +111,7 @@ enum WMPortal {
             throw HTTPError(400, "Unable to generate token.", details: ["Invalid username or password."])
         }
         return .json([
-            "token": .string(issued.token), "expires": .number(((Timestamp.parse(issued.expiresAt) ?? 0) * 1000).rounded(.down)),
+            "token": .string(issued.token), "expires": .number(milliseconds(issued.expiresAt)),
             "ssl": .bool(request.scheme == "https"),
         ])
     }

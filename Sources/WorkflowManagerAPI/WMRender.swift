@@ -18,12 +18,17 @@ enum WMRender {
             ("startedDate", .string(job.startedAt.map(Timestamp.format))), ("dueDate", field("dueDate")),
             ("endDate", .string(job.isClosed ? job.endedAt.map(Timestamp.format) : nil)), ("parentJob", field("parentJob")),
             ("closed", .bool(job.isClosed)), ("archived", false), ("hasLocation", .bool(document["location"] != nil)),
-            ("currentSteps", .array(job.isClosed ? [] : job.steps.filter(\.isCurrent).map { currentStep($0, of: job) })),
+            ("currentSteps", .array(currentSteps(of: job))),
             ("activeVersions", []),
         ]
         if withHolds { fields.append(("holds", .array(job.holds.map { hold($0, jobId: job.publicId) }))) }
         if withProperties { fields.append(("extendedProperties", extendedProperties(document["extendedProperties"]))) }
         return .object(fields)
+    }
+
+    /// A closed job has none.
+    static func currentSteps(of job: StepJob) -> [JSON] {
+        job.isClosed ? [] : job.steps.filter(\.isCurrent).map { currentStep($0, of: job) }
     }
 
     static func currentStep(_ run: StepRun, of job: StepJob) -> JSON {

@@ -264,7 +264,16 @@ final class WorkflowManagerClientTests: XCTestCase {
         XCTAssertEqual(download.text, "<script>alert(1)</script>")
         XCTAssertEqual(download.header("content-type"), "application/octet-stream", "never rendered as a page of ours")
         XCTAssertEqual(download.header("content-disposition"), "attachment; filename=\"page.html\"")
-        XCTAssertEqual(try wm.get("/jobs/\(job)/attachments").json?["attachments"]?.arrayValue?.count, 1)
+        // Every byte value, over several lines of the database's base64.
+        let binary = (0..<1000).map { UInt8($0 % 256) }
+        var binaryForm = Multipart()
+        binaryForm.file("attachment", filename: "bytes.bin", binary)
+        let stored = try wm.client.request(
+            "POST", wm.base + "/jobs/\(job)/attachments", headers: auth(wm) + [("Content-Type", binaryForm.contentType)],
+            body: binaryForm.body)
+        let binaryId = String(try XCTUnwrap(stored.json?["url"]?.stringValue, stored.text).split(separator: "/").last ?? "")
+        XCTAssertEqual(try wm.get("/jobs/\(job)/attachments/\(binaryId)").body, binary)
+        XCTAssertEqual(try wm.get("/jobs/\(job)/attachments").json?["attachments"]?.arrayValue?.count, 2)
         let link = try wm.post("/jobs/\(job)/attachmentslinked", ["attachments": [["url": "javascript:alert(1)"]]])
         XCTAssertEqual(link.status, 400)
         let deleted = try wm.client.request("DELETE", wm.base + "/jobs/\(job)/attachments/\(id)", headers: auth(wm))
