@@ -25,7 +25,7 @@ struct ItentialChildJobs: TaskKind {
     let limits: ChildJobLimits
 
     func run(_ context: TaskContext) -> TaskOutcome {
-        ItentialTasks.failing {
+        ItentialTasks.failing(context) {
             let incoming = try ItentialTasks.Incoming(context)
             let elements = incoming["data_array"]?.arrayValue
             let children = context.task.children

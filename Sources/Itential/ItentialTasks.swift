@@ -37,6 +37,8 @@ package enum ItentialTasks {
         var outputs: [(String, JSON)]
         var finishState = "success"
         var jobVariables: [(String, JSON)] = []
+        /// What the task reports when it finishes `error` (nil: its outputs).
+        var error: JSON? = nil
     }
 
     struct Failure: Error {
@@ -62,12 +64,13 @@ package enum ItentialTasks {
     /// Runs a task's body: its outputs, with those mapped to `$var.job.<name>` written through
     /// to the job, or its failure as the task's error.
     static func outcome(_ context: TaskContext, _ body: () throws -> Result) -> TaskOutcome {
-        failing { succeeded(try body(), context) }
+        failing(context) { succeeded(try body(), context) }
     }
 
     /// A task's result as the runner stores it: outgoing variables mapped to `$var.job.<name>`
     /// are written through to the job.
     static func succeeded(_ result: Result, _ context: TaskContext) -> TaskOutcome {
+        if result.finishState == "error" { return erred(result.error ?? .object(result.outputs), context) }
         var jobVariables = result.jobVariables
         for (output, target) in context.input["variables"]?["outgoing"]?.objectValue ?? [] {
             guard let reference = target.stringValue, reference.hasPrefix("$var.job.") else { continue }
@@ -80,14 +83,24 @@ package enum ItentialTasks {
     }
 
     /// Runs a task's body; what it throws becomes the task's error.
-    static func failing(_ body: () throws -> TaskOutcome) -> TaskOutcome {
+    static func failing(_ context: TaskContext, _ body: () throws -> TaskOutcome) -> TaskOutcome {
         do {
             return try body()
         } catch let failure as Failure {
-            return .failed(failure.message)
+            return erred(.string(failure.message), context)
         } catch {
-            return .failed("\(error)")
+            return erred(.string("\(error)"), context)
         }
+    }
+
+    /// A task that finished `error` (spec §2.5): the error is the task's and the job's, and
+    /// is copied to the job variable its `variables.error` names as `$var.job.<name>`.
+    static func erred(_ error: JSON, _ context: TaskContext) -> TaskOutcome {
+        let message = error.stringValue ?? error.serialized
+        guard let reference = context.input["variables"]?["error"]?.stringValue, reference.hasPrefix("$var.job."),
+            reference.count > "$var.job.".count
+        else { return .failed(message) }
+        return .failed(message, jobVariables: .object([(String(reference.dropFirst("$var.job.".count)), error)]))
     }
 
     /// `delay`: holds the task for `time` seconds, then succeeds. The runner parks it meanwhile
@@ -96,7 +109,7 @@ package enum ItentialTasks {
         let name = ItentialTasks.prefix + "delay"
 
         func run(_ context: TaskContext) -> TaskOutcome {
-            ItentialTasks.failing {
+            ItentialTasks.failing(context) {
                 let time = try Incoming(context)["time"]
                 guard let seconds = time?.doubleValue ?? time?.stringValue.flatMap(Double.init), seconds >= 0, seconds <= 86_400 else {
                     throw Failure(message: "delay needs a time of 0 to 86400 seconds")
@@ -111,7 +124,7 @@ package enum ItentialTasks {
         let name = ItentialTasks.unavailable
         func run(_ context: TaskContext) -> TaskOutcome {
             let app = context.input["app"]?.stringValue ?? "unknown"
-            return .failed("App or adapter \(app) is not available")
+            return ItentialTasks.erred(.string("App or adapter \(app) is not available"), context)
         }
     }
 
@@ -174,7 +187,8 @@ package enum ItentialTasks {
     // MARK: The tasks
 
     static func stub(_ incoming: Incoming) throws -> Result {
-        Result(outputs: [("response", incoming["response"] ?? .null)], finishState: incoming["type"]?.stringValue ?? "success")
+        let response = incoming["response"] ?? .null
+        return Result(outputs: [("response", response)], finishState: incoming["type"]?.stringValue ?? "success", error: response)
     }
 
     /// `forEach`: each run hands out the next element of `data_array` as `current_item` and

@@ -123,6 +123,37 @@ final class ItentialJobTests: ItentialTestCase {
         XCTAssertEqual(done["error"]?[0]?["message"], "App or adapter ServiceNow is not available")
     }
 
+    /// A stub of type `error` errs (it used to finish `complete`): its response is the task's
+    /// error, the job's `error` entry and the job variable its `variables.error` names; the error
+    /// transition is taken. Without one the job stalls after it.
+    func testAStubOfTypeErrorErrsAndItsErrorIsKept() throws {
+        let response: JSON = ["code": 500, "message": "device unreachable"]
+        let erring = ItentialFixture.task("stub", ["type": "error", "response": response], type: "automatic")
+            .setting(
+                "variables",
+                to: ["incoming": ["type": "error", "response": response], "outgoing": [:], "error": "$var.job.why", "decorators": []])
+        let handled = try it.workflow(
+            [("a1", erring), ("b2", ItentialFixture.stub())],
+            [
+                ("workflow_start", ["a1": ItentialFixture.success]), ("a1", ["b2": ItentialFixture.edge("error")]),
+                ("b2", ["workflow_end": ItentialFixture.success]),
+            ])
+        let done = try it.job(try XCTUnwrap(it.start(handled)["_id"]?.stringValue), until: ["complete", "error"])
+        XCTAssertEqual(done["status"], "complete", "the error transition leads on")
+        XCTAssertEqual(done["tasks"]?["a1"]?["status"], "error")
+        XCTAssertEqual(done["tasks"]?["a1"]?["metrics"]?["finish_state"], "error")
+        XCTAssertEqual(done["error"]?.arrayValue?.count, 1)
+        XCTAssertEqual(done["error"]?[0]?["task"], "a1")
+        XCTAssertEqual(done["error"]?[0]?["message"]?.stringValue.flatMap { try? JSON.parse($0) }, response)
+        XCTAssertEqual(done["variables"]?["why"], response)
+
+        let unhandled = try it.workflow(
+            [("a1", erring)], [("workflow_start", ["a1": ItentialFixture.success]), ("a1", ["workflow_end": ItentialFixture.success])])
+        let stalled = try it.job(try XCTUnwrap(it.start(unhandled)["_id"]?.stringValue), until: ["error"])
+        XCTAssertEqual(stalled["tasks"]?["a1"]?["status"], "error")
+        XCTAssertEqual(stalled["error"]?.arrayValue?.compactMap { $0["task"]?.stringValue }, ["a1", "job"])
+    }
+
     func testVariablesFlowThroughNewVariableQueryEvaluationAndMerge() throws {
         let name = try it.workflow(
             [

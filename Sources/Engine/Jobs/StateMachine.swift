@@ -174,8 +174,8 @@ extension StateMachine {
         switch outcome {
         case let .succeeded(result, produced, state, setVariables):
             (status, output, error, files, finishState, variables) = (.succeeded, result, nil, produced, state ?? "success", setVariables)
-        case let .failed(message):
-            (status, output, error, files, finishState, variables) = (.failed, nil, message, [], "error", nil)
+        case let .failed(message, setVariables):
+            (status, output, error, files, finishState, variables) = (.failed, nil, message, [], "error", setVariables)
         case let .spawned(children):
             return try park(task, of: job, owner: owner, as: .waiting, seconds: 0) {
                 for child in children {

@@ -51,7 +51,8 @@ public enum TaskOutcome: Sendable, Equatable {
     /// that branch on it; nil: `success`), and job variables it sets.
     case succeeded(JSON, files: [NamedFile] = [], finishState: String? = nil, jobVariables: JSON? = nil)
     /// A readable error; it is stored on the task and stops or diverts the job per its flow.
-    case failed(String)
+    /// Job variables it sets (a surface may keep the error in one) are written with it.
+    case failed(String, jobVariables: JSON? = nil)
     /// Starts these jobs as the task's children; the task waits and runs again once they have
     /// all ended (and may spawn more then, to run children one after another).
     case spawned([NewJob])
