@@ -28,7 +28,8 @@ package enum Wiring {
             .init(
                 tokenLifetimeSeconds: configuration.tokenLifetimeSeconds, modules: configuration.modules,
                 registrationOpen: configuration.blocksRegistrationOpen))
-        let itential = ItentialAPI.surface(.init(tokenLifetimeSeconds: configuration.tokenLifetimeSeconds))
+        let itential = ItentialAPI.surface(
+            .init(tokenLifetimeSeconds: configuration.tokenLifetimeSeconds, version: Configuration.version))
         // Workflow Manager comes last: its paths begin with two parameters (/{orgId}/{itemId}).
         return Application(
             surfaces: [
@@ -40,7 +41,7 @@ package enum Wiring {
             origins: configuration.origins)
     }
 
-    /// The built-in task kinds' runner, and the sandboxed blocks' runner with its per-user limit.
+    /// The built-in task kinds' runner (which also fires Itential schedules), and the sandboxed blocks' runner with its per-user limit.
     package static func runners(_ configuration: Configuration) -> [Runner] {
         let conninfo = configuration.conninfo
         let builtin = Runner(
@@ -48,7 +49,8 @@ package enum Wiring {
                 conninfo: conninfo, owner: "runner:\(configuration.instance)", threads: configuration.runners,
                 leaseSeconds: configuration.taskLeaseSeconds,
                 pollIntervalMilliseconds: configuration.runnerPollMilliseconds),
-            kinds: TaskKindRegistry(BlockJobs.taskKinds + ItentialTasks.kinds(configuration.childJobs)), surfaces: surfaces)
+            kinds: TaskKindRegistry(BlockJobs.taskKinds + ItentialTasks.kinds(configuration.childJobs)), surfaces: surfaces,
+            duties: [ItentialSchedules()])
         let sandboxed = Runner(
             .init(
                 conninfo: conninfo, owner: "sandbox:\(configuration.instance)",

@@ -51,15 +51,18 @@ public struct ItentialJobs {
     /// Creates and starts the job, and answers it as it stood when the start committed (the
     /// runners may move it on at once).
     public func start(_ job: NewJob, by user: User) throws -> ItentialJob {
+        try connection.transaction { tx in try Self.start(job, by: user, on: tx, surfaces: jobs.surfaces) }
+    }
+
+    /// Starts the job within the caller's transaction `tx`.
+    static func start(_ job: NewJob, by user: User, on tx: Connection, surfaces: SurfaceRegistry) throws -> ItentialJob {
         var job = job
         job.owner = user
-        return try connection.transaction { tx in
-            let ref = try Jobs.insert(job, parent: nil, actor: .user(user), on: tx, surfaces: jobs.surfaces)
-            guard let started = try tx.first(Self.read, [ref.publicId]) else {
-                throw EngineError(.conflict, "Job \(ref.publicId) could not be read back")
-            }
-            return started
+        let ref = try Jobs.insert(job, parent: nil, actor: .user(user), on: tx, surfaces: surfaces)
+        guard let started = try tx.first(Self.read, [ref.publicId]) else {
+            throw EngineError(.conflict, "Job \(ref.publicId) could not be read back")
         }
+        return started
     }
 
     public func job(id: String) throws -> ItentialJob? {
@@ -129,7 +132,36 @@ public struct ItentialJobs {
         Set(try connection.rows(Self.watch, ids, accountIds, watching))
     }
 
+    /// Sets the job's `groups` (who may reach it) to what `change` makes of them, recording
+    /// the change in its history; nil when there is no such job.
+    public func changeGroups(id: String, by user: User, _ change: ([String]) -> [String]) throws -> [String]? {
+        try connection.transaction { tx in
+            guard let current = try tx.first(Self.lockGroups, id) else { return nil }
+            let before = current.groups.arrayValue?.compactMap(\.stringValue) ?? []
+            var after: [String] = []
+            for group in change(before) where !after.contains(group) { after.append(group) }
+            guard after != before else { return before }
+            let groups = JSON.array(after.map(JSON.string))
+            try tx.run(Self.setGroups, current.rowId, groups.serialized)
+            try JobEvents.record(
+                [
+                    JobEvent(
+                        jobId: current.rowId, .jobUpdated, actor: .user(user), detail: ["groups": ["from": current.groups, "to": groups]])
+                ],
+                on: tx)
+            return after
+        }
+    }
+
     // MARK: Statements
+
+    static let lockGroups = Query(
+        "itential_job_lock_groups",
+        "SELECT id, coalesce(document -> 'groups', '[]') AS groups FROM jobs WHERE surface = 'itential' AND public_id = $1 FOR UPDATE",
+        binding: String.self, reading: { row in (rowId: try row.value("id", as: Int64.self), groups: try row.json("groups")) })
+    static let setGroups = Query(
+        "itential_job_set_groups", "UPDATE jobs SET document = jsonb_set(document, '{groups}', $2::jsonb) WHERE id = $1",
+        binding: Int64.self, String.self)
 
     static let watch = Query(
         "itential_job_watch",
@@ -244,6 +276,9 @@ public struct ItentialJobs {
 
 extension ItentialJobs: StatementCatalog {
     package static var statements: [Statement] {
-        [overrideIncoming.statement, watch.statement, read.statement, claim.statement, claimState.statement, release.statement]
+        [
+            overrideIncoming.statement, watch.statement, read.statement, claim.statement, claimState.statement, release.statement,
+            lockGroups.statement, setGroups.statement,
+        ]
     }
 }

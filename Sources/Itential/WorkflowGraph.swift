@@ -90,6 +90,22 @@ public struct WorkflowGraph: Sendable {
     }
 
     /// Task ids are 1–4 lowercase hex digits (`$var` references break on anything else).
+    /// The job variables a workflow reads: its `inputSchema`'s properties and every
+    /// `$var.job.<name>` its tasks' incoming variables refer to, sorted.
+    public static func jobVariables(_ workflow: JSON) -> [String] {
+        var names = Set((workflow["inputSchema"]?["properties"]?.objectValue ?? []).map(\.0))
+        func collect(_ value: JSON) {
+            if let text = value.stringValue, text.hasPrefix("$var.job.") {
+                let name = text.dropFirst("$var.job.".count).prefix { $0 != "." && $0 != "#" }
+                if !name.isEmpty { names.insert(String(name)) }
+            }
+            value.arrayValue?.forEach(collect)
+            value.objectValue?.forEach { collect($0.1) }
+        }
+        for (_, task) in workflow["tasks"]?.objectValue ?? [] { collect(task["variables"]?["incoming"] ?? .null) }
+        return names.sorted()
+    }
+
     public static func isValidTaskKey(_ key: String) -> Bool {
         key == start || key == end
             || ((1...4).contains(key.utf8.count) && key.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) })

@@ -15,10 +15,10 @@ enum AutomationStudio {
         Route("GET", "/automation-studio/workflows/detailed/{name}", ItentialAPI.access(ItentialAPI.Roles.read), detailed),
         Route("DELETE", "/workflow_builder/workflows/delete/{name}", ItentialAPI.access(ItentialAPI.Roles.write), delete),
         Route("POST", "/workflow_engine/workflows/validate", ItentialAPI.access(ItentialAPI.Roles.read)) { request, session, _ in
-            try validate(request, session, key: "asset")
+            try validate(request, session, keys: ["asset", "workflow"])
         },
         Route("POST", "/automation-studio/workflows/validate", ItentialAPI.access(ItentialAPI.Roles.read)) { request, session, _ in
-            try validate(request, session, key: "workflow")
+            try validate(request, session, keys: ["workflow"])
         },
     ]
 
@@ -95,11 +95,16 @@ enum AutomationStudio {
         return .json(["lastErrorObject": ["n": 1], "value": deleted, "ok": 1])
     }
 
-    static func validate(_ request: Request, _ session: Session, key: String) throws -> Response {
+    /// The workflow under the first of `keys` the body has (the engine route takes `asset`, and
+    /// `workflow` as older clients send it); the engine route adds `isValid`.
+    static func validate(_ request: Request, _ session: Session, keys: [String]) throws -> Response {
         let body = try ItentialAPI.objectBody(request)
-        guard let workflow = body[key], case .object = workflow else { throw HTTPError.badRequest("\(key) must be a workflow object") }
+        let names = keys.joined(separator: " or ")
+        guard let workflow = keys.lazy.compactMap({ body[$0] }).first, case .object = workflow else {
+            throw HTTPError.badRequest("\(names) must be a workflow object")
+        }
         let errors = JSON.array(WorkflowGraph(workflow).errors.map { ["task": .string($0.task), "message": .string($0.message)] })
-        if key == "asset" {
+        if keys.contains("asset") {
             return .json(["isValid": .bool(errors.arrayValue?.isEmpty ?? true), "errors": errors, "warnings": []])
         }
         return .json(["errors": errors, "warnings": []])

@@ -10,23 +10,28 @@ import SurfaceSupport
 public enum ItentialAPI {
     public struct Configuration: Sendable {
         public let tokenLifetimeSeconds: Int
+        /// Flowgate's version, which `/health/server` reports beside the platform release.
+        public let version: String
 
-        public init(tokenLifetimeSeconds: Int) {
+        public init(tokenLifetimeSeconds: Int, version: String) {
             self.tokenLifetimeSeconds = tokenLifetimeSeconds
+            self.version = version
         }
     }
 
     /// The first path segments this surface answers for.
     static let prefixes: Set<String> = [
-        "login", "logout", "oauth", "whoami", "health", "automation-studio", "workflow_builder", "workflow_engine",
-        "operations-manager", "operations_manager",
+        "login", "logout", "oauth", "whoami", "health", "applications", "adapters", "automation-studio", "workflow_builder",
+        "workflow_engine", "operations-manager", "operations_manager",
     ]
 
     public static func surface(_ configuration: Configuration) -> Surface<Session> {
         Surface(
             name: "itential", owns: { segments in segments.first.map(prefixes.contains) ?? false },
-            routes: ItentialSessions.routes(configuration) + AutomationStudio.routes + ItentialJobRoutes.routes
-                + ItentialTaskRoutes.routes + ItentialJobControl.routes,
+            routes: ItentialSessions.routes(configuration) + ItentialPlatform.routes(configuration) + AutomationStudio.routes
+                + ItentialJobRoutes.routes
+                + ItentialTaskRoutes.routes + ItentialJobControl.routes + ItentialAutomationRoutes.routes
+                + ItentialLegacyRoutes.routes,
             renderError: render)
     }
 

@@ -79,18 +79,23 @@ enum ItentialJobControl {
         try ItentialAccess.requireAll([id], caller, session)
         let body = try ItentialAPI.objectBody(request)
         try ItentialJobRoutes.refuseUnknownMembers(body, allowed: ["watchers"])
-        let given = body["watchers"]?.arrayValue ?? []
+        try watch([id], try watcherAccounts(body["watchers"], session), watching: true, session)
+        return ItentialAPI.envelope(
+            "Successfully added watchers to the job",
+            ItentialJobDocument.render(try ItentialJobRoutes.job(session, id: id, for: caller)))
+    }
+
+    /// `watchers`: a non-empty array of existing users' account ids.
+    static func watcherAccounts(_ watchers: JSON?, _ session: Session) throws -> [String] {
+        let given = watchers?.arrayValue ?? []
         let accounts = given.compactMap(\.stringValue)
-        guard !accounts.isEmpty, accounts.count == given.count else {
+        guard !accounts.isEmpty, accounts.count == given.count, accounts.count <= 1000 else {
             throw HTTPError.badRequest("watchers must be a non-empty array of account ids")
         }
         for account in accounts where try session.accounts.user(accountId: account) == nil {
             throw HTTPError.badRequest("No user has the account id \(account)")
         }
-        try watch([id], accounts, watching: true, session)
-        return ItentialAPI.envelope(
-            "Successfully added watchers to the job",
-            ItentialJobDocument.render(try ItentialJobRoutes.job(session, id: id, for: caller)))
+        return accounts
     }
 
     static func rerunRoutes(_ base: String) -> [Route<Session>] {

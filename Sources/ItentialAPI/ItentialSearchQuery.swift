@@ -62,6 +62,13 @@ struct ItentialSearchQuery {
         self.exclude = exclude
     }
 
+    /// A search built from another grammar (the legacy Mongo-style bodies).
+    init(search: ItentialSearch, include: [[String]], exclude: [[String]]) {
+        self.search = search
+        self.include = include
+        self.exclude = exclude
+    }
+
     static func path(_ field: String) -> [String] { field.split(separator: ".").map(String.init) }
 
     static func count(_ name: String, _ value: String) throws -> Int {

@@ -3,7 +3,7 @@ import HTTP
 import Itential
 import JSON
 
-/// Logging in the ways Itential clients do, whoami and the health probe clients use first.
+/// Logging in the ways Itential clients do, and whoami.
 enum ItentialSessions {
     static func routes(_ configuration: ItentialAPI.Configuration) -> [Route<Session>] {
         let login: Handler<Session> = { request, session in try Self.login(request, session, configuration) }
@@ -12,7 +12,6 @@ enum ItentialSessions {
             Route("POST", "/login/", login),
             Route("POST", "/oauth/token") { request, session in try token(request, session, configuration) },
             Route("GET", "/whoami") { request, session in whoami(try ItentialAPI.caller(request, session)) },
-            Route("GET", "/health/applications") { request, session in try applications(request, session) },
         ]
     }
 
@@ -70,10 +69,31 @@ enum ItentialSessions {
         ])
     }
 
-    /// The methods a caller may use per application, by role.
+    /// The methods a caller may use per application, by role: the platform's method names
+    /// (its `/authorization/methods`) for the routes Flowgate serves.
     static let methods: [(app: String, roles: [String], methods: [String])] = [
         ("AutomationStudio", ItentialAPI.Roles.write, ["createAutomation", "importAutomations", "updateAutomation", "deleteWorkflow"]),
         ("AutomationStudio", ItentialAPI.Roles.read, ["getWorkflows", "getWorkflowDetailed", "validateWorkflow"]),
+        (
+            "OperationsManager", ItentialAPI.Roles.read,
+            [
+                "getJob", "getJobs", "getTask", "getTasks", "watchJob", "watchJobs", "unwatchJob", "unwatchJobs", "getAutomation",
+                "getAutomations", "getTrigger", "getTriggers",
+            ]
+        ),
+        (
+            "OperationsManager", ItentialAPI.Roles.write,
+            [
+                "startJob", "pauseJobs", "resumeJobs", "cancelJobs", "addWatchersToJob", "addJobGroup", "deleteJobGroup",
+                "deleteJobGroups", "replaceJobGroups", "createAutomation", "updateAutomation", "deleteAutomation", "createTrigger",
+                "updateTrigger", "deleteTrigger", "deleteTriggersByActionId", "runManualTrigger", "runEndpointTriggerWithPost",
+            ]
+        ),
+        (
+            "OperationsManager", ItentialAPI.Roles.operations,
+            ["claimTask", "assignTask", "releaseTask", "finishManualTask", "revertJob", "retryTask", "continueJobFrom"]
+        ),
+        ("WorkFlowEngine", ItentialAPI.Roles.read, ["getJobMetrics", "getTaskMetrics"]),
     ]
 
     static func whoami(_ user: User) -> Response {
@@ -92,30 +112,5 @@ enum ItentialSessions {
             "groups": .array(user.groupAccounts.map { ["id": .string($0.id), "provenance": "Flowgate", "name": .string($0.name)] }),
             "routes": [], "methods": .object(methods), "roles": .array(user.roles.map(JSON.string)),
         ])
-    }
-
-    static let applicationList: [JSON] = [
-        ("WorkFlowEngine", "@itential/app-workflow_engine", "workflow_engine", "Runs jobs of workflows"),
-        ("OperationsManager", "@itential/app-operations_manager", "operations-manager", "Jobs, tasks and manual work"),
-        ("AutomationStudio", "@itential/app-automation_studio", "automation-studio", "Workflows"),
-    ].map { id, package, prefix, description in
-        [
-            "id": .string(id), "package_id": .string(package), "version": "2023.2.0", "type": "Application",
-            "description": .string(description), "routePrefix": .string(prefix), "state": "RUNNING",
-            "connection": ["state": "ONLINE"],
-        ]
-    }
-
-    /// Needs a session: clients probe it to decide whether to log in. `equals` + `equalsField`
-    /// filter, `limit` caps.
-    static func applications(_ request: Request, _ session: Session) throws -> Response {
-        _ = try ItentialAPI.caller(request, session)
-        var results = applicationList
-        if let value = request.queryValue("equals") {
-            let field = request.queryValue("equalsField") ?? "id"
-            results = results.filter { $0[field]?.stringValue == value }
-        }
-        if let limit = request.queryValue("limit").flatMap(Int.init), limit >= 0 { results = Array(results.prefix(limit)) }
-        return .json(["results": .array(results), "total": .number(results.count)])
     }
 }

@@ -11,7 +11,8 @@ import XCTest
 final class StatementCatalogTests: XCTestCase {
     static let catalogs: [any StatementCatalog.Type] = [
         AccountQueries.self, FileQueries.self, JobEvents.self, JobQueries.self, Jobs.self, Session.self,
-        History.self, ItentialJobs.self, ItentialManualTasks.self, ItentialWorkflows.self,
+        History.self, ItentialAutomations.self, ItentialJobs.self, ItentialManualTasks.self, ItentialMetrics.self, ItentialTriggers.self,
+        ItentialWorkflows.self,
         JobTypeQueries.self, ScaleCountQueries.self, ScaleJobQueries.self, WorkspaceQueries.self,
         Community.self, ItemRecords.self, JobRecords.self, PortalSignIns.self, StepJobs.self, StepQueries.self, WorkflowItems.self,
     ]

@@ -256,3 +256,82 @@ final class ItentialSearchQueryTests: XCTestCase {
         XCTAssertEqual(try query("limit=0").search.limit, ItentialSearchQuery.maxLimit)
     }
 }
+
+/// When schedule triggers fire, what a trigger definition accepts, and how the legacy
+/// Mongo-style queries map onto the search.
+final class ItentialTriggerRulesTests: XCTestCase {
+    let minute = 60_000.0
+
+    func testAScheduleFiresItsLatestDueTimeOnceAndStaysOnItsGrid() {
+        // Not yet due.
+        XCTAssertEqual(ItentialSchedule.plan(nextRunAt: 1_000, interval: minute, now: 999, missedRuns: "none").fire, nil)
+        // Due just now: fires, next one interval on.
+        let onTime = ItentialSchedule.plan(nextRunAt: 1_000, interval: minute, now: 1_500, missedRuns: "none")
+        XCTAssertEqual(onTime.fire, 1_000)
+        XCTAssertEqual(onTime.next, 61_000)
+        // Three due times passed: only the latest fires, and it was on time.
+        let caughtUp = ItentialSchedule.plan(nextRunAt: 1_000, interval: minute, now: 181_500, missedRuns: "none")
+        XCTAssertEqual(caughtUp.fire, 181_000)
+        XCTAssertEqual(caughtUp.next, 241_000)
+        // An hourly run missed by ten minutes: `none` skips it, `last` fires it.
+        let hour = 3_600_000.0
+        XCTAssertEqual(ItentialSchedule.plan(nextRunAt: 0, interval: hour, now: 600_000, missedRuns: "none").fire, nil)
+        XCTAssertEqual(ItentialSchedule.plan(nextRunAt: 0, interval: hour, now: 600_000, missedRuns: "none").next, hour)
+        XCTAssertEqual(ItentialSchedule.plan(nextRunAt: 0, interval: hour, now: 600_000, missedRuns: "last").fire, 0)
+        // A one-off is done after its run.
+        let once = ItentialSchedule.plan(nextRunAt: 5_000, interval: nil, now: 5_100, missedRuns: "none")
+        XCTAssertEqual(once.fire, 5_000)
+        XCTAssertNil(once.next)
+    }
+
+    func testTriggerDefinitionsAreCheckedPerType() throws {
+        let schedule = try ItentialTriggerDefinition(
+            ["name": "s", "type": "schedule", "actionId": "a", "firstRunAt": 1_000, "repeatUnit": "hour", "repeatFrequency": 2])
+        XCTAssertEqual(schedule.firstRunAt, 1_000)
+        XCTAssertEqual(schedule.document["repeatInterval"], 7_200_000)
+        XCTAssertEqual(schedule.document["processMissedRuns"], "none")
+        let endpoint = try ItentialTriggerDefinition(["name": "e", "type": "endpoint", "actionId": "a", "routeName": "run-it"])
+        XCTAssertEqual(endpoint.routeName, "run-it")
+        XCTAssertEqual(endpoint.document["schema"]?["additionalProperties"], true, "any object by default")
+        for refused: JSON in [
+            ["name": "s", "type": "schedule", "actionId": "a"],
+            ["name": "s", "type": "schedule", "actionId": "a", "firstRunAt": 0, "repeatInterval": 1_000],
+            [
+                "name": "s", "type": "schedule", "actionId": "a", "firstRunAt": 0, "repeatUnit": "day", "repeatFrequency": 1,
+                "repeatInterval": 5,
+            ],
+            ["name": "s", "type": "schedule", "actionId": "a", "firstRunAt": 0, "repeatUnit": "fortnight", "repeatFrequency": 1],
+            ["name": "s", "type": "schedule", "actionId": "a", "firstRunAt": .number(1e300)],
+            ["name": "s", "type": "schedule", "actionId": "a", "firstRunAt": 0, "processMissedRuns": "all"],
+            ["name": "e", "type": "endpoint", "actionId": "a", "routeName": "a/b"],
+            ["name": "e", "type": "endpoint", "actionId": "a", "routeName": "r", "verb": "GET"],
+            ["name": "e", "type": "endpoint", "actionId": "a", "routeName": "r", "jst": "5f0c"],
+            ["name": "e", "type": "endpoint", "actionId": "a", "routeName": "r", "formData": [:]],
+            ["name": "m", "type": "manual", "actionId": "a", "formData": "x"],
+            ["name": "m", "type": "manual"], ["name": "", "type": "manual", "actionId": "a"],
+            ["name": "m", "type": "eventSystem", "actionId": "a"],
+            ["name": "m", "type": "webhook", "actionId": "a"], ["name": "m", "type": "manual", "actionId": "a", "enabled": "yes"],
+        ] {
+            XCTAssertThrowsError(try ItentialTriggerDefinition(refused), "\(refused)")
+        }
+    }
+
+    func testLegacyQueriesMapOntoTheSearchOrAreRefused() throws {
+        let filters = try ItentialLegacyQuery.filters(
+            ["status": ["$in": ["running", "paused"]], "name": ["$regex": "^net"], "metrics.start_time": ["$gte": 5], "_id": "abc"])
+        XCTAssertEqual(filters.map(\.op), [.isIn, .startsWith, .gte, .equals])
+        XCTAssertEqual(filters.map(\.path), [["status"], ["name"], ["metrics", "start_time"], ["_id"]])
+        XCTAssertEqual(filters[0].value, "running,paused")
+        XCTAssertEqual(filters[2].number, 5)
+        XCTAssertEqual(try ItentialLegacyQuery.filters(["name": ["$regex": "x$"]]).map(\.op), [.endsWith])
+        XCTAssertEqual(try ItentialLegacyQuery.filters(["name": ["$regex": "mid"]]).map(\.op), [.contains])
+        for refused: JSON in [
+            ["$or": []], ["name": ["$regex": "(a|b)"]], ["name": ["$in": ["a,b"]]], ["name": ["$exists": 1]], ["a": ["b": 1]],
+        ] {
+            XCTAssertThrowsError(try ItentialLegacyQuery.filters(refused), "\(refused)")
+        }
+        XCTAssertEqual(try ItentialLegacyQuery.projection(["name": 1, "_id": 0]).include, [["name"]])
+        XCTAssertThrowsError(try ItentialLegacyQuery.projection(["name": 1, "tasks": 0]))
+        XCTAssertEqual(try ItentialLegacyQuery.sort(["name": -1])?.descending, true)
+    }
+}

@@ -38,15 +38,17 @@ public final class Runner: @unchecked Sendable {
     public let configuration: Configuration
     private let kinds: TaskKindRegistry
     private let surfaces: SurfaceRegistry
+    private let duties: [any TimedDuty]
     private let running = RunningTasks()
     private let finished = DispatchGroup()
     // Written once by stop(); threads re-read it at least every poll interval.
     private nonisolated(unsafe) var stopping = false
 
-    public init(_ configuration: Configuration, kinds: TaskKindRegistry, surfaces: SurfaceRegistry) {
+    public init(_ configuration: Configuration, kinds: TaskKindRegistry, surfaces: SurfaceRegistry, duties: [any TimedDuty] = []) {
         self.configuration = configuration
         self.kinds = kinds
         self.surfaces = surfaces
+        self.duties = duties
     }
 
     public func start() {
@@ -59,6 +61,7 @@ public final class Runner: @unchecked Sendable {
             thread.name = "runner-\(index)"
             thread.start()
         }
+        // A runner without threads (an instance that only serves requests) does no duties either.
         guard configuration.threads > 0 else { return }
         finished.enter()
         let heartbeat = Thread { [self] in
@@ -67,6 +70,14 @@ public final class Runner: @unchecked Sendable {
         }
         heartbeat.name = "runner-leases"
         heartbeat.start()
+        guard !duties.isEmpty else { return }
+        finished.enter()
+        let timer = Thread { [self] in
+            runDuties()
+            finished.leave()
+        }
+        timer.name = "runner-duties"
+        timer.start()
     }
 
     public func stop() { stopping = true }
@@ -129,6 +140,30 @@ public final class Runner: @unchecked Sendable {
             usleep(UInt32(min(interval, 0.1) * 1_000_000))
         }
         connection?.close()
+    }
+
+    /// Does the timed duties' due work every poll interval, on a session of its own; a lost
+    /// connection is reopened at the next round.
+    private func runDuties() {
+        var session: Session?
+        while !stopping {
+            for duty in duties {
+                do {
+                    if session == nil { session = try Session(conninfo: configuration.conninfo, surfaces: surfaces) }
+                    if let session { try duty.run(session, owner: configuration.owner) }
+                } catch {
+                    Log.warning("\(duty.name) failed; reconnecting", [("runner", configuration.owner), ("error", "\(error)")])
+                    session?.connection.close()
+                    session = nil
+                }
+            }
+            var slept: Int32 = 0
+            while !stopping, slept < configuration.pollIntervalMilliseconds {
+                usleep(UInt32(min(100, configuration.pollIntervalMilliseconds - slept)) * 1000)
+                slept += 100
+            }
+        }
+        session?.connection.close()
     }
 
     /// Sleeps until a notification arrives or the poll interval passes.
