@@ -88,21 +88,42 @@ public struct ItentialAutomations {
     }
 
     public func create(_ body: JSON, by user: User) throws -> JSON {
-        let fields = try Fields(body, creating: true)
+        try connection.transaction { tx in try Self.create(body, by: user, on: tx) }
+    }
+
+    /// Automations as exported (each with its `triggers`), all or none: each gets a new id,
+    /// which its triggers then name.
+    public func importAll(_ automations: [JSON], by user: User) throws -> [JSON] {
+        guard automations.count <= Self.importLimit else { throw EngineError(.invalid, "At most \(Self.importLimit) automations at once") }
         return try connection.transaction { tx in
-            let workflow = try Self.workflowRow(fields, on: tx)
-            let groups = fields.gbac ?? ([], [])
-            try Self.requireGroups(groups.write + groups.read, on: tx)
-            let id = ItentialNewJob.objectId()
-            do {
-                try tx.run(
-                    Self.insert, id, fields.name ?? "", fields.description ?? "", workflow ?? nil, groups.write, groups.read, user.id)
-            } catch let error as PostgresError where error.isUniqueViolation {
-                throw EngineError(.conflict, "An automation named \(fields.name ?? "") already exists")
+            try automations.enumerated().map { index, exported in
+                try ItentialTriggers.naming("automations[\(index)]") {
+                    let created = try Self.create(exported, by: user, on: tx)
+                    let triggers = exported["triggers"]?.arrayValue ?? []
+                    guard triggers.count <= Self.importLimit else { throw EngineError(.invalid, "At most \(Self.importLimit) triggers") }
+                    let made = try triggers.map { trigger in
+                        try ItentialTriggers.create(
+                            trigger.setting("actionId", to: created["_id"] ?? .null), by: user, mayWrite: { _ in true }, on: tx)
+                    }
+                    return created.setting("triggers", to: .array(made))
+                }
             }
-            guard let created = try tx.first(Self.byId, id) else { throw EngineError(.conflict, "Automation \(id) could not be read back") }
-            return created.document
         }
+    }
+
+    static let importLimit = 100
+
+    static func create(_ body: JSON, by user: User, on tx: Connection) throws -> JSON {
+        let fields = try Fields(body, creating: true)
+        let workflow = try Self.workflowRow(fields, on: tx)
+        let groups = fields.gbac ?? ([], [])
+        try Self.requireGroups(groups.write + groups.read, on: tx)
+        let id = ItentialNewJob.objectId()
+        try Self.uniquelyNamed(fields.name) {
+            try tx.run(Self.insert, id, fields.name ?? "", fields.description ?? "", workflow ?? nil, groups.write, groups.read, user.id)
+        }
+        guard let created = try tx.first(Self.byId, id) else { throw EngineError(.conflict, "Automation \(id) could not be read back") }
+        return created.document
     }
 
     public func automation(id: String) throws -> Automation? {
@@ -118,12 +139,10 @@ public struct ItentialAutomations {
             guard mayWrite(current) else { throw EngineError(.forbidden, "Not in a group that may change automation \(id)") }
             let workflow = try Self.workflowRow(fields, on: tx)
             if let groups = fields.gbac { try Self.requireGroups(groups.write + groups.read, on: tx) }
-            do {
+            try Self.uniquelyNamed(fields.name) {
                 try tx.run(
                     Self.update, current.rowId, fields.name, fields.description, workflow != nil, workflow ?? nil, fields.gbac?.write,
                     fields.gbac?.read, user.id)
-            } catch let error as PostgresError where error.isUniqueViolation {
-                throw EngineError(.conflict, "An automation named \(fields.name ?? "") already exists")
             }
             return try tx.first(Self.byId, id)?.document
         }
@@ -142,6 +161,15 @@ public struct ItentialAutomations {
 
     public func list(_ query: ItentialCatalogQuery) throws -> ItentialSearch.Page<JSON> {
         try query.run(Self.page, Self.count, on: connection)
+    }
+
+    /// A taken name as the conflict it is.
+    static func uniquelyNamed(_ name: String?, _ write: () throws -> Void) throws {
+        do {
+            try write()
+        } catch let error as PostgresError where error.isUniqueViolation {
+            throw EngineError(.conflict, "An automation named \(name ?? "") already exists")
+        }
     }
 
     /// The workflow row the fields choose: `.some(nil)` to clear it, nil to keep it.

@@ -19,23 +19,48 @@ public struct ItentialTriggers {
     }
 
     public func create(_ body: JSON, by user: User, mayWrite: (ItentialAutomations.Automation) -> Bool) throws -> JSON {
-        let definition = try ItentialTriggerDefinition(body)
-        return try connection.transaction { tx in
-            guard let automation = try tx.first(ItentialAutomations.lock, definition.actionId) else {
-                throw EngineError(.invalid, "No automation has the id \(definition.actionId)")
-            }
-            guard mayWrite(automation) else {
-                throw EngineError(.forbidden, "Not in a group that may change automation \(definition.actionId)")
-            }
-            let id = ItentialNewJob.objectId()
-            try Self.writing(definition) {
-                try tx.run(
-                    Self.insert, id, automation.rowId, definition.name, definition.type, definition.enabled, definition.routeName,
-                    definition.document.serialized, definition.firstRunAt, user.id)
-            }
-            guard let created = try tx.first(Self.byId, id) else { throw EngineError(.conflict, "Trigger \(id) could not be read back") }
-            return created.document
+        try connection.transaction { tx in try Self.create(body, by: user, mayWrite: mayWrite, on: tx) }
+    }
+
+    /// Triggers as exported, all or none, each for the automation its `actionId` names.
+    public func importAll(_ triggers: [JSON], by user: User, mayWrite: (ItentialAutomations.Automation) -> Bool) throws -> [JSON] {
+        guard triggers.count <= ItentialAutomations.importLimit else {
+            throw EngineError(.invalid, "At most \(ItentialAutomations.importLimit) triggers at once")
         }
+        return try connection.transaction { tx in
+            try triggers.enumerated().map { index, trigger in
+                try Self.naming("triggers[\(index)]") { try Self.create(trigger, by: user, mayWrite: mayWrite, on: tx) }
+            }
+        }
+    }
+
+    /// A refusal of one item of an import, saying which.
+    static func naming<T>(_ item: String, _ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as EngineError {
+            throw EngineError(error.kind, "\(item): \(error.message)")
+        }
+    }
+
+    static func create(
+        _ body: JSON, by user: User, mayWrite: (ItentialAutomations.Automation) -> Bool, on tx: Connection
+    ) throws -> JSON {
+        let definition = try ItentialTriggerDefinition(body)
+        guard let automation = try tx.first(ItentialAutomations.lock, definition.actionId) else {
+            throw EngineError(.invalid, "No automation has the id \(definition.actionId)")
+        }
+        guard mayWrite(automation) else {
+            throw EngineError(.forbidden, "Not in a group that may change automation \(definition.actionId)")
+        }
+        let id = ItentialNewJob.objectId()
+        try Self.writing(definition) {
+            try tx.run(
+                Self.insert, id, automation.rowId, definition.name, definition.type, definition.enabled, definition.routeName,
+                definition.document.serialized, definition.firstRunAt, user.id)
+        }
+        guard let created = try tx.first(Self.byId, id) else { throw EngineError(.conflict, "Trigger \(id) could not be read back") }
+        return created.document
     }
 
     public func trigger(id: String) throws -> Trigger? {

@@ -26,6 +26,15 @@ enum ItentialAutomationRoutes {
                 }
                 return ItentialAPI.envelope("Successfully created \(created["name"]?.stringValue ?? "")", created, metadata: [:])
             },
+            // {"automations": [exported automations with their triggers]}
+            Route("PUT", "/\(base)/automations", write) { request, session, caller in
+                let body = try ItentialAPI.objectBody(request)
+                try ItentialJobRoutes.refuseUnknownMembers(body, allowed: ["automations"])
+                guard let automations = body["automations"]?.arrayValue else {
+                    throw HTTPError.badRequest("automations must be an array of automations")
+                }
+                return imported(try EngineErrors.mapped { try session.itentialAutomations.importAll(automations, by: caller) })
+            },
             Route("GET", "/\(base)/automations/{id}/export", read) { request, session, caller in
                 let automation = try visibleAutomation(request.parameter("id"), session, caller)
                 var query = ItentialCatalogQuery()
@@ -63,6 +72,17 @@ enum ItentialAutomationRoutes {
                     try session.itentialTriggers.create(body, by: caller, mayWrite: writable(by: caller))
                 }
                 return ItentialAPI.envelope("Successfully created \(created["name"]?.stringValue ?? "")", created, metadata: [:])
+            },
+            // {"triggers": [exported triggers], "options"?: {...}}
+            Route("PUT", "/\(base)/triggers", write) { request, session, caller in
+                let body = try ItentialAPI.objectBody(request)
+                try ItentialJobRoutes.refuseUnknownMembers(body, allowed: ["triggers", "options"])
+                guard let triggers = body["triggers"]?.arrayValue else {
+                    throw HTTPError.badRequest("triggers must be an array of triggers")
+                }
+                return imported(
+                    try EngineErrors.mapped { try session.itentialTriggers.importAll(triggers, by: caller, mayWrite: writable(by: caller)) }
+                )
             },
             Route("DELETE", "/\(base)/triggers/action/{id}", write) { request, session, caller in
                 let id = request.parameter("id")
@@ -133,6 +153,12 @@ enum ItentialAutomationRoutes {
                 return ItentialAPI.envelope("Successfully deleted \(what) \(id)", .null, metadata: [:])
             },
         ]
+    }
+
+    /// An import's answer: every item made (an import is all or nothing).
+    static func imported(_ documents: [JSON]) -> Response {
+        ItentialAPI.envelope(
+            "Successfully imported \(documents.count) documents", .array(documents.map { ["success": true, "data": $0] }), metadata: [:])
     }
 
     /// The spawned job, or the refusal in the surface's statuses.

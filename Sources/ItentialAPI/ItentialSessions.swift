@@ -78,7 +78,7 @@ enum ItentialSessions {
             "OperationsManager", ItentialAPI.Roles.read,
             [
                 "getJob", "getJobs", "getTask", "getTasks", "watchJob", "watchJobs", "unwatchJob", "unwatchJobs", "getAutomation",
-                "getAutomations", "getTrigger", "getTriggers",
+                "getAutomations", "exportAutomation", "getTrigger", "getTriggers",
             ]
         ),
         (
@@ -87,6 +87,7 @@ enum ItentialSessions {
                 "startJob", "pauseJobs", "resumeJobs", "cancelJobs", "addWatchersToJob", "addJobGroup", "deleteJobGroup",
                 "deleteJobGroups", "replaceJobGroups", "createAutomation", "updateAutomation", "deleteAutomation", "createTrigger",
                 "updateTrigger", "deleteTrigger", "deleteTriggersByActionId", "runManualTrigger", "runEndpointTriggerWithPost",
+                "importAutomations", "importTriggers",
             ]
         ),
         (

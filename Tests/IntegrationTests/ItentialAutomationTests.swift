@@ -224,6 +224,43 @@ final class ItentialAutomationTests: ItentialTestCase {
             "Automation")
     }
 
+    /// An exported automation imports again (under a new name) with its triggers, which then
+    /// name the new automation; an import with a bad item makes nothing.
+    func testExportedAutomationsImportWithTheirTriggers() throws {
+        let source = try automation()
+        _ = try trigger(["name": "by hand", "type": "manual", "actionId": .string(source.id), "formData": ["site": "a"]])
+        let exported = try XCTUnwrap(client.get("/operations-manager/automations/\(source.id)/export", token: admin).json?["data"])
+        let copyName = "copy-\(UUID().uuidString.prefix(8))"
+        let copy = exported.setting("name", to: .string(copyName)).setting("componentName", to: .string(source.workflow))
+        let imported = try call("PUT", "/operations-manager/automations", ["automations": [copy]])
+        XCTAssertEqual(imported.status, 200, imported.text)
+        XCTAssertEqual(imported.json?["data"]?[0]?["success"], true)
+        let made = try XCTUnwrap(imported.json?["data"]?[0]?["data"])
+        let newId = try XCTUnwrap(made["_id"]?.stringValue)
+        XCTAssertNotEqual(newId, source.id)
+        XCTAssertEqual(made["triggers"]?[0]?["actionId"], .string(newId))
+        XCTAssertEqual(made["triggers"]?[0]?["formData"], ["site": "a"])
+        let listed = try client.get("/operations-manager/triggers?actionId=\(newId)", token: admin).json
+        XCTAssertEqual(listed?["metadata"]?["total"], 1)
+
+        let other = "other-\(UUID().uuidString.prefix(8))"
+        let refused = try call(
+            "PUT", "/operations-manager/automations",
+            [
+                "automations": [
+                    ["name": .string(other)], copy.setting("name", to: .string(other + "-2")).setting("componentName", to: "no-such"),
+                ]
+            ])
+        ItentialSupport.assertMessage(refused, 400, "automations[1]")
+        let none = try client.get("/operations-manager/automations?equals=\(other)&equalsField=name", token: admin).json
+        XCTAssertEqual(none?["metadata"]?["total"], 0, "all or nothing")
+
+        let triggers = try call(
+            "PUT", "/operations-manager/triggers",
+            ["triggers": [["name": "again", "type": "manual", "actionId": .string(source.id)]]])
+        XCTAssertEqual(triggers.json?["data"]?[0]?["data"]?["actionId"], .string(source.id), triggers.text)
+    }
+
     /// Schedule triggers due around the moment instance 1 is killed: each due time fires once,
     /// on whichever runner got there first, and starts one job.
     func testSchedulesFireOncePerDueTimeAcrossAKilledInstance() throws {
