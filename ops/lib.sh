@@ -73,6 +73,14 @@ build_release() {
     say "building (release)"
     # The service user runs the binary: the build is not subject to the scripts' umask.
     (umask 022 && cd "$FG_REPO" && swift build -c release --product flowgate >&2)
+    # SwiftPM may create .build and its platform directory 0750 (a debug build that ran first):
+    # the service user needs to traverse them to the binary.
+    local dir
+    dir=$(dirname "$(readlink -f "$FG_BIN")")
+    while [ "${#dir}" -gt "${#FG_REPO}" ]; do
+        chmod go+x "$dir"
+        dir=$(dirname "$dir")
+    done
 }
 
 # --- state directory --------------------------------------------------------------------------

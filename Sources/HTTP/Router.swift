@@ -6,6 +6,9 @@ public struct Route<Context>: Sendable {
     public let method: String
     public let pattern: [PatternSegment]
     public let handler: Handler<Context>
+    /// The path decides before the method, as Django's URL list does: a request for this path
+    /// with another method is a 405 here, not a match of a less specific pattern.
+    public private(set) var claimsPath = false
 
     /// `pattern` is a path such as `/api/jobs/{jobId}`; `{name}` matches one non-empty segment.
     public init(_ method: String, _ pattern: String, _ handler: @escaping Handler<Context>) {
@@ -21,6 +24,13 @@ public struct Route<Context>: Sendable {
         _ handler: @escaping @Sendable (Request, Context, Prepared) throws -> Response
     ) {
         self.init(method, pattern) { request, context in try handler(request, context, try prologue.run(request, context)) }
+    }
+
+    /// This route with `claimsPath` set.
+    public func claimingPath() -> Route {
+        var route = self
+        route.claimsPath = true
+        return route
     }
 }
 
@@ -47,7 +57,8 @@ public enum PatternSegment: Sendable, Equatable {
 }
 
 /// Matches method + path. Among patterns that match a path, the one with a literal at the
-/// first position where they differ wins (`/jobs/search` beats `/jobs/{id}`).
+/// first position where they differ wins (`/jobs/search` beats `/jobs/{id}`). A route that
+/// claims its path also wins over a less specific one of another method, with a 405.
 public struct Router<Context>: Sendable {
     public enum Match {
         case found(Route<Context>, [String: String])
@@ -65,20 +76,32 @@ public struct Router<Context>: Sendable {
 
     public func match(method: String, segments: [String]) -> Match {
         var best: (route: Route<Context>, parameters: [String: String])?
+        var claimed: [PatternSegment]?
         var allowed: [String] = []
         // HEAD is served by GET routes (the body is dropped later).
         let lookupMethod = method == "HEAD" ? "GET" : method
         for route in routes {
             guard let parameters = Router.bind(route.pattern, to: segments) else { continue }
             if !allowed.contains(route.method) { allowed.append(route.method) }
+            if route.claimsPath, claimed.map({ Router.isMoreSpecific(route.pattern, than: $0) }) ?? true { claimed = route.pattern }
             guard route.method == lookupMethod else { continue }
             if let current = best, !Router.isMoreSpecific(route.pattern, than: current.route.pattern) { continue }
             best = (route, parameters)
         }
+        if let claimed, best.map({ Router.isMoreSpecific(claimed, than: $0.route.pattern) }) ?? true {
+            return .methodNotAllowed(Router.withHead(routes.filter { $0.pattern == claimed }.map(\.method)))
+        }
         if let best { return .found(best.route, best.parameters) }
         guard !allowed.isEmpty else { return .notFound }
-        if allowed.contains("GET"), !allowed.contains("HEAD") { allowed.append("HEAD") }
-        return .methodNotAllowed(allowed)
+        return .methodNotAllowed(Router.withHead(allowed))
+    }
+
+    /// HEAD is allowed wherever GET is.
+    static func withHead(_ methods: [String]) -> [String] {
+        var unique: [String] = []
+        for method in methods where !unique.contains(method) { unique.append(method) }
+        if unique.contains("GET"), !unique.contains("HEAD") { unique.append("HEAD") }
+        return unique
     }
 
     static func bind(_ pattern: [PatternSegment], to segments: [String]) -> [String: String]? {

@@ -125,9 +125,9 @@ package enum JobTypeQueries {
         reading: { (try JobTypes.record($0), total: try $0.value("total", as: Int.self)) })
 
     /// Names with a matching version; each row is the highest version of the name, whichever
-    /// versions matched, with every version of the name in SemVer order.
-    static let names = Query(
-        "job_type_names",
+    /// versions matched, with every version of the name in SemVer order. $1–$4 the filter, $5
+    /// limit, $6 offset; `orderBy` is built from fixed fragments (`JobTypes.orderBy`).
+    static func names(orderBy: String) -> String {
         """
         WITH matching AS (SELECT DISTINCT jt.name FROM job_types jt WHERE \(filter)),
         latest AS (
@@ -136,14 +136,9 @@ package enum JobTypeQueries {
         SELECT \(listColumns),
                (SELECT json_agg(v.version ORDER BY v.version_key COLLATE "C") FROM job_types v WHERE v.name = jt.name) AS versions,
                count(*) OVER () AS total
-        FROM latest jt ORDER BY lower(jt.name), jt.name LIMIT $5 OFFSET $6
-        """, binding: [String]?.self, String?.self, Bool?.self, Bool?.self, Int.self, Int.self,
-        reading: { row in
-            (
-                try JobTypes.record(row), versions: try row.json("versions").arrayValue?.compactMap(\.stringValue) ?? [],
-                total: try row.value("total", as: Int.self)
-            )
-        })
+        FROM latest jt ORDER BY \(orderBy) LIMIT $5 OFFSET $6
+        """
+    }
 
     static let revisions = Query(
         "job_type_revisions",
@@ -165,7 +160,7 @@ extension JobTypeQueries: StatementCatalog {
         [
             insert.statement, lock.statement, isSystem.statement, update.statement, insertRevision.statement, upsertErrors.statement,
             clearTags.statement, addTags.statement, clearSecrets.statement, addSecret.statement, byNameVersion.statement,
-            versions.statement, names.statement, revisions.statement, revision.statement,
+            versions.statement, revisions.statement, revision.statement,
         ]
     }
 }

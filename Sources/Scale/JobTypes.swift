@@ -62,9 +62,13 @@ public struct JobTypeFilter: Sendable {
 
     public init() {}
 
-    /// $1 and $2 of `JobTypeQueries.filter`: NULL for no filter.
-    var keywordsParameter: [String]? { keywords.isEmpty ? nil : keywords }
-    var idsParameter: String? { ids.isEmpty ? nil : "{" + ids.map(String.init).joined(separator: ",") + "}" }
+    /// $1–$4 of `JobTypeQueries.filter` (NULL for no filter), then $5 limit and $6 offset.
+    func parameters(limit: Int, offset: Int) -> [any PostgresParameter] {
+        [
+            keywords.isEmpty ? nil : keywords, ids.isEmpty ? nil : "{" + ids.map(String.init).joined(separator: ",") + "}", isActive,
+            isSystem, limit, offset,
+        ]
+    }
 }
 
 /// The `job_types`, `job_type_revisions`, `job_type_tags` and `job_type_secrets` tables.
@@ -168,22 +172,31 @@ public struct JobTypes {
     /// Rows matching the filter, sorted by `order` (default name, version), with the total.
     public func list(_ filter: JobTypeFilter, order: [Order], limit: Int, offset: Int) throws -> (count: Int, items: [JobTypeRecord]) {
         let rows = try connection.execute(
-            sql: try JobTypes.listSQL(order: order.isEmpty ? JobTypes.defaultOrder : order),
-            [filter.keywordsParameter, filter.idsParameter, filter.isActive, filter.isSystem, limit, offset]
+            sql: try JobTypes.listSQL(order: order.isEmpty ? JobTypes.defaultOrder : order), filter.parameters(limit: limit, offset: offset)
         ).rows
         return (try rows.first?.value("total") ?? 0, try rows.map(JobTypes.record))
     }
 
     /// Fixed SQL fragments only; $1–$4 the filter (see `JobTypeQueries.filter`), $5 limit, $6 offset.
     package static func listSQL(order: [Order]) throws -> String {
+        """
+        SELECT \(JobTypeQueries.listColumns), count(*) OVER () AS total FROM job_types jt
+        WHERE \(JobTypeQueries.filter) ORDER BY \(try orderBy(order)) LIMIT $5 OFFSET $6
+        """
+    }
+
+    /// The names list's SQL: rows are each name's latest version, sorted by `order` (default name).
+    package static func namesSQL(order: [Order]) throws -> String {
+        JobTypeQueries.names(orderBy: try orderBy(order.isEmpty ? [Order(field: "name", descending: false)] : order))
+    }
+
+    /// The ORDER BY of `order`, ties broken by id.
+    static func orderBy(_ order: [Order]) throws -> String {
         let keys = try order.flatMap { key -> [String] in
             guard let columns = orderColumns[key.field] else { throw EngineError(.invalid, "Unknown order field \(key.field)") }
             return columns.map { key.descending ? "\($0) DESC" : $0 }
         }
-        return """
-            SELECT \(JobTypeQueries.listColumns), count(*) OVER () AS total FROM job_types jt
-            WHERE \(JobTypeQueries.filter) ORDER BY \((keys + ["jt.id"]).joined(separator: ", ")) LIMIT $5 OFFSET $6
-            """
+        return (keys + ["jt.id"]).joined(separator: ", ")
     }
 
     /// The versions of one name, highest SemVer first.
@@ -192,11 +205,16 @@ public struct JobTypes {
         return (rows.first?.total ?? 0, rows.map(\.0))
     }
 
-    /// One row per name matching the filter: the highest version of that name, and all its versions.
-    public func names(_ filter: JobTypeFilter, limit: Int, offset: Int) throws -> (count: Int, items: [(JobTypeRecord, [String])]) {
-        let rows = try connection.rows(
-            JobTypeQueries.names, filter.keywordsParameter, filter.idsParameter, filter.isActive, filter.isSystem, limit, offset)
-        return (rows.first?.total ?? 0, rows.map { ($0.0, $0.versions) })
+    /// One row per name matching the filter: the highest version of that name, and all its
+    /// versions, sorted by `order` (default name).
+    public func names(_ filter: JobTypeFilter, order: [Order], limit: Int, offset: Int) throws -> (
+        count: Int, items: [(JobTypeRecord, [String])]
+    ) {
+        let rows = try connection.execute(sql: try JobTypes.namesSQL(order: order), filter.parameters(limit: limit, offset: offset)).rows
+        let items = try rows.map { row in
+            (try JobTypes.record(row), try row.json("versions").arrayValue?.compactMap(\.stringValue) ?? [])
+        }
+        return (try rows.first?.value("total") ?? 0, items)
     }
 
     public func revisions(jobTypeId: Int64, limit: Int, offset: Int) throws -> (count: Int, items: [JobTypeRevision]) {

@@ -53,12 +53,13 @@ public enum ScaleAPI {
     }
 
     /// A route for `pattern` (which ends in `/`) and for the same path without the slash, whose
-    /// handler gets the caller, authenticated for `access`.
+    /// handler gets the caller, authenticated for `access`. Each claims its path, as Scale's
+    /// Django URL list does: `GET /v6/job-types/validation/` is a 405, not a job type's versions.
     static func both(
         _ method: String, _ pattern: String, _ access: Access, _ handler: @escaping @Sendable (Request, Session, User) throws -> Response
     ) -> [Route<Session>] {
         let prologue = Prologue<Session, User> { request, session in try authenticate(request, session, for: access) }
-        return [Route(method, pattern, prologue, handler), Route(method, String(pattern.dropLast()), prologue, handler)]
+        return [pattern, String(pattern.dropLast())].map { Route(method, $0, prologue, handler).claimingPath() }
     }
 
     // MARK: Shared by the handlers

@@ -16,8 +16,9 @@ struct ScaleJobTypes: Sendable {
 
     func names(_ request: Request, _ session: Session, _ caller: User) throws -> Response {
         let filter = try ScaleQuery.jobTypeFilter(request)
+        let order = try ScaleQuery.order(request)
         return try Pagination(request).page(
-            request, fetch: { try session.jobTypes.names(filter, limit: $0, offset: $1) },
+            request, fetch: { try session.jobTypes.names(filter, order: order, limit: $0, offset: $1) },
             render: { ScaleRender.jobTypeName($0.0, versions: $0.1) })
     }
 
@@ -82,13 +83,13 @@ struct ScaleJobTypes: Sendable {
         guard !Self.reservedNames.contains(manifest.name) else {
             throw HTTPError.badRequest("Unable to create job type named \"\(manifest.name)\"")
         }
-        try Self.check(configuration, against: manifest, session)
+        let warnings = manifest.warnings + (try Self.check(configuration, against: manifest, session))
         Self.store(manifest, configuration, into: &changes)
         let saved = try ScaleEngineCall.run {
             try session.jobTypes.createOrEdit(name: manifest.name, version: manifest.jobVersion, changes)
         }
         guard case .created = saved, let jobType = try session.jobTypes.find(name: manifest.name, version: manifest.jobVersion) else {
-            return Self.valid
+            return Self.valid(warnings: warnings)
         }
         var response = Response.json(ScaleRender.details(jobType), status: 201)
         response.headers.append(("Location", "\(request.origin)/v6/job-types/\(manifest.name)/\(manifest.jobVersion)/"))
@@ -122,18 +123,22 @@ struct ScaleJobTypes: Sendable {
         try ScaleAPI.refuseUnknownFields(body, allowed: Self.createFields)
         let manifestInEffect = try manifest ?? Self.manifest(stored.manifest)
         let configurationInEffect = configuration ?? JobConfiguration(json: stored.configuration)
-        try Self.check(configurationInEffect, against: manifestInEffect, session)
-        if manifest != nil || configuration != nil {
+        let warnings = (manifest?.warnings ?? []) + (try Self.check(configurationInEffect, against: manifestInEffect, session))
+        let validatesConfiguration = manifest != nil || configuration != nil
+        if validatesConfiguration {
             Self.store(manifestInEffect, configuration, into: &changes, manifestChanged: manifest != nil)
         }
         guard try ScaleEngineCall.run({ try session.jobTypes.edit(name: name, version: version, changes) }) != nil else {
             throw ScaleAPI.notFound
         }
-        return Self.valid
+        return Self.valid(warnings: validatesConfiguration ? warnings : [])
     }
 
-    /// An edit's answer: failures are 400s, and Flowgate has no recipes to warn about.
-    static var valid: Response { .json(["is_valid": true, "errors": [], "warnings": []]) }
+    /// An edit's answer: failures are 400s, so it is valid, with the warnings of the manifest and
+    /// configuration it was given (Flowgate has no recipes, so never `DEPRECATED_RECIPES`).
+    static func valid(warnings: [ScaleIssue]) -> Response {
+        .json(["is_valid": true, "errors": [], "warnings": .array(warnings.map(\.json))])
+    }
 
     // MARK: Validation shared by POST, PATCH and /validation/
 
@@ -152,9 +157,11 @@ struct ScaleJobTypes: Sendable {
         }
     }
 
-    static func check(_ configuration: JobConfiguration, against manifest: SeedManifest, _ session: Session) throws {
-        if case let .failure(issue) = configuration.validate(against: manifest, workspace: try workspaceStates(configuration, session)) {
-            throw HTTPError.badRequest("Job type configuration invalid: \(issue.description)")
+    /// The configuration's warnings in Scale's order; its first error is a 400.
+    static func check(_ configuration: JobConfiguration, against manifest: SeedManifest, _ session: Session) throws -> [ScaleIssue] {
+        switch configuration.validate(against: manifest, workspace: try workspaceStates(configuration, session)) {
+        case let .success(warnings): return warnings
+        case let .failure(issue): throw HTTPError.badRequest("Job type configuration invalid: \(issue.description)")
         }
     }
 

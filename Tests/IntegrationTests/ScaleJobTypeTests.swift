@@ -161,6 +161,73 @@ final class ScaleJobTypeTests: XCTestCase {
         detail(try client.get("/v6/job-types/?id=x", token: admin), 400)
     }
 
+    /// Edits answer the warnings of the configuration they checked, in Scale's order (decisions
+    /// table: warnings on PATCH/POST-edit), through nginx.
+    func testEditsAnswerTheirConfigurationWarnings() throws {
+        let web = try TestStack.client()
+        let name = uniqueName("warn")
+        let interface: JSON = [
+            "mounts": [["name": "M1", "path": "/m", "mode": "ro"]], "settings": [["name": "S1"], ["name": "S2", "secret": true]],
+        ]
+        let manifest = try manifest(name).setting("job", to: try XCTUnwrap(try manifest(name)["job"]).setting("interface", to: interface))
+        let body: JSON = ["docker_image": "i", "manifest": manifest]
+        XCTAssertEqual(try web.postJSON("/v6/job-types/", body, token: admin).status, 201)
+        func names(_ response: HTTPResponse) -> [String] {
+            XCTAssertEqual(response.status, 200, response.text)
+            XCTAssertEqual(response.json?["is_valid"], true, response.text)
+            return response.json?["warnings"]?.arrayValue?.compactMap { $0["name"]?.stringValue } ?? ["no warnings list"]
+        }
+        let configuration: JSON = ["mounts": ["OTHER": ["type": "host", "host_path": "/x"]], "settings": ["S1": "v"]]
+        XCTAssertEqual(
+            names(try web.postJSON("/v6/job-types/", body.setting("configuration", to: configuration), token: admin)),
+            ["UNKNOWN_MOUNT", "MISSING_MOUNT", "MISSING_SETTING"], "POST of an existing name and version is an edit")
+        let path = "/v6/job-types/\(name)/1.0.0/"
+        let headers = [("Authorization", "Bearer \(admin)"), ("Content-Type", "application/json")]
+        func patch(_ body: JSON) throws -> HTTPResponse {
+            try web.request("PATCH", path, headers: headers, body: Array(body.serialized.utf8))
+        }
+        let warned = try patch(["configuration": [:]])
+        XCTAssertEqual(names(warned), ["MISSING_MOUNT", "MISSING_SETTING", "MISSING_SETTING"])
+        XCTAssertEqual(
+            warned.json?["warnings"]?.arrayValue?.last,
+            ["name": "MISSING_SETTING", "description": "Missing configuration for setting 'S2'"])
+        XCTAssertEqual(names(try patch(["is_paused": true])), [], "an edit of flags checks no configuration")
+        let complete: JSON = ["mounts": ["M1": ["type": "host", "host_path": "/m"]], "settings": ["S1": "a", "S2": "secret"]]
+        XCTAssertEqual(names(try patch(["configuration": complete])), [])
+    }
+
+    /// `order` on the names list, as on the job type list (decision D1), through nginx.
+    func testTheNamesListTakesOrder() throws {
+        let web = try TestStack.client()
+        let prefix = uniqueName("ord")
+        for suffix in ["a", "B", "c"] {
+            XCTAssertEqual(
+                try web.postJSON("/v6/job-types/", ["docker_image": "i", "manifest": try manifest("\(prefix)-\(suffix)")], token: admin)
+                    .status, 201)
+        }
+        func names(_ query: String) throws -> [String] {
+            let response = try web.get("/v6/job-type-names/?keyword=\(prefix)\(query)", token: admin)
+            XCTAssertEqual(response.status, 200, response.text)
+            return response.json?["results"]?.arrayValue?.compactMap { $0["name"]?.stringValue } ?? []
+        }
+        XCTAssertEqual(try names(""), ["\(prefix)-a", "\(prefix)-B", "\(prefix)-c"], "names compare case-insensitively")
+        XCTAssertEqual(try names("&order=-name"), ["\(prefix)-c", "\(prefix)-B", "\(prefix)-a"])
+        XCTAssertEqual(try names("&order=-id"), ["\(prefix)-c", "\(prefix)-B", "\(prefix)-a"])
+        detail(try web.get("/v6/job-type-names/?order=colour", token: admin), 400)
+    }
+
+    /// The fixed path `validation/` is POST only; a GET is not the versions of a job type named so.
+    func testReadingTheValidationRouteIsMethodNotAllowed() throws {
+        let web = try TestStack.client()
+        for path in ["/v6/job-types/validation/", "/v6/job-types/validation"] {
+            let response = try web.get(path, token: admin)
+            detail(response, 405)
+            XCTAssertEqual(response.header("allow"), "POST", path)
+        }
+        detail(try web.get("/v6/jobs/claim/", token: admin), 405)
+        XCTAssertEqual(try web.get("/v6/job-types/status/", token: admin).status, 200, "the fixed GET routes still answer")
+    }
+
     func testBadRequestsAreRefusedWithDetail() throws {
         let name = uniqueName()
         let good: JSON = ["docker_image": "i", "manifest": try manifest(name)]

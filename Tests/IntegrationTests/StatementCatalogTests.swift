@@ -31,12 +31,13 @@ final class StatementCatalogTests: XCTestCase {
         XCTAssertGreaterThan(Self.statements.count, 140)
     }
 
-    func testTheAssembledJobTypeListPreparesForEveryOrder() throws {
+    func testTheAssembledJobTypeListsPrepareForEveryOrder() throws {
         let db = try TestStack.database()
         for field in JobTypes.orderableFields {
             for descending in [false, true] {
-                let sql = try JobTypes.listSQL(order: [JobTypes.Order(field: field, descending: descending)])
-                XCTAssertNoThrow(try db.prepare(Statement("", sql)), "ordered by \(field)")
+                let order = [JobTypes.Order(field: field, descending: descending)]
+                XCTAssertNoThrow(try db.prepare(Statement("", try JobTypes.listSQL(order: order))), "job types ordered by \(field)")
+                XCTAssertNoThrow(try db.prepare(Statement("", try JobTypes.namesSQL(order: order))), "names ordered by \(field)")
             }
         }
     }

@@ -33,6 +33,21 @@ final class RouterTests: XCTestCase {
         guard case .notFound = router().match(method: "GET", segments: ["nothing"]) else { return XCTFail() }
         guard case .notFound = router().match(method: "GET", segments: ["jobs", ""]) else { return XCTFail() }
     }
+
+    func testAPathClaimedByALiteralRouteIsA405ForOtherMethods() throws {
+        var claiming = router()
+        claiming.add(Route("POST", "/jobs/validation") { _, _ in .text("validate") }.claimingPath())
+        guard case let .methodNotAllowed(allowed) = claiming.match(method: "GET", segments: ["jobs", "validation"]) else {
+            return XCTFail("a GET of the claimed path must not read the job named validation")
+        }
+        XCTAssertEqual(allowed, ["POST"])
+        XCTAssertEqual(try handlerName(claiming.match(method: "POST", segments: ["jobs", "validation"])), "validate")
+        XCTAssertEqual(try handlerName(claiming.match(method: "GET", segments: ["jobs", "7"])), "param", "other ids are untouched")
+        guard case .methodNotAllowed = router().match(method: "PUT", segments: ["jobs", "search"]) else { return XCTFail() }
+        XCTAssertEqual(
+            try handlerName(router().match(method: "POST", segments: ["jobs", "search"])), "post",
+            "without a claim, a literal of one method leaves the parameter route of another")
+    }
 }
 
 final class RequestTests: XCTestCase {
