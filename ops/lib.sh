@@ -263,6 +263,29 @@ stop_instance() {
     rm -f "$(pid_file "flowgate-$1")"
 }
 
+# The processes whose parent is $1 (from /proc: procps may not be installed). A process that
+# exits while awk reads makes it complain, which is no failure here.
+children_of() { awk -v parent="$1" '$4 == parent { print $1 }' /proc/[0-9]*/stat 2>/dev/null || true; }
+
+# SIGHUP to instance N's supervisor, then waits until its new worker is its only child: the new
+# one served before the old one was told to stop, and the old one finished what it had.
+replace_worker() {
+    local n=$1 supervisor old children
+    supervisor=$(running_pid "flowgate-$n") || die "instance $n is not running"
+    old=$(children_of "$supervisor")
+    kill -HUP "$supervisor"
+    # The successor has 60 s to start serving and the old worker 60 s to finish.
+    for _ in $(seq 1 1300); do
+        children=$(children_of "$supervisor")
+        if [ -n "$children" ] && [ "$(echo "$children" | wc -l)" = 1 ] && [ "$children" != "$old" ]; then
+            say "instance $n: worker $old replaced by $children"
+            return 0
+        fi
+        sleep 0.1
+    done
+    die "instance $n: worker $old was not replaced; see $FG_STATE/log/flowgate-$n.log"
+}
+
 kill_instance() {
     local pid
     pid=$(running_pid "flowgate-$1") || return 0

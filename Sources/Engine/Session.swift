@@ -42,7 +42,7 @@ public final class Session {
     public func databaseIsReachable(now: UInt64) -> Bool {
         if now &- lastDatabaseContact < 1_000_000_000, connection.isHealthy { return true }
         do {
-            try connection.reconnectIfNeeded()
+            try connection.reconnectIfNeeded(patiently: false)
             try connection.run(Session.ping)
             lastDatabaseContact = now
             return true

@@ -90,7 +90,10 @@ public struct Listener: Sendable {
 ///
 /// Shutdown is driven from outside (`stop()`), because libfcgi installs its own SIGTERM handler
 /// that only sets a flag: the process blocks the signals, waits for them in one thread, and then
-/// calls `stop()`, which makes every blocked `accept` return.
+/// calls `stop()`. Workers blocked in `accept` are woken with SIGUSR1, libfcgi's own graceful
+/// stop (its handler sets the shutdown flag and, installed without SA_RESTART, makes accept
+/// return), one thread at a time and only while it waits in accept. The listening socket itself
+/// is left alone, so a worker process that replaces this one keeps accepting on it.
 public final class FastCGIServer: @unchecked Sendable {
     public let listener: Listener
     public let workerCount: Int
@@ -98,6 +101,7 @@ public final class FastCGIServer: @unchecked Sendable {
     private let makeHandler: @Sendable (Int) -> any RequestHandler
     private var listenFD: Int32 { listener.descriptor }
     private let finished = DispatchGroup()
+    private let accepting = AcceptingThreads()
     // Written once by stop() and read by workers between requests; a torn read is impossible for
     // a Bool and a late read only means one more accept, which then fails.
     private nonisolated(unsafe) var stopping = false
@@ -115,6 +119,13 @@ public final class FastCGIServer: @unchecked Sendable {
     /// Starts the workers on the listener; returns at once.
     public func start() throws {
         guard FCGX_Init() == 0 else { throw FastCGIError("FCGX_Init failed") }
+        // What libfcgi installs too, unless a handler was there first: SIGUSR1 sets its shutdown
+        // flag, without SA_RESTART, so that accept returns.
+        var action = sigaction()
+        action.__sigaction_handler.sa_handler = { _ in FCGX_ShutdownPending() }
+        sigemptyset(&action.sa_mask)
+        action.sa_flags = 0
+        sigaction(SIGUSR1, &action, nil)
         for index in 0..<workerCount {
             finished.enter()
             let thread = Thread { [self] in
@@ -128,18 +139,19 @@ public final class FastCGIServer: @unchecked Sendable {
     }
 
     /// Stops accepting; requests in flight finish. Safe to call from any thread, more than once.
-    /// The listener stays open (its owner closes it): shutdown() only wakes this process's
-    /// threads blocked in accept().
+    /// The listener stays open and listening (its owner closes it).
     public func stop() {
         guard !stopping else { return }
         stopping = true
         FCGX_ShutdownPending()
-        shutdown(listenFD, Int32(SHUT_RDWR))
     }
 
-    /// Blocks until every worker thread has returned.
+    /// Blocks until every worker thread has returned, waking those still in accept. A signal can
+    /// land just before a thread enters accept, so it is sent again every 20 ms.
     public func waitUntilStopped() {
-        finished.wait()
+        while finished.wait(timeout: .now() + .milliseconds(20)) == .timedOut {
+            if stopping { accepting.interrupt() }
+        }
     }
 
     private func serve(worker index: Int) {
@@ -148,7 +160,7 @@ public final class FastCGIServer: @unchecked Sendable {
         let request = UnsafeMutablePointer<FCGX_Request>.allocate(capacity: 1)
         defer { request.deallocate() }
         FCGX_InitRequest(request, listenFD, 0)
-        while !stopping, FCGX_Accept_r(request) >= 0 {
+        while !stopping, accepting.during({ FCGX_Accept_r(request) }) >= 0 {
             // libfcgi accepts without SOCK_CLOEXEC. (Child processes close every descriptor
             // above 2 anyway; this is the second line.)
             Self.closeOnExec(request.pointee.ipcFd)
@@ -158,6 +170,27 @@ public final class FastCGIServer: @unchecked Sendable {
             FCGX_Finish_r(request)
         }
         FCGX_Free(request, 1)
+    }
+
+    /// The worker threads waiting in accept, which alone may be interrupted: a signal during a
+    /// request would fail its reads and writes with EINTR. A thread leaves the set under the lock
+    /// before its first read, so a signal sent under the lock arrives while it still waits.
+    final class AcceptingThreads: @unchecked Sendable {
+        private let lock = NSLock()
+        private var threads: [pthread_t] = []
+
+        func during(_ accept: () -> Int32) -> Int32 {
+            let me = pthread_self()
+            lock.withLock { threads.append(me) }
+            defer { lock.withLock { threads.removeAll { pthread_equal($0, me) != 0 } } }
+            return accept()
+        }
+
+        func interrupt() {
+            lock.withLock {
+                for thread in threads { pthread_kill(thread, SIGUSR1) }
+            }
+        }
     }
 
     static func closeOnExec(_ descriptor: Int32) {

@@ -137,6 +137,7 @@ enum Commands {
     }
 
     static func serveWorker(_ configuration: Configuration, listener: Listener) throws -> Int32 {
+        Connection.defaultPatience = configuration.databaseRetrySeconds
         let application = Wiring.application(configuration)
         let conninfo = configuration.conninfo
         let server = FastCGIServer(
@@ -157,6 +158,7 @@ enum Commands {
                     ("listen", "\(configuration.listen)"), ("workers", String(configuration.workers)),
                     ("runners", String(configuration.runners)), ("version", Configuration.version),
                 ])
+            Supervisor.reportServing()
         }
     }
 

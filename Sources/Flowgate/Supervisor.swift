@@ -8,14 +8,21 @@ import Sandbox
 /// `flowgate serve` as the instance's supervisor: it opens the FastCGI socket once and runs the
 /// server in a worker process (this executable again, handed the socket as descriptor 3), and
 /// starts a new worker when one dies. Connections that arrive meanwhile wait in the socket's
-/// backlog, so a crash costs the requests in flight and nothing else. The supervisor itself
-/// holds no database connection and parses no request.
+/// backlog, so a crash costs the requests in flight and nothing else. SIGHUP replaces the worker
+/// without a failed request: a new one (from the executable now on disk) starts on the same
+/// sockets, says it is serving, and only then is the old one sent SIGTERM, which finishes its
+/// requests and runner tasks in flight while the new one accepts. The supervisor itself holds
+/// no database connection and parses no request.
 struct Supervisor {
     /// Tells a worker which descriptor is its listener, and which process to die with.
     static let listenDescriptorVariable = "FLOWGATE_LISTEN_FD"
     /// The WebSocket listener's descriptor, when the instance serves WebSockets.
     static let webSocketDescriptorVariable = "FLOWGATE_WS_LISTEN_FD"
     static let supervisorVariable = "FLOWGATE_SUPERVISOR_PID"
+    /// The descriptor a worker writes one byte to once it serves.
+    static let readyDescriptorVariable = "FLOWGATE_READY_FD"
+    /// How long a replacement worker may take to start serving before it is given up.
+    static let readySeconds = 60.0
     /// How long a stopping worker may take to finish requests and tasks in flight.
     static let stopGraceSeconds = 60.0
 
@@ -25,42 +32,51 @@ struct Supervisor {
     func run() throws -> Int32 {
         var signals = sigset_t()
         sigemptyset(&signals)
-        for signal in [SIGTERM, SIGINT, SIGCHLD] { sigaddset(&signals, signal) }
+        for signal in [SIGTERM, SIGINT, SIGCHLD, SIGHUP] { sigaddset(&signals, signal) }
         pthread_sigmask(SIG_BLOCK, &signals, nil)
 
-        var listener = try Listener.open(address)
-        var webSocketListener = try webSocketAddress.map(Listener.open)
+        let listener = try Listener.open(address)
+        let webSocketListener = try webSocketAddress.map(Listener.open)
         defer {
             listener.close()
             webSocketListener?.close()
         }
         var restarts = Backoff()
+        var retiring = RetiringWorkers()
+        var started = Date()
+        var worker = try startWorker(listener, webSocketListener).pid
+        Log.info("worker started", [("pid", String(worker))])
         while true {
-            let started = Date()
-            let worker = try startWorker(listener, webSocketListener)
-            Log.info("worker started", [("pid", String(worker))])
-            switch wait(for: worker, signals: &signals) {
+            switch wait(for: worker, retiring: &retiring, signals: &signals) {
             case let .stopRequested(signal):
                 Log.info("stopping", [("signal", signal == SIGTERM ? "SIGTERM" : "SIGINT")])
-                stop(worker)
+                kill(worker, SIGTERM)
+                retiring.add(worker)
+                retiring.waitForAll()
                 Log.info("stopped")
                 return 0
-            case let .exited(status):
-                let clean = (status & 0x7f) == 0 && (status >> 8) & 0xff == 0
-                Log.error("worker exited; starting another", [("pid", String(worker)), ("cause", Self.describe(status))])
-                // A worker that stopped on its own shut the shared sockets down: open new ones.
-                if clean {
-                    listener.close()
-                    listener = try Listener.open(address)
-                    webSocketListener?.close()
-                    webSocketListener = try webSocketAddress.map(Listener.open)
+            case .replaceRequested:
+                switch replace(worker, listener, webSocketListener) {
+                case let .success(successor):
+                    Log.info("worker replaced; the old one finishes what it serves", [("old", String(worker)), ("pid", String(successor))])
+                    kill(worker, SIGTERM)
+                    retiring.add(worker)
+                    (worker, started) = (successor, Date())
+                case let .failure(problem):
+                    Log.error("worker not replaced; the old one serves on", [("pid", String(worker)), ("error", problem.message)])
                 }
+            case let .exited(status):
+                Log.error("worker exited; starting another", [("pid", String(worker)), ("cause", Self.describe(status))])
                 usleep(restarts.delayMicroseconds(afterRunning: Date().timeIntervalSince(started)))
+                started = Date()
+                worker = try startWorker(listener, webSocketListener).pid
+                Log.info("worker started", [("pid", String(worker))])
             }
         }
     }
 
-    private func startWorker(_ listener: Listener, _ webSocketListener: Listener?) throws -> pid_t {
+    /// A worker on the same sockets, and the read end of the pipe it says "serving" on.
+    private func startWorker(_ listener: Listener, _ webSocketListener: Listener?) throws -> (pid: pid_t, ready: Int32) {
         var environment = ProcessInfo.processInfo.environment
         environment[Self.listenDescriptorVariable] = "3"
         var descriptors = [0, 1, 2, listener.descriptor]
@@ -68,13 +84,57 @@ struct Supervisor {
             environment[Self.webSocketDescriptorVariable] = "4"
             descriptors.append(webSocketListener.descriptor)
         }
+        var ready: [Int32] = [-1, -1]
+        guard flowgate_pipe_cloexec(&ready) == 0 else { throw SupervisorError("pipe: \(String(cString: strerror(errno)))") }
+        defer { Glibc.close(ready[1]) }
+        environment[Self.readyDescriptorVariable] = String(descriptors.count)
+        descriptors.append(ready[1])
         environment[Self.supervisorVariable] = String(getpid())
         // The runtime's crash report should not delay the restart by symbolicating at length.
         if environment["SWIFT_BACKTRACE"] == nil { environment["SWIFT_BACKTRACE"] = "enable=yes,symbolicate=fast" }
-        return try ChildProcess.spawn(
-            [Self.executable, "serve"], environment: environment.map { "\($0.key)=\($0.value)" },
-            descriptors: descriptors
-        ).get()
+        do {
+            let pid = try ChildProcess.spawn(
+                [Self.executable, "serve"], environment: environment.map { "\($0.key)=\($0.value)" }, descriptors: descriptors
+            ).get()
+            return (pid, ready[0])
+        } catch {
+            Glibc.close(ready[0])
+            throw error
+        }
+    }
+
+    /// Starts the successor of `worker` and waits until it serves; on failure it is stopped and
+    /// the old worker stays.
+    private func replace(_ worker: pid_t, _ listener: Listener, _ webSocketListener: Listener?) -> Result<pid_t, SupervisorError> {
+        let successor: (pid: pid_t, ready: Int32)
+        do {
+            successor = try startWorker(listener, webSocketListener)
+        } catch {
+            return .failure(SupervisorError("\(error)"))
+        }
+        defer { Glibc.close(successor.ready) }
+        let deadline = Date().addingTimeInterval(Self.readySeconds)
+        var descriptor = pollfd(fd: successor.ready, events: Int16(POLLIN), revents: 0)
+        while Date() < deadline {
+            if poll(&descriptor, 1, 100) > 0 {
+                var byte: UInt8 = 0
+                if read(successor.ready, &byte, 1) == 1 { return .success(successor.pid) }
+                break  // the pipe closed unwritten: the successor died starting
+            }
+        }
+        var retired = RetiringWorkers()
+        kill(successor.pid, SIGTERM)
+        retired.add(successor.pid)
+        retired.waitForAll()
+        return .failure(SupervisorError("the new worker did not start serving"))
+    }
+
+    /// In a worker: tells the supervisor it serves (a replacement waits for this).
+    static func reportServing() {
+        guard let descriptor = ProcessInfo.processInfo.environment[readyDescriptorVariable].flatMap({ Int32($0) }) else { return }
+        var byte: UInt8 = 1
+        _ = write(descriptor, &byte, 1)
+        Glibc.close(descriptor)
     }
 
     /// This program's file, resolved once: exec of /proc/self/exe itself is refused to a process
@@ -86,32 +146,48 @@ struct Supervisor {
 
     enum Event {
         case stopRequested(Int32)
+        case replaceRequested
         case exited(Int32)
     }
 
-    private func wait(for worker: pid_t, signals: inout sigset_t) -> Event {
+    /// Waits for the worker to exit or a signal, reaping retired workers meanwhile.
+    private func wait(for worker: pid_t, retiring: inout RetiringWorkers, signals: inout sigset_t) -> Event {
         while true {
             var status: Int32 = 0
             if waitpid(worker, &status, WNOHANG) == worker { return .exited(status) }
+            retiring.reap()
             var timeout = timespec(tv_sec: 1, tv_nsec: 0)
             let signal = sigtimedwait(&signals, nil, &timeout)
             if signal == SIGTERM || signal == SIGINT { return .stopRequested(signal) }
+            if signal == SIGHUP { return .replaceRequested }
         }
     }
 
-    /// SIGTERM, then the grace period, then SIGKILL.
-    private func stop(_ worker: pid_t) {
-        kill(worker, SIGTERM)
-        let deadline = Date().addingTimeInterval(Self.stopGraceSeconds)
-        var status: Int32 = 0
-        while waitpid(worker, &status, WNOHANG) == 0 {
-            if Date() > deadline {
-                Log.warning("worker ignored SIGTERM; killing", [("pid", String(worker))])
-                kill(worker, SIGKILL)
-                waitpid(worker, &status, 0)
-                return
+    /// Workers sent SIGTERM: each gets the grace period to finish, then SIGKILL.
+    struct RetiringWorkers {
+        private var deadlines: [pid_t: Date] = [:]
+
+        mutating func add(_ pid: pid_t) { deadlines[pid] = Date().addingTimeInterval(Supervisor.stopGraceSeconds) }
+
+        /// Collects those that exited; kills those past their grace period.
+        mutating func reap() {
+            for (pid, deadline) in deadlines {
+                var status: Int32 = 0
+                if waitpid(pid, &status, WNOHANG) == pid {
+                    deadlines[pid] = nil
+                    Log.info("old worker finished", [("pid", String(pid)), ("cause", Supervisor.describe(status))])
+                } else if Date() > deadline {
+                    Log.warning("worker ignored SIGTERM; killing", [("pid", String(pid))])
+                    kill(pid, SIGKILL)
+                }
             }
-            usleep(20_000)
+        }
+
+        mutating func waitForAll() {
+            while !deadlines.isEmpty {
+                reap()
+                if !deadlines.isEmpty { usleep(20_000) }
+            }
         }
     }
 
@@ -138,4 +214,10 @@ struct Supervisor {
         guard let parent = ProcessInfo.processInfo.environment[supervisorVariable].flatMap({ Int32($0) }) else { return }
         if flowgate_die_with_parent(SIGKILL, parent) != 0 { exit(1) }
     }
+}
+
+struct SupervisorError: Error {
+    let message: String
+
+    init(_ message: String) { self.message = message }
 }

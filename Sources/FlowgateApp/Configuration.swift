@@ -27,6 +27,8 @@ package struct Configuration: Sendable {
     package var bodyLimit: Int
     package var instance: String
     package var statementTimeoutMs: Int
+    /// How long a request or runner waits for a database that went away before it fails.
+    package var databaseRetrySeconds: Double
     package var tokenLifetimeSeconds: Int
     package var sqlDirectory: String
     package var logLevel: String
@@ -95,6 +97,7 @@ package struct Configuration: Sendable {
             bodyLimit: max(1024, int("FLOWGATE_BODY_LIMIT", 1 << 20)),
             instance: env("FLOWGATE_INSTANCE") ?? "flowgate-\(getpid())",
             statementTimeoutMs: max(100, int("FLOWGATE_STATEMENT_TIMEOUT_MS", 5000)),
+            databaseRetrySeconds: Double(min(max(0, int("FLOWGATE_DB_RETRY_SECONDS", 5)), 60)),
             tokenLifetimeSeconds: max(60, int("FLOWGATE_TOKEN_TTL_SECONDS", 24 * 3600)),
             sqlDirectory: env("FLOWGATE_SQL_DIR") ?? "sql",
             logLevel: env("FLOWGATE_LOG_LEVEL") ?? "info",

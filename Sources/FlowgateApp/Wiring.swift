@@ -38,7 +38,7 @@ package enum Wiring {
                     organisationId: configuration.portalOrganisationId, tokenLifetimeSeconds: configuration.tokenLifetimeSeconds),
                 WorkflowManagerAPI.surface(),
             ],
-            origins: configuration.origins)
+            origins: configuration.origins, idempotentWrites: IdempotentRequests.writes)
     }
 
     /// The built-in task kinds' runner (which also fires Itential schedules), and the sandboxed blocks' runner with its per-user limit.

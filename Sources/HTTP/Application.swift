@@ -9,13 +9,15 @@ public struct Application<Context>: Sendable {
     private let router: Router<Context>
     private let fallbackError: @Sendable (HTTPError) -> Response
     private let origins: Origins
+    private let idempotentWrites: IdempotentWrites<Context>?
 
     public init(
-        surfaces: [Surface<Context>], origins: Origins = Origins(),
+        surfaces: [Surface<Context>], origins: Origins = Origins(), idempotentWrites: IdempotentWrites<Context>? = nil,
         fallbackError: @escaping @Sendable (HTTPError) -> Response = NativeErrorShape.render
     ) {
         self.surfaces = surfaces
         self.origins = origins
+        self.idempotentWrites = idempotentWrites
         self.fallbackError = fallbackError
         var router = Router<Context>()
         for surface in surfaces { router.add(surface.routes) }
@@ -60,7 +62,11 @@ public struct Application<Context>: Sendable {
             bound.pathParameters = parameters
             do {
                 try prepare(context)
-                response = try route.handler(bound, context)
+                if let idempotentWrites, let key = try IdempotentWrites<Context>.key(of: bound) {
+                    response = try idempotentWrites.run(bound, context, key) { try route.handler(bound, context) }
+                } else {
+                    response = try route.handler(bound, context)
+                }
             } catch let error as HTTPError {
                 response = renderError(error)
             } catch let error as PostgresError {
@@ -105,5 +111,33 @@ public struct Application<Context>: Sendable {
             Log.error("database error", [("path", request.rawPath), ("error", error.description)])
             return HTTPError(500, "Internal server error")
         }
+    }
+}
+
+/// How writes sent with an `Idempotency-Key` header run (payment APIs' pattern): `run` gets the
+/// request, the key and the handler, and answers the first answer to that key again instead of
+/// running the handler twice.
+public struct IdempotentWrites<Context>: Sendable {
+    public let run: @Sendable (Request, Context, String, () throws -> Response) throws -> Response
+
+    public init(run: @escaping @Sendable (Request, Context, String, () throws -> Response) throws -> Response) {
+        self.run = run
+    }
+
+    static var writeMethods: Set<String> { ["POST", "PUT", "PATCH", "DELETE"] }
+
+    /// The key of a write: 1–255 printable ASCII characters; reads ignore it.
+    static func key(of request: Request) throws(HTTPError) -> String? {
+        guard writeMethods.contains(request.method), let key = request.header("idempotency-key") else { return nil }
+        guard (1...255).contains(key.utf8.count), key.utf8.allSatisfy({ (0x21...0x7e).contains($0) }) else {
+            throw .badRequest("Idempotency-Key must be 1 to 255 printable ASCII characters without spaces")
+        }
+        return key
+    }
+
+    /// What identifies the request for its key: method, path, query and body.
+    public static func fingerprint(of request: Request) -> [UInt8] {
+        let query = request.query.map { "\($0.0)=\($0.1)" }.joined(separator: "&")
+        return Array("\(request.method) \(request.rawPath)?\(query)\n".utf8) + request.body
     }
 }

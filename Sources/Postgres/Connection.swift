@@ -9,11 +9,30 @@ public struct Statement: Sendable, Hashable {
     /// optional filters (`$1 IS NULL OR …`) decide which index serves them: the plan a prepared
     /// statement settles on after five calls cannot use any of those indexes.
     public let plannedPerCall: Bool
+    /// Reads and writes nothing (`Statement.readsOnly`): safe to run again after a lost connection.
+    public let readsOnly: Bool
 
     public init(_ name: String, _ sql: String, plannedPerCall: Bool = false) {
         self.name = name
         self.sql = sql
         self.plannedPerCall = plannedPerCall
+        readsOnly = Statement.readsOnly(sql)
+    }
+
+    /// Words that make a statement write, lock, notify or call a function that writes. A
+    /// statement is read-only when it starts with SELECT or WITH and has none of them as a word;
+    /// a false "writes" only costs a retry, so the list errs that way.
+    static let writingWords: Set<Substring> = [
+        "insert", "update", "delete", "merge", "truncate", "into", "nextval", "setval", "lock", "notify", "listen", "unlisten",
+        "copy", "call", "do", "record_job_events", "job_events_ensure_partitions", "pg_notify", "set_config",
+        "pg_advisory_lock", "pg_advisory_xact_lock", "pg_try_advisory_lock", "pg_try_advisory_xact_lock", "pg_terminate_backend",
+        "pg_cancel_backend", "lo_import", "lo_export", "lo_create", "lo_unlink",
+    ]
+
+    public static func readsOnly(_ sql: String) -> Bool {
+        let words = sql.lowercased().split { !($0.isLetter || $0.isNumber || $0 == "_") }
+        guard let first = words.first, first == "select" || first == "with" else { return false }
+        return !words.contains { writingWords.contains($0) }
     }
 }
 
@@ -24,6 +43,16 @@ public final class Connection {
     private var prepared: Set<String> = []
     private let conninfo: String
     public private(set) var inTransaction = false
+    /// Whether the open transaction ran a statement that may write (so it has something to lose
+    /// if its COMMIT goes unanswered).
+    private var transactionMayWrite = false
+    /// Statements run again after every reconnect (a LISTEN), so the session survives them.
+    private var setUp: [String] = []
+    /// How long a call waits, reconnecting with backoff, for a database that went away (a killed
+    /// backend, a restart) before it fails; its transaction then runs again on the new connection.
+    public var patience = Connection.defaultPatience
+    /// `patience` of new connections: set once at start-up, before any thread opens one.
+    public nonisolated(unsafe) static var defaultPatience = 5.0
 
     /// Opens a connection. `conninfo` is a libpq keyword string or a `postgresql://` URL.
     public init(conninfo: String) throws(PostgresError) {
@@ -39,6 +68,12 @@ public final class Connection {
 
     deinit { close() }
 
+    /// Runs `sql` now and again after every reconnect.
+    public func keep(_ sql: String) throws(PostgresError) {
+        try run(sql)
+        setUp.append(sql)
+    }
+
     private func connect() throws(PostgresError) {
         let connection = PQconnectdb(conninfo)
         guard PQstatus(connection) == CONNECTION_OK else {
@@ -52,7 +87,32 @@ public final class Connection {
         handle = connection
         prepared = []
         inTransaction = false
+        for sql in setUp { try runOnce(sql) }
     }
+
+    /// Connects again, retrying with backoff until `deadline` (a `Connection.now()` value).
+    private func reconnect(until deadline: UInt64) throws(PostgresError) {
+        var pause: UInt64 = 20_000_000
+        while true {
+            close()
+            do {
+                return try connect()
+            } catch {
+                guard Connection.now() + pause < deadline else { throw error }
+                usleep(UInt32(pause / 1000))
+                pause = min(pause * 2, 500_000_000)
+            }
+        }
+    }
+
+    /// A monotonic clock in nanoseconds.
+    static func now() -> UInt64 {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
+    }
+
+    private func deadline() -> UInt64 { Connection.now() + UInt64(max(0, patience) * 1e9) }
 
     public func close() {
         if let handle { PQfinish(handle) }
@@ -64,8 +124,13 @@ public final class Connection {
 
     /// Reconnects when the server went away. An idle connection has nothing to read unless the
     /// server closed it (restart, admin shutdown), so a zero-timeout poll finds that out without
-    /// a round trip, and the request is served on a fresh connection instead of failing.
-    public func reconnectIfNeeded() throws(PostgresError) {
+    /// a round trip, and the request is served on a fresh connection instead of failing. A
+    /// patient call waits for a restarting server (see `patience`); an impatient one tries once.
+    public func reconnectIfNeeded(patiently: Bool = true) throws(PostgresError) {
+        try reconnectIfNeeded(until: patiently ? deadline() : 0)
+    }
+
+    private func reconnectIfNeeded(until deadline: UInt64) throws(PostgresError) {
         if let handle, !inTransaction {
             // The server's FATAL message and the EOF behind it can take more than one read.
             var descriptor = pollfd(fd: PQsocket(handle), events: Int16(POLLIN), revents: 0)
@@ -76,8 +141,7 @@ public final class Connection {
             }
         }
         if isHealthy { return }
-        close()
-        try connect()
+        try reconnect(until: deadline)
     }
 
     /// Prepares a named statement on this connection unless it already is: the server parses
@@ -92,7 +156,12 @@ public final class Connection {
     /// Runs a named statement with text parameters, preparing it on first use.
     @discardableResult
     public func execute(_ statement: Statement, _ parameters: [any PostgresParameter] = []) throws(PostgresError) -> QueryResult {
-        if statement.plannedPerCall { return try execute(sql: statement.sql, parameters) }
+        try atomically(statement.readsOnly) { () throws(PostgresError) in
+            statement.plannedPerCall ? try executeOnce(sql: statement.sql, parameters) : try executeOnce(statement, parameters)
+        }
+    }
+
+    private func executeOnce(_ statement: Statement, _ parameters: [any PostgresParameter]) throws(PostgresError) -> QueryResult {
         try prepare(statement)
         let connection = try liveHandle()
         let texts = parameters.map { $0.postgresText }
@@ -106,6 +175,10 @@ public final class Connection {
     /// text parameters, unprepared: preparing every combination would grow without bound.
     @discardableResult
     public func execute(sql: String, _ parameters: [any PostgresParameter] = []) throws(PostgresError) -> QueryResult {
+        try atomically(Statement.readsOnly(sql)) { () throws(PostgresError) in try executeOnce(sql: sql, parameters) }
+    }
+
+    private func executeOnce(sql: String, _ parameters: [any PostgresParameter]) throws(PostgresError) -> QueryResult {
         let connection = try liveHandle()
         let texts = parameters.map { $0.postgresText }
         let result = Connection.withCStrings(texts) { pointers in
@@ -114,37 +187,85 @@ public final class Connection {
         return try consume(result, connection: connection)
     }
 
-    /// Runs one or more statements without parameters (migrations, BEGIN/COMMIT, LISTEN).
+    /// Runs one or more statements without parameters (migrations, LISTEN, DDL that may not run
+    /// in a transaction block) as they are: only a read-only one is run again after a lost
+    /// connection.
     @discardableResult
     public func run(_ sql: String) throws(PostgresError) -> QueryResult {
+        try retryingIfReadOnly(Statement.readsOnly(sql)) { () throws(PostgresError) in try runOnce(sql) }
+    }
+
+    private func runOnce(_ sql: String) throws(PostgresError) -> QueryResult {
         let connection = try liveHandle()
         return try consume(PQexec(connection, sql), connection: connection)
     }
 
+    /// Runs a statement that may write outside a transaction as a transaction of its own, so a
+    /// lost connection costs a retry and never leaves the write in doubt (see `transaction`).
+    private func atomically(_ readsOnly: Bool, _ call: () throws(PostgresError) -> QueryResult) throws(PostgresError) -> QueryResult {
+        guard !readsOnly, !inTransaction else { return try retryingIfReadOnly(readsOnly, call) }
+        do {
+            return try transaction { _ in try retryingIfReadOnly(false, call) }
+        } catch let error as PostgresError {
+            throw error
+        } catch {
+            throw PostgresError(sqlState: nil, message: "\(error)")
+        }
+    }
+
+    /// Runs a statement; outside a transaction, a read-only one whose connection was lost runs
+    /// again on a new connection (twice at most). Inside one, it notes whether the transaction
+    /// may write.
+    private func retryingIfReadOnly(
+        _ readsOnly: Bool, _ call: () throws(PostgresError) -> QueryResult
+    ) throws(PostgresError) -> QueryResult {
+        if inTransaction {
+            if !readsOnly { transactionMayWrite = true }
+            return try call()
+        }
+        var until: UInt64?
+        var attempt = 0
+        while true {
+            do {
+                return try call()
+            } catch {
+                guard readsOnly, error.connectionLost, attempt < 2 else { throw error }
+                attempt += 1
+                until = until ?? deadline()
+                try reconnect(until: until ?? 0)
+            }
+        }
+    }
+
     /// Runs `body` in a transaction. Serialization failures and deadlocks roll back and run it
-    /// again, up to `retries` more times; any other error rolls back and is rethrown.
+    /// again, up to `retries` more times, and so does a connection lost before COMMIT (on a new
+    /// connection, waiting up to `patience` for the server). A connection lost during COMMIT is
+    /// settled by asking the server what became of the transaction id: committed is success,
+    /// aborted runs it again, and only a server that does not answer leaves it unknown
+    /// (`commitUncertain`). Any other error rolls back and is rethrown. Called inside a
+    /// transaction, `body` joins it: the outer call's retries cover both.
     @discardableResult
     public func transaction<T>(
         retries: Int = 3, isolation: String = "READ COMMITTED",
         _ body: (Connection) throws -> T
     ) throws -> T {
+        if inTransaction { return try body(self) }
+        let until = deadline()
         var attempt = 0
         while true {
             do {
-                try run("BEGIN ISOLATION LEVEL \(isolation)")
+                try reconnectIfNeeded(until: until)
+                try runOnce("BEGIN ISOLATION LEVEL \(isolation)")
                 inTransaction = true
+                transactionMayWrite = false
                 let value = try body(self)
-                try run("COMMIT")
-                inTransaction = false
+                try commit(until: until)
                 return value
             } catch let error as PostgresError {
                 rollbackQuietly()
-                if error.isRetryable, attempt < retries {
-                    attempt += 1
-                    usleep(UInt32.random(in: 1_000...(5_000 * UInt32(attempt))))
-                    continue
-                }
-                throw error
+                guard error.isRetryable || (error.connectionLost && !error.commitUncertain), attempt < retries else { throw error }
+                attempt += 1
+                if error.isRetryable { usleep(UInt32.random(in: 1_000...(5_000 * UInt32(attempt)))) }
             } catch {
                 rollbackQuietly()
                 throw error
@@ -152,8 +273,44 @@ public final class Connection {
         }
     }
 
+    /// COMMIT, and if its answer is lost, what became of the transaction. A transaction that
+    /// may have written reads its id first (one round trip; read-only ones have nothing to lose).
+    private func commit(until deadline: UInt64) throws(PostgresError) {
+        let id = transactionMayWrite ? try runOnce("SELECT pg_current_xact_id_if_assigned()::text").first?.values[0] : nil
+        do {
+            try runOnce("COMMIT")
+            inTransaction = false
+        } catch {
+            inTransaction = false
+            guard error.connectionLost, let id else { throw error }
+            if try committed(id, until: deadline) { return }
+            throw error
+        }
+    }
+
+    /// Whether transaction `id` committed (true) or aborted (false), asked on a new connection;
+    /// `commitUncertain` when the server does not say by `deadline`.
+    private func committed(_ id: String, until deadline: UInt64) throws(PostgresError) -> Bool {
+        let uncertain = PostgresError(
+            sqlState: nil, message: "the connection was lost during COMMIT; whether the transaction committed is unknown",
+            connectionLost: true, commitUncertain: true)
+        while true {
+            do {
+                try reconnectIfNeeded(until: deadline)
+                let status = try executeOnce(sql: "SELECT pg_xact_status($1::xid8)", [id]).first?.values[0]
+                if status == "committed" { return true }
+                if status == "aborted" { return false }
+            } catch {
+                guard Connection.now() < deadline else { throw uncertain }
+            }
+            // In progress: the backend that lost us has not finished dying yet.
+            guard Connection.now() + 10_000_000 < deadline else { throw uncertain }
+            usleep(10_000)
+        }
+    }
+
     private func rollbackQuietly() {
-        if inTransaction, isHealthy { _ = try? run("ROLLBACK") }
+        if inTransaction, isHealthy { _ = try? runOnce("ROLLBACK") }
         inTransaction = false
     }
 

@@ -6,16 +6,20 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
     public let detail: String?
     public let constraint: String?
     public let connectionLost: Bool
+    /// The connection was lost during COMMIT and the server could not say whether it committed:
+    /// the one failure that a retry could turn into a second write.
+    public let commitUncertain: Bool
 
     public init(
         sqlState: String?, message: String, detail: String? = nil, constraint: String? = nil,
-        connectionLost: Bool = false
+        connectionLost: Bool = false, commitUncertain: Bool = false
     ) {
         self.sqlState = sqlState
         self.message = message
         self.detail = detail
         self.constraint = constraint
         self.connectionLost = connectionLost
+        self.commitUncertain = commitUncertain
     }
 
     public var description: String {

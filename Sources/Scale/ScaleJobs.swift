@@ -53,12 +53,15 @@ public struct ScaleJobs {
         }
         guard jobType.isActive else { throw EngineError(.invalid, "Job type \(jobTypeId) is deprecated") }
         guard !jobType.isPaused else { throw EngineError(.invalid, "Job type \(jobTypeId) is paused") }
-        let job = try jobs.create(
-            NewJob(
-                surface: .scale, name: jobType.name, status: "QUEUED", owner: user, jobTypeId: jobTypeId,
-                document: ["input": input], tasks: []), actor: .user(user))
-        try connection.run(ScaleJobQueries.markQueued, job.id)
-        return Int(job.publicId) ?? 0
+        // One transaction: the job and its queue time (jobs.create joins it).
+        return try connection.transaction { tx in
+            let job = try jobs.create(
+                NewJob(
+                    surface: .scale, name: jobType.name, status: "QUEUED", owner: user, jobTypeId: jobTypeId,
+                    document: ["input": input], tasks: []), actor: .user(user))
+            try tx.run(ScaleJobQueries.markQueued, job.id)
+            return Int(job.publicId) ?? 0
+        }
     }
 
     public func find(id: Int) throws -> ScaleJobRecord? {

@@ -103,7 +103,7 @@ final class ResilienceTests: XCTestCase {
         XCTAssertEqual(try connections(of: "flowgate-1"), 0)
     }
 
-    func testPostgresRestartGives503ThenRecoversWithoutRestartingFlowgate() throws {
+    func testADatabaseThatStaysDownGives503AfterTheRetryWindowThenRecovers() throws {
         let client = try TestStack.client()
         let token = try TestStack.adminToken()
         defer { _ = try? TestStack.ctl("start-postgres") }
@@ -111,10 +111,12 @@ final class ResilienceTests: XCTestCase {
         let before = try [instancePID(1), instancePID(2)]
 
         XCTAssertEqual(try TestStack.ctl("stop-postgres").status, 0)
-        for _ in 0..<6 {
+        for _ in 0..<2 {
+            let asked = Date()
             let down = try client.get("/flowgate/v1/whoami", token: token)
             XCTAssertEqual(down.status, 503, down.text)
             XCTAssertEqual(down.json?["error"]?["status"], 503)
+            XCTAssertGreaterThan(Date().timeIntervalSince(asked), 1, "the request waited for the database (FLOWGATE_DB_RETRY_SECONDS)")
         }
         XCTAssertEqual(try client.get(health).status, 503)
 
@@ -125,6 +127,71 @@ final class ResilienceTests: XCTestCase {
             XCTAssertEqual(up.status, 200, up.text)
         }
         XCTAssertEqual(try [instancePID(1), instancePID(2)], before, "the instances were not restarted")
+    }
+
+    /// Six clients read (whoami) and write (a workspace named `prefix-…` each) while `fault`
+    /// runs on a seventh thread, from a second after the start until `settle` seconds after it
+    /// returns; the statuses they saw.
+    func statusesUnderLoad(prefix: String, settle: TimeInterval, _ fault: @escaping @Sendable () throws -> Void) throws -> [Int] {
+        let client = try TestStack.client()
+        let token = try TestStack.adminToken()
+        let done = Flag()
+        let results = TestStack.concurrently(7) { worker -> [Int] in
+            if worker == 6 {
+                defer { done.set() }
+                Thread.sleep(forTimeInterval: 1)
+                try fault()
+                Thread.sleep(forTimeInterval: settle)
+                return []
+            }
+            var statuses: [Int] = []
+            var n = 0
+            while !done.isSet {
+                n += 1
+                if worker % 2 == 0 {
+                    statuses.append(try client.get("/flowgate/v1/whoami", token: token).status)
+                } else {
+                    let name: JSON = .string("\(prefix)-\(worker)-\(n)")
+                    statuses.append(try client.postJSON("/v6/workspaces/", ["name": name], token: token).status)
+                    usleep(20_000)  // enough writes to span the fault, few enough rows for other tests' lists
+                }
+            }
+            return statuses
+        }
+        let statuses = try results.flatMap { try $0.get() }
+        XCTAssertGreaterThan(statuses.count, 50)
+        let created = try TestStack.database().execute(
+            Statement("t_load_workspaces", "SELECT count(*) FROM workspaces WHERE name LIKE $1 || '-%'"), [prefix]
+        ).first?.int(0)
+        XCTAssertEqual(created, statuses.filter { $0 == 201 }.count, "every 201 is one row")
+        return statuses
+    }
+
+    /// A PostgreSQL restart under reads and writes costs latency, not errors: every request
+    /// waits for the server and runs its transaction on a new connection.
+    func testAPostgresRestartUnderLoadFailsNoRequest() throws {
+        defer { _ = try? TestStack.ctl("start-postgres") }
+        let statuses = try statusesUnderLoad(prefix: "restart-\(UInt32.random(in: 0...UInt32.max))", settle: 2) {
+            XCTAssertEqual(try TestStack.ctl("restart-postgres").status, 0)
+        }
+        XCTAssertEqual(statuses.filter { $0 != 200 && $0 != 201 }, [], "no request failed across the restart")
+    }
+
+    /// `ops/restart` under reads and writes: each instance's worker is replaced, and no request
+    /// fails (the old worker finishes what it serves while the new one accepts on the socket).
+    func testARollingRestartUnderLoadFailsNoRequest() throws {
+        let ops = try XCTUnwrap(TestStack.opsDirectory)
+        let before = try [workerPID(1), workerPID(2)]
+        let statuses = try statusesUnderLoad(prefix: "rolling-\(UInt32.random(in: 0...UInt32.max))", settle: 0) {
+            let restart = try Spawn.run(ops + "/restart", [], environment: ProcessInfo.processInfo.environment)
+            XCTAssertEqual(restart.status, 0, restart.output)
+        }
+        XCTAssertEqual(statuses.filter { $0 != 200 && $0 != 201 }, [], "no request failed during the rolling restart")
+        let after = try [workerPID(1), workerPID(2)]
+        for n in 0..<2 {
+            XCTAssertNotNil(after[n])
+            XCTAssertNotEqual(after[n], before[n], "instance \(n + 1) serves from a new worker")
+        }
     }
 
     func testConcurrentMigrationsDoNotCollideAndServeRefusesAnUnmigratedDatabase() throws {

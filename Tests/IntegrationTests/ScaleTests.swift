@@ -114,7 +114,7 @@ final class ScaleTests: XCTestCase {
         let count = try XCTUnwrap(all.json?["count"]?.intValue)
         XCTAssertGreaterThanOrEqual(count, 3)
         XCTAssertEqual(all.json?.objectValue?.map(\.0), ["count", "next", "previous", "results"])
-        XCTAssertEqual(all.json?["results"]?.arrayValue?.count, count)
+        XCTAssertEqual(all.json?["results"]?.arrayValue?.count, min(count, 1000), "other tests' workspaces may fill more pages")
 
         let first = try client.get("/v6/workspaces/?page_size=1&keep=a%20b", token: admin)
         XCTAssertEqual(first.json?["next"], .string("\(base)/v6/workspaces/?page_size=1&keep=a%20b&page=2"))

@@ -10,7 +10,7 @@ import XCTest
 /// plans each one, so a wrong column or type in a path no other test takes fails here.
 final class StatementCatalogTests: XCTestCase {
     static let catalogs: [any StatementCatalog.Type] = [
-        AccountQueries.self, FileQueries.self, JobEvents.self, JobQueries.self, Jobs.self, Session.self,
+        AccountQueries.self, FileQueries.self, IdempotencyKeys.self, JobEvents.self, JobQueries.self, Jobs.self, Session.self,
         History.self, ItentialAutomations.self, ItentialJobs.self, ItentialManualTasks.self, ItentialMetrics.self, ItentialTriggers.self,
         ItentialWorkflows.self,
         JobTypeQueries.self, ScaleCountQueries.self, ScaleJobQueries.self, WorkspaceQueries.self,

@@ -37,3 +37,20 @@ final class RowReadTests: XCTestCase {
         XCTAssertEqual(try joined.value("id", as: Int.self), 1)
     }
 }
+
+final class StatementKindTests: XCTestCase {
+    /// Only statements classed read-only run again after a lost connection outside a transaction.
+    func testOnlyPlainReadsAreReadOnly() {
+        XCTAssertTrue(Statement.readsOnly("SELECT id, name FROM jobs WHERE status = $1"))
+        XCTAssertTrue(Statement.readsOnly("  with recent AS (SELECT * FROM job_events) SELECT count(*) FROM recent"))
+        XCTAssertTrue(Statement.readsOnly("SELECT last_update, lock_owner FROM tasks"), "words inside names do not count")
+        for writing in [
+            "INSERT INTO jobs VALUES (1)", "WITH x AS (UPDATE jobs SET n = 1 RETURNING id) SELECT * FROM x",
+            "SELECT id FROM tasks FOR UPDATE SKIP LOCKED", "SELECT nextval('s')", "SELECT record_job_events($1)",
+            "SELECT * INTO copy_of_jobs FROM jobs", "SELECT pg_notify('c', 'x')", "DELETE FROM jobs", "LISTEN flowgate_tasks",
+            "CREATE TABLE t (n int)", "",
+        ] {
+            XCTAssertFalse(Statement.readsOnly(writing), writing)
+        }
+    }
+}

@@ -42,13 +42,28 @@ public struct UserChanges: Sendable {
     public init() {}
 }
 
+/// The user the current request authenticated as, recorded by `Accounts` when a token or a
+/// password checks out: what scopes an idempotency key to its caller. One per session (thread).
+public final class AuthenticatedCaller {
+    public var userId: Int64?
+
+    init() {}
+}
+
 /// Users, roles, privileges, groups and tokens.
 public struct Accounts {
     let connection: Connection
+    public let caller: AuthenticatedCaller
     public static let defaultTokenLifetimeSeconds = 24 * 3600
 
-    package init(_ connection: Connection) {
+    package init(_ connection: Connection, caller: AuthenticatedCaller = AuthenticatedCaller()) {
         self.connection = connection
+        self.caller = caller
+    }
+
+    private func recorded(_ user: User?) -> User? {
+        if let user { caller.userId = user.id }
+        return user
     }
 
     // MARK: Tokens
@@ -56,7 +71,7 @@ public struct Accounts {
     /// The active user a token belongs to, or nil (unknown, expired, revoked, or user inactive).
     public func authenticate(token: String) throws -> User? {
         guard !token.isEmpty, token.utf8.count <= 512 else { return nil }
-        return try connection.first(AccountQueries.userByToken, token)
+        return recorded(try connection.first(AccountQueries.userByToken, token))
     }
 
     public enum TokenInspection: Sendable {
@@ -73,7 +88,9 @@ public struct Accounts {
             return .unknown
         }
         guard found.live else { return .expired }
-        return found.active ? .valid(found.user) : .userInactive
+        guard found.active else { return .userInactive }
+        caller.userId = found.user.id
+        return .valid(found.user)
     }
 
     /// Checks a username and password and issues a token; nil when either is wrong.
@@ -95,7 +112,7 @@ public struct Accounts {
 
     /// The active user with this username and password, or nil (HTTP Basic on every request).
     public func verify(username: String, password: String) throws -> User? {
-        try connection.first(AccountQueries.verifyPassword, username, password)
+        recorded(try connection.first(AccountQueries.verifyPassword, username, password))
     }
 
     /// A token for a user without a password check (the CLI's `token issue`).

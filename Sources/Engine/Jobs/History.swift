@@ -90,7 +90,8 @@ public enum History: StatementCatalog {
 }
 
 /// Keeps `job_events`' month partitions ahead of time from every instance: at start and hourly
-/// (the default partition catches any row in between, so this is housekeeping, not a guard).
+/// (the default partition catches any row in between, so this is housekeeping, not a guard),
+/// and deletes idempotency keys past their 24 hours.
 public final class HistoryMaintenance: @unchecked Sendable {
     private let conninfo: String
     private let interval: TimeInterval
@@ -114,8 +115,9 @@ public final class HistoryMaintenance: @unchecked Sendable {
                         let connection = try Connection(conninfo: conninfo)
                         defer { connection.close() }
                         try History.ensurePartitions(on: connection)
+                        while try IdempotencyKeys.purgeExpired(on: connection) > 0, !stopping {}
                     } catch {
-                        Log.warning("history partitions not ensured", [("error", "\(error)")])
+                        Log.warning("history maintenance failed", [("error", "\(error)")])
                     }
                 }
                 usleep(100_000)

@@ -90,7 +90,7 @@ public final class Runner: @unchecked Sendable {
             do {
                 if connection == nil {
                     let fresh = try Connection(conninfo: configuration.conninfo)
-                    try fresh.run("LISTEN flowgate_tasks")
+                    try fresh.keep("LISTEN flowgate_tasks")
                     connection = fresh
                 }
                 guard let connection else { continue }
@@ -125,10 +125,13 @@ public final class Runner: @unchecked Sendable {
                 if !tasks.isEmpty {
                     do {
                         if connection == nil { connection = try Connection(conninfo: configuration.conninfo) }
-                        try connection?.run(
-                            JobQueries.renewLeases, configuration.owner, configuration.leaseSeconds,
-                            "{" + tasks.map { String($0.id) }.joined(separator: ",") + "}",
-                            "{" + tasks.map { String($0.attempt) }.joined(separator: ",") + "}")
+                        // A transaction, so that a lost connection renews on a new one at once.
+                        try connection?.transaction { tx in
+                            try tx.run(
+                                JobQueries.renewLeases, configuration.owner, configuration.leaseSeconds,
+                                "{" + tasks.map { String($0.id) }.joined(separator: ",") + "}",
+                                "{" + tasks.map { String($0.attempt) }.joined(separator: ",") + "}")
+                        }
                     } catch {
                         Log.warning("lease renewal failed", [("runner", configuration.owner), ("error", "\(error)")])
                         connection?.close()

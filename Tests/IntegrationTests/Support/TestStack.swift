@@ -32,9 +32,11 @@ enum TestStack {
         return try Connection(conninfo: databaseURL)
     }
 
-    static func superuserDatabase() throws -> Connection {
+    /// The superuser on its own database, or on `flowgate` with `application: true`.
+    static func superuserDatabase(application: Bool = false) throws -> Connection {
         guard let superuserURL else { throw XCTSkip("FLOWGATE_TEST_SUPERUSER_URL is not set: run with ops/test") }
-        return try Connection(conninfo: superuserURL)
+        return try Connection(
+            conninfo: application ? superuserURL.replacingOccurrences(of: "dbname=postgres", with: "dbname=flowgate") : superuserURL)
     }
 
     /// Runs `ops/ctl ARGS` and returns its exit status and output.
@@ -122,4 +124,13 @@ final class ResultBox<T>: @unchecked Sendable {
     }
 
     var values: [Result<T, any Error>] { storage.map { $0! } }
+}
+
+/// A flag one thread raises and others poll.
+final class Flag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var raised = false
+
+    func set() { lock.withLock { raised = true } }
+    var isSet: Bool { lock.withLock { raised } }
 }
