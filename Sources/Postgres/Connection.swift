@@ -355,7 +355,10 @@ public final class Connection {
         case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY:
             return Connection.copy(result)
         default:
-            throw error(from: result, connection: connection)
+            let error = error(from: result, connection: connection)
+            // A session the server ended is not used again: the next call reconnects.
+            if error.connectionLost { close() }
+            throw error
         }
     }
 
@@ -364,12 +367,21 @@ public final class Connection {
             guard let result, let value = PQresultErrorField(result, code) else { return nil }
             return String(cString: value)
         }
-        let lost = PQstatus(connection) != CONNECTION_OK
+        let sqlState = field(Int32(UInt8(ascii: "C")))
+        // A terminated backend's FATAL (57P01 and kin, class 08) arrives before libpq has seen
+        // the connection close: it is lost all the same.
+        let lost = PQstatus(connection) != CONNECTION_OK || sqlState.map(Connection.endsTheSession) ?? false
         let message = field(Int32(UInt8(ascii: "M"))) ?? Connection.trimmed(String(cString: PQerrorMessage(connection)))
         return PostgresError(
-            sqlState: field(Int32(UInt8(ascii: "C"))), message: message,
+            sqlState: sqlState, message: message,
             detail: field(Int32(UInt8(ascii: "D"))), constraint: field(Int32(UInt8(ascii: "n"))),
             connectionLost: lost)
+    }
+
+    /// SQLSTATEs after which the server closes the session: admin shutdown (a terminated
+    /// backend, a fast shutdown), crash shutdown, cannot connect now, and connection exceptions.
+    package static func endsTheSession(_ sqlState: String) -> Bool {
+        ["57P01", "57P02", "57P03"].contains(sqlState) || sqlState.hasPrefix("08")
     }
 
     private static func copy(_ result: OpaquePointer?) -> QueryResult {

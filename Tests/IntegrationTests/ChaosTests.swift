@@ -14,14 +14,22 @@ final class ChaosTests: XCTestCase {
         private let lock = NSLock()
         private var phase = "before"
         private var fiveHundreds: [String: Int] = [:]
+        private var answers: [String] = []
 
         var current: String {
             get { lock.withLock { phase } }
             set { lock.withLock { phase = newValue } }
         }
 
-        func count5xx() { lock.withLock { fiveHundreds[phase, default: 0] += 1 } }
+        func count5xx(_ answer: String = "") {
+            lock.withLock {
+                fiveHundreds[phase, default: 0] += 1
+                if answers.count < 5 { answers.append("\(phase): \(answer.prefix(200))") }
+            }
+        }
         var report: [String: Int] { lock.withLock { fiveHundreds } }
+        /// The first few 5xx answers, for the log.
+        var examples: [String] { lock.withLock { answers } }
     }
 
     /// Sends until the answer is not a 5xx (or the transport failed), with one key for every try.
@@ -29,8 +37,9 @@ final class ChaosTests: XCTestCase {
         let key = UUID().uuidString
         let deadline = Date().addingTimeInterval(60)
         while Date() < deadline {
-            if let response = try? request(key), response.status < 500 { return response }
-            faults.count5xx()
+            let response = try? request(key)
+            if let response, response.status < 500 { return response }
+            faults.count5xx(response.map { "\($0.status) \($0.text)" } ?? "no answer")
             usleep(100_000)
         }
         return nil
@@ -147,7 +156,8 @@ final class ChaosTests: XCTestCase {
                 }
             default:
                 while !stop.isSet {
-                    if try client.get("/flowgate/v1/whoami", token: admin).status >= 500 { faults.count5xx() }
+                    let read = try client.get("/flowgate/v1/whoami", token: admin)
+                    if read.status >= 500 { faults.count5xx("\(read.status) \(read.text)") }
                     usleep(20_000)
                 }
             }
@@ -156,7 +166,9 @@ final class ChaosTests: XCTestCase {
         var seen: [String: [String]] = [:]
         for result in results { seen.merge(try result.get()) { $0 + $1 } }
         XCTAssertGreaterThan(Int(seen["backends terminated"]?.first ?? "") ?? 0, 25, "the fault happened")
-        print("chaos: 5xx answers per fault \(faults.report.sorted { $0.key < $1.key }); requests per kind \(seen.mapValues(\.count))")
+        print(
+            "chaos: 5xx answers per fault \(faults.report.sorted { $0.key < $1.key }); requests per kind \(seen.mapValues(\.count)); first 5xx \(faults.examples)"
+        )
 
         let db = try TestStack.database()
         func count(_ sql: String, _ parameters: [any PostgresParameter]) throws -> Int {

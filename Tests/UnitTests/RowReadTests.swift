@@ -53,4 +53,11 @@ final class StatementKindTests: XCTestCase {
             XCTAssertFalse(Statement.readsOnly(writing), writing)
         }
     }
+
+    /// A terminated backend's FATAL can arrive while libpq still calls the connection OK: its
+    /// SQLSTATE alone must mark the connection lost, or the request answers 503 instead of retrying.
+    func testSessionEndingStatesAreConnectionLoss() {
+        for state in ["57P01", "57P02", "57P03", "08006", "08003"] { XCTAssertTrue(Connection.endsTheSession(state), state) }
+        for state in ["57014", "40001", "23505", "XX000"] { XCTAssertFalse(Connection.endsTheSession(state), state) }
+    }
 }
