@@ -41,7 +41,7 @@ package enum Wiring {
             origins: configuration.origins, idempotentWrites: IdempotentRequests.writes)
     }
 
-    /// The built-in task kinds' runner (which also fires Itential schedules), and the sandboxed blocks' runner with its per-user limit.
+    /// The built-in task kinds' runner (which also fires Itential schedules and lets lapsed Scale claims go), and the sandboxed blocks' runner with its per-user limit.
     package static func runners(_ configuration: Configuration) -> [Runner] {
         let conninfo = configuration.conninfo
         let builtin = Runner(
@@ -50,7 +50,7 @@ package enum Wiring {
                 leaseSeconds: configuration.taskLeaseSeconds,
                 pollIntervalMilliseconds: configuration.runnerPollMilliseconds),
             kinds: TaskKindRegistry(BlockJobs.taskKinds + ItentialTasks.kinds(configuration.childJobs)), surfaces: surfaces,
-            duties: [ItentialSchedules()])
+            duties: [ItentialSchedules(), ScaleClaimLeases()])
         let sandboxed = Runner(
             .init(
                 conninfo: conninfo, owner: "sandbox:\(configuration.instance)",

@@ -77,14 +77,28 @@ public struct ScaleJobs {
         return (rows.first?.total ?? 0, rows.map(\.job))
     }
 
-    /// Moves a job to `status` (cancel, requeue, a worker's report), with an error name on FAILED.
+    /// Moves a job to `status` (cancel, requeue, a worker's report), with an error name on FAILED;
+    /// `from`, when given, is the only statuses it may leave.
     @discardableResult
-    public func move(id: Int, to status: String, errorName: String? = nil, actor: Actor) throws -> ScaleJobRecord {
+    public func move(id: Int, to status: String, from: Set<String>? = nil, errorName: String? = nil, actor: Actor) throws
+        -> ScaleJobRecord
+    {
         try connection.transaction { tx in
             let machine = StateMachine(tx, surfaces: jobs.surfaces)
             guard let jobId = try tx.first(ScaleJobQueries.internalId, String(id)),
                 let job = try machine.lockJob(id: jobId)
             else { throw EngineError(.notFound, "Job \(id) does not exist") }
+            if let from, !from.contains(job.status) {
+                throw EngineError(.conflict, "Job \(id) cannot go from \(job.status) to \(status)")
+            }
+            if status == "RUNNING", job.status == "RUNNING" {
+                // A running worker's heartbeat: its claim lasts another timeout, with no history row.
+                try tx.run(ScaleJobQueries.renewClaim, jobId)
+                guard let record = try tx.first(ScaleJobQueries.byId, String(id)) else {
+                    throw EngineError(.notFound, "Job \(id) does not exist")
+                }
+                return record
+            }
             var errorId: Int64?
             if status == "FAILED" {
                 guard let name = errorName, let found = try tx.first(ScaleJobQueries.errorByName, jobId, name) else {
@@ -99,6 +113,35 @@ public struct ScaleJobs {
             }
             return record
         }
+    }
+
+    /// Handles up to `limit` claims whose lease lapsed (their worker stopped reporting), each in
+    /// its own transaction under the job's lock, exactly once across instances: back to QUEUED
+    /// while the job has tries left, else FAILED with `system-timeout`. Returns how many.
+    @discardableResult
+    public func expireLapsedClaims(by owner: String, limit: Int = 100) throws -> Int {
+        var handled = 0
+        while handled < limit {
+            let expired = try connection.transaction { tx -> Bool in
+                guard let lapsed = try tx.first(ScaleJobQueries.lapsedClaim) else { return false }
+                let machine = StateMachine(tx, surfaces: jobs.surfaces)
+                guard let job = try machine.lockJob(id: lapsed.id) else { return false }
+                let retry = lapsed.tries < lapsed.maxTries
+                let status = retry ? "QUEUED" : "FAILED"
+                var detail: JSON = ["lease_expired": true, "tries": .number(lapsed.tries)]
+                var errorId: Int64?
+                if !retry {
+                    errorId = try tx.first(ScaleJobQueries.errorByName, lapsed.id, "system-timeout")
+                    detail = detail.setting("error", to: "system-timeout")
+                }
+                try machine.changeJobStatus(job, to: status, actor: .system(owner), detail: detail)
+                try tx.run(ScaleJobQueries.setStatusColumns, lapsed.id, status, errorId)
+                return true
+            }
+            guard expired else { break }
+            handled += 1
+        }
+        return handled
     }
 
     /// Takes the oldest queued job of an active, unpaused job type below its `max_scheduled`,
@@ -197,29 +240,62 @@ package enum ScaleJobQueries {
         ORDER BY e.job_type_name NULLS LAST LIMIT 1
         """, binding: Int64.self, String.self, reading: { try $0.value("id", as: Int64.self) })
 
-    /// The status's own timestamps; a FAILED job keeps its error, a requeued one loses it.
+    /// The status's own timestamps; a FAILED job keeps its error, a requeued one loses it. A
+    /// RUNNING job holds a lease; any other has none.
     static let setStatusColumns = Query(
         "scale_job_status_columns",
         """
         UPDATE jobs SET error_id = CASE WHEN $2 = 'FAILED' THEN $3::bigint END,
             queued_at = CASE WHEN $2 = 'QUEUED' THEN now() ELSE queued_at END,
-            started_at = CASE WHEN $2 = 'RUNNING' THEN now() WHEN $2 = 'QUEUED' THEN NULL ELSE started_at END
+            started_at = CASE WHEN $2 = 'RUNNING' THEN now() WHEN $2 = 'QUEUED' THEN NULL ELSE started_at END,
+            scale_tries = scale_tries + CASE WHEN $2 = 'RUNNING' THEN 1 ELSE 0 END,
+            scale_lease_expires_at = CASE WHEN $2 = 'RUNNING' THEN now() + \(leaseOf("jobs.job_type_id")) END
         WHERE id = $1
         """, binding: Int64.self, String.self, Int64?.self)
+
+    /// How long a claim of a job of type `jobType` (an SQL expression) lasts: the manifest's
+    /// `timeout` in seconds, 3600 without one, within 1 s … a year.
+    static func leaseOf(_ jobType: String) -> String {
+        """
+        make_interval(secs => (SELECT least(greatest(1, coalesce((t.manifest #>> '{job,timeout}')::numeric, 3600)), 31536000)
+                               FROM job_types t WHERE t.id = \(jobType)))
+        """
+    }
+
+    /// A worker's RUNNING report on its running job: the lease starts again.
+    static let renewClaim = Query(
+        "scale_job_renew_claim", "UPDATE jobs SET scale_lease_expires_at = now() + \(leaseOf("jobs.job_type_id")) WHERE id = $1",
+        binding: Int64.self)
+
+    /// A running job whose lease lapsed (its worker is gone), locked, with its tries and limit.
+    static let lapsedClaim = Query(
+        "scale_job_lapsed_claim",
+        """
+        SELECT j.id, j.scale_tries, jt.max_tries FROM jobs j JOIN job_types jt ON jt.id = j.job_type_id
+        WHERE j.surface = 'scale' AND j.status = 'RUNNING' AND j.scale_lease_expires_at < now()
+        ORDER BY j.scale_lease_expires_at LIMIT 1 FOR UPDATE OF j SKIP LOCKED
+        """,
+        reading: { row in
+            (
+                id: try row.value("id", as: Int64.self), tries: try row.value("scale_tries", as: Int.self),
+                maxTries: try row.value("max_tries", as: Int.self)
+            )
+        })
 
     package static let claim = Query(
         "scale_job_claim",
         """
         WITH next AS (
             SELECT j.id FROM jobs j JOIN job_types jt ON jt.id = j.job_type_id
-            WHERE j.surface = 'scale' AND j.status = 'QUEUED' AND jt.is_active AND NOT jt.is_paused
+            WHERE j.surface = 'scale' AND j.status = 'QUEUED' AND NOT j.scale_held AND jt.is_active AND NOT jt.is_paused
               AND (jt.max_scheduled IS NULL OR jt.max_scheduled >
                    (SELECT count(*) FROM jobs r WHERE r.job_type_id = jt.id AND r.surface = 'scale' AND r.status = 'RUNNING'))
             ORDER BY j.last_status_change, j.id
             LIMIT 1
             FOR UPDATE OF j SKIP LOCKED),
         claimed AS (
-            UPDATE jobs j SET status = 'RUNNING', started_at = now(), last_status_change = now()
+            UPDATE jobs j SET status = 'RUNNING', started_at = now(), last_status_change = now(), scale_tries = j.scale_tries + 1,
+                scale_lease_expires_at = now() + \(leaseOf("j.job_type_id"))
             FROM next WHERE j.id = next.id
             RETURNING j.*),
         recorded AS (
@@ -236,7 +312,7 @@ extension ScaleJobQueries: StatementCatalog {
     package static var statements: [Statement] {
         [
             byId.statement, list.statement, jobTypeState.statement, markQueued.statement, internalId.statement, errorByName.statement,
-            setStatusColumns.statement, claim.statement,
+            setStatusColumns.statement, claim.statement, renewClaim.statement, lapsedClaim.statement,
         ]
     }
 }

@@ -10,7 +10,9 @@ public enum ScaleSurface {
         "PENDING": ["BLOCKED", "QUEUED", "CANCELED"],
         "BLOCKED": ["PENDING", "QUEUED", "CANCELED"],
         "QUEUED": ["RUNNING", "COMPLETED", "FAILED", "CANCELED"],
-        "RUNNING": ["COMPLETED", "FAILED", "CANCELED"],
+        // Back to QUEUED only when its claim lapsed (`ScaleJobs.expireLapsedClaims`): the requeue
+        // route takes FAILED and CANCELED jobs alone.
+        "RUNNING": ["COMPLETED", "FAILED", "CANCELED", "QUEUED"],
         "FAILED": ["QUEUED", "CANCELED"],
         "CANCELED": ["QUEUED"],
         "COMPLETED": [],

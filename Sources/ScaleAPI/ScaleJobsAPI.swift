@@ -51,7 +51,7 @@ struct ScaleJobsAPI: Sendable {
     }
 
     func requeue(_ request: Request, _ session: Session, _ user: User) throws -> Response {
-        try move(request, session, by: user, to: "QUEUED")
+        try move(request, session, by: user, to: "QUEUED", from: ["FAILED", "CANCELED"])
     }
 
     /// A worker reports RUNNING, then COMPLETED or FAILED with an error name.
@@ -64,13 +64,14 @@ struct ScaleJobsAPI: Sendable {
         return try move(request, session, by: user, to: status, errorName: body["error"]?.stringValue)
     }
 
-    private func move(_ request: Request, _ session: Session, by user: User, to status: String, errorName: String? = nil) throws -> Response
-    {
+    private func move(
+        _ request: Request, _ session: Session, by user: User, to status: String, from: Set<String>? = nil, errorName: String? = nil
+    ) throws -> Response {
         guard let id = Int(request.parameter("id")) else { throw ScaleAPI.notFound }
         return .json(
             Self.render(
                 try ScaleEngineCall.run {
-                    try session.scaleJobs.move(id: id, to: status, errorName: errorName, actor: .user(user))
+                    try session.scaleJobs.move(id: id, to: status, from: from, errorName: errorName, actor: .user(user))
                 }))
     }
 

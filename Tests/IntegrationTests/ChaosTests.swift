@@ -61,7 +61,8 @@ final class ChaosTests: XCTestCase {
             "/v6/job-types/",
             [
                 "docker_image": "i",
-                "manifest": manifest.setting("job", to: try XCTUnwrap(manifest["job"]).setting("name", to: .string(typeName))),
+                "manifest": manifest.setting(
+                    "job", to: try XCTUnwrap(manifest["job"]).setting("name", to: .string(typeName)).setting("timeout", to: 3600)),
             ],
             token: admin)
         let typeId = try XCTUnwrap(jobType.json?["id"]?.intValue, jobType.text)

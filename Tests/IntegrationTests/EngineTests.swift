@@ -190,6 +190,28 @@ final class EngineTests: XCTestCase {
         XCTAssertEqual(takeover, "runner:doomed")
     }
 
+    /// A dead runner's task is taken over at the next lease after its expiry, even while ready
+    /// tasks keep arriving (it used to wait until the queue was empty).
+    func testAnExpiredLeaseIsTakenOverBeforeReadyTasks() throws {
+        let session = try session()
+        let kind = CountingKind()
+        let registry = TaskKindRegistry([kind])
+        let abandoned = try makeJob(session, kind: kind.name)
+        XCTAssertNotNil(
+            try session.connection.transaction { tx in
+                try StateMachine(tx, surfaces: surfaces).leaseNextTask(kinds: registry.names, owner: "runner:gone", leaseSeconds: 1)
+            })
+        Thread.sleep(forTimeInterval: 1.2)
+        let arrived = try (0..<3).map { _ in try makeJob(session, kind: kind.name) }
+        let survivor = Runner(
+            .init(conninfo: try XCTUnwrap(TestStack.databaseURL), owner: "runner:survivor"), kinds: registry, surfaces: surfaces)
+        XCTAssertTrue(try survivor.runNextTask(on: session.connection))
+        XCTAssertEqual(try status(session.connection, jobId: abandoned.id), "COMPLETED", "the expired lease went first")
+        for job in arrived { XCTAssertNotEqual(try status(session.connection, jobId: job.id), "COMPLETED") }
+        while try survivor.runNextTask(on: session.connection) {}
+        for job in arrived { XCTAssertEqual(try status(session.connection, jobId: job.id), "COMPLETED") }
+    }
+
     func testALiveRunnerKeepsItsLeaseWhileATaskRunsLongerThanTheLease() throws {
         let session = try session()
         let kind = CountingKind(gated: true)

@@ -194,6 +194,27 @@ final class ResilienceTests: XCTestCase {
         }
     }
 
+    /// With no instance up, nginx answers 502 itself, in the shape of the surface that owns the path.
+    func testNginxsOwn502IsInEachSurfacesShape() throws {
+        let client = try TestStack.client()
+        defer { TestStack.restoreInstances() }
+        for n in 1...2 { XCTAssertEqual(try TestStack.ctl("stop-instance", String(n)).status, 0) }
+        let shapes: [(String, (JSON) -> Bool)] = [
+            ("/flowgate/v1/whoami", { $0["error"]?["status"] == 502 }),
+            ("/api/workflow/schedule", { $0["error"]?.stringValue != nil }),
+            ("/v6/jobs/?page=2", { $0["detail"]?.stringValue != nil }),
+            ("/operations-manager/jobs", { $0["message"]?.stringValue != nil && $0["data"] == .null }),
+            ("/testorg/some-item/jobs/abc", { $0["error"]?["code"] == 502 && $0["error"]?["details"] == [] }),
+            ("/sharing/rest/info", { $0["error"]?["code"] == 502 }),
+        ]
+        for (path, shaped) in shapes {
+            let response = try client.get(path)
+            XCTAssertEqual(response.status, 502, path)
+            XCTAssertEqual(response.header("content-type"), "application/json", path)
+            XCTAssertTrue(response.json.map(shaped) ?? false, "\(path): \(response.text)")
+        }
+    }
+
     func testConcurrentMigrationsDoNotCollideAndServeRefusesAnUnmigratedDatabase() throws {
         let db = try TestStack.superuserDatabase()
         let name = "flowgate_migrate_\(UInt32.random(in: 0...UInt32.max))"

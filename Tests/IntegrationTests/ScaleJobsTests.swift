@@ -1,6 +1,7 @@
 import Foundation
 import JSON
 import Postgres
+import Scale
 import XCTest
 
 /// Scale jobs through nginx: queueing, the executor's claim and reports, and the counts.
@@ -14,10 +15,11 @@ final class ScaleJobsTests: XCTestCase {
     }
 
     /// A new job type (unique name) whose manifest declares a `data` error `bad-input`.
-    func jobType(maxScheduled: Int? = nil) throws -> (id: Int, name: String) {
+    /// Its claims last `timeout` seconds; an hour by default, so that jobs a test leaves RUNNING stay out of the queue.
+    func jobType(maxScheduled: Int? = nil, timeout: Int = 3600) throws -> (id: Int, name: String) {
         let name = "jobs-\(UUID().uuidString.prefix(8).lowercased())"
         let base = try ScaleSupport.data("example-seed-random-number.manifest.json")
-        let job = try XCTUnwrap(base["job"]).setting("name", to: .string(name))
+        let job = try XCTUnwrap(base["job"]).setting("name", to: .string(name)).setting("timeout", to: .number(timeout))
             .setting("errors", to: [["code": 1, "name": "bad-input", "category": "data"]])
         var body: JSON = ["docker_image": "img", "manifest": base.setting("job", to: job)]
         if let maxScheduled { body = body.setting("max_scheduled", to: .number(maxScheduled)) }
@@ -126,6 +128,89 @@ final class ScaleJobsTests: XCTestCase {
         XCTAssertEqual(try post("/v6/jobs/claim/").status, 204)
         XCTAssertEqual(try post("/v6/jobs/\(first)/status/", ["status": "COMPLETED"]).status, 200)
         XCTAssertEqual(try post("/v6/jobs/claim/").json?["id"]?.intValue, second)
+    }
+
+    /// Queued jobs of a paused or deprecated job type are held out of the claim's index, so
+    /// however many there are, a claim never reads them; resuming makes them claimable again.
+    func testHeldJobsAreOutsideTheClaimsIndex() throws {
+        let type = try jobType()
+        let job = try queue(type.id)
+        let db = try TestStack.database()
+        func held() throws -> Bool? {
+            try db.execute(sql: "SELECT scale_held FROM jobs WHERE surface = 'scale' AND public_id = $1", [String(job)]).first?.bool(0)
+        }
+        func patch(_ body: JSON) throws {
+            let response = try client.request(
+                "PATCH", "/v6/job-types/\(type.name)/0.1.0/",
+                headers: [("Authorization", "Bearer \(admin)"), ("Content-Type", "application/json")],
+                body: Array(body.serialized.utf8))
+            XCTAssertEqual(response.status, 200, response.text)
+        }
+        XCTAssertEqual(try held(), false)
+        try patch(["is_paused": true])
+        XCTAssertEqual(try held(), true, "pausing holds the type's queued jobs")
+        var claimed: [Int] = []
+        while let id = try post("/v6/jobs/claim/").json?["id"]?.intValue { claimed.append(id) }
+        XCTAssertFalse(claimed.contains(job))
+        try patch(["is_paused": false, "is_active": false])
+        XCTAssertEqual(try held(), true, "so does deprecating")
+        try patch(["is_active": true])
+        XCTAssertEqual(try held(), false)
+        XCTAssertEqual(try post("/v6/jobs/claim/").json?["id"]?.intValue, job)
+
+        let plan = try db.execute(sql: "EXPLAIN " + ScaleJobQueries.claim.sql.replacingOccurrences(of: "$1::text", with: "'plan'::text"))
+            .rows.map { $0.string(0) }.joined(separator: "\n")
+        XCTAssertTrue(plan.contains("jobs_scale_claimable"), plan)
+    }
+
+    /// Claims until this job is handed out (other tests' queued jobs may come first).
+    func claim(_ job: Int) throws {
+        for _ in 0..<200 {
+            guard let id = try post("/v6/jobs/claim/").json?["id"]?.intValue else { break }
+            if id == job { return }
+        }
+        XCTFail("job \(job) was never handed out")
+    }
+
+    func waitForStatus(_ job: Int, _ status: String, within seconds: TimeInterval = 6) throws -> JSON {
+        let deadline = Date().addingTimeInterval(seconds)
+        while true {
+            let details = try XCTUnwrap(try client.get("/v6/jobs/\(job)/", token: admin).json)
+            if details["status"]?.stringValue == status || Date() > deadline { return details }
+            usleep(100_000)
+        }
+    }
+
+    /// A claim lasts its manifest's timeout: a job whose worker never reports goes back to the
+    /// queue, and after `max_tries` fails with a SYSTEM error; a RUNNING report renews the lease.
+    func testAClaimNeverReportedIsRequeuedThenFailsAfterItsTries() throws {
+        let type = try jobType(timeout: 1)
+        try TestStack.database().execute(sql: "UPDATE job_types SET max_tries = 2 WHERE id = $1", [type.id])
+        let job = try queue(type.id)
+        try claim(job)
+        XCTAssertEqual(try waitForStatus(job, "QUEUED")["status"], "QUEUED", "the lapsed claim went back to the queue")
+        try claim(job)
+        let failed = try waitForStatus(job, "FAILED")
+        XCTAssertEqual(failed["status"], "FAILED", "its second and last try lapsed too")
+        XCTAssertEqual(failed["error"]?["name"], "system-timeout", failed.serialized)
+        XCTAssertEqual(failed["error"]?["category"], "SYSTEM")
+        let history = try TestStack.database().execute(
+            sql: """
+                SELECT string_agg(e.from_status || '>' || e.to_status || coalesce(':' || (e.detail ->> 'lease_expired'), ''), ',' ORDER BY e.id)
+                FROM job_events e JOIN jobs j ON j.id = e.job_id WHERE j.surface = 'scale' AND j.public_id = $1 AND e.event = 'job_status_changed'
+                """, [String(job)]
+        ).first?.string(0)
+        XCTAssertEqual(history, "QUEUED>RUNNING,RUNNING>QUEUED:true,QUEUED>RUNNING,RUNNING>FAILED:true", "each lapse handled once")
+
+        let reported = try queue(type.id)
+        try claim(reported)
+        detail(try post("/v6/jobs/\(reported)/requeue/"), 400)  // only a lapse re-queues a running job
+        for _ in 0..<6 {
+            usleep(400_000)
+            XCTAssertEqual(try post("/v6/jobs/\(reported)/status/", ["status": "RUNNING"]).status, 200, "a heartbeat")
+        }
+        XCTAssertEqual(try waitForStatus(reported, "RUNNING", within: 0)["status"], "RUNNING", "2.4 s of reports kept a 1 s lease")
+        XCTAssertEqual(try waitForStatus(reported, "QUEUED")["status"], "QUEUED", "and silence let it lapse")
     }
 
     /// 50 clients claim at once, through nginx and two instances, against 20 queued jobs.

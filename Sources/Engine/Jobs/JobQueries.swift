@@ -103,9 +103,12 @@ package enum JobQueries {
 
     // MARK: Runner
 
-    /// Takes the oldest runnable task of a kind this runner knows (a delayed one once its time has
-    /// come), else one whose lease expired (its runner died), else one whose child jobs have all
-    /// ended. SKIP LOCKED lets many runners poll at once without waiting on each other. The
+    /// Takes a task whose lease expired (its runner died) first, so that a takeover does not wait
+    /// for the queue to empty; else the oldest runnable task of a kind this runner knows (a
+    /// delayed one once its time has come); else one whose child jobs have all ended. Each
+    /// candidate is read only if those before it found nothing (Append stops at the LIMIT), and
+    /// an expired lease is one probe of `tasks_leased`. SKIP LOCKED lets many runners poll at
+    /// once without waiting on each other. The
     /// candidates are separate ordered index scans: an OR of them made the planner use a bitmap
     /// scan, which never prunes the dead index entries a busy queue leaves behind. With $4, a
     /// ready task starts only while its job's owner has fewer than $4 tasks of these kinds
@@ -135,7 +138,7 @@ package enum JobQueries {
                               AND (c.surface, c.status) NOT IN (SELECT * FROM unnest($5::text[], $6::text[])))
             ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED
         ), previous AS (
-            SELECT * FROM ready UNION ALL SELECT * FROM expired UNION ALL SELECT * FROM children_ended LIMIT 1
+            SELECT * FROM expired UNION ALL SELECT * FROM ready UNION ALL SELECT * FROM children_ended LIMIT 1
         )
         UPDATE tasks t SET status = 'running', lease_owner = $2,
             lease_expires_at = now() + make_interval(secs => $3), attempts = t.attempts + 1,
