@@ -4,9 +4,10 @@
 -- job or pauses, resumes, deprecates or reactivates its type.
 ALTER TABLE jobs ADD COLUMN scale_held boolean NOT NULL DEFAULT false;
 
+-- A job whose type is not there (yet: pg_restore loads tables in its own order) keeps its flag.
 CREATE FUNCTION scale_job_held() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    NEW.scale_held := NOT EXISTS (SELECT 1 FROM job_types WHERE id = NEW.job_type_id AND is_active AND NOT is_paused);
+    NEW.scale_held := coalesce((SELECT NOT (is_active AND NOT is_paused) FROM job_types WHERE id = NEW.job_type_id), NEW.scale_held);
     RETURN NEW;
 END $$;
 CREATE TRIGGER jobs_scale_held BEFORE INSERT OR UPDATE OF status, job_type_id ON jobs
