@@ -12,7 +12,11 @@ let package = Package(
         .executable(name: "flowgate-fuzz", targets: ["FlowgateFuzz"]),
     ],
     // SwiftNIO for the one protocol FastCGI cannot carry: WebSockets (see Sources/WebSocketServer).
-    dependencies: [.package(url: "https://github.com/apple/swift-nio", from: "2.101.2")],
+    // swift-argument-parser for the `flowgate` command line.
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
     targets: [
         .systemLibrary(name: "CFastCGI", path: "Sources/CFastCGI"),
         .systemLibrary(name: "CLibFuzzer", path: "Sources/CLibFuzzer"),
@@ -60,7 +64,7 @@ let package = Package(
             name: "Flowgate",
             dependencies: [
                 "FlowgateApp", "FastCGI", "Postgres", "HTTP", "Engine", "Scale", "WorkflowManager", "Itential", "Log", "JSON",
-                "Sandbox", "CSpawn",
+                "Sandbox", "CSpawn", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(
             name: "FlowgateFuzz",

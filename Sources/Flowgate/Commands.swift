@@ -1,3 +1,4 @@
+import ArgumentParser
 import Engine
 import FastCGI
 import FlowgateApp
@@ -5,59 +6,141 @@ import Glibc
 import Log
 import Postgres
 
-/// The `flowgate` subcommands. Each returns the process exit status.
-enum Commands {
-    static let usage = """
-        usage: flowgate COMMAND
-          serve                      run the FastCGI server in a worker process that is restarted when it
-                                     dies (refuses while migrations are pending)
-          migrate                    apply pending migrations, refresh report views, create the history
-                                     partitions of the months ahead
-          prune --before DATE [--surface S] [--events keep|detach|drop]
-                                     delete jobs that ended before DATE (YYYY-MM-DD, UTC, or ISO time) with
-                                     their tasks and holds; their events are kept (default), or the month
-                                     partitions before DATE are detached as tables or dropped
-          user add NAME --password P [--email E] [--role R]... [--privilege P]... [--group G]...
-          ensure-admin               create user 'admin' with every role and privilege if no admin exists
-                                     (password from FLOWGATE_ADMIN_PASSWORD, default 'admin')
-          token issue NAME           print a new token for user NAME
-          statement NAME             print the SQL of a benchmarked route, for ops/bench
-                                     (authenticate, scale-job-types-page, scale-claim)
-          version
-        configuration comes from FLOWGATE_* environment variables (see README.md)
-        """
+/// The `flowgate` command line (swift-argument-parser: `--help` on every command, options
+/// checked before anything runs, usage errors exit 64). Each subcommand's work is a
+/// `Commands` function returning the exit status.
+struct FlowgateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "flowgate", abstract: "Flowgate, a job and workflow server behind nginx (FastCGI) on PostgreSQL.",
+        discussion: "Configuration comes from FLOWGATE_* environment variables (see README.md).",
+        version: Configuration.version,
+        subcommands: [
+            Serve.self, Migrate.self, Prune.self, UserCommand.self, EnsureAdmin.self, TokenCommand.self, StatementCommand.self,
+            VersionCommand.self,
+        ])
 
-    static func run(_ arguments: [String], _ configuration: Configuration) -> Int32 {
-        do {
-            switch arguments.first {
-            case "serve": return try serve(configuration)
-            case "migrate": return try migrate(configuration)
-            case "prune": return try prune(Array(arguments.dropFirst()), configuration)
-            case "user" where arguments.dropFirst().first == "add": return try addUser(Array(arguments.dropFirst(2)), configuration)
-            case "ensure-admin": return try ensureAdmin(configuration)
-            case "token" where arguments.dropFirst().first == "issue" && arguments.count == 3:
-                return try issueToken(arguments[2], configuration)
-            case "statement" where arguments.count == 2:
-                guard let statement = BenchmarkedStatements.all.first(where: { $0.name == arguments[1] }) else {
-                    print(usage)
-                    return 2
-                }
-                print(statement.sql + ";")
-                return 0
-            case "version":
-                print(Configuration.version)
-                return 0
-            default:
-                print(usage)
-                return 2
+    struct Serve: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run the FastCGI server in a worker process that is restarted when it dies.",
+            discussion: "Refuses (exit 3) while migrations are pending. SIGHUP replaces the worker, SIGTERM stops.")
+
+        func run() throws { try Commands.exit { try Commands.serve($0) } }
+    }
+
+    struct Migrate: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Apply pending migrations, refresh the report views, create the history partitions of the months ahead.")
+
+        func run() throws { try Commands.exit { try Commands.migrate($0) } }
+    }
+
+    struct Prune: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Delete jobs that ended before a date, with their tasks and holds.",
+            discussion: "Their events are kept (default), or the month partitions before the date are detached as tables or dropped.")
+
+        @Option(help: "A date (YYYY-MM-DD, UTC) or an ISO-8601 time.") var before: String
+        @Option(help: "Only this surface's jobs.") var surface: String?
+        @Option(help: "What becomes of their events: keep, detach or drop.") var events: History.EventPolicy = .keep
+
+        var cutoff: Double? { Timestamp.parse(before.count == 10 ? before + "T00:00:00Z" : before) }
+
+        func validate() throws {
+            guard cutoff != nil else { throw ValidationError("--before must be a date (YYYY-MM-DD) or an ISO-8601 time") }
+            // A misspelt surface would prune nothing and say it succeeded.
+            if let surface, (try? Wiring.surfaces.lifecycle(for: SurfaceName(rawValue: surface))) == nil {
+                throw ValidationError("unknown surface '\(surface)'")
             }
+        }
+
+        func run() throws {
+            try Commands.exit {
+                try Commands.prune(before: cutoff ?? 0, surface: surface.map(SurfaceName.init(rawValue:)), events: events, $0)
+            }
+        }
+    }
+
+    struct UserCommand: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "user", abstract: "Manage users.", subcommands: [Add.self])
+
+        struct Add: ParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Create a user.")
+
+            @Argument(help: "The username.") var name: String
+            @Option(help: "The password.") var password: String
+            @Option(help: "The e-mail address.") var email: String?
+            @Option(name: .customLong("role"), help: "A role (repeatable).") var roles: [String] = []
+            @Option(name: .customLong("privilege"), help: "A Workflow Manager privilege (repeatable).") var privileges: [String] = []
+            @Option(name: .customLong("group"), help: "A group (repeatable).") var groups: [String] = []
+
+            func run() throws {
+                var new = NewUser(username: name, password: password)
+                (new.email, new.roles, new.privileges, new.groups) = (email, roles, privileges, groups)
+                try Commands.exit { try Commands.addUser(new, $0) }
+            }
+        }
+    }
+
+    struct EnsureAdmin: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create user 'admin' with every role and privilege if no admin exists.",
+            discussion: "The password comes from FLOWGATE_ADMIN_PASSWORD (default 'admin').")
+
+        func run() throws { try Commands.exit { try Commands.ensureAdmin($0) } }
+    }
+
+    struct TokenCommand: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "token", abstract: "Manage tokens.", subcommands: [Issue.self])
+
+        struct Issue: ParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Print a new token for a user.")
+
+            @Argument(help: "The username.") var name: String
+
+            func run() throws { try Commands.exit { try Commands.issueToken(name, $0) } }
+        }
+    }
+
+    struct StatementCommand: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "statement", abstract: "Print the SQL of a benchmarked route, for ops/bench.",
+            discussion: "Names: " + BenchmarkedStatements.all.map(\.name).joined(separator: ", "))
+
+        @Argument(help: "The statement's name.") var name: String
+
+        func validate() throws {
+            guard BenchmarkedStatements.all.contains(where: { $0.name == name }) else { throw ValidationError("no statement '\(name)'") }
+        }
+
+        func run() throws {
+            if let statement = BenchmarkedStatements.all.first(where: { $0.name == name }) { print(statement.sql + ";") }
+        }
+    }
+
+    struct VersionCommand: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "version", abstract: "Print the version.")
+
+        func run() throws { print(Configuration.version) }
+    }
+}
+
+extension History.EventPolicy: ExpressibleByArgument {}
+
+/// What the subcommands do, given the configuration from the environment.
+enum Commands {
+    /// Runs `body` and exits with its status; a refusal or failure is logged and exits 1.
+    static func exit(_ body: (Configuration) throws -> Int32) throws {
+        let status: Int32
+        do {
+            status = try body(Configuration.fromEnvironment())
         } catch let error as EngineError {
             Log.error("refused", [("reason", error.message)])
-            return 1
+            status = 1
         } catch {
             Log.error("failed", [("error", "\(error)")])
-            return 1
+            status = 1
         }
+        if status != 0 { throw ExitCode(status) }
     }
 
     static func migrator(_ configuration: Configuration) throws -> Migrator {
@@ -76,31 +159,9 @@ enum Commands {
         return 0
     }
 
-    static func prune(_ arguments: [String], _ configuration: Configuration) throws -> Int32 {
-        var before: Double?
-        var surface: SurfaceName?
-        var events = History.EventPolicy.keep
-        var index = 0
-        while index + 1 < arguments.count {
-            let value = arguments[index + 1]
-            switch arguments[index] {
-            case "--before":
-                before = Timestamp.parse(value.count == 10 ? value + "T00:00:00Z" : value)
-            case "--surface":
-                // A misspelt surface would prune nothing and say it succeeded.
-                guard (try? Wiring.surfaces.lifecycle(for: SurfaceName(rawValue: value))) != nil else {
-                    print("unknown surface '\(value)'")
-                    return usageError()
-                }
-                surface = SurfaceName(rawValue: value)
-            case "--events":
-                guard let policy = History.EventPolicy(rawValue: value) else { return usageError() }
-                events = policy
-            default: return usageError()
-            }
-            index += 2
-        }
-        guard let before, index == arguments.count else { return usageError() }
+    static func prune(before: Double, surface: SurfaceName?, events: History.EventPolicy, _ configuration: Configuration) throws
+        -> Int32
+    {
         let connection = try Connection(conninfo: configuration.conninfo)
         let result = try History.prune(before: before, surface: surface, events: events, on: connection)
         Log.info(
@@ -110,11 +171,6 @@ enum Commands {
                 ("partitions", result.partitions.joined(separator: ",")),
             ])
         return 0
-    }
-
-    private static func usageError() -> Int32 {
-        print(usage)
-        return 2
     }
 
     /// The supervisor (checks migrations, opens the socket, keeps a worker running), or, when
@@ -162,31 +218,7 @@ enum Commands {
         }
     }
 
-    static func addUser(_ arguments: [String], _ configuration: Configuration) throws -> Int32 {
-        guard let name = arguments.first, !name.hasPrefix("--") else {
-            print(usage)
-            return 2
-        }
-        var new = NewUser(username: name, password: "")
-        var index = 1
-        while index < arguments.count {
-            guard index + 1 < arguments.count else {
-                print(usage)
-                return 2
-            }
-            let value = arguments[index + 1]
-            switch arguments[index] {
-            case "--password": new.password = value
-            case "--email": new.email = value
-            case "--role": new.roles.append(value)
-            case "--privilege": new.privileges.append(value)
-            case "--group": new.groups.append(value)
-            default:
-                print(usage)
-                return 2
-            }
-            index += 2
-        }
+    static func addUser(_ new: NewUser, _ configuration: Configuration) throws -> Int32 {
         let session = try Session(conninfo: configuration.conninfo)
         let user = try session.accounts.create(new)
         print("created user \(user.username) (account \(user.accountId))")

@@ -83,10 +83,10 @@ final class HistoryTests: XCTestCase {
     }
 
     func testPruneRefusesWhatItCannotRead() throws {
-        XCTAssertEqual(try TestStack.ctl("flowgate", "prune", "--before", "last tuesday").status, 2)
-        XCTAssertEqual(try TestStack.ctl("flowgate", "prune", "--before", "2020-01-01", "--events", "shred").status, 2)
-        XCTAssertEqual(try TestStack.ctl("flowgate", "prune", "--surface", "itential").status, 2)
-        XCTAssertEqual(try TestStack.ctl("flowgate", "prune", "--before", "2020-01-01", "--surface", "itentail").status, 2)
+        XCTAssertEqual(try TestStack.ctl("flowgate", "prune", "--before", "last tuesday").status, 64)
+        XCTAssertEqual(try TestStack.ctl("flowgate", "prune", "--before", "2020-01-01", "--events", "shred").status, 64)
+        XCTAssertEqual(try TestStack.ctl("flowgate", "prune", "--surface", "itential").status, 64)
+        XCTAssertEqual(try TestStack.ctl("flowgate", "prune", "--before", "2020-01-01", "--surface", "itentail").status, 64)
     }
 
     func testMonthsRollOverIntoTheirPartitionsAndStrayRowsIntoTheDefault() throws {

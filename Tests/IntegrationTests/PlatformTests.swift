@@ -1,3 +1,4 @@
+import FlowgateApp
 import Foundation
 import JSON
 import Postgres
@@ -196,5 +197,27 @@ final class PlatformTests: XCTestCase {
         XCTAssertEqual(result.status, 0, result.output)
         let token = result.output.split(separator: "\n").last.map(String.init) ?? ""
         XCTAssertEqual(try TestStack.client().get("\(v1)/whoami", token: token).json?["username"], "admin")
+    }
+
+    /// Every command has `--help`; what a command cannot use is refused before it runs, with
+    /// swift-argument-parser's usage status (64) and a message.
+    func testTheCLIExplainsItselfAndRefusesBadArguments() throws {
+        let help = try TestStack.ctl("flowgate", "--help")
+        XCTAssertEqual(help.status, 0, help.output)
+        for command in ["serve", "migrate", "prune", "user", "ensure-admin", "token", "statement", "version"] {
+            XCTAssertTrue(help.output.contains(command), command)
+        }
+        let addHelp = try TestStack.ctl("flowgate", "user", "add", "--help")
+        XCTAssertEqual(addHelp.status, 0)
+        XCTAssertTrue(addHelp.output.contains("--privilege"), addHelp.output)
+        for refused in [
+            ["bogus"], ["user", "add", "someone"], ["token", "issue"], ["statement", "no-such-statement"], ["migrate", "--now"],
+        ] {
+            let result = try TestStack.ctl(["flowgate"] + refused)
+            XCTAssertEqual(result.status, 64, "\(refused): \(result.output)")
+            XCTAssertTrue(result.output.contains("Usage") || result.output.contains("Error"), result.output)
+        }
+        XCTAssertEqual(
+            try TestStack.ctl("flowgate", "--version").output.trimmingCharacters(in: .whitespacesAndNewlines), Configuration.version)
     }
 }

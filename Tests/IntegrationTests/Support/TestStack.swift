@@ -42,6 +42,10 @@ enum TestStack {
     /// Runs `ops/ctl ARGS` and returns its exit status and output.
     @discardableResult
     static func ctl(_ arguments: String..., environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
+        try ctl(arguments, environment: environment)
+    }
+
+    static func ctl(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
         guard let opsDirectory else { throw XCTSkip("FLOWGATE_TEST_OPS is not set: run with ops/test") }
         return try Spawn.run(
             opsDirectory + "/ctl", arguments,
