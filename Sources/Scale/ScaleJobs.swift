@@ -85,6 +85,13 @@ public struct ScaleJobs {
     {
         try connection.transaction { tx in
             let machine = StateMachine(tx, surfaces: jobs.surfaces)
+            /// The job as the move left it.
+            func current() throws -> ScaleJobRecord {
+                guard let record = try tx.first(ScaleJobQueries.byId, String(id)) else {
+                    throw EngineError(.notFound, "Job \(id) does not exist")
+                }
+                return record
+            }
             guard let jobId = try tx.first(ScaleJobQueries.internalId, String(id)),
                 let job = try machine.lockJob(id: jobId)
             else { throw EngineError(.notFound, "Job \(id) does not exist") }
@@ -94,10 +101,7 @@ public struct ScaleJobs {
             if status == "RUNNING", job.status == "RUNNING" {
                 // A running worker's heartbeat: its claim lasts another timeout, with no history row.
                 try tx.run(ScaleJobQueries.renewClaim, jobId)
-                guard let record = try tx.first(ScaleJobQueries.byId, String(id)) else {
-                    throw EngineError(.notFound, "Job \(id) does not exist")
-                }
-                return record
+                return try current()
             }
             var errorId: Int64?
             if status == "FAILED" {
@@ -108,10 +112,7 @@ public struct ScaleJobs {
             }
             try machine.changeJobStatus(job, to: status, actor: actor, detail: errorName.map { ["error": .string($0)] } ?? [:])
             try tx.run(ScaleJobQueries.setStatusColumns, jobId, status, errorId)
-            guard let record = try tx.first(ScaleJobQueries.byId, String(id)) else {
-                throw EngineError(.notFound, "Job \(id) does not exist")
-            }
-            return record
+            return try current()
         }
     }
 
