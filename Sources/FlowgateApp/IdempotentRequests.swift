@@ -5,7 +5,8 @@ import Postgres
 /// Idempotency keys on every surface's writes. The handler and the storing of its answer are one
 /// transaction, so an answer is stored exactly when its write committed. A retry whose key has
 /// a committed answer gets that answer (`Idempotent-Replayed: true`) and its own run is rolled
-/// back; the same key with another request is a 422.
+/// back; the same key with another request is a 422. An answer that carries a new token is
+/// not kept.
 enum IdempotentRequests {
     static let writes = IdempotentWrites<Session> { request, session, key, handle in
         let fingerprint = IdempotentWrites<Session>.fingerprint(of: request)
@@ -15,7 +16,10 @@ enum IdempotentRequests {
         do {
             return try session.connection.transaction { _ in
                 session.accounts.caller.userId = nil
+                session.accounts.caller.issuedToken = false
                 let response = try handle()
+                // A login is safe to repeat, and its token must not be kept in clear.
+                if session.accounts.caller.issuedToken { return response }
                 let answer = StoredAnswer(status: response.status, headers: response.headers.map { [$0.0, $0.1] }, body: response.body)
                 switch try keys.store(caller: caller(), key: key, request: fingerprint, answer: answer) {
                 case .none: return response

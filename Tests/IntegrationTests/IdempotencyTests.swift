@@ -60,6 +60,27 @@ final class IdempotencyTests: XCTestCase {
         XCTAssertEqual(try workspaceRows(name), 1)
     }
 
+    /// Tokens are stored only as digests; an answer holding one must not sit in clear among the
+    /// stored answers. A login with a key logs in again instead.
+    func testALoginWithAKeyIsNeitherStoredNorReplayed() throws {
+        let user = try TestStack.makeUser()
+        let key = UUID().uuidString
+        let tokens = try (0..<2).map { _ in
+            let response = try client.postJSON(
+                "/flowgate/v1/login", ["username": .string(user.name), "password": "secret-pw"], headers: [("Idempotency-Key", key)])
+            XCTAssertEqual(response.status, 200, response.text)
+            XCTAssertNil(response.header("idempotent-replayed"))
+            return try XCTUnwrap(response.json?["token"]?.stringValue)
+        }
+        XCTAssertNotEqual(tokens[0], tokens[1])
+        let stored = try TestStack.database().execute(
+            Statement(
+                "t_idem_login", "SELECT count(*) FROM idempotency_keys WHERE key = $1 OR position(convert_to($2, 'UTF8') IN body) > 0"),
+            [key, tokens[0]]
+        ).first?.int(0)
+        XCTAssertEqual(stored, 0)
+    }
+
     func testARefusedRequestStoresNothingAndBadKeysAreRefused() throws {
         let key = UUID().uuidString
         let refused = try client.postJSON(

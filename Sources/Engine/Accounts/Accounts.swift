@@ -46,6 +46,9 @@ public struct UserChanges: Sendable {
 /// password checks out: what scopes an idempotency key to its caller. One per session (thread).
 public final class AuthenticatedCaller {
     public var userId: Int64?
+    /// Set when the request issued a token: its answer holds a secret that is never stored
+    /// (tokens are kept only as digests), so such an answer is not kept for replay either.
+    public var issuedToken = false
 
     init() {}
 }
@@ -107,7 +110,13 @@ public struct Accounts {
         _ query: Query<String, String, String, Int, String>, login: String, password: String, lifetimeSeconds: Int
     ) throws -> IssuedToken? {
         let token = Accounts.newTokenText()
-        return try connection.first(query, login, password, token, lifetimeSeconds).map { IssuedToken(token: token, expiresAt: $0) }
+        return issued(token, expiresAt: try connection.first(query, login, password, token, lifetimeSeconds))
+    }
+
+    private func issued(_ token: String, expiresAt: String?) -> IssuedToken? {
+        guard let expiresAt else { return nil }
+        caller.issuedToken = true
+        return IssuedToken(token: token, expiresAt: expiresAt)
     }
 
     /// The active user with this username and password, or nil (HTTP Basic on every request).
@@ -118,9 +127,7 @@ public struct Accounts {
     /// A token for a user without a password check (the CLI's `token issue`).
     public func issueToken(username: String, lifetimeSeconds: Int = defaultTokenLifetimeSeconds) throws -> IssuedToken? {
         let token = Accounts.newTokenText()
-        return try connection.first(AccountQueries.issueToken, username, token, lifetimeSeconds).map {
-            IssuedToken(token: token, expiresAt: $0)
-        }
+        return issued(token, expiresAt: try connection.first(AccountQueries.issueToken, username, token, lifetimeSeconds))
     }
 
     public func revoke(token: String) throws {
