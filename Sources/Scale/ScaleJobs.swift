@@ -111,7 +111,7 @@ public struct ScaleJobs {
                 errorId = found
             }
             try machine.changeJobStatus(job, to: status, actor: actor, detail: errorName.map { ["error": .string($0)] } ?? [:])
-            try tx.run(ScaleJobQueries.setStatusColumns, jobId, status, errorId)
+            try tx.run(ScaleJobQueries.setStatusColumns, jobId, status, errorId, status == "QUEUED")
             return try current()
         }
     }
@@ -136,7 +136,7 @@ public struct ScaleJobs {
                     detail = detail.setting("error", to: "system-timeout")
                 }
                 try machine.changeJobStatus(job, to: status, actor: .system(owner), detail: detail)
-                try tx.run(ScaleJobQueries.setStatusColumns, lapsed.id, status, errorId)
+                try tx.run(ScaleJobQueries.setStatusColumns, lapsed.id, status, errorId, false)
                 return true
             }
             guard expired else { break }
@@ -242,17 +242,19 @@ package enum ScaleJobQueries {
         """, binding: Int64.self, String.self, reading: { try $0.value("id", as: Int64.self) })
 
     /// The status's own timestamps; a FAILED job keeps its error, a requeued one loses it. A
-    /// RUNNING job holds a lease; any other has none.
+    /// RUNNING job holds a lease; any other has none. `$4`: a requeue by a user, which gives the
+    /// job its type's `max_tries` again (as Scale raises its limit), where a lapsed claim's
+    /// return to the queue keeps the tries it used.
     static let setStatusColumns = Query(
         "scale_job_status_columns",
         """
         UPDATE jobs SET error_id = CASE WHEN $2 = 'FAILED' THEN $3::bigint END,
             queued_at = CASE WHEN $2 = 'QUEUED' THEN now() ELSE queued_at END,
             started_at = CASE WHEN $2 = 'RUNNING' THEN now() WHEN $2 = 'QUEUED' THEN NULL ELSE started_at END,
-            scale_tries = scale_tries + CASE WHEN $2 = 'RUNNING' THEN 1 ELSE 0 END,
+            scale_tries = CASE WHEN $4 THEN 0 ELSE scale_tries END + CASE WHEN $2 = 'RUNNING' THEN 1 ELSE 0 END,
             scale_lease_expires_at = CASE WHEN $2 = 'RUNNING' THEN now() + \(leaseOf("jobs.job_type_id")) END
         WHERE id = $1
-        """, binding: Int64.self, String.self, Int64?.self)
+        """, binding: Int64.self, String.self, Int64?.self, Bool.self)
 
     /// How long a claim of a job of type `jobType` (an SQL expression) lasts: the manifest's
     /// `timeout` in seconds, 3600 without one, within 1 s … a year.

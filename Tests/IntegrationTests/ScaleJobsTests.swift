@@ -207,6 +207,9 @@ final class ScaleJobsTests: XCTestCase {
                 """, [String(job)]
         ).first?.string(0)
         XCTAssertEqual(history, "QUEUED>RUNNING,RUNNING>QUEUED:true,QUEUED>RUNNING,RUNNING>FAILED:true", "each lapse handled once")
+        XCTAssertEqual(try post("/v6/jobs/\(job)/requeue/").status, 200)
+        try claim(job)
+        XCTAssertEqual(try waitForStatus(job, "QUEUED")["status"], "QUEUED", "a requeue gives the job its tries again")
 
         let reported = try queue(type.id)
         try claim(reported)
