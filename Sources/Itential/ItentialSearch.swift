@@ -397,6 +397,8 @@ extension ItentialManualTasks {
             case ["_id"]: return "to_jsonb(t.iteration_id::text)"
             case ["status"]: return "to_jsonb(\(ItentialTaskStatus.sql("t.status")))"
             case ["metrics", "start_time"]: return "to_jsonb(\(startMilliseconds))"
+            // Not in the document: what the legacy queryTasksBrief filters on (running jobs).
+            case ["job", "status"]: return "to_jsonb(j.status)"
             default:
                 let fromRow = path.first.map { ["_id", "status", "job", "metrics"].contains($0) } ?? true
                 return "\(fromRow ? searchedDocument : "t.input::jsonb") #> \(bind(path))::text[]"
@@ -408,6 +410,7 @@ extension ItentialManualTasks {
                 let statuses = TaskStatus.allCases.filter { ItentialTaskStatus.name($0) == filter.value }.map(\.rawValue)
                 return "\(filter.op == .equals ? "" : "NOT ")t.status = ANY(\(bind(statuses))::text[])"
             case (["metrics", "start_time"], _): return ItentialSearch.millisecondsCondition(filter, column: "t.ready_at", bind)
+            case (["job", "status"], .equals): return "j.status = \(bind(filter.value))"
             // Only matches that need a name: `search_name` is NULL unless the name is text.
             case (["name"], .equals), (["name"], .contains), (["name"], .startsWith), (["name"], .endsWith):
                 return ItentialSearch.textCondition(filter, column: "t.search_name", bind)

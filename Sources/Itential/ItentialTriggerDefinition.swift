@@ -149,9 +149,14 @@ struct ItentialTriggerDefinition {
             throw EngineError(
                 .invalid, "A schedule repeats at most once a minute and at least once a year (repeatInterval in milliseconds)")
         }
+        let stop = (body["stopRunningAt"] ?? .null).isNull ? nil : body["stopRunningAt"]?.doubleValue ?? -1
+        if let stop, !Self.times.contains(stop) || stop != stop.rounded() || stop < first {
+            throw EngineError(.invalid, "stopRunningAt must be a time in epoch milliseconds, not before firstRunAt")
+        }
         document += [
             ("firstRunAt", .number(first)), ("processMissedRuns", missed), ("repeatUnit", unit.map(JSON.string) ?? .null),
             ("repeatFrequency", frequency.map { .number($0) } ?? .null), ("repeatInterval", interval.map { .number($0) } ?? .null),
+            ("stopRunningAt", stop.map { .number($0) } ?? .null),
         ]
         return first
     }
@@ -161,15 +166,21 @@ struct ItentialTriggerDefinition {
 /// `now` fires the latest due time that has passed, once: if it passed within `grace` (the
 /// runners poll far more often), or it is late (nothing ran when it was due) and the trigger
 /// processes missed runs (`last`). Earlier missed due times never fire. The next due time is
-/// the one after it; a schedule without a repeat is done.
+/// the one after it; a schedule without a repeat is done, and so is one whose next due time
+/// would come after its `stopRunningAt` (`stop`).
 package enum ItentialSchedule {
     package static let grace: Double = 60_000
 
-    package static func plan(nextRunAt: Double, interval: Double?, now: Double, missedRuns: String) -> (fire: Double?, next: Double?) {
+    package static func plan(
+        nextRunAt: Double, interval: Double?, now: Double, missedRuns: String, stop: Double? = nil
+    ) -> (fire: Double?, next: Double?) {
+        let end = stop ?? .infinity
+        guard nextRunAt <= end else { return (nil, nil) }
         guard nextRunAt <= now else { return (nil, nextRunAt) }
         var latest = nextRunAt
-        if let interval, interval > 0 { latest += ((now - nextRunAt) / interval).rounded(.down) * interval }
+        if let interval, interval > 0 { latest += ((min(now, end) - nextRunAt) / interval).rounded(.down) * interval }
         let onTime = now - latest <= grace
-        return (onTime || missedRuns == "last" ? latest : nil, interval.map { latest + $0 })
+        let next = interval.map { latest + $0 }.flatMap { $0 <= end ? $0 : nil }
+        return (onTime || missedRuns == "last" ? latest : nil, next)
     }
 }

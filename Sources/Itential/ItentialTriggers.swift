@@ -202,7 +202,8 @@ public struct ItentialTriggers {
                 guard let due = try tx.first(Self.lockDue) else { return false }
                 let plan = ItentialSchedule.plan(
                     nextRunAt: due.nextRunAt, interval: due.trigger.document["repeatInterval"]?.doubleValue, now: due.now,
-                    missedRuns: due.trigger.document["processMissedRuns"]?.stringValue ?? "none")
+                    missedRuns: due.trigger.document["processMissedRuns"]?.stringValue ?? "none",
+                    stop: due.trigger.document["stopRunningAt"]?.doubleValue)
                 if let dueAt = plan.fire {
                     let publicId = due.trigger.document["_id"]?.stringValue ?? ""
                     var jobId: String?

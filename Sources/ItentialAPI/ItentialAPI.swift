@@ -52,6 +52,9 @@ public enum ItentialAPI {
         static let write = ["admin", "engineering", "support", "apiwrite"]
         /// Operations Manager task and revert routes.
         static let operations = ["admin", "apiwrite", "engineering", "operations"]
+        /// Automations and triggers: operators run them, so they may read and edit them too.
+        static let automationRead = read + ["operations"]
+        static let automationWrite = operations
     }
 
     /// The caller from a token (cookie `token`, `?token=`, `Authorization: Bearer`) or

@@ -7,8 +7,8 @@ import SurfaceSupport
 /// Operations Manager automations and their triggers: CRUD, export, and running a trigger
 /// (manual, or the POST of an endpoint trigger). Schedules are fired by the runners.
 enum ItentialAutomationRoutes {
-    static let read = ItentialAPI.access(ItentialAPI.Roles.read + ["operations"])
-    static let write = ItentialAPI.access(ItentialAPI.Roles.operations)
+    static let read = ItentialAPI.access(ItentialAPI.Roles.automationRead)
+    static let write = ItentialAPI.access(ItentialAPI.Roles.automationWrite)
 
     static let routes: [Route<Session>] = ["operations-manager", "operations_manager"].flatMap { base in
         automationRoutes(base) + triggerRoutes(base)

@@ -69,9 +69,9 @@ enum ItentialLegacyRoutes {
             // Brief tasks of running jobs: {"query": {...}}
             Route("POST", "/workflow_engine/queryTasksBrief", read) { request, session, caller in
                 let body = try ItentialAPI.objectBody(request)
-                let query = try searchQuery(try optionsObject(body), conditions: [body["query"] ?? .null], caller)
-                let tasks = try session.itentialManualTasks.search(query.search).items.filter { $0.jobStatus == "running" }
-                return .json(.array(tasks.map(brief)))
+                let query = try searchQuery(
+                    try optionsObject(body), conditions: [body["query"] ?? .null, ["job.status": "running"]], caller)
+                return .json(.array(try session.itentialManualTasks.search(query.search).items.map(brief)))
             },
         ]
         + ["GET", "POST"].map { method in

@@ -76,18 +76,24 @@ enum ItentialSessions {
         ("AutomationStudio", ItentialAPI.Roles.read, ["getWorkflows", "getWorkflowDetailed", "validateWorkflow"]),
         (
             "OperationsManager", ItentialAPI.Roles.read,
-            [
-                "getJob", "getJobs", "getTask", "getTasks", "watchJob", "watchJobs", "unwatchJob", "unwatchJobs", "getAutomation",
-                "getAutomations", "exportAutomation", "getTrigger", "getTriggers",
-            ]
+            ["getJob", "getJobs", "getTask", "getTasks", "watchJob", "watchJobs", "unwatchJob", "unwatchJobs"]
+        ),
+        (
+            "OperationsManager", ItentialAPI.Roles.automationRead,
+            ["getAutomation", "getAutomations", "exportAutomation", "getTrigger", "getTriggers"]
         ),
         (
             "OperationsManager", ItentialAPI.Roles.write,
             [
                 "startJob", "pauseJobs", "resumeJobs", "cancelJobs", "addWatchersToJob", "addJobGroup", "deleteJobGroup",
-                "deleteJobGroups", "replaceJobGroups", "createAutomation", "updateAutomation", "deleteAutomation", "createTrigger",
-                "updateTrigger", "deleteTrigger", "deleteTriggersByActionId", "runManualTrigger", "runEndpointTriggerWithPost",
-                "importAutomations", "importTriggers",
+                "deleteJobGroups", "replaceJobGroups",
+            ]
+        ),
+        (
+            "OperationsManager", ItentialAPI.Roles.automationWrite,
+            [
+                "createAutomation", "updateAutomation", "deleteAutomation", "createTrigger", "updateTrigger", "deleteTrigger",
+                "deleteTriggersByActionId", "runManualTrigger", "runEndpointTriggerWithPost", "importAutomations", "importTriggers",
             ]
         ),
         (

@@ -245,6 +245,24 @@ final class ItentialPlatformTests: ItentialTestCase {
         }
     }
 
+    /// Brief tasks are those of running jobs, chosen before the page is cut: a canceled job's
+    /// task sorted first does not leave the page empty.
+    func testQueryTasksBriefPagesOverRunningJobsOnly() throws {
+        let workflow = try it.workflow(
+            [("a1", ItentialFixture.viewData())],
+            [("workflow_start", ["a1": ItentialFixture.success]), ("a1", ["workflow_end": ItentialFixture.success])])
+        let canceled = try XCTUnwrap(it.start(workflow)["_id"]?.stringValue)
+        let running = try XCTUnwrap(it.start(workflow)["_id"]?.stringValue)
+        XCTAssertEqual(try call("POST", "/operations-manager/jobs/cancel", ["jobIds": [.string(canceled)]]).status, 200)
+        _ = try it.job(canceled, until: ["canceled"])
+        let brief = try call(
+            "POST", "/workflow_engine/queryTasksBrief",
+            ["query": ["job._id": ["$in": [.string(canceled), .string(running)]]], "options": ["limit": 1]])
+        XCTAssertEqual(brief.status, 200, brief.text)
+        XCTAssertEqual(brief.json?.arrayValue?.compactMap { $0["job"]?["_id"]?.stringValue }, [running], brief.text)
+        XCTAssertEqual(brief.json?[0]?["name"], "ViewData")
+    }
+
     func testWhoamiListsTheMethodsOfTheCallersRoles() throws {
         let admin = try XCTUnwrap(client.get("/whoami", token: self.admin).json?["methods"])
         let operations = Set(admin["OperationsManager"]?.arrayValue?.compactMap(\.stringValue) ?? [])
@@ -256,5 +274,19 @@ final class ItentialPlatformTests: ItentialTestCase {
         XCTAssertTrue(read.contains("getJobs"))
         XCTAssertFalse(read.contains("startJob"))
         XCTAssertFalse(read.contains("claimTask"))
+
+        // What whoami lists is what the routes allow: support may not touch automations, and
+        // operators may.
+        for role in ["support", "operations", "apiread"] {
+            let user = try TestStack.makeUser(roles: [role], prefix: "whoami-\(role)")
+            let listed = try XCTUnwrap(client.get("/whoami", token: user.token).json?["methods"])["OperationsManager"]?.arrayValue ?? []
+            let create = try client.postJSON(
+                "/operations-manager/automations",
+                ["name": .string("whoami-\(UUID().uuidString.prefix(8))"), "componentType": "workflows"],
+                token: user.token)
+            XCTAssertEqual(listed.contains("createAutomation"), create.status == 200, "\(role): \(create.status) \(create.text)")
+            let list = try client.get("/operations-manager/automations", token: user.token)
+            XCTAssertEqual(listed.contains("getAutomations"), list.status == 200, "\(role): \(list.status)")
+        }
     }
 }

@@ -282,6 +282,15 @@ final class ItentialTriggerRulesTests: XCTestCase {
         let once = ItentialSchedule.plan(nextRunAt: 5_000, interval: nil, now: 5_100, missedRuns: "none")
         XCTAssertEqual(once.fire, 5_000)
         XCTAssertNil(once.next)
+        // stopRunningAt: the last due time at or before it fires, none after it.
+        let lastRun = ItentialSchedule.plan(nextRunAt: 1_000, interval: minute, now: 121_500, missedRuns: "none", stop: 121_000)
+        XCTAssertEqual(lastRun.fire, 121_000)
+        XCTAssertNil(lastRun.next, "the next due time would be after the stop")
+        let stopped = ItentialSchedule.plan(nextRunAt: 1_000, interval: minute, now: 300_000, missedRuns: "last", stop: 90_000)
+        XCTAssertEqual(stopped.fire, 61_000, "a missed run processed late is still one from before the stop")
+        XCTAssertNil(stopped.next)
+        XCTAssertEqual(ItentialSchedule.plan(nextRunAt: 1_000, interval: minute, now: 500, missedRuns: "none", stop: 1_000).next, 1_000)
+        XCTAssertNil(ItentialSchedule.plan(nextRunAt: 1_000, interval: minute, now: 500, missedRuns: "none", stop: 999).next)
     }
 
     func testTriggerDefinitionsAreCheckedPerType() throws {
@@ -290,6 +299,19 @@ final class ItentialTriggerRulesTests: XCTestCase {
         XCTAssertEqual(schedule.firstRunAt, 1_000)
         XCTAssertEqual(schedule.document["repeatInterval"], 7_200_000)
         XCTAssertEqual(schedule.document["processMissedRuns"], "none")
+        XCTAssertEqual(schedule.document["stopRunningAt"], .null)
+        let ending = try ItentialTriggerDefinition(
+            [
+                "name": "s", "type": "schedule", "actionId": "a", "firstRunAt": 1_000, "repeatUnit": "hour", "repeatFrequency": 1,
+                "stopRunningAt": 7_201_000,
+            ])
+        XCTAssertEqual(ending.document["stopRunningAt"], 7_201_000)
+        let refused: [JSON] = [999, "soon", .number(1_000.5)]
+        for stop in refused {
+            XCTAssertThrowsError(
+                try ItentialTriggerDefinition(
+                    ["name": "s", "type": "schedule", "actionId": "a", "firstRunAt": 1_000, "stopRunningAt": stop]), "\(stop)")
+        }
         let endpoint = try ItentialTriggerDefinition(["name": "e", "type": "endpoint", "actionId": "a", "routeName": "run-it"])
         XCTAssertEqual(endpoint.routeName, "run-it")
         XCTAssertEqual(endpoint.document["schema"]?["additionalProperties"], true, "any object by default")
