@@ -4,6 +4,9 @@ import PackageDescription
 // Layers, bottom up: C shims → FastCGI / Postgres / JSON → HTTP; the core Engine → one domain
 // module per vendor → one HTTP surface module per API → FlowgateApp, which wires an instance,
 // and the `flowgate` executable (see ARCHITECTURE.md).
+let logging = Target.Dependency.product(name: "Logging", package: "swift-log")
+let metrics = Target.Dependency.product(name: "CoreMetrics", package: "swift-metrics")
+
 let package = Package(
     name: "Flowgate",
     products: [
@@ -12,10 +15,14 @@ let package = Package(
         .executable(name: "flowgate-fuzz", targets: ["FlowgateFuzz"]),
     ],
     // SwiftNIO for the one protocol FastCGI cannot carry: WebSockets (see Sources/WebSocketServer).
-    // swift-argument-parser for the `flowgate` command line.
+    // swift-argument-parser for the `flowgate` command line; swift-log and swift-metrics as the
+    // logging and metrics APIs every module speaks, with swift-prometheus as the metrics backend.
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         .systemLibrary(name: "CFastCGI", path: "Sources/CFastCGI"),
@@ -25,12 +32,12 @@ let package = Package(
             providers: [.apt(["libpq-dev"])]),
         .target(name: "CSpawn"),
         .target(name: "JSON"),
-        .target(name: "Log", dependencies: ["JSON"]),
+        .target(name: "Log", dependencies: ["JSON", logging]),
         .target(name: "JSONSchema", dependencies: ["JSON"]),
-        .target(name: "FastCGI", dependencies: ["CFastCGI"]),
-        .target(name: "Postgres", dependencies: ["CLibPQ", "Log"]),
+        .target(name: "FastCGI", dependencies: ["CFastCGI", metrics]),
+        .target(name: "Postgres", dependencies: ["CLibPQ", logging, metrics]),
         .target(name: "Sandbox", dependencies: ["CSpawn"]),
-        .target(name: "HTTP", dependencies: ["JSON", "Postgres", "Log"]),
+        .target(name: "HTTP", dependencies: ["JSON", "Postgres", logging, metrics]),
         .target(
             name: "WebSocketServer",
             dependencies: [
@@ -39,7 +46,7 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]),
         // The core: accounts, jobs, tasks, the state machine, flows, the runner, files, history.
-        .target(name: "Engine", dependencies: ["JSON", "Postgres", "Log"]),
+        .target(name: "Engine", dependencies: ["JSON", "Postgres", logging, metrics]),
         // One domain module per vendor: its tables, SQL and rules, on the core.
         .target(name: "Blocks", dependencies: ["Engine", "JSON", "Sandbox"]),
         .target(name: "Scale", dependencies: ["Engine", "JSON", "JSONSchema", "Postgres"]),
@@ -58,13 +65,14 @@ let package = Package(
             name: "FlowgateApp",
             dependencies: [
                 "FastCGI", "HTTP", "Engine", "Blocks", "Scale", "WorkflowManager", "Itential", "NativeAPI", "BlocksAPI", "ScaleAPI",
-                "WorkflowManagerAPI", "ItentialAPI", "Sandbox", "Postgres", "WebSocketServer",
+                "WorkflowManagerAPI", "ItentialAPI", "Sandbox", "Postgres", "WebSocketServer", logging, metrics,
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]),
         .executableTarget(
             name: "Flowgate",
             dependencies: [
                 "FlowgateApp", "FastCGI", "Postgres", "HTTP", "Engine", "Scale", "WorkflowManager", "Itential", "Log", "JSON",
-                "Sandbox", "CSpawn", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "Sandbox", "CSpawn", logging, .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(
             name: "FlowgateFuzz",
@@ -76,12 +84,14 @@ let package = Package(
             name: "UnitTests",
             dependencies: [
                 "JSON", "JSONSchema", "HTTP", "Engine", "Sandbox", "Log", "Blocks", "Scale", "WorkflowManager",
-                "Itential", "BlocksAPI", "ScaleAPI", "WorkflowManagerAPI", "ItentialAPI",
+                "Itential", "BlocksAPI", "ScaleAPI", "WorkflowManagerAPI", "ItentialAPI", "FlowgateApp", logging,
             ]),
         // Clients/ holds the scripts real client packages run against the stack.
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["JSON", "Postgres", "Engine", "Blocks", "Itential", "Scale", "WorkflowManager", "HTTP", "FlowgateApp"],
+            dependencies: [
+                "JSON", "Postgres", "Engine", "Blocks", "Itential", "Scale", "WorkflowManager", "HTTP", "FlowgateApp", "NativeAPI",
+            ],
             exclude: ["Clients"]),
     ],
     swiftLanguageModes: [.v6]

@@ -21,7 +21,9 @@ FG_TLS_CERT=${FLOWGATE_TLS_CERT:-}
 FG_TLS_KEY=${FLOWGATE_TLS_KEY:-}
 FG_BODY_LIMIT=${FLOWGATE_BODY_LIMIT:-1048576}
 FG_PG_BIN=${FLOWGATE_PG_BIN:-}
-FG_BIN=$FG_REPO/.build/release/flowgate
+# The binary the instances run: the release build; FLOWGATE_BIN names another for `ops/ctl
+# start-instance` (the upgrade test runs the previous commit's instances this way).
+FG_BIN=${FLOWGATE_BIN:-$FG_REPO/.build/release/flowgate}
 # Run as root, the scripts start PostgreSQL and the Flowgate instances as this unprivileged user,
 # and nginx's workers as FG_NGINX_USER in the service user's group (the FastCGI sockets are 0660).
 FG_SERVICE_USER=flowgate
@@ -208,8 +210,13 @@ run_flowgate() {
         FLOWGATE_INSTANCE=${FLOWGATE_INSTANCE:-cli} as_service_user "$FG_BIN" "$@")
 }
 
-socket_path() { echo "$FG_STATE/run/flowgate-$1.sock"; }
-websocket_path() { echo "$FG_STATE/run/flowgate-$1.ws.sock"; }
+# Instance N's sockets: the patterns hold N as %s (nginx's site takes them as patterns too).
+socket_pattern() { echo "$FG_STATE/run/flowgate-%s.sock"; }
+websocket_pattern() { echo "$FG_STATE/run/flowgate-%s.ws.sock"; }
+# shellcheck disable=SC2059 # the patterns are ours
+socket_path() { printf "$(socket_pattern)" "$1"; }
+# shellcheck disable=SC2059
+websocket_path() { printf "$(websocket_pattern)" "$1"; }
 pid_file() { echo "$FG_STATE/run/$1.pid"; }
 
 running_pid() {
@@ -319,29 +326,47 @@ tls_certificate() {
     chmod 644 "$FG_TLS_CERT"
 }
 
-render_nginx() {
-    local servers="" websocket_servers="" user_line=""
+# Flowgate's nginx site (what goes in nginx's http block) to stdout, for FG_INSTANCES instances:
+#   render_site LOG_DIR SOCKET_PATTERN WEBSOCKET_PATTERN LISTEN TLS_LINES
+# where the patterns name instance N's sockets with N as "%s" (nginx's own "$1" for the
+# per-instance metrics location).
+render_site() {
+    local log_dir=$1 socket=$2 websocket=$3 listen=$4 tls_lines=$5 servers="" websocket_servers=""
     for n in $(seq 1 "$FG_INSTANCES"); do
-        servers+="        server unix:$(socket_path "$n") max_fails=1 fail_timeout=2s;"$'\n'
-        websocket_servers+="        server unix:$(websocket_path "$n") max_fails=1 fail_timeout=2s;"$'\n'
+        # shellcheck disable=SC2059 # the patterns are ours
+        servers+="    server unix:$(printf "$socket" "$n") max_fails=1 fail_timeout=2s;"$'\n'
+        # shellcheck disable=SC2059
+        websocket_servers+="    server unix:$(printf "$websocket" "$n") max_fails=1 fail_timeout=2s;"$'\n'
     done
+    local template
+    template=$(cat "$FG_REPO/nginx/flowgate-site.conf.template")
+    template=${template//@LOG_DIR@/$log_dir}
+    # shellcheck disable=SC2059
+    template=${template//@INSTANCE_SOCKET@/$(printf "$socket" '$1')}
+    template=${template//@LISTEN@/$listen}
+    template=${template//@TLS@/$tls_lines}
+    template=${template//@NGINX_BODY_LIMIT@/$((FG_BODY_LIMIT * 4))}
+    template=${template//@UPSTREAM_SERVERS@/$servers}
+    template=${template//@WEBSOCKET_SERVERS@/$websocket_servers}
+    printf '%s\n' "$template"
+}
+
+render_nginx() {
+    local user_line=""
     is_root && user_line="user $FG_NGINX_USER $FG_SERVICE_USER;"
     local tls_lines=""
     if tls_enabled; then
         tls_certificate
         tls_lines="listen $FG_HOST:$FG_TLS_PORT ssl;
-        ssl_certificate $FG_TLS_CERT;
-        ssl_certificate_key $FG_TLS_KEY;"
+    ssl_certificate $FG_TLS_CERT;
+    ssl_certificate_key $FG_TLS_KEY;"
     fi
+    render_site "$FG_STATE/log" "$(socket_pattern)" "$(websocket_pattern)" "$FG_HOST:$FG_PORT" "$tls_lines" \
+        > "$FG_STATE/nginx/flowgate-site.conf"
     local template
     template=$(cat "$FG_REPO/nginx/flowgate.conf.template")
     template=${template//@STATE@/$FG_STATE}
-    template=${template//@LISTEN@/$FG_HOST:$FG_PORT}
-    template=${template//@TLS@/$tls_lines}
-    template=${template//@NGINX_BODY_LIMIT@/$((FG_BODY_LIMIT * 4))}
     template=${template//@USER_LINE@/$user_line}
-    template=${template//@UPSTREAM_SERVERS@/$servers}
-    template=${template//@WEBSOCKET_SERVERS@/$websocket_servers}
     printf '%s\n' "$template" > "$FG_STATE/nginx/nginx.conf"
 }
 

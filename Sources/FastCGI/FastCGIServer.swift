@@ -1,4 +1,5 @@
 import CFastCGI
+import CoreMetrics
 import Foundation
 import Glibc
 
@@ -126,6 +127,7 @@ public final class FastCGIServer: @unchecked Sendable {
         sigemptyset(&action.sa_mask)
         action.sa_flags = 0
         sigaction(SIGUSR1, &action, nil)
+        Gauge(label: "flowgate_fastcgi_workers").record(workerCount)
         for index in 0..<workerCount {
             finished.enter()
             let thread = Thread { [self] in
@@ -154,6 +156,10 @@ public final class FastCGIServer: @unchecked Sendable {
         }
     }
 
+    /// Workers serving a request now. Each worker owns its database connection, so a request
+    /// never waits for one: the wait to watch is for a free worker (all of them busy).
+    static let busy = Meter(label: "flowgate_fastcgi_busy_workers")
+
     private func serve(worker index: Int) {
         let handler = makeHandler(index)
         // libfcgi keeps a pointer back to the request: it must not move.
@@ -164,10 +170,12 @@ public final class FastCGIServer: @unchecked Sendable {
             // libfcgi accepts without SOCK_CLOEXEC. (Child processes close every descriptor
             // above 2 anyway; this is the second line.)
             Self.closeOnExec(request.pointee.ipcFd)
+            Self.busy.increment()
             let raw = read(request)
             let response = handler.handle(raw)
             write(response, to: request)
             FCGX_Finish_r(request)
+            Self.busy.decrement()
         }
         FCGX_Free(request, 1)
     }

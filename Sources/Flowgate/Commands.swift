@@ -3,7 +3,7 @@ import Engine
 import FastCGI
 import FlowgateApp
 import Glibc
-import Log
+import Logging
 import Postgres
 
 /// The `flowgate` command line (swift-argument-parser: `--help` on every command, options
@@ -134,10 +134,10 @@ enum Commands {
         do {
             status = try body(Configuration.fromEnvironment())
         } catch let error as EngineError {
-            Log.error("refused", [("reason", error.message)])
+            log.error("refused", metadata: ["reason": "\(error.message)"])
             status = 1
         } catch {
-            Log.error("failed", [("error", "\(error)")])
+            log.error("failed", metadata: ["error": "\(error)"])
             status = 1
         }
         if status != 0 { throw ExitCode(status) }
@@ -153,9 +153,9 @@ enum Commands {
         let connection = try Connection(conninfo: configuration.conninfo)
         let applied = try migrator(configuration).migrate(on: connection)
         let partitions = try History.ensurePartitions(on: connection)
-        Log.info(
+        log.notice(
             applied.isEmpty ? "database is up to date" : "migrations applied",
-            [("applied", applied.joined(separator: ",")), ("history_partitions_created", String(partitions))])
+            metadata: ["applied": "\(applied.joined(separator: ","))", "history_partitions_created": "\(partitions)"])
         return 0
     }
 
@@ -164,11 +164,10 @@ enum Commands {
     {
         let connection = try Connection(conninfo: configuration.conninfo)
         let result = try History.prune(before: before, surface: surface, events: events, on: connection)
-        Log.info(
+        log.notice(
             "pruned",
-            [
-                ("jobs", String(result.jobs)), ("events", events.rawValue),
-                ("partitions", result.partitions.joined(separator: ",")),
+            metadata: [
+                "jobs": "\(result.jobs)", "events": "\(events.rawValue)", "partitions": "\(result.partitions.joined(separator: ","))",
             ])
         return 0
     }
@@ -183,9 +182,9 @@ enum Commands {
         let connection = try Connection(conninfo: configuration.conninfo)
         let pending = try migrator(configuration).pending(on: connection)
         guard pending.isEmpty else {
-            Log.error(
+            log.error(
                 "refusing to serve: migrations are pending; run `flowgate migrate` first",
-                [("pending", pending.map(\.fileStem).joined(separator: ","))])
+                metadata: ["pending": "\(pending.map(\.fileStem).joined(separator: ","))"])
             return 3
         }
         connection.close()
@@ -208,11 +207,11 @@ enum Commands {
             services.append(LiveNotifications(configuration, listener: .inherited(descriptor)))
         }
         return try Lifecycle.run(services: services) {
-            Log.info(
+            log.notice(
                 "serving",
-                [
-                    ("listen", "\(configuration.listen)"), ("workers", String(configuration.workers)),
-                    ("runners", String(configuration.runners)), ("version", Configuration.version),
+                metadata: [
+                    "listen": "\(configuration.listen)", "workers": "\(configuration.workers)", "runners": "\(configuration.runners)",
+                    "version": "\(Configuration.version)",
                 ])
             Supervisor.reportServing()
         }
@@ -243,7 +242,7 @@ enum Commands {
     static func issueToken(_ name: String, _ configuration: Configuration) throws -> Int32 {
         let session = try Session(conninfo: configuration.conninfo)
         guard let issued = try session.accounts.issueToken(username: name, lifetimeSeconds: configuration.tokenLifetimeSeconds) else {
-            Log.error("no active user", [("username", name)])
+            log.error("no active user", metadata: ["username": "\(name)"])
             return 1
         }
         print(issued.token)

@@ -2,11 +2,13 @@ import Engine
 import FastCGI
 import Glibc
 import HTTP
-import Log
+import Logging
+import Postgres
 
 /// Adapts one FastCGI worker to the HTTP application: CGI parameters in, response out, one
 /// access-log line per request. Owns the worker's engine session (its database connection).
 final class HTTPBridge: RequestHandler {
+    static let logger = Logger(label: "flowgate.request")
     let application: Application<Session>
     let session: Session
 
@@ -16,22 +18,25 @@ final class HTTPBridge: RequestHandler {
     }
 
     func handle(_ raw: RawRequest) -> RawResponse {
-        let started = HTTPBridge.monotonicNanoseconds()
+        let started = RequestMetrics.now()
         let method = raw.params["REQUEST_METHOD"] ?? "GET"
         let target = raw.params["REQUEST_URI"] ?? "/"
+        var logger = HTTPBridge.logger
+        logger[metadataKey: "request_id"] = "\(HTTPBridge.requestId(raw.params["HTTP_X_REQUEST_ID"]))"
+        // The session's own lines (a reconnect, a retry) carry the request's id too.
+        session.connection.logger = logger
+        defer { session.connection.logger = Connection.logger }
         let response = application.respond(
             method: method, target: target, headers: HTTPBridge.headers(from: raw.params), body: raw.body,
-            bodyRefusal: raw.bodyProblem.map(HTTPBridge.refusal), context: session,
-            prepare: { session in try session.reconnectIfNeeded() })
-        let elapsedMicroseconds = (HTTPBridge.monotonicNanoseconds() - started) / 1_000
+            bodyRefusal: raw.bodyProblem.map(HTTPBridge.refusal), context: session, peer: raw.params["REMOTE_ADDR"],
+            logger: logger, prepare: { session in try session.reconnectIfNeeded() })
         // The query string is left out: it may carry a token.
         let path = target.split(separator: "?", maxSplits: 1).first.map(String.init) ?? target
-        Log.info(
+        logger.info(
             "request",
-            [
-                ("method", method), ("path", path), ("status", String(response.status)),
-                ("us", String(elapsedMicroseconds)),
-                ("request_id", HTTPBridge.requestId(raw.params["HTTP_X_REQUEST_ID"])),
+            metadata: [
+                "method": "\(method)", "path": "\(path)", "status": "\(response.status)",
+                "us": "\((RequestMetrics.now() - started) / 1_000)",
             ])
         return RawResponse(status: response.status, headers: response.headers, body: response.body)
     }
@@ -64,11 +69,5 @@ final class HTTPBridge: RequestHandler {
         if let type = params["CONTENT_TYPE"], !type.isEmpty { headers["content-type"] = type }
         if let length = params["CONTENT_LENGTH"], !length.isEmpty { headers["content-length"] = length }
         return headers
-    }
-
-    static func monotonicNanoseconds() -> UInt64 {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
     }
 }

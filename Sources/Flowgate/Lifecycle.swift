@@ -2,7 +2,11 @@ import Engine
 import FastCGI
 import FlowgateApp
 import Glibc
-import Log
+import Logging
+
+/// The executable's own lines: start-up, supervision, commands. (A global is made on first
+/// use, after main has bootstrapped logging.)
+let log = Logger(label: "flowgate")
 
 /// Something that runs on its own threads until told to stop.
 protocol Service: AnyObject {
@@ -34,10 +38,10 @@ enum Lifecycle {
         started()
         var received: Int32 = 0
         sigwait(&signals, &received)
-        Log.info("stopping", [("signal", received == SIGTERM ? "SIGTERM" : "SIGINT")])
+        log.notice("stopping", metadata: ["signal": "\(received == SIGTERM ? "SIGTERM" : "SIGINT")"])
         for service in services { service.stop() }
         for service in services { service.waitUntilStopped() }
-        Log.info("stopped")
+        log.notice("stopped")
         return 0
     }
 }

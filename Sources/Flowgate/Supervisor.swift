@@ -2,7 +2,7 @@ import CSpawn
 import FastCGI
 import Foundation
 import Glibc
-import Log
+import Logging
 import Sandbox
 
 /// `flowgate serve` as the instance's supervisor: it opens the FastCGI socket once and runs the
@@ -45,32 +45,33 @@ struct Supervisor {
         var retiring = RetiringWorkers()
         var started = Date()
         var worker = try startWorker(listener, webSocketListener).pid
-        Log.info("worker started", [("pid", String(worker))])
+        log.notice("worker started", metadata: ["pid": "\(worker)"])
         while true {
             switch wait(for: worker, retiring: &retiring, signals: &signals) {
             case let .stopRequested(signal):
-                Log.info("stopping", [("signal", signal == SIGTERM ? "SIGTERM" : "SIGINT")])
+                log.notice("stopping", metadata: ["signal": "\(signal == SIGTERM ? "SIGTERM" : "SIGINT")"])
                 kill(worker, SIGTERM)
                 retiring.add(worker)
                 retiring.waitForAll()
-                Log.info("stopped")
+                log.notice("stopped")
                 return 0
             case .replaceRequested:
                 switch replace(worker, listener, webSocketListener) {
                 case let .success(successor):
-                    Log.info("worker replaced; the old one finishes what it serves", [("old", String(worker)), ("pid", String(successor))])
+                    log.notice(
+                        "worker replaced; the old one finishes what it serves", metadata: ["old": "\(worker)", "pid": "\(successor)"])
                     kill(worker, SIGTERM)
                     retiring.add(worker)
                     (worker, started) = (successor, Date())
                 case let .failure(problem):
-                    Log.error("worker not replaced; the old one serves on", [("pid", String(worker)), ("error", problem.message)])
+                    log.error("worker not replaced; the old one serves on", metadata: ["pid": "\(worker)", "error": "\(problem.message)"])
                 }
             case let .exited(status):
-                Log.error("worker exited; starting another", [("pid", String(worker)), ("cause", Self.describe(status))])
+                log.error("worker exited; starting another", metadata: ["pid": "\(worker)", "cause": "\(Self.describe(status))"])
                 usleep(restarts.delayMicroseconds(afterRunning: Date().timeIntervalSince(started)))
                 started = Date()
                 worker = try startWorker(listener, webSocketListener).pid
-                Log.info("worker started", [("pid", String(worker))])
+                log.notice("worker started", metadata: ["pid": "\(worker)"])
             }
         }
     }
@@ -175,9 +176,9 @@ struct Supervisor {
                 var status: Int32 = 0
                 if waitpid(pid, &status, WNOHANG) == pid {
                     deadlines[pid] = nil
-                    Log.info("old worker finished", [("pid", String(pid)), ("cause", Supervisor.describe(status))])
+                    log.notice("old worker finished", metadata: ["pid": "\(pid)", "cause": "\(Supervisor.describe(status))"])
                 } else if Date() > deadline {
-                    Log.warning("worker ignored SIGTERM; killing", [("pid", String(pid))])
+                    log.warning("worker ignored SIGTERM; killing", metadata: ["pid": "\(pid)"])
                     kill(pid, SIGKILL)
                 }
             }

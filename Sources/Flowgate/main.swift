@@ -3,6 +3,6 @@ import Glibc
 import Log
 
 let configuration = Configuration.fromEnvironment()
-Log.instance = configuration.instance
-Log.minimumLevel = configuration.logLevel == "debug" ? .debug : configuration.logLevel == "warning" ? .warning : .info
+Log.bootstrap(instance: configuration.instance, level: configuration.logLevel)
+Telemetry.bootstrap(instance: configuration.instance)
 FlowgateCommand.main()

@@ -39,6 +39,9 @@ package struct Configuration: Sendable {
     /// The Portal's organisation id: Workflow Manager clients that sign in through `/sharing`
     /// address its items as `/{portalOrganisationId}/{itemId}`.
     package var portalOrganisationId: String
+    /// `FLOWGATE_METRICS_ACCESS=loopback`: clients on this host read the metrics without a
+    /// token; otherwise (`admin`, the default) only an admin's token does.
+    package var metricsFromLoopback: Bool
 
     package static func fromEnvironment() -> Configuration {
         func env(_ name: String) -> String? {
@@ -110,7 +113,8 @@ package struct Configuration: Sendable {
                 serverNames: list("FLOWGATE_SERVER_NAMES", "localhost,127.0.0.1,[::1]"),
                 allowedOrigins: Set(list("FLOWGATE_ALLOWED_ORIGINS", ""))),
             blocksRegistrationOpen: env("FLOWGATE_BLOCKS_REGISTRATION") != "closed",
-            portalOrganisationId: env("FLOWGATE_PORTAL_ORG_ID") ?? "flowgate")
+            portalOrganisationId: env("FLOWGATE_PORTAL_ORG_ID") ?? "flowgate",
+            metricsFromLoopback: env("FLOWGATE_METRICS_ACCESS") == "loopback")
     }
 
     /// The database URL with Flowgate's session settings added as libpq `options`.

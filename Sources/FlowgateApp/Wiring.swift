@@ -23,7 +23,8 @@ package enum Wiring {
         let native = NativeAPI.surface(
             .init(
                 instance: configuration.instance, version: Configuration.version,
-                tokenLifetimeSeconds: configuration.tokenLifetimeSeconds))
+                tokenLifetimeSeconds: configuration.tokenLifetimeSeconds, metricsFromLoopback: configuration.metricsFromLoopback,
+                metrics: Telemetry.export))
         let blocks = BlocksAPI.surface(
             .init(
                 tokenLifetimeSeconds: configuration.tokenLifetimeSeconds, modules: configuration.modules,

@@ -1,5 +1,5 @@
 import JSON
-import Log
+import Logging
 import Postgres
 
 /// Turns one HTTP request into one response: parse, find the surface and route, run the handler,
@@ -26,12 +26,33 @@ public struct Application<Context>: Sendable {
 
     /// `prepare` runs before the handler (e.g. reconnect the database); its errors are rendered
     /// like the handler's. `bodyRefusal`: the transport could not read the body as declared.
+    /// `peer` is the client's address; `logger` carries the request's id to every line logged
+    /// while serving it. Each answer is counted and timed (`RequestMetrics`).
     public func respond(
         method: String, target: String, headers: [String: String], body: [UInt8],
-        bodyRefusal: HTTPError? = nil, context: Context,
+        bodyRefusal: HTTPError? = nil, context: Context, peer: String? = nil, logger: Logger = RequestMetrics.logger,
         prepare: (Context) throws -> Void = { _ in }
     ) -> Response {
-        let renderError = errorRenderer(forTarget: target)
+        let started = RequestMetrics.now()
+        let path = target.split(separator: "?", maxSplits: 1).first.map(String.init) ?? target
+        // Ownership is decided on raw segments: a malformed escape must still get its surface's shape.
+        let segments = path.dropFirst().split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        let owner = surfaces.first(where: { $0.owns(segments) })
+        let render: @Sendable (HTTPError) -> Response = owner?.renderError ?? fallbackError
+        var route = RequestMetrics.unmatched
+        let response = answer(
+            method: method, target: target, headers: headers, body: body, bodyRefusal: bodyRefusal, context: context,
+            peer: peer, logger: logger, renderError: errorRenderer(render), route: &route,
+            prepare: prepare)
+        RequestMetrics.record(surface: owner?.name ?? "none", route: route, method: method, status: response.status, since: started)
+        return response
+    }
+
+    private func answer(
+        method: String, target: String, headers: [String: String], body: [UInt8], bodyRefusal: HTTPError?, context: Context,
+        peer: String?, logger: Logger, renderError: (HTTPError) -> Response, route matchedRoute: inout String,
+        prepare: (Context) throws -> Void
+    ) -> Response {
         var request: Request
         do {
             request = try Request(method: method, target: target, headers: headers, body: body)
@@ -41,6 +62,8 @@ public struct Application<Context>: Sendable {
         if let bodyRefusal { return renderError(bodyRefusal) }
         request.origin = origins.origin(of: request)
         request.scheme = origins.scheme(of: request)
+        request.peer = peer
+        request.logger = logger
         // A browser sends the token cookie with a form posted from any site: a write that carries
         // it must come from one of ours (or from a client that sends no Origin at all).
         if !["GET", "HEAD", "OPTIONS"].contains(method), request.cookies["token"] != nil,
@@ -58,6 +81,7 @@ public struct Application<Context>: Sendable {
                     405, "Method \(method) not allowed on \(request.rawPath)",
                     headers: [("Allow", allowed.joined(separator: ", "))]))
         case let .found(route, parameters):
+            matchedRoute = route.path
             var bound = request
             bound.pathParameters = parameters
             do {
@@ -72,7 +96,7 @@ public struct Application<Context>: Sendable {
             } catch let error as PostgresError {
                 response = renderError(Application.httpError(for: error, request: request))
             } catch {
-                Log.error("unhandled error", [("path", request.rawPath), ("error", "\(error)")])
+                request.logger.error("unhandled error", metadata: ["path": "\(request.rawPath)", "error": "\(error)"])
                 response = renderError(HTTPError(500, "Internal server error"))
             }
         }
@@ -81,12 +105,8 @@ public struct Application<Context>: Sendable {
     }
 
     /// The owning surface's renderer, plus the error's own headers (`Allow` on a 405).
-    private func errorRenderer(forTarget target: String) -> (HTTPError) -> Response {
-        let path = target.split(separator: "?", maxSplits: 1).first.map(String.init) ?? target
-        // Ownership is decided on raw segments: a malformed escape must still get its surface's shape.
-        let segments = path.dropFirst().split(separator: "/", omittingEmptySubsequences: false).map(String.init)
-        let render = surfaces.first(where: { $0.owns(segments) })?.renderError ?? fallbackError
-        return { error in
+    private func errorRenderer(_ render: @escaping (HTTPError) -> Response) -> (HTTPError) -> Response {
+        { error in
             var response = render(error)
             response.headers += error.headers.filter { header in response.header(header.0) == nil }
             return response
@@ -96,7 +116,7 @@ public struct Application<Context>: Sendable {
     /// SQLSTATE classes mapped to what the client can do about them.
     static func httpError(for error: PostgresError, request: Request) -> HTTPError {
         if error.isUnavailable {
-            Log.warning("database unavailable", [("path", request.rawPath), ("error", error.description)])
+            request.logger.warning("database unavailable", metadata: ["path": "\(request.rawPath)", "error": "\(error.description)"])
             return HTTPError(503, "Database unavailable, try again")
         }
         switch error.sqlState {
@@ -108,7 +128,7 @@ public struct Application<Context>: Sendable {
         case let state? where state.hasPrefix("22"): return .badRequest("Invalid value: \(error.message)")
         case "40001", "40P01", "55P03": return HTTPError(503, "Too much contention, try again")
         default:
-            Log.error("database error", [("path", request.rawPath), ("error", error.description)])
+            request.logger.error("database error", metadata: ["path": "\(request.rawPath)", "error": "\(error.description)"])
             return HTTPError(500, "Internal server error")
         }
     }

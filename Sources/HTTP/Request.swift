@@ -1,4 +1,6 @@
+import Glibc
 import JSON
+import Logging
 
 /// One HTTP request as Flowgate sees it: decoded path segments, query pairs (repeated keys kept),
 /// lower-cased headers, cookies and the raw body.
@@ -18,6 +20,23 @@ public struct Request {
     public internal(set) var origin = "http://localhost"
     /// `https` when the client came over TLS.
     public internal(set) var scheme = "http"
+    /// The client's address as nginx saw it (`REMOTE_ADDR`), when the transport gives one.
+    public internal(set) var peer: String?
+    /// Logs while serving this request, with its `request_id`.
+    public internal(set) var logger = RequestMetrics.logger
+
+    /// The client connected from this host: its address parses as IPv4 127/8, or IPv6 ::1 or
+    /// an IPv4-mapped 127/8.
+    public var peerIsLoopback: Bool {
+        guard let peer else { return false }
+        var v4 = in_addr()
+        if inet_pton(AF_INET, peer, &v4) == 1 { return UInt32(bigEndian: v4.s_addr) >> 24 == 127 }
+        var v6 = in6_addr()
+        guard inet_pton(AF_INET6, peer, &v6) == 1 else { return false }
+        let bytes = withUnsafeBytes(of: &v6) { Array($0) }
+        let mapped = bytes[0..<10].allSatisfy { $0 == 0 } && bytes[10] == 0xff && bytes[11] == 0xff
+        return bytes == Array(repeating: 0, count: 15) + [1] || (mapped && bytes[12] == 127)
+    }
 
     /// Longest accepted request target (path plus query), and header value.
     public static let maxTargetLength = 4096

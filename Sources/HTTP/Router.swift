@@ -4,6 +4,8 @@ public typealias Handler<Context> = @Sendable (Request, Context) throws -> Respo
 
 public struct Route<Context>: Sendable {
     public let method: String
+    /// The pattern as written (`/api/jobs/{jobId}`): what metrics name the route by.
+    public let path: String
     public let pattern: [PatternSegment]
     public let handler: Handler<Context>
     /// The path decides before the method, as Django's URL list does: a request for this path
@@ -13,6 +15,7 @@ public struct Route<Context>: Sendable {
     /// `pattern` is a path such as `/api/jobs/{jobId}`; `{name}` matches one non-empty segment.
     public init(_ method: String, _ pattern: String, _ handler: @escaping Handler<Context>) {
         self.method = method
+        self.path = pattern
         self.pattern = PatternSegment.parse(pattern)
         self.handler = handler
     }

@@ -79,16 +79,15 @@ enum ItentialPlatform {
         let runners: Bool
     }
 
-    /// The database answers, and the runners keep up: no runnable task waited more than a minute
-    /// and no lease expired unnoticed (its runner died and none took the task over).
+    /// The database answers, and the runners keep up (`RunnerQueue.keepsUp`): no runnable task
+    /// waited, and no task lay abandoned by a dead runner, more than a minute.
     static func health(_ session: Session) throws -> Health {
         var now = timespec()
         clock_gettime(CLOCK_MONOTONIC, &now)
         guard session.databaseIsReachable(now: UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)) else {
             return Health(database: false, runners: false)
         }
-        let queue = try session.jobs.queueHealth()
-        return Health(database: true, runners: queue.oldestReadySeconds <= 60 && queue.expiredLeases == 0)
+        return Health(database: true, runners: try RunnerQueue.read(session.connection).keepsUp)
     }
 
     /// Needs no session, as on the platform: load balancers probe it. 503 when degraded.

@@ -1,38 +1,44 @@
 import Glibc
 import JSON
+import Logging
 
-/// Line-oriented logging to stderr. Each line goes out in one `write(2)`, so lines from several
-/// threads never interleave; Swift 6 rejects the C `stderr` global, and one syscall is all we need.
-public enum Log {
-    public enum Level: Int, Sendable, Comparable {
-        case debug, info, warning, error
-        public static func < (a: Level, b: Level) -> Bool { a.rawValue < b.rawValue }
-        var label: String { ["debug", "info", "warning", "error"][rawValue] }
+/// Flowgate's swift-log backend: one line per event on stderr,
+/// `timestamp level instance=… message key=value…`, metadata keys sorted. Each line goes out in
+/// one `write(2)`, so lines from several threads never interleave (Swift 6 rejects the C
+/// `stderr` global, and one syscall is all a line needs).
+public struct LineLogHandler: LogHandler {
+    public var logLevel: Logger.Level
+    public var metadata: Logger.Metadata = [:]
+    let instance: String
+
+    public init(instance: String, logLevel: Logger.Level) {
+        self.instance = instance
+        self.logLevel = logLevel
     }
 
-    /// Set once at start-up, before any thread is spawned.
-    public nonisolated(unsafe) static var minimumLevel: Level = .info
-    public nonisolated(unsafe) static var instance = ""
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
 
-    /// `message` plus `key=value` metadata, one line whatever the values hold.
-    public static func write(_ level: Level, _ message: String, _ metadata: [(String, String)] = []) {
-        guard level >= minimumLevel else { return }
-        var line = "\(timestamp()) \(level.label) instance=\(escaped(instance)) \(message)"
-        for (key, value) in metadata { line += " \(key)=\(escaped(value))" }
-        line += "\n"
-        var bytes = Array(line.utf8)
+    public func log(event: LogEvent) {
+        var bytes = Array(line(event.level, event.message.description, event.metadata).utf8)
         bytes.withUnsafeMutableBytes { _ = Glibc.write(2, $0.baseAddress, $0.count) }
     }
 
-    public static func debug(_ message: String, _ metadata: [(String, String)] = []) { write(.debug, message, metadata) }
-    public static func info(_ message: String, _ metadata: [(String, String)] = []) { write(.info, message, metadata) }
-    public static func warning(_ message: String, _ metadata: [(String, String)] = []) { write(.warning, message, metadata) }
-    public static func error(_ message: String, _ metadata: [(String, String)] = []) { write(.error, message, metadata) }
+    /// One event's line, newline included: the logger's metadata and the event's, sorted by key
+    /// (the event's value wins).
+    func line(_ level: Logger.Level, _ message: String, _ given: Logger.Metadata?) -> String {
+        var line = "\(LineLogHandler.timestamp()) \(level.rawValue) instance=\(LineLogHandler.escaped(instance)) \(message)"
+        let fields = metadata.merging(given ?? [:]) { _, given in given }
+        for key in fields.keys.sorted() { line += " \(key)=\(LineLogHandler.escaped(fields[key].map { "\($0)" } ?? ""))" }
+        return line + "\n"
+    }
 
     /// A value as it appears after `key=`: bare when it is plain, else a JSON string (quotes,
     /// backslashes and control characters escaped), so that no value can end the line or forge
     /// a field.
-    static func escaped(_ value: String) -> String {
+    public static func escaped(_ value: String) -> String {
         let plain =
             !value.isEmpty
             && value.unicodeScalars.allSatisfy { scalar in
@@ -53,5 +59,15 @@ public enum Log {
         }
         return "\(parts.tm_year + 1900)-\(pad(parts.tm_mon + 1))-\(pad(parts.tm_mday))T"
             + "\(pad(parts.tm_hour)):\(pad(parts.tm_min)):\(pad(parts.tm_sec)).\(pad(Int32(now.tv_nsec / 1_000_000), 3))Z"
+    }
+}
+
+public enum Log {
+    /// Makes every `Logger` of the process write Flowgate's lines at `level` (swift-log's names:
+    /// trace, debug, info, notice, warning, error, critical; anything else is info). Once, at
+    /// start-up, before any thread logs.
+    public static func bootstrap(instance: String, level: String) {
+        let minimum = Logger.Level(rawValue: level) ?? .info
+        LoggingSystem.bootstrap { _ in LineLogHandler(instance: instance, logLevel: minimum) }
     }
 }

@@ -4,17 +4,26 @@ import HTTP
 import JSON
 import SurfaceSupport
 
-/// Flowgate's own routes under `/flowgate/v1`: health, login/logout, whoami and user admin.
+/// Flowgate's own routes under `/flowgate/v1`: health, metrics, login/logout, whoami and user admin.
 public enum NativeAPI {
     public struct Configuration: Sendable {
         public let instance: String
         public let version: String
         public let tokenLifetimeSeconds: Int
+        /// Who may read the metrics: admins' tokens always, clients on this host too when set.
+        public let metricsFromLoopback: Bool
+        /// This instance's metrics in Prometheus' text format.
+        public let metrics: @Sendable (Session) throws -> [UInt8]
 
-        public init(instance: String, version: String, tokenLifetimeSeconds: Int) {
+        public init(
+            instance: String, version: String, tokenLifetimeSeconds: Int, metricsFromLoopback: Bool = false,
+            metrics: @escaping @Sendable (Session) throws -> [UInt8] = { _ in [] }
+        ) {
             self.instance = instance
             self.version = version
             self.tokenLifetimeSeconds = tokenLifetimeSeconds
+            self.metricsFromLoopback = metricsFromLoopback
+            self.metrics = metrics
         }
     }
 
@@ -25,6 +34,14 @@ public enum NativeAPI {
             owns: Surface<Session>.ownsPrefix(["flowgate"]),
             routes: [
                 Route("GET", "\(v1)/health") { _, session in health(session, configuration) },
+                Route("GET", "\(v1)/metrics") { request, session in try metrics(request, session, configuration) },
+                // The path nginx pins to one instance, so that a scraper reaches each of them.
+                Route("GET", "\(v1)/instances/{instance}/metrics") { request, session in
+                    guard request.parameter("instance") == configuration.instance else {
+                        throw HTTPError.notFound("This is instance \(configuration.instance)")
+                    }
+                    return try metrics(request, session, configuration)
+                },
                 Route("POST", "\(v1)/login") { request, session in try login(request, session, configuration) },
                 Route("POST", "\(v1)/logout") { request, session in try logout(request, session) },
                 Route("GET", "\(v1)/whoami") { request, session in .json(render(try authenticated(request, session))) },
@@ -65,6 +82,13 @@ public enum NativeAPI {
             "pid": .number(Int(getpid())),
         ]
         return .json(body, status: reachable ? 200 : 503)
+    }
+
+    static func metrics(_ request: Request, _ session: Session, _ configuration: Configuration) throws -> Response {
+        if !(configuration.metricsFromLoopback && request.peerIsLoopback) { _ = try admin(request, session) }
+        return Response(
+            headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8"), ("Cache-Control", "no-store")],
+            body: try configuration.metrics(session))
     }
 
     static func login(_ request: Request, _ session: Session, _ configuration: Configuration) throws -> Response {

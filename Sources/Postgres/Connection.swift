@@ -1,5 +1,7 @@
 import CLibPQ
+import CoreMetrics
 import Glibc
+import Logging
 
 /// A named SQL statement. It is prepared once per connection, on first use, under its name.
 public struct Statement: Sendable, Hashable {
@@ -53,10 +55,27 @@ public final class Connection {
     public var patience = Connection.defaultPatience
     /// `patience` of new connections: set once at start-up, before any thread opens one.
     public nonisolated(unsafe) static var defaultPatience = 5.0
+    /// Where reconnects and retries are told; a request hands its own down (its id).
+    public var logger = Connection.logger
+    public static let logger = Logger(label: "flowgate.postgres")
+    /// Set once a connection was open: a later connect is a reconnect.
+    private var wasConnected = false
+
+    /// Counted faults, by the names README lists.
+    enum Faults {
+        static let reconnects = Counter(label: "flowgate_database_reconnects_total")
+        static let conflictRetries = Counter(label: "flowgate_database_transaction_retries_total", dimensions: [("cause", "conflict")])
+        static let connectionRetries = Counter(
+            label: "flowgate_database_transaction_retries_total", dimensions: [("cause", "connection")])
+        static let readRetries = Counter(label: "flowgate_database_read_retries_total")
+        /// Made with the first connection, so that a scrape shows them at 0 before any fault.
+        static let declared: Void = _ = (reconnects, conflictRetries, connectionRetries, readRetries)
+    }
 
     /// Opens a connection. `conninfo` is a libpq keyword string or a `postgresql://` URL.
     public init(conninfo: String) throws(PostgresError) {
         self.conninfo = conninfo
+        Faults.declared
         try connect()
     }
 
@@ -64,6 +83,7 @@ public final class Connection {
     /// while the database is down and answer 503s until it is back.
     public init(connectingLater conninfo: String) {
         self.conninfo = conninfo
+        Faults.declared
     }
 
     deinit { close() }
@@ -85,6 +105,7 @@ public final class Connection {
         // format; nothing Flowgate runs relies on them.
         PQsetNoticeProcessor(connection, { _, _ in }, nil)
         handle = connection
+        wasConnected = true
         prepared = []
         inTransaction = false
         for sql in setUp { try runOnce(sql) }
@@ -96,7 +117,13 @@ public final class Connection {
         while true {
             close()
             do {
-                return try connect()
+                let reopening = wasConnected
+                try connect()
+                if reopening {
+                    Faults.reconnects.increment()
+                    logger.info("database connection reopened")
+                }
+                return
             } catch {
                 guard Connection.now() + pause < deadline else { throw error }
                 usleep(UInt32(pause / 1000))
@@ -231,6 +258,8 @@ public final class Connection {
             } catch {
                 guard readsOnly, error.connectionLost, attempt < 2 else { throw error }
                 attempt += 1
+                Faults.readRetries.increment()
+                logger.info("read runs again after a lost connection", metadata: ["error": "\(error.message)"])
                 until = until ?? deadline()
                 try reconnect(until: until ?? 0)
             }
@@ -265,6 +294,9 @@ public final class Connection {
                 rollbackQuietly()
                 guard error.isRetryable || (error.connectionLost && !error.commitUncertain), attempt < retries else { throw error }
                 attempt += 1
+                (error.isRetryable ? Faults.conflictRetries : Faults.connectionRetries).increment()
+                logger.info(
+                    "transaction runs again", metadata: ["attempt": "\(attempt + 1)", "sqlstate": "\(error.sqlState ?? "-")"])
                 if error.isRetryable { usleep(UInt32.random(in: 1_000...(5_000 * UInt32(attempt)))) }
             } catch {
                 rollbackQuietly()

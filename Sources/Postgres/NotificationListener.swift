@@ -1,7 +1,7 @@
 import CLibPQ
 import Foundation
 import Glibc
-import Log
+import Logging
 
 /// A `NOTIFY` as it arrived: its channel and payload.
 public struct PostgresNotification: Sendable, Equatable {
@@ -76,7 +76,7 @@ public final class NotificationListener: @unchecked Sendable {
                 try listen(on: connection)
                 connection.close()
             } catch {
-                Log.warning("notification listener lost its connection", [("error", "\(error)")])
+                Connection.logger.info("notification listener lost its connection", metadata: ["error": "\(error)"])
                 stopping.lock()
                 if !stopRequested { _ = stopping.wait(until: Date(timeIntervalSinceNow: pauseSeconds)) }
                 stopping.unlock()

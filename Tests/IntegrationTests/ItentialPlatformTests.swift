@@ -245,6 +245,27 @@ final class ItentialPlatformTests: ItentialTestCase {
         }
     }
 
+    /// A lease that just lapsed is taken over at the next poll; only a task abandoned for more
+    /// than a minute degrades the probe (a loaded minute must not make load balancers drop us).
+    func testTheProbeDegradesOnlyOnATaskAbandonedForAMinute() throws {
+        let job = try oneTaskJob()
+        let db = try TestStack.database()
+        let task = try XCTUnwrap(
+            try db.execute(
+                sql: """
+                    INSERT INTO tasks (job_id, key, kind, automatic, status, lease_owner, lease_expires_at)
+                    SELECT id, 'probe', 'test:no-runner-has-this-kind', true, 'running', 'runner:gone', now() - interval '5 seconds'
+                    FROM jobs WHERE surface = 'itential' AND public_id = $1 RETURNING id
+                    """, [job.id]
+            ).first?.int(0))
+        defer { _ = try? db.execute(sql: "DELETE FROM tasks WHERE id = $1", [task]) }
+        XCTAssertEqual(try client.get("/health/status").status, 200, "lapsed 5 s ago: still keeping up")
+        _ = try db.execute(sql: "UPDATE tasks SET lease_expires_at = now() - interval '2 minutes' WHERE id = $1", [task])
+        let abandoned = try client.get("/health/status")
+        XCTAssertEqual(abandoned.status, 503, abandoned.text)
+        XCTAssertEqual(abandoned.json?["apps"], "degraded")
+    }
+
     /// Brief tasks are those of running jobs, chosen before the page is cut: a canceled job's
     /// task sorted first does not leave the page empty.
     func testQueryTasksBriefPagesOverRunningJobsOnly() throws {

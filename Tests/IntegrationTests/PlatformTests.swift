@@ -9,10 +9,7 @@ final class PlatformTests: XCTestCase {
     let v1 = "/flowgate/v1"
 
     func nativeError(_ response: HTTPResponse, _ status: Int, file: StaticString = #filePath, line: UInt = #line) {
-        XCTAssertEqual(response.status, status, response.text, file: file, line: line)
-        XCTAssertEqual(response.header("content-type"), "application/json", file: file, line: line)
-        XCTAssertEqual(response.json?["error"]?["status"]?.intValue, status, response.text, file: file, line: line)
-        XCTAssertNotNil(response.json?["error"]?["message"]?.stringValue, response.text, file: file, line: line)
+        NativeSupport.assertError(response, status, file: file, line: line)
     }
 
     func testHealthAndBothInstancesServe() throws {

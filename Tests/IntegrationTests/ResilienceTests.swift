@@ -82,7 +82,7 @@ final class ResilienceTests: XCTestCase {
         XCTAssertEqual(try instancePID(1), supervisor, "the supervisor itself lives on")
         let log = try String(contentsOfFile: try XCTUnwrap(TestStack.stateDirectory) + "/log/flowgate-1.log", encoding: .utf8)
         XCTAssertTrue(
-            log.contains("worker exited; starting another pid=\(first) cause=\"signal 9 (Killed)\""),
+            log.contains("error instance=flowgate-1 worker exited; starting another cause=\"signal 9 (Killed)\" pid=\(first)"),
             "the crash and its cause are logged")
     }
 
@@ -111,9 +111,10 @@ final class ResilienceTests: XCTestCase {
         let before = try [instancePID(1), instancePID(2)]
 
         XCTAssertEqual(try TestStack.ctl("stop-postgres").status, 0)
-        for _ in 0..<2 {
+        let run = UUID().uuidString.prefix(8)
+        for attempt in 0..<2 {
             let asked = Date()
-            let down = try client.get("/flowgate/v1/whoami", token: token)
+            let down = try client.get("/flowgate/v1/whoami", token: token, headers: [("X-Request-Id", "down-\(run)-\(attempt)")])
             XCTAssertEqual(down.status, 503, down.text)
             XCTAssertEqual(down.json?["error"]?["status"], 503)
             XCTAssertGreaterThan(Date().timeIntervalSince(asked), 1, "the request waited for the database (FLOWGATE_DB_RETRY_SECONDS)")
@@ -122,11 +123,26 @@ final class ResilienceTests: XCTestCase {
 
         XCTAssertEqual(try TestStack.ctl("start-postgres").status, 0)
         // Stale connections are noticed before use, so no request fails once the server is back.
-        for _ in 0..<32 {
-            let up = try client.get("/flowgate/v1/whoami", token: token)
+        for attempt in 0..<32 {
+            let up = try client.get("/flowgate/v1/whoami", token: token, headers: [("X-Request-Id", "up-\(run)-\(attempt)")])
             XCTAssertEqual(up.status, 200, up.text)
         }
         XCTAssertEqual(try [instancePID(1), instancePID(2)], before, "the instances were not restarted")
+
+        // Every line logged while serving a request carries its id, the database layer's too.
+        let state = try XCTUnwrap(TestStack.stateDirectory)
+        let lines = try ["flowgate-1.log", "flowgate-2.log"].flatMap { file in
+            try String(contentsOfFile: "\(state)/log/\(file)", encoding: .utf8).split(separator: "\n")
+        }
+        for attempt in 0..<2 {
+            let id = "request_id=down-\(run)-\(attempt)"
+            XCTAssertTrue(lines.contains { $0.contains(" warning ") && $0.contains("database unavailable") && $0.contains(id) }, id)
+            XCTAssertTrue(
+                lines.contains { $0.contains(" info ") && $0.contains(" request ") && $0.contains("status=503") && $0.contains(id) })
+        }
+        XCTAssertTrue(
+            lines.contains { $0.contains("database connection reopened") && $0.contains("request_id=up-\(run)-") },
+            "a worker's reconnect is logged with the request it served")
     }
 
     /// Six clients read (whoami) and write (a workspace named `prefix-…` each) while `fault`

@@ -11,6 +11,7 @@ import XCTest
 final class StatementCatalogTests: XCTestCase {
     static let catalogs: [any StatementCatalog.Type] = [
         AccountQueries.self, FileQueries.self, IdempotencyKeys.self, JobEvents.self, JobQueries.self, Jobs.self, Session.self,
+        WorkGauges.self,
         History.self, ItentialAutomations.self, ItentialJobs.self, ItentialManualTasks.self, ItentialMetrics.self, ItentialTriggers.self,
         ItentialWorkflows.self,
         JobTypeQueries.self, ScaleCountQueries.self, ScaleJobQueries.self, WorkspaceQueries.self,

@@ -1,5 +1,5 @@
 import Foundation
-import Log
+import Logging
 import Postgres
 
 /// Job history over the years: `job_events` in month partitions (migration 0016) kept ahead of
@@ -117,7 +117,7 @@ public final class HistoryMaintenance: @unchecked Sendable {
                         try History.ensurePartitions(on: connection)
                         while try IdempotencyKeys.purgeExpired(on: connection) > 0, !stopping {}
                     } catch {
-                        Log.warning("history maintenance failed", [("error", "\(error)")])
+                        Logger(label: "flowgate.history").info("history maintenance failed", metadata: ["error": "\(error)"])
                     }
                 }
                 usleep(100_000)

@@ -137,22 +137,6 @@ public struct Jobs {
         try connection.rows(Self.ownerJobs, surface.rawValue, ownerId)
     }
 
-    /// How the runners keep up: the seconds the oldest runnable automatic task has waited, and
-    /// how many running tasks hold a lease that expired (their runner died). Both read only
-    /// the partial indexes of the queue.
-    public func queueHealth() throws -> (oldestReadySeconds: Double, expiredLeases: Int) {
-        try connection.first(Self.queueHealth) ?? (0, 0)
-    }
-
-    static let queueHealth = Query(
-        "jobs_queue_health",
-        """
-        SELECT coalesce((SELECT extract(epoch FROM now() - min(ready_at)) FROM tasks
-                         WHERE automatic AND status = 'ready' AND ready_at <= now()), 0) AS oldest_ready,
-               (SELECT count(*) FROM tasks WHERE automatic AND status = 'running' AND lease_expires_at < now()) AS expired
-        """,
-        reading: { row in (try row.value("oldest_ready", as: Double.self), try row.value("expired", as: Int.self)) })
-
     static let jobColumns = """
         j.id, j.surface, j.public_id, j.status, j.name, j.owner_id, extract(epoch FROM j.created_at) AS created_at,
         extract(epoch FROM j.started_at) AS started_at, extract(epoch FROM j.finished_at) AS finished_at, j.error_message
@@ -205,5 +189,5 @@ extension JobRecord {
 }
 
 extension Jobs: StatementCatalog {
-    package static var statements: [Statement] { [jobRecord.statement, taskRecords.statement, ownerJobs.statement, queueHealth.statement] }
+    package static var statements: [Statement] { [jobRecord.statement, taskRecords.statement, ownerJobs.statement] }
 }

@@ -1,7 +1,8 @@
+import CoreMetrics
 import Foundation
 import Glibc
 import JSON
-import Log
+import Logging
 import Postgres
 
 /// Runs automatic tasks in the background of every Flowgate instance.
@@ -44,11 +45,48 @@ public final class Runner: @unchecked Sendable {
     // Written once by stop(); threads re-read it at least every poll interval.
     private nonisolated(unsafe) var stopping = false
 
+    private let logger: Logger
+    private let counts: TaskCounts
+
     public init(_ configuration: Configuration, kinds: TaskKindRegistry, surfaces: SurfaceRegistry, duties: [any TimedDuty] = []) {
         self.configuration = configuration
         self.kinds = kinds
         self.surfaces = surfaces
         self.duties = duties
+        var logger = Logger(label: "flowgate.runner")
+        logger[metadataKey: "runner"] = "\(configuration.owner)"
+        self.logger = logger
+        counts = TaskCounts(runner: String(configuration.owner.prefix { $0 != ":" }))
+    }
+
+    /// What the runner did with tasks, by kind of runner (`runner`, `sandbox`; README lists them).
+    struct TaskCounts {
+        let leased: Counter
+        let takenOver: Counter
+        let succeeded: Counter
+        let failed: Counter
+        let waiting: Counter
+        let discarded: Counter
+
+        init(runner: String) {
+            leased = Counter(label: "flowgate_runner_tasks_leased_total", dimensions: [("runner", runner)])
+            takenOver = Counter(label: "flowgate_runner_tasks_taken_over_total", dimensions: [("runner", runner)])
+            func finished(_ outcome: String) -> Counter {
+                Counter(label: "flowgate_runner_tasks_finished_total", dimensions: [("runner", runner), ("outcome", outcome)])
+            }
+            (succeeded, failed, waiting, discarded) = (
+                finished("succeeded"), finished("failed"), finished("waiting"), finished("discarded")
+            )
+        }
+
+        func finished(_ outcome: TaskOutcome, kept: Bool) {
+            guard kept else { return discarded.increment() }
+            switch outcome {
+            case .succeeded: succeeded.increment()
+            case .failed: failed.increment()
+            case .spawned, .sleeping: waiting.increment()
+            }
+        }
     }
 
     public func start() {
@@ -97,12 +135,7 @@ public final class Runner: @unchecked Sendable {
                 while !stopping, try runNextTask(on: connection) {}
                 wait(on: connection)
             } catch {
-                Log.warning(
-                    "runner error; reconnecting",
-                    [
-                        ("runner", configuration.owner), ("thread", String(index)),
-                        ("error", "\(error)"),
-                    ])
+                logger.info("runner error; reconnecting", metadata: ["thread": "\(index)", "error": "\(error)"])
                 connection?.close()
                 connection = nil
                 usleep(UInt32(configuration.pollIntervalMilliseconds) * 1000)
@@ -133,7 +166,7 @@ public final class Runner: @unchecked Sendable {
                                 "{" + tasks.map { String($0.attempt) }.joined(separator: ",") + "}")
                         }
                     } catch {
-                        Log.warning("lease renewal failed", [("runner", configuration.owner), ("error", "\(error)")])
+                        logger.info("lease renewal failed", metadata: ["error": "\(error)"])
                         connection?.close()
                         connection = nil
                     }
@@ -155,7 +188,7 @@ public final class Runner: @unchecked Sendable {
                     if session == nil { session = try Session(conninfo: configuration.conninfo, surfaces: surfaces) }
                     if let session { try duty.run(session, owner: configuration.owner) }
                 } catch {
-                    Log.warning("\(duty.name) failed; reconnecting", [("runner", configuration.owner), ("error", "\(error)")])
+                    logger.info("\(duty.name) failed; reconnecting", metadata: ["error": "\(error)"])
                     session?.connection.close()
                     session = nil
                 }
@@ -188,15 +221,22 @@ public final class Runner: @unchecked Sendable {
                     runsPerOwner: configuration.runsPerOwner)
             })
         else { return false }
+        counts.leased.increment()
+        if task.takenOverFrom != nil { counts.takenOver.increment() }
+        var logger = logger
+        logger[metadataKey: "task"] = "\(task.id)"
+        logger[metadataKey: "job"] = "\(task.jobId)"
+        logger.debug("task leased", metadata: ["kind": "\(task.kind)", "attempt": "\(task.attempt)"])
+        connection.logger = logger
+        defer { connection.logger = Connection.logger }
         running.insert(task)
         defer { running.remove(task) }
         let outcome = try run(task, on: connection)
         let kept = try connection.transaction { tx in
             try StateMachine(tx, surfaces: surfaces).finishLeasedTask(task, owner: owner, outcome: outcome, surfaces: surfaces)
         }
-        if !kept {
-            Log.warning("lease lost; result discarded", [("task", String(task.id)), ("runner", owner)])
-        }
+        counts.finished(outcome, kept: kept)
+        if !kept { logger.warning("lease lost; result discarded") }
         return true
     }
 
