@@ -89,7 +89,6 @@ public struct WorkflowGraph: Sendable {
         self.errors = errors
     }
 
-    /// Task ids are 1–4 lowercase hex digits (`$var` references break on anything else).
     /// The job variables a workflow reads: its `inputSchema`'s properties and every
     /// `$var.job.<name>` its tasks' incoming variables refer to, sorted.
     public static func jobVariables(_ workflow: JSON) -> [String] {
@@ -106,6 +105,7 @@ public struct WorkflowGraph: Sendable {
         return names.sorted()
     }
 
+    /// Task ids are 1–4 lowercase hex digits (`$var` references break on anything else).
     public static func isValidTaskKey(_ key: String) -> Bool {
         key == start || key == end
             || ((1...4).contains(key.utf8.count) && key.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) })

@@ -237,6 +237,18 @@ final class ChaosTests: XCTestCase {
             """, idLists)
         let tasks = try count("SELECT count(*) FROM tasks t JOIN jobs j ON j.id = t.job_id WHERE \(ours)", idLists)
         print("chaos: \(startedAgain) of \(tasks) Itential and Blocks tasks were started more than once (a lease taken over)")
+        // How soon a lapsed lease was taken over while new tasks kept arriving.
+        let takeovers = try TestStack.database().execute(
+            sql: """
+                SELECT count(*), coalesce(percentile_cont(0.5) WITHIN GROUP (ORDER BY lapsed), 0)::float8,
+                       coalesce(max(lapsed), 0)::float8
+                FROM (SELECT (e.detail ->> 'lease_lapsed_seconds')::float8 AS lapsed FROM job_events e JOIN jobs j ON j.id = e.job_id
+                      WHERE (\(ours)) AND e.event = 'task_started' AND e.detail ? 'taken_over_from') lapses
+                """, idLists
+        ).first
+        let (lapses, median, longest) = (takeovers?.int(0) ?? 0, takeovers?.double(1) ?? 0, takeovers?.double(2) ?? 0)
+        print("chaos: \(lapses) takeovers, \(median) s median and \(longest) s at most after the lease lapsed")
+        XCTAssertLessThanOrEqual(longest, 5, "a lapsed lease waits for no queue: it is leased first")
         XCTAssertEqual(
             try count(
                 "SELECT count(*) FROM tasks t JOIN jobs j ON j.id = t.job_id WHERE (\(ours)) AND t.lease_expires_at < now() AND t.status = 'running'",

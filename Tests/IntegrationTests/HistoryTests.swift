@@ -11,6 +11,10 @@ final class HistoryTests: XCTestCase {
         "((date_trunc('month', now() AT TIME ZONE 'UTC') - interval '\(back) months') AT TIME ZONE 'UTC')"
     }
 
+    /// The start of today (UTC): today's jobs start and end on one day whatever the hour (two
+    /// hours back crossed midnight before 02:00 and split them over two days of the report).
+    static let today = "(date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')"
+
     static func partition(_ db: Connection, _ back: Int) throws -> String {
         try db.run("SELECT 'job_events_' || to_char(\(month(back)) AT TIME ZONE 'UTC', 'YYYY_MM')").first?.string(0) ?? ""
     }
@@ -28,9 +32,9 @@ final class HistoryTests: XCTestCase {
             INSERT INTO jobs (surface, public_id, workflow_id, name, document, status, created_at, finished_at)
             SELECT 'itential', '\(tag)-' || n, (SELECT id FROM workflows WHERE public_id = '\(tag)'), '\(tag)',
                    jsonb_build_object('name', '\(tag)'),
-                   CASE WHEN n IN (7, 8) THEN 'running' ELSE 'complete' END, start, CASE WHEN n NOT IN (7, 8) THEN start + interval '1 hour' END
+                   CASE WHEN n IN (7, 8) THEN 'running' ELSE 'complete' END, start, CASE WHEN n NOT IN (7, 8) THEN start + interval '1 minute' END
             FROM generate_series(1, 10) n,
-                 LATERAL (SELECT CASE WHEN n > 8 THEN greatest(now() - interval '2 hours', \(Self.month(0)))
+                 LATERAL (SELECT CASE WHEN n > 8 THEN \(Self.today)
                                       ELSE \(Self.month(3)) - (n % 2) * interval '1 month' + interval '3 days' END AS start) s;
             INSERT INTO tasks (job_id, key, kind, automatic, status)
             SELECT id, 'task', 'itential:stub', true, 'succeeded' FROM jobs WHERE public_id LIKE '\(tag)-%';

@@ -119,7 +119,7 @@ package enum JobQueries {
         "task_lease",
         """
         WITH ready AS (
-            SELECT id, status, lease_owner FROM tasks
+            SELECT id, status, lease_owner, lease_expires_at FROM tasks
             WHERE automatic AND status = 'ready' AND kind = ANY($1::text[]) AND (wake_at IS NULL OR wake_at <= now())
               AND \(notPaused)
               AND ($4::integer IS NULL OR (
@@ -128,11 +128,11 @@ package enum JobQueries {
                     AND rj.owner_id = (SELECT owner_id FROM jobs WHERE id = tasks.job_id)) < $4)
             ORDER BY ready_at, id LIMIT 1 FOR UPDATE SKIP LOCKED
         ), expired AS (
-            SELECT id, status, lease_owner FROM tasks
+            SELECT id, status, lease_owner, lease_expires_at FROM tasks
             WHERE automatic AND status = 'running' AND lease_expires_at < now() AND kind = ANY($1::text[]) AND \(notPaused)
             ORDER BY lease_expires_at, id LIMIT 1 FOR UPDATE SKIP LOCKED
         ), children_ended AS (
-            SELECT id, status, lease_owner FROM tasks
+            SELECT id, status, lease_owner, lease_expires_at FROM tasks
             WHERE automatic AND status = 'waiting' AND kind = ANY($1::text[]) AND \(notPaused)
               AND NOT EXISTS (SELECT 1 FROM jobs c WHERE c.parent_task_id = tasks.id AND c.finished_at IS NULL
                               AND (c.surface, c.status) NOT IN (SELECT * FROM unnest($5::text[], $6::text[])))
@@ -146,7 +146,8 @@ package enum JobQueries {
         FROM previous
         WHERE t.id = previous.id
         RETURNING t.id, t.job_id, t.key, t.kind, t.input, t.attempts, previous.status AS previous_status,
-                  previous.lease_owner AS previous_owner, t.wake_at IS NOT NULL AS woken, t.iteration_id,
+                  previous.lease_owner AS previous_owner, extract(epoch FROM now() - previous.lease_expires_at)::float8 AS lapsed_for,
+                  t.wake_at IS NOT NULL AS woken, t.iteration_id,
                   cardinality(t.past_iterations) AS past_iterations
         """, binding: [String].self, String.self, Int.self, Int?.self, [String].self, [String].self, reading: LeasedTask.init(row:))
 
@@ -304,6 +305,7 @@ extension LeasedTask {
             id: try row.value("id"), jobId: try row.value("job_id"), key: try row.value("key"), kind: try row.value("kind"),
             input: try row.optionalJSON("input") ?? .null, attempt: try row.value("attempts"),
             takenOverFrom: previousStatus == TaskStatus.running.rawValue ? try row.optional("previous_owner") : nil,
+            leaseLapsedSeconds: previousStatus == TaskStatus.running.rawValue ? try row.optional("lapsed_for") : nil,
             iteration: try row.optional("iteration_id"), pastIterations: try row.value("past_iterations"),
             waitedForChildren: previousStatus == TaskStatus.waiting.rawValue, woken: try row.value("woken"),
             previousStatus: previousStatus)

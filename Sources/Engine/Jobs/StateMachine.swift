@@ -109,6 +109,8 @@ public struct LeasedTask: Sendable {
     public let attempt: Int
     /// Set when the previous runner's lease had expired.
     public let takenOverFrom: String?
+    /// How long before this lease the previous one had lapsed (a takeover's delay).
+    public let leaseLapsedSeconds: Double?
     public let iteration: String?
     /// How many iterations it had before this one.
     public let pastIterations: Int
@@ -160,6 +162,7 @@ extension StateMachine {
         else { return nil }
         var detail: [(String, JSON)] = [("attempt", .number(leased.attempt)), ("runner", .string(owner))]
         if let previous = leased.takenOverFrom { detail.append(("taken_over_from", .string(previous))) }
+        if let lapsed = leased.leaseLapsedSeconds { detail.append(("lease_lapsed_seconds", .number((lapsed * 1000).rounded() / 1000))) }
         try record(
             job, taskId: leased.id, taskKey: leased.key, event: .taskStarted, actor: .system(owner),
             from: leased.previousStatus, to: TaskStatus.running.rawValue, detail: .object(detail))
