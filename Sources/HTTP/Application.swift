@@ -30,7 +30,7 @@ public struct Application<Context>: Sendable {
     /// while serving it. Each answer is counted and timed (`RequestMetrics`).
     public func respond(
         method: String, target: String, headers: [String: String], body: [UInt8],
-        bodyRefusal: HTTPError? = nil, context: Context, peer: String? = nil, logger: Logger = RequestMetrics.logger,
+        bodyRefusal: HTTPError? = nil, context: Context, peer: String? = nil, logger: Logger = Request.untracedLogger,
         prepare: (Context) throws -> Void = { _ in }
     ) -> Response {
         let started = RequestMetrics.now()

@@ -23,7 +23,10 @@ public struct Request {
     /// The client's address as nginx saw it (`REMOTE_ADDR`), when the transport gives one.
     public internal(set) var peer: String?
     /// Logs while serving this request, with its `request_id`.
-    public internal(set) var logger = RequestMetrics.logger
+    public internal(set) var logger = Request.untracedLogger
+
+    /// Requests' lines before a transport hands one down with the request's id.
+    public static let untracedLogger = Logger(label: "flowgate.http")
 
     /// The client connected from this host: its address parses as IPv4 127/8, or IPv6 ::1 or
     /// an IPv4-mapped 127/8.

@@ -1,15 +1,11 @@
 import CoreMetrics
 import Glibc
-import Logging
 
 /// What the application records of every request, through swift-metrics: a count by surface,
 /// route pattern, method and status, and the time it took by surface and route. Labels come from
 /// the route table and a fixed method list, never from the raw path, so a client cannot make
 /// new series.
 public enum RequestMetrics {
-    /// Requests' lines before a transport hands one down with the request's id.
-    public static let logger = Logger(label: "flowgate.http")
-
     public static let requests = "flowgate_http_requests_total"
     public static let duration = "flowgate_http_request_duration_seconds"
     /// The route label of a request no route matched (404, 405, or refused before routing).

@@ -16,8 +16,8 @@ public enum NativeAPI {
         public let metrics: @Sendable (Session) throws -> [UInt8]
 
         public init(
-            instance: String, version: String, tokenLifetimeSeconds: Int, metricsFromLoopback: Bool = false,
-            metrics: @escaping @Sendable (Session) throws -> [UInt8] = { _ in [] }
+            instance: String, version: String, tokenLifetimeSeconds: Int, metricsFromLoopback: Bool,
+            metrics: @escaping @Sendable (Session) throws -> [UInt8]
         ) {
             self.instance = instance
             self.version = version

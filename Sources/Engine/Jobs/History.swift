@@ -93,6 +93,7 @@ public enum History: StatementCatalog {
 /// (the default partition catches any row in between, so this is housekeeping, not a guard),
 /// and deletes idempotency keys past their 24 hours.
 public final class HistoryMaintenance: @unchecked Sendable {
+    private static let logger = Logger(label: "flowgate.history")
     private let conninfo: String
     private let interval: TimeInterval
     private let finished = DispatchGroup()
@@ -117,7 +118,7 @@ public final class HistoryMaintenance: @unchecked Sendable {
                         try History.ensurePartitions(on: connection)
                         while try IdempotencyKeys.purgeExpired(on: connection) > 0, !stopping {}
                     } catch {
-                        Logger(label: "flowgate.history").info("history maintenance failed", metadata: ["error": "\(error)"])
+                        Self.logger.info("history maintenance failed", metadata: ["error": "\(error)"])
                     }
                 }
                 usleep(100_000)

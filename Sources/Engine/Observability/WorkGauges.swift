@@ -2,7 +2,7 @@ import Postgres
 
 /// The state of the work, as the metrics route reads it at each scrape: jobs per surface and
 /// status, and the runners' ready queue. Every instance sees the same numbers (they come from
-/// the database), and each read is an index scan: `jobs_status`, `tasks_runnable`.
+/// the database).
 public struct WorkGauges: Sendable {
     public struct JobCount: Sendable, Hashable {
         public let surface: String
@@ -26,7 +26,7 @@ public struct WorkGauges: Sendable {
         })
 }
 
-/// How the runners keep up, from the queue's partial indexes: the automatic tasks a runner may
+/// How the runners keep up: the automatic tasks a runner may
 /// take now and how long the oldest has waited, and the running tasks whose lease lapsed more
 /// than `grace` ago and that no runner took over (a lease that just lapsed is taken over at
 /// the next poll).
@@ -47,11 +47,10 @@ public struct RunnerQueue: Sendable {
     static let query = Query(
         "runner_queue",
         """
-        SELECT (SELECT count(*) FROM tasks WHERE automatic AND status = 'ready' AND ready_at <= now()) AS ready,
-               coalesce((SELECT extract(epoch FROM now() - min(ready_at)) FROM tasks
-                         WHERE automatic AND status = 'ready' AND ready_at <= now()), 0)::float8 AS oldest,
+        SELECT ready.count AS ready, coalesce(extract(epoch FROM now() - ready.oldest), 0)::float8 AS oldest,
                (SELECT count(*) FROM tasks WHERE automatic AND status = 'running'
                   AND lease_expires_at < now() - make_interval(secs => $1)) AS abandoned
+        FROM (SELECT count(*), min(ready_at) AS oldest FROM tasks WHERE automatic AND status = 'ready' AND ready_at <= now()) ready
         """, binding: Double.self,
         reading: { row in
             RunnerQueue(
