@@ -332,11 +332,14 @@ tls_certificate() {
 # per-instance metrics location).
 render_site() {
     local log_dir=$1 socket=$2 websocket=$3 listen=$4 tls_lines=$5 servers="" websocket_servers=""
+    # max_fails=0: a dead instance's socket refuses a connection at once, and nginx then tries
+    # the next; resting servers that failed only made nginx refuse everything ("no live
+    # upstreams") for seconds after an outage of all instances had ended.
     for n in $(seq 1 "$FG_INSTANCES"); do
         # shellcheck disable=SC2059 # the patterns are ours
-        servers+="    server unix:$(printf "$socket" "$n") max_fails=1 fail_timeout=2s;"$'\n'
+        servers+="    server unix:$(printf "$socket" "$n") max_fails=0;"$'\n'
         # shellcheck disable=SC2059
-        websocket_servers+="    server unix:$(printf "$websocket" "$n") max_fails=1 fail_timeout=2s;"$'\n'
+        websocket_servers+="    server unix:$(printf "$websocket" "$n") max_fails=0;"$'\n'
     done
     local template
     template=$(cat "$FG_REPO/nginx/flowgate-site.conf.template")

@@ -38,7 +38,7 @@ final class ResilienceTests: XCTestCase {
     }
 
     /// The worker process of instance `n`, as its health route reports it straight from its
-    /// socket (nginx rests a server that just failed, so it may route elsewhere for a while).
+    /// socket (through nginx, the other instance may answer).
     func workerPID(_ n: Int) throws -> Int32? {
         let socket = try XCTUnwrap(TestStack.stateDirectory) + "/run/flowgate-\(n).sock"
         let answer = try FastCGIClient.request(socket: socket, params: [("REQUEST_METHOD", "GET"), ("REQUEST_URI", health)])
@@ -211,7 +211,7 @@ final class ResilienceTests: XCTestCase {
     }
 
     /// With no instance up, nginx answers 502 itself, in the shape of the surface that owns the path.
-    func testNginxsOwn502IsInEachSurfacesShape() throws {
+    func testNginxsOwn502IsInEachSurfacesShapeAndEndsWhenAnInstanceIsBack() throws {
         let client = try TestStack.client()
         defer { TestStack.restoreInstances() }
         for n in 1...2 { XCTAssertEqual(try TestStack.ctl("stop-instance", String(n)).status, 0) }
@@ -229,6 +229,13 @@ final class ResilienceTests: XCTestCase {
             XCTAssertEqual(response.header("content-type"), "application/json", path)
             XCTAssertTrue(response.json.map(shaped) ?? false, "\(path): \(response.text)")
         }
+        // Every nginx worker has seen both instances fail; none may go on refusing them (as
+        // "no live upstreams") once they are back.
+        let health = self.health
+        _ = TestStack.concurrently(8) { _ in try client.get(health).status }
+        TestStack.restoreInstances()
+        let statuses = TestStack.concurrently(32) { _ in try client.get(health).status }
+        XCTAssertEqual(try statuses.map { try $0.get() }.filter { $0 != 200 }, [])
     }
 
     func testConcurrentMigrationsDoNotCollideAndServeRefusesAnUnmigratedDatabase() throws {

@@ -52,8 +52,8 @@ enum TestStack {
             environment: ProcessInfo.processInfo.environment.merging(environment) { $1 })
     }
 
-    /// Starts any stopped instance and waits until nginx routes to each again (it rests a failed
-    /// server for fail_timeout, 2 s), so a test that killed one leaves the stack as it found it.
+    /// Starts any stopped instance and waits until nginx routes to each again, so a test that
+    /// killed one leaves the stack as it found it.
     static func restoreInstances() {
         for n in 1...2 { _ = try? ctl("start-instance", String(n)) }
         for n in 1...2 { try? waitUntilServing("flowgate-\(n)") }
