@@ -114,6 +114,33 @@ final class ScaleJobsTests: XCTestCase {
         XCTAssertEqual(history, ">QUEUED,QUEUED>RUNNING,RUNNING>FAILED")
     }
 
+    /// A worker that lost the answer to its claim and asks again under the same key gets the
+    /// job it already holds, and no second job is claimed for it.
+    func testARetriedClaimWithItsKeyGetsTheJobItHolds() throws {
+        let type = try jobType()
+        for _ in 0..<2 { _ = try queue(type.id) }
+        let key = UUID().uuidString
+        let claim = { try self.client.postJSON("/v6/jobs/claim/", [:], token: self.admin, headers: [("Idempotency-Key", key)]) }
+        // The claim may take an older job another test left queued: count its claims so far.
+        func claims(of job: Int) throws -> Int? {
+            try TestStack.database().execute(
+                Statement(
+                    "t_scale_claims_of_job",
+                    "SELECT count(*) FROM job_events WHERE surface = 'scale' AND job_public_id = $1 AND to_status = 'RUNNING'"),
+                [String(job)]
+            ).first?.int(0)
+        }
+        let first = try claim()
+        let held = try XCTUnwrap(first.json?["id"]?.intValue, first.text)
+        let claimed = try claims(of: held)
+        let again = try claim()
+        XCTAssertEqual(again.status, 200, again.text)
+        XCTAssertEqual(again.json?["id"]?.intValue, held)
+        XCTAssertEqual(again.header("idempotent-replayed"), "true")
+        XCTAssertEqual(try claims(of: held), claimed, "the retry claimed nothing again")
+        XCTAssertNotEqual(try post("/v6/jobs/claim/").json?["id"]?.intValue, held, "without the key, a claim is a new one")
+    }
+
     func testClaimsHonourMaxScheduledAndPausedTypes() throws {
         let limited = try jobType(maxScheduled: 1)
         let first = try queue(limited.id)
