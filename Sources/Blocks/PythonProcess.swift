@@ -77,7 +77,7 @@ package enum PythonProcess {
             request = .object([("command", "run"), ("module", .string(module)), ("type", .string(type)), ("data", .object(data))] + common)
         }
         let outcome = runtime.sandbox.run(
-            [python, "-I", "-B", "-c", PythonHelper.script], input: Array(request.serialized.utf8),
+            [python, "-I", "-B", "-c", PythonHelper.script], input: request.serializedBytes,
             limits: limits)
         switch outcome {
         case let .couldNotStart(reason):

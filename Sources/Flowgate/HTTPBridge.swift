@@ -63,11 +63,25 @@ final class HTTPBridge: RequestHandler {
     /// `HTTP_USER_AGENT` → `user-agent`; CONTENT_TYPE and CONTENT_LENGTH come without the prefix.
     static func headers(from params: [String: String]) -> [String: String] {
         var headers: [String: String] = [:]
-        for (key, value) in params where key.hasPrefix("HTTP_") {
-            headers[String(key.dropFirst(5)).lowercased().replacing("_", with: "-")] = value
+        headers.reserveCapacity(params.count)
+        for (key, value) in params where key.utf8.starts(with: "HTTP_".utf8) {
+            headers[headerName(cgiName: key.utf8.dropFirst(5))] = value
         }
         if let type = params["CONTENT_TYPE"], !type.isEmpty { headers["content-type"] = type }
         if let length = params["CONTENT_LENGTH"], !length.isEmpty { headers["content-length"] = length }
         return headers
+    }
+
+    /// `USER_AGENT` → `user-agent`, byte by byte (CGI names are ASCII; this runs for every
+    /// header of every request).
+    static func headerName(cgiName: Substring.UTF8View) -> String {
+        String(
+            decoding: cgiName.map { byte in
+                switch byte {
+                case UInt8(ascii: "A")...UInt8(ascii: "Z"): byte + 32
+                case UInt8(ascii: "_"): UInt8(ascii: "-")
+                default: byte
+                }
+            }, as: UTF8.self)
     }
 }

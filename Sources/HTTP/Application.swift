@@ -60,8 +60,7 @@ public struct Application<Context>: Sendable {
             return renderError(error)
         }
         if let bodyRefusal { return renderError(bodyRefusal) }
-        request.origin = origins.origin(of: request)
-        request.scheme = origins.scheme(of: request)
+        request.origins = origins
         request.peer = peer
         request.logger = logger
         // A browser sends the token cookie with a form posted from any site: a write that carries

@@ -16,10 +16,13 @@ public struct Request {
     public let body: [UInt8]
     /// Filled in by the router: values of `{name}` pattern segments.
     public internal(set) var pathParameters: [String: String] = [:]
-    /// Filled in by the application: the origin absolute URLs are built on (see `Origins`).
-    public internal(set) var origin = "http://localhost"
+    /// Filled in by the application: how this deployment names itself. `origin` and `scheme`
+    /// are worked out from it when a route asks, which few do.
+    var origins: Origins?
+    /// The origin absolute URLs are built on (see `Origins`).
+    public var origin: String { origins?.origin(of: self) ?? "http://localhost" }
     /// `https` when the client came over TLS.
-    public internal(set) var scheme = "http"
+    public var scheme: String { origins?.scheme(of: self) ?? "http" }
     /// The client's address as nginx saw it (`REMOTE_ADDR`), when the transport gives one.
     public internal(set) var peer: String?
     /// Logs while serving this request, with its `request_id`.

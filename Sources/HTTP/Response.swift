@@ -12,7 +12,7 @@ public struct Response {
     }
 
     public static func json(_ value: JSON, status: Int = 200, headers: [(String, String)] = []) -> Response {
-        Response(status: status, headers: [("Content-Type", "application/json")] + headers, body: Array(value.serialized.utf8))
+        Response(status: status, headers: [("Content-Type", "application/json")] + headers, body: value.serializedBytes)
     }
 
     public static func text(_ text: String, status: Int = 200, contentType: String = "text/plain; charset=utf-8") -> Response {

@@ -71,11 +71,32 @@ public struct Router<Context>: Sendable {
     }
 
     private var routes: [Route<Context>] = []
+    /// The positions in `routes` of the patterns of each length and first literal segment (nil:
+    /// a parameter comes first). A path is tried only against the patterns that could match it:
+    /// every request looks, and there are hundreds of routes.
+    private var byShape: [Shape: [Int]] = [:]
+
+    struct Shape: Hashable {
+        let length: Int
+        let first: String?
+    }
 
     public init() {}
 
-    public mutating func add(_ route: Route<Context>) { routes.append(route) }
-    public mutating func add(_ newRoutes: [Route<Context>]) { routes.append(contentsOf: newRoutes) }
+    public mutating func add(_ route: Route<Context>) {
+        let first: String? = if case let .literal(text)? = route.pattern.first { text } else { nil }
+        byShape[Shape(length: route.pattern.count, first: first), default: []].append(routes.count)
+        routes.append(route)
+    }
+
+    /// The positions of the patterns that may match `segments`, in the order they were added.
+    func candidates(for segments: [String]) -> [Int] {
+        let literal = segments.first.flatMap { byShape[Shape(length: segments.count, first: $0)] } ?? []
+        let parameter = byShape[Shape(length: segments.count, first: nil)] ?? []
+        return (literal + parameter).sorted()
+    }
+
+    public mutating func add(_ newRoutes: [Route<Context>]) { newRoutes.forEach { add($0) } }
 
     public func match(method: String, segments: [String]) -> Match {
         var best: (route: Route<Context>, parameters: [String: String])?
@@ -83,8 +104,9 @@ public struct Router<Context>: Sendable {
         var allowed: [String] = []
         // HEAD is served by GET routes (the body is dropped later).
         let lookupMethod = method == "HEAD" ? "GET" : method
-        for route in routes {
-            guard let parameters = Router.bind(route.pattern, to: segments) else { continue }
+        for position in candidates(for: segments) {
+            guard let parameters = Router.bind(routes[position].pattern, to: segments) else { continue }
+            let route = routes[position]
             if !allowed.contains(route.method) { allowed.append(route.method) }
             if route.claimsPath, claimed.map({ Router.isMoreSpecific(route.pattern, than: $0) }) ?? true { claimed = route.pattern }
             guard route.method == lookupMethod else { continue }

@@ -91,7 +91,7 @@ struct ItentialTriggerDefinition {
             throw EngineError(.invalid, "routeName must be 1 to 100 letters, digits, '-', '_' or '.'")
         }
         let schema = body["schema"].flatMap { $0.isNull ? nil : $0 } ?? ["type": "object", "properties": [:], "additionalProperties": true]
-        guard case .object = schema, schema.serialized.utf8.count <= 100_000 else {
+        guard case .object = schema, schema.serializedBytes.count <= 100_000 else {
             throw EngineError(.invalid, "schema must be a JSON Schema object of at most 100000 bytes")
         }
         guard (body["jst"] ?? .null).isNull else {
@@ -104,7 +104,7 @@ struct ItentialTriggerDefinition {
     /// A manual (or scheduled) run's form: `formData` becomes the job variables.
     static func form(_ body: JSON, into document: inout [(String, JSON)]) throws {
         let formData = body["formData"].flatMap { $0.isNull ? nil : $0 } ?? [:]
-        guard case .object = formData, formData.serialized.utf8.count <= 1_000_000 else {
+        guard case .object = formData, formData.serializedBytes.count <= 1_000_000 else {
             throw EngineError(.invalid, "formData must be an object of at most 1 MB")
         }
         for key in ["formId", "formSchemaHash"] {

@@ -39,10 +39,12 @@ public struct LineLogHandler: LogHandler {
     /// backslashes and control characters escaped), so that no value can end the line or forge
     /// a field.
     public static func escaped(_ value: String) -> String {
+        // Byte-wise (every line checks every value): a non-ASCII character's bytes are all
+        // above 0x7f, so it stays plain as before.
         let plain =
             !value.isEmpty
-            && value.unicodeScalars.allSatisfy { scalar in
-                scalar.value > 0x20 && scalar.value != 0x7f && scalar != "\"" && scalar != "\\" && scalar != "="
+            && value.utf8.allSatisfy { byte in
+                byte > 0x20 && byte != 0x7f && byte != UInt8(ascii: "\"") && byte != UInt8(ascii: "\\") && byte != UInt8(ascii: "=")
             }
         return plain ? value : JSON.string(value).serialized
     }
@@ -53,12 +55,27 @@ public struct LineLogHandler: LogHandler {
         var seconds = now.tv_sec
         var parts = tm()
         gmtime_r(&seconds, &parts)
-        func pad(_ value: Int32, _ width: Int = 2) -> String {
-            let text = String(value)
-            return String(repeating: "0", count: max(0, width - text.count)) + text
+        // Digits into one buffer: this runs for every line, and string interpolation of
+        // padded numbers allocated a string per field.
+        var text: [UInt8] = []
+        text.reserveCapacity(24)
+        func append(_ value: Int32, width: Int, then separator: UInt8) {
+            var divisor: Int32 = 1
+            for _ in 1..<width { divisor *= 10 }
+            while divisor > 0 {
+                text.append(UInt8(ascii: "0") + UInt8((value / divisor) % 10))
+                divisor /= 10
+            }
+            text.append(separator)
         }
-        return "\(parts.tm_year + 1900)-\(pad(parts.tm_mon + 1))-\(pad(parts.tm_mday))T"
-            + "\(pad(parts.tm_hour)):\(pad(parts.tm_min)):\(pad(parts.tm_sec)).\(pad(Int32(now.tv_nsec / 1_000_000), 3))Z"
+        append(parts.tm_year + 1900, width: 4, then: UInt8(ascii: "-"))
+        append(parts.tm_mon + 1, width: 2, then: UInt8(ascii: "-"))
+        append(parts.tm_mday, width: 2, then: UInt8(ascii: "T"))
+        append(parts.tm_hour, width: 2, then: UInt8(ascii: ":"))
+        append(parts.tm_min, width: 2, then: UInt8(ascii: ":"))
+        append(parts.tm_sec, width: 2, then: UInt8(ascii: "."))
+        append(Int32(now.tv_nsec / 1_000_000), width: 3, then: UInt8(ascii: "Z"))
+        return String(decoding: text, as: UTF8.self)
     }
 }
 

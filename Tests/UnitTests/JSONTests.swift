@@ -29,5 +29,7 @@ final class JSONTests: XCTestCase {
         XCTAssertEqual(JSON.object([("a", 1)]).setting("b", to: 2).setting("a", to: 3).serialized, #"{"a":3,"b":2}"#)
         XCTAssertEqual(try JSON.parse(#"{"a":1,"b":2}"#), try JSON.parse(#"{"b":2,"a":1}"#))
         XCTAssertEqual(JSON.string("\u{1F}").serialized, #""\u001f""#)
+        XCTAssertEqual(
+            JSON.string("\t\r\u{0}\u{7F}ü").serializedBytes, Array("\"\\t\\r\\u0000\u{7F}ü\"".utf8), "DEL and letters stay as they are")
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import XCTest
 
@@ -27,5 +28,15 @@ final class LogTests: XCTestCase {
             String(match.1), "warning instance=flowgate-1 database unavailable error=\"gone away\" path=/v6/jobs/ request_id=abc-1")
         XCTAssertTrue(handler.line(.info, "request", ["request_id": "given"]).hasSuffix(" request_id=given\n"), "the event's own wins")
         XCTAssertEqual(handler.line(.info, "x", nil).filter { $0 == "\n" }.count, 1)
+    }
+
+    /// The hand-written digits say the time as ISO 8601 does, in UTC, zero-padded.
+    func testTheTimestampIsNowInUTCToTheMillisecond() throws {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        let stamp = LineLogHandler.timestamp()
+        XCTAssertNotNil(stamp.wholeMatch(of: /\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z/), stamp)
+        let written = try XCTUnwrap(formatter.date(from: stamp), stamp)
+        XCTAssertLessThan(abs(written.timeIntervalSinceNow), 2)
     }
 }
