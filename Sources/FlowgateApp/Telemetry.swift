@@ -1,6 +1,7 @@
 import CoreMetrics
 import Engine
 import Foundation
+import HTTP
 import Prometheus
 import Synchronization
 
@@ -26,6 +27,7 @@ package enum Telemetry {
         ]
         factory.nameAndLabelSanitizer = { name, labels in (name, labels + [("flowgate_instance", instance)]) }
         MetricsSystem.bootstrap(factory)
+        RequestMetrics.forgetHandles()
     }
 
     /// What a scrape answers: the work as the database has it and this process's own figures,

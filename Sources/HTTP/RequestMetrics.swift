@@ -1,5 +1,6 @@
 import CoreMetrics
 import Glibc
+import Synchronization
 
 /// What the application records of every request, through swift-metrics: a count by surface,
 /// route pattern, method and status, and the time it took by surface and route. Labels come from
@@ -15,15 +16,42 @@ public enum RequestMetrics {
 
     static func record(surface: String, route: String, method: String, status: Int, since started: UInt64) {
         let elapsed = Int64(clamping: now() &- started)
-        Counter(
-            label: requests,
-            dimensions: [
-                ("surface", surface), ("route", route), ("method", methods.contains(method) ? method : "other"),
-                ("status", String(status)),
-            ]
-        ).increment()
-        Timer(label: duration, dimensions: [("surface", surface), ("route", route)]).recordNanoseconds(elapsed)
+        let series = Series(surface: surface, route: route, method: methods.contains(method) ? method : "other", status: status)
+        let handles = Self.handles.withLock { made in
+            if let known = made[series] { return known }
+            let new = Handles(
+                count: Counter(
+                    label: requests,
+                    dimensions: [("surface", surface), ("route", route), ("method", series.method), ("status", String(status))]),
+                duration: Timer(label: duration, dimensions: [("surface", surface), ("route", route)]))
+            made[series] = new
+            return new
+        }
+        handles.count.increment()
+        handles.duration.recordNanoseconds(elapsed)
     }
+
+    /// One series of the request counter (its labels).
+    private struct Series: Hashable {
+        let surface: String
+        let route: String
+        let method: String
+        let status: Int
+    }
+
+    private struct Handles: Sendable {
+        let count: Counter
+        let duration: Timer
+    }
+
+    /// Each series' handles, made once: making them goes through the metrics factory (its
+    /// registry's lock, label checks and lookups), which on every request cost more than the
+    /// count itself. The labels are bounded (see above), and so is this.
+    private static let handles = Mutex<[Series: Handles]>([:])
+
+    /// Forgets the handles made so far, for when the metrics system was just bootstrapped: those
+    /// went to the factory before it.
+    package static func forgetHandles() { handles.withLock { $0 = [:] } }
 
     /// A monotonic clock in nanoseconds.
     public static func now() -> UInt64 {

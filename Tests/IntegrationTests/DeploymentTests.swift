@@ -29,7 +29,8 @@ final class DeploymentTests: XCTestCase {
         let site = try String(contentsOfFile: root + "/etc/nginx/sites-available/flowgate", encoding: .utf8)
         for line in [
             "server unix:/run/flowgate/1/fcgi.sock", "server unix:/run/flowgate/2/fcgi.sock", "server unix:/run/flowgate/2/ws.sock",
-            "fastcgi_pass unix:/run/flowgate/$1/fcgi.sock;", "listen 80;", "access_log \(root)/log/nginx-access.log flowgate;",
+            "fastcgi_pass unix:/run/flowgate/$1/fcgi.sock;", "listen 80;",
+            "access_log \(root)/log/nginx-access.log flowgate buffer=64k flush=1s;",
         ] {
             XCTAssertTrue(site.contains(line), line)
         }

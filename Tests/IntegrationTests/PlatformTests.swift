@@ -41,6 +41,7 @@ final class PlatformTests: XCTestCase {
         let long = try TestStack.client().get("\(v1)/health", headers: [("X-Request-Id", String(repeating: "a", count: 65))])
         XCTAssertNotEqual(long.header("x-request-id"), String(repeating: "a", count: 65))
         let state = try XCTUnwrap(TestStack.stateDirectory)
+        _ = try TestStack.accessLog(once: "id=\(try XCTUnwrap(long.header("x-request-id")))")
         for file in ["flowgate-1.log", "flowgate-2.log", "nginx-access.log"] {
             let log = (try? String(contentsOfFile: "\(state)/log/\(file)", encoding: .utf8)) ?? ""
             XCTAssertFalse(log.contains("forged=yes"), file)

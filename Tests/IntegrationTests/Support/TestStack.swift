@@ -59,6 +59,22 @@ enum TestStack {
         for n in 1...2 { try? waitUntilServing("flowgate-\(n)") }
     }
 
+    /// The nginx access log once it holds a line with `text` and every line before it, so that
+    /// a check of what the log leaves out is not made too early. Each nginx worker buffers its
+    /// lines for up to a second: after the marker, one more second lets the others write theirs.
+    static func accessLog(once text: String) throws -> String {
+        let path = try XCTUnwrap(stateDirectory) + "/log/nginx-access.log"
+        let deadline = Date().addingTimeInterval(5)
+        while Date() < deadline {
+            if ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").contains(text) {
+                usleep(1_200_000)
+                return try String(contentsOfFile: path, encoding: .utf8)
+            }
+            usleep(100_000)
+        }
+        throw ClientError("no line with \(text) reached \(path) within 5 s")
+    }
+
     static func waitUntilServing(_ instance: String) throws {
         let client = try client()
         let deadline = Date().addingTimeInterval(10)
