@@ -94,6 +94,29 @@ final class StatementCatalogTests: XCTestCase {
         }
     }
 
+    /// An event named by its task's key finds that task among its own job's tasks. The lookup
+    /// used to be a join that read (hashed) every row of `tasks` on every history write.
+    func testAnEventReadsOnlyItsOwnJobsTasks() throws {
+        let db = try TestStack.database()
+        let newest = try XCTUnwrap(
+            db.run("SELECT job_id, min(key), count(*) FROM tasks GROUP BY job_id ORDER BY job_id DESC LIMIT 1").first)
+        let (job, key, tasksOfJob) = (try XCTUnwrap(newest.int64(0)), newest.string(1), try XCTUnwrap(newest.int(2)))
+        let total = try XCTUnwrap(db.run("SELECT count(*) FROM tasks").first?.int(0))
+        guard total > 1000 else { throw XCTSkip("only \(total) tasks: too few for a plan that reads them all to show") }
+        struct Undo: Error {}
+        XCTAssertThrowsError(
+            try db.transaction { tx in
+                // This transaction's own reads of the table, from the statistics it has not yet reported.
+                let read = "SELECT seq_tup_read + coalesce(idx_tup_fetch, 0) FROM pg_stat_xact_user_tables WHERE relname = 'tasks'"
+                let before = try XCTUnwrap(tx.run(read).first?.int(0))
+                try JobEvents.record([JobEvent(jobId: job, taskKey: key, .taskReady, actor: .system("test"))], on: tx)
+                let after = try XCTUnwrap(tx.run(read).first?.int(0))
+                XCTAssertLessThanOrEqual(after - before, tasksOfJob, "rows of tasks read for one event, of \(total)")
+                throw Undo()
+            }
+        ) { error in XCTAssertTrue(error is Undo, "\(error)") }
+    }
+
     private func swiftFiles() throws -> [URL] {
         let enumerator = try XCTUnwrap(FileManager.default.enumerator(at: Self.sources, includingPropertiesForKeys: nil))
         let files = enumerator.compactMap { $0 as? URL }.filter { $0.pathExtension == "swift" }
