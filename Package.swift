@@ -13,6 +13,8 @@ let package = Package(
         .executable(name: "flowgate", targets: ["Flowgate"]),
         // A fuzz target per parser; ops/fuzz builds it with libFuzzer (see Sources/FlowgateFuzz).
         .executable(name: "flowgate-fuzz", targets: ["FlowgateFuzz"]),
+        // The request path's parts timed in process; ops/bench unit runs it.
+        .executable(name: "flowgate-microbench", targets: ["FlowgateMicrobench"]),
     ],
     // SwiftNIO for the one protocol FastCGI cannot carry: WebSockets (see Sources/WebSocketServer).
     // swift-argument-parser for the `flowgate` command line; swift-log and swift-metrics as the
@@ -79,6 +81,7 @@ let package = Package(
             dependencies: [
                 "CLibFuzzer", "JSON", "JSONSchema", "HTTP", "Engine", "Scale", "WorkflowManager", "Itential", "ScaleAPI", "ItentialAPI",
             ]),
+        .executableTarget(name: "FlowgateMicrobench", dependencies: ["FlowgateApp", "Engine", "HTTP", "JSON"]),
         // Tests/Fixtures holds copies of the specs' reference data the tests read.
         .testTarget(
             name: "UnitTests",

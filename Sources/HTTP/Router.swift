@@ -83,17 +83,26 @@ public struct Router<Context>: Sendable {
 
     public init() {}
 
+    /// A literal shape's list also holds the patterns of its length that begin with a parameter,
+    /// in the order added, so that a request looks up one list and allocates nothing.
     public mutating func add(_ route: Route<Context>) {
-        let first: String? = if case let .literal(text)? = route.pattern.first { text } else { nil }
-        byShape[Shape(length: route.pattern.count, first: first), default: []].append(routes.count)
+        let length = route.pattern.count
+        let position = routes.count
         routes.append(route)
+        if case let .literal(first)? = route.pattern.first {
+            let shape = Shape(length: length, first: first)
+            if byShape[shape] == nil { byShape[shape] = byShape[Shape(length: length, first: nil)] ?? [] }
+            byShape[shape]?.append(position)
+        } else {
+            for shape in byShape.keys where shape.length == length { byShape[shape]?.append(position) }
+            byShape[Shape(length: length, first: nil), default: []].append(position)
+        }
     }
 
     /// The positions of the patterns that may match `segments`, in the order they were added.
     func candidates(for segments: [String]) -> [Int] {
-        let literal = segments.first.flatMap { byShape[Shape(length: segments.count, first: $0)] } ?? []
-        let parameter = byShape[Shape(length: segments.count, first: nil)] ?? []
-        return (literal + parameter).sorted()
+        segments.first.flatMap { byShape[Shape(length: segments.count, first: $0)] } ?? byShape[Shape(length: segments.count, first: nil)]
+            ?? []
     }
 
     public mutating func add(_ newRoutes: [Route<Context>]) { newRoutes.forEach { add($0) } }
@@ -131,15 +140,15 @@ public struct Router<Context>: Sendable {
 
     static func bind(_ pattern: [PatternSegment], to segments: [String]) -> [String: String]? {
         guard pattern.count == segments.count else { return nil }
-        var parameters: [String: String] = [:]
+        // Whether it matches first: most patterns tried do not, and should cost no dictionary.
         for (piece, segment) in zip(pattern, segments) {
             switch piece {
             case let .literal(text): if text != segment { return nil }
-            case let .parameter(name):
-                if segment.isEmpty { return nil }
-                parameters[name] = segment
+            case .parameter: if segment.isEmpty { return nil }
             }
         }
+        var parameters: [String: String] = [:]
+        for case (.parameter(let name), let segment) in zip(pattern, segments) { parameters[name] = segment }
         return parameters
     }
 

@@ -40,7 +40,12 @@ private struct JSONParser {
     func fail(_ message: String) -> JSONParseError { JSONParseError(message: message, offset: index) }
 
     mutating func skipWhitespace() {
-        while index < bytes.count, [0x20, 0x0A, 0x0D, 0x09].contains(bytes[index]) { index += 1 }
+        while index < bytes.count {
+            switch bytes[index] {
+            case 0x20, 0x0A, 0x0D, 0x09: index += 1
+            default: return
+            }
+        }
     }
 
     mutating func parseValue() throws(JSONParseError) -> JSON {
@@ -175,12 +180,20 @@ private struct JSONParser {
             }
             view.append(contentsOf: run.unicodeScalars)
         }
+        var escaped = false
         while true {
             guard index < bytes.count else { throw fail("unterminated string") }
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") {
+                defer { index += 1 }
+                // Most strings have no escape: their bytes are the string, in one allocation.
+                if !escaped {
+                    guard let text = String(validating: bytes[runStart..<index], as: UTF8.self) else {
+                        throw JSONParseError(message: "invalid UTF-8 in string", offset: runStart)
+                    }
+                    return text
+                }
                 try flushRun(index, into: &scalars)
-                index += 1
                 return String(scalars)
             }
             if byte < 0x20 { throw fail("control character in string") }
@@ -189,11 +202,12 @@ private struct JSONParser {
                 continue
             }
             try flushRun(index, into: &scalars)
+            escaped = true
             index += 1
             guard index < bytes.count else { throw fail("unterminated escape") }
-            let escaped = bytes[index]
+            let escape = bytes[index]
             index += 1
-            switch escaped {
+            switch escape {
             case UInt8(ascii: "\""): scalars.append("\"")
             case UInt8(ascii: "\\"): scalars.append("\\")
             case UInt8(ascii: "/"): scalars.append("/")
