@@ -29,9 +29,7 @@ func nanoseconds(_ body: () -> Void) -> Double {
 /// Keeps a result alive, so that the optimizer cannot drop the work that made it.
 @inline(never) func use<T>(_ value: T) { withExtendedLifetime(value) {} }
 
-let application = Wiring.application(Configuration.fromEnvironment())
-var router = Router<Session>()
-for surface in application.surfaces { router.add(surface.routes) }
+let router = Wiring.application(Configuration.fromEnvironment()).router
 
 let paths: [(String, String)] = [
     ("GET", "/flowgate/v1/health"), ("POST", "/v6/jobs/claim/"), ("GET", "/v6/job-types/"),

@@ -55,26 +55,17 @@ public struct LineLogHandler: LogHandler {
         var seconds = now.tv_sec
         var parts = tm()
         gmtime_r(&seconds, &parts)
-        // Digits into one buffer: this runs for every line, and string interpolation of
+        // strftime into one buffer: this runs for every line, and string interpolation of
         // padded numbers allocated a string per field.
-        var text: [UInt8] = []
-        text.reserveCapacity(24)
-        func append(_ value: Int32, width: Int, then separator: UInt8) {
-            var divisor: Int32 = 1
-            for _ in 1..<width { divisor *= 10 }
-            while divisor > 0 {
-                text.append(UInt8(ascii: "0") + UInt8((value / divisor) % 10))
-                divisor /= 10
-            }
-            text.append(separator)
+        var text = [UInt8](repeating: 0, count: 32)
+        let length = text.withUnsafeMutableBufferPointer { buffer in
+            buffer.withMemoryRebound(to: CChar.self) { strftime($0.baseAddress, $0.count, "%Y-%m-%dT%H:%M:%S", &parts) }
         }
-        append(parts.tm_year + 1900, width: 4, then: UInt8(ascii: "-"))
-        append(parts.tm_mon + 1, width: 2, then: UInt8(ascii: "-"))
-        append(parts.tm_mday, width: 2, then: UInt8(ascii: "T"))
-        append(parts.tm_hour, width: 2, then: UInt8(ascii: ":"))
-        append(parts.tm_min, width: 2, then: UInt8(ascii: ":"))
-        append(parts.tm_sec, width: 2, then: UInt8(ascii: "."))
-        append(Int32(now.tv_nsec / 1_000_000), width: 3, then: UInt8(ascii: "Z"))
+        let milliseconds = Int(now.tv_nsec / 1_000_000)
+        text[length...] = [
+            UInt8(ascii: "."), UInt8(ascii: "0") + UInt8(milliseconds / 100), UInt8(ascii: "0") + UInt8(milliseconds / 10 % 10),
+            UInt8(ascii: "0") + UInt8(milliseconds % 10), UInt8(ascii: "Z"),
+        ]
         return String(decoding: text, as: UTF8.self)
     }
 }
