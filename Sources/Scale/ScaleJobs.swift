@@ -194,12 +194,17 @@ package enum ScaleJobQueries {
         reading: ScaleJobs.record)
 
     /// The jobs `list` finds: $1 statuses, $2 job type ids, $3 job type names, $4/$5 the
-    /// last status change from and to (a time, or an ISO duration back from now).
+    /// last status change from and to (a time, or an ISO duration back from now). Planned per
+    /// call, so the absent filters fold away; one status is an equality, which `jobs_status`
+    /// reads in the list's order (`= ANY` of one status it cannot); job type names become ids once, which an
+    /// index reads (an IN subquery under the OR would be a filter on every row). Every Scale job
+    /// has its job type (migration 0026 checks it), so the count needs no join and is read from an
+    /// index alone.
     static let listed = """
         j.surface = 'scale'
-          AND ($1::text[] IS NULL OR j.status = ANY($1::text[]))
+          AND ($1::text[] IS NULL OR CASE WHEN cardinality($1::text[]) = 1 THEN j.status = ($1::text[])[1] ELSE j.status = ANY($1::text[]) END)
           AND ($2::bigint[] IS NULL OR j.job_type_id = ANY($2::bigint[]))
-          AND ($3::text[] IS NULL OR jt.name = ANY($3::text[]))
+          AND ($3::text[] IS NULL OR j.job_type_id = ANY(ARRAY(SELECT id FROM job_types WHERE name = ANY($3::text[]))))
           AND ($4::text IS NULL OR j.last_status_change >= \(ScaleCountQueries.bound("$4")))
           AND ($5::text IS NULL OR j.last_status_change <= \(ScaleCountQueries.bound("$5")))
         """
@@ -209,7 +214,7 @@ package enum ScaleJobQueries {
     static let list = Query(
         "scale_job_list",
         """
-        SELECT \(columns), (SELECT count(*) FROM jobs j JOIN job_types jt ON jt.id = j.job_type_id WHERE \(listed)) AS total
+        SELECT \(columns), (SELECT count(*) FROM jobs j WHERE \(listed)) AS total
         FROM \(source) WHERE \(listed)
         ORDER BY j.last_status_change DESC, j.id DESC LIMIT $6 OFFSET $7
         """, binding: [String]?.self, String?.self, [String]?.self, String?.self, String?.self, Int.self, Int.self,

@@ -186,14 +186,70 @@ final class ScaleJobsTests: XCTestCase {
         XCTAssertEqual(try post("/v6/jobs/claim/").json?["id"]?.intValue, job)
 
         // A table this small is cheapest to scan and sort; with both priced out, as they are at
-        // any real queue length, the claim must find an index that already holds its order.
-        let plan = try db.transaction { db in
-            _ = try db.execute(sql: "SET LOCAL enable_seqscan = off")
-            _ = try db.execute(sql: "SET LOCAL enable_sort = off")
+        // any real queue length, and thousands of held jobs in the statistics (rolled back), the
+        // claim must read the index that holds its order and leaves the held jobs out (other
+        // indexes hold the order of all queued jobs).
+        let plan = try db.rolledBack { db in
+            _ = try db.execute(
+                sql: """
+                    INSERT INTO jobs (surface, public_id, status, job_type_id)
+                    SELECT 'scale', 'held-' || n, 'QUEUED', $1 FROM generate_series(1, 5000) n
+                    """, [type.id])
+            try db.run("UPDATE jobs SET scale_held = true WHERE surface = 'scale' AND public_id LIKE 'held-%'")
+            try db.run("ANALYZE jobs")
+            try db.run("SET LOCAL enable_seqscan = off; SET LOCAL enable_sort = off")
             return try db.execute(sql: "EXPLAIN " + ScaleJobQueries.claim.sql.replacingOccurrences(of: "$1::text", with: "'plan'::text"))
                 .rows.map { $0.string(0) }.joined(separator: "\n")
         }
         XCTAssertTrue(plan.contains("jobs_scale_claimable"), plan)
+    }
+
+    /// Scale's counts and first pages read narrow indexes (migration 0026), not the jobs they
+    /// count. Over 20,000 finished jobs of a type, vacuumed as autovacuum leaves an old history
+    /// (and deleted afterwards), with sequential and bitmap scans priced out, each statement has an
+    /// index-only scan of its index, and the status-filtered page is that index read in order.
+    func testCountsAndFirstPagesAreReadFromIndexes() throws {
+        let type = try jobType()
+        let db = try TestStack.database()
+        defer { _ = try? db.execute(sql: "DELETE FROM jobs WHERE surface = 'scale' AND job_type_id = $1", [type.id]) }
+        _ = try db.execute(
+            sql: """
+                INSERT INTO jobs (surface, public_id, status, job_type_id, error_id, last_status_change)
+                SELECT 'scale', 'counted-' || n, (ARRAY['COMPLETED', 'FAILED', 'CANCELED'])[n % 3 + 1], $1,
+                       CASE WHEN n % 3 = 1 THEN (SELECT min(id) FROM errors WHERE category = 'SYSTEM') END,
+                       now() - n * interval '1 hour'
+                FROM generate_series(1, 20000) n
+                """, [type.id])
+        try db.vacuumAsAnOldHistory(["jobs"])
+        let statements = ScaleJobQueries.statements + ScaleCountQueries.statements
+        let none: String? = nil
+        let noList: [String]? = nil
+        let plans = try db.rolledBack { db in
+            try db.run("SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off")
+            func plan(_ name: String, _ parameters: [any PostgresParameter]) throws -> (nodes: [JSON], text: String) {
+                let sql = try XCTUnwrap(statements.first { $0.name == name }?.sql, name)
+                let explained = try XCTUnwrap(db.execute(sql: "EXPLAIN (FORMAT JSON) " + sql, parameters).first?.string(0))
+                let text = try db.execute(sql: "EXPLAIN " + sql, parameters).rows.compactMap { $0.string(0) }.joined(separator: "\n")
+                return (SearchAtScaleTests.nodes(try XCTUnwrap(JSON.parse(explained)[0]?["Plan"])), text)
+            }
+            return [
+                "status": try plan("scale_job_list", [["COMPLETED"] as [String], none, noList, none, none, 25, 0]),
+                "name": try plan("scale_job_list", [noList, none, [type.name] as [String], none, none, 25, 0]),
+                "window": try plan("scale_count_status", ["{\(type.id)}", "PT3H", none]),
+                "failures": try plan("scale_count_system_failures", [100, 0]),
+            ]
+        }
+        func assertScans(_ key: String, _ type: String, _ index: String, _ what: String) {
+            let plan = plans[key]
+            let found = plan?.nodes.contains { $0["Node Type"]?.stringValue == type && $0["Index Name"]?.stringValue == index } ?? false
+            XCTAssertTrue(found, "\(what): \(type) of \(index) expected in\n\(plan?.text ?? "")")
+        }
+        assertScans("status", "Index Only Scan", "jobs_status", "the count of a status")
+        assertScans("status", "Index Scan", "jobs_status", "the page of a status")
+        XCTAssertFalse(plans["status"]?.nodes.contains { $0["Node Type"]?.stringValue == "Sort" } ?? true, "the page in index order")
+        assertScans("name", "Index Only Scan", "jobs_scale_type_window", "the count of a job type's jobs")
+        assertScans("window", "Index Only Scan", "jobs_scale_type_window", "the status counts in a window")
+        assertScans("failures", "Index Only Scan", "jobs_scale_failures", "the system failures")
     }
 
     /// Claims until this job is handed out (other tests' queued jobs may come first).
