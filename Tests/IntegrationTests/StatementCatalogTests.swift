@@ -63,6 +63,28 @@ final class StatementCatalogTests: XCTestCase {
     }
 
     /// History has one writer, `record_job_events`; nothing else inserts into the table.
+    /// Every SQL-language function of the schema is inlined where a statement calls it (its
+    /// label no stricter than its body, no SET, …): one that is not runs as a function of its
+    /// own, its body read and planned again in every statement that calls it (migration 0027).
+    func testEverySQLFunctionIsInlined() throws {
+        let db = try TestStack.database()
+        let functions = try db.run(
+            """
+            SELECT p.proname, array_to_string(array(SELECT format_type(t, NULL) FROM unnest(p.proargtypes) t), ',')
+            FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
+            WHERE l.lanname = 'sql' AND p.pronamespace = 'public'::regnamespace
+            """)
+        XCTAssertFalse(functions.rows.isEmpty, "iso_utc at least")
+        for function in functions.rows {
+            let name = try XCTUnwrap(function.string(0))
+            // Each argument a parameter (an InitPlan's), not a constant the planner could fold.
+            let arguments = (function.string(1) ?? "").split(separator: ",").map { "(SELECT NULL::\($0))" }
+            let plan = try db.run("EXPLAIN (VERBOSE) SELECT \(name)(\(arguments.joined(separator: ", ")))").rows
+                .compactMap { $0.string(0) }.joined(separator: "\n")
+            XCTAssertFalse(plan.contains("\(name)("), "\(name) is called, not inlined:\n\(plan)")
+        }
+    }
+
     func testJobEventsHaveOneWriter() throws {
         for file in try swiftFiles() {
             let text = try String(contentsOf: file, encoding: .utf8)
