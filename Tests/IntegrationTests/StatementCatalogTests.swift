@@ -85,6 +85,25 @@ final class StatementCatalogTests: XCTestCase {
         }
     }
 
+    /// A token's digest is computed once per statement, not once per row of `tokens` a scan
+    /// compares (a stable expression in a filter is evaluated for every row): with only a
+    /// sequential scan left to the planner, no scan's filter hashes.
+    func testATokenIsDigestedOncePerStatement() throws {
+        let names = ["account_user_by_token", "account_inspect_token", "account_revoke_token", "account_revoke_user_tokens"]
+        let plans = try TestStack.database().rolledBack { db in
+            try db.run("SET LOCAL enable_indexscan = off; SET LOCAL enable_bitmapscan = off")
+            return try names.map { name in
+                let statement = try XCTUnwrap(Self.statements.first { $0.name == name }, name)
+                let parameters: [any PostgresParameter] = name == "account_revoke_user_tokens" ? [1, "token"] : ["token"]
+                return try db.execute(sql: "EXPLAIN (VERBOSE) " + statement.sql, parameters).rows.compactMap { $0.string(0) }
+            }
+        }
+        for (name, plan) in zip(names, plans) {
+            let hashingFilters = plan.filter { $0.contains("Filter:") && $0.contains("sha256") }
+            XCTAssertEqual(hashingFilters, [], "\(name):\n\(plan.joined(separator: "\n"))")
+        }
+    }
+
     func testJobEventsHaveOneWriter() throws {
         for file in try swiftFiles() {
             let text = try String(contentsOf: file, encoding: .utf8)

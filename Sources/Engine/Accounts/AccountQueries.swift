@@ -24,7 +24,10 @@ package enum AccountQueries {
             'created_at', iso_utc(u.created_at))
         """
 
-    static let tokenDigest = "sha256(convert_to($1, 'UTF8'))"
+    /// A token parameter's digest, computed once per statement: bare, the expression (stable,
+    /// not constant) is evaluated again for every row a scan of `tokens` compares.
+    static func digest(of parameter: String) -> String { "(SELECT sha256(convert_to(\(parameter), 'UTF8')))" }
+    static let tokenDigest = digest(of: "$1")
 
     /// A token's state whether or not it is usable: live, expired, or its user inactive.
     static let inspectToken = Query(
@@ -79,7 +82,7 @@ package enum AccountQueries {
         "account_revoke_user_tokens",
         """
         UPDATE tokens SET revoked_at = now()
-        WHERE user_id = $1 AND revoked_at IS NULL AND ($2::text IS NULL OR digest <> sha256(convert_to($2, 'UTF8')))
+        WHERE user_id = $1 AND revoked_at IS NULL AND ($2::text IS NULL OR digest <> \(digest(of: "$2")))
         """, binding: Int64.self, String?.self)
 
     /// The active user whose password matches (HTTP Basic), without issuing a token.
