@@ -91,6 +91,28 @@ final class ItentialJobTests: ItentialTestCase {
         XCTAssertEqual(events.first?.string(0), "job_created,task_ready:a1,task_started:a1,task_finished:a1,job_status_changed")
     }
 
+    /// Starting a job whose first task is manual wakes no runner (they lease only automatic
+    /// tasks); one whose first task is automatic does. Counted over 20 starts of each, since any
+    /// other work of the stack (a schedule firing) may notify the runners too.
+    func testOnlyAutomaticTasksWakeTheRunners() throws {
+        func workflow(_ task: JSON) throws -> String {
+            try it.workflow(
+                [("a1", task)], [("workflow_start", ["a1": ItentialFixture.success]), ("a1", ["workflow_end": ItentialFixture.success])])
+        }
+        let manual = try workflow(ItentialFixture.viewData())
+        let automatic = try workflow(ItentialFixture.stub())
+        let listener = try TestStack.database()
+        try listener.keep("LISTEN flowgate_tasks")
+        func notifications(startingTwentyOf workflow: String) throws -> Int {
+            try listener.drainNotifications()
+            for _ in 0..<20 { _ = try it.start(workflow) }
+            usleep(200_000)  // the last start's notification on its way
+            return try listener.drainNotifications().count
+        }
+        XCTAssertLessThan(try notifications(startingTwentyOf: manual), 5)
+        XCTAssertGreaterThanOrEqual(try notifications(startingTwentyOf: automatic), 20)
+    }
+
     func testStallGoesToErrorWithTheNoTransitionsMessage() throws {
         let name = try it.workflow(
             [("a1", ItentialFixture.stub("failure"))],

@@ -29,8 +29,14 @@ package enum JobQueries {
         """, binding: Int64.self, String.self, Bool.self, String?.self)
 
     package static let lockTask = Query(
-        "task_lock", "SELECT key, status FROM tasks WHERE id = $1 AND job_id = $2 FOR NO KEY UPDATE", binding: Int64.self, Int64.self,
-        reading: { row in (key: try row.value("key", as: String.self), status: try row.value("status", as: TaskStatus.self)) })
+        "task_lock", "SELECT key, status, automatic FROM tasks WHERE id = $1 AND job_id = $2 FOR NO KEY UPDATE", binding: Int64.self,
+        Int64.self,
+        reading: { row in
+            (
+                key: try row.value("key", as: String.self), status: try row.value("status", as: TaskStatus.self),
+                automatic: try row.value("automatic", as: Bool.self)
+            )
+        })
 
     /// Timestamps follow the status: when it became ready, started, finished. Becoming ready
     /// starts a new iteration (the previous one is kept in the list); a claim belongs to the

@@ -71,7 +71,7 @@ public struct StateMachine {
         _ job: JobRef, taskId: Int64, to status: TaskStatus, actor: Actor,
         event: JobEventKind? = .taskStatusChanged, detail: JSON = [:]
     ) throws {
-        guard let (key, current) = try connection.first(JobQueries.lockTask, taskId, job.id) else {
+        guard let (key, current, automatic) = try connection.first(JobQueries.lockTask, taskId, job.id) else {
             throw EngineError(.notFound, "Task \(taskId) not found in job \(job.publicId)")
         }
         guard current.canMove(to: status) else {
@@ -83,7 +83,8 @@ public struct StateMachine {
                 job, taskId: taskId, taskKey: key, event: event, actor: actor, from: current.rawValue, to: status.rawValue,
                 detail: detail)
         }
-        if status == .ready { try connection.run(JobQueries.notifyRunners) }
+        // Runners lease only automatic tasks; a manual one that becomes ready waits for a person.
+        if status == .ready && automatic { try connection.run(JobQueries.notifyRunners) }
     }
 
     /// Appends one history row.
