@@ -29,7 +29,6 @@ public enum BenchmarkedStatements {
         ("job-insert", "jobs/start: see JobQueries.insertJob", JobQueries.insertJob.sql),
         ("event-insert", "history rows: $1 = the events as a JSON array (see JobEvent)", JobEvents.insert.sql),
         ("tasks-insert", "$1 = job key, $2 = tasks as JSON", JobQueries.insertTasks.sql),
-        ("task-snapshots", "$1 = job key", JobQueries.taskSnapshots.sql),
         ("task-set-finish-state", "$1 = task key, $2 = finish state", JobQueries.setFinishState.sql),
         ("task-lock", "$1 = task key, $2 = job key", JobQueries.lockTask.sql),
         ("task-set-status", "$1 = task key, $2 = status", JobQueries.setTaskStatus.sql),

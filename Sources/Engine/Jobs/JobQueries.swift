@@ -88,24 +88,26 @@ package enum JobQueries {
         """, binding: String.self, String?.self, String?.self, Int64?.self, Int64?.self, Int64?.self, String.self, String.self, Int64?.self,
         Int.self, String.self, Int64?.self, reading: JobRef.init(row:))
 
+    static let snapshotColumns = "id, key, position, status, automatic, finish_state"
+    @Sendable static func snapshot(_ row: Row) throws -> TaskSnapshot {
+        TaskSnapshot(
+            id: try row.value("id"), key: try row.value("key"), position: try row.value("position"), status: try row.value("status"),
+            automatic: try row.value("automatic"), finishState: try row.optional("finish_state"))
+    }
+
+    /// A new job's tasks, answered as snapshots (in no particular order) for the flow's start.
     package static let insertTasks = Query(
         "tasks_insert",
         """
         INSERT INTO tasks (job_id, key, position, kind, automatic, status, input)
         SELECT $1, t.key, t.position, t.kind, t.automatic, 'pending', t.input
         FROM json_to_recordset($2::json) AS t(key text, position integer, kind text, automatic boolean, input json)
-        """, binding: Int64.self, String.self)
+        RETURNING \(snapshotColumns)
+        """, binding: Int64.self, String.self, reading: snapshot)
 
     package static let taskSnapshots = Query(
-        "task_snapshots",
-        """
-        SELECT id, key, position, status, automatic, finish_state FROM tasks WHERE job_id = $1 ORDER BY position, id
-        """, binding: Int64.self,
-        reading: { row in
-            TaskSnapshot(
-                id: try row.value("id"), key: try row.value("key"), position: try row.value("position"), status: try row.value("status"),
-                automatic: try row.value("automatic"), finishState: try row.optional("finish_state"))
-        })
+        "task_snapshots", "SELECT \(snapshotColumns) FROM tasks WHERE job_id = $1 ORDER BY position, id", binding: Int64.self,
+        reading: snapshot)
 
     // MARK: Runner
 

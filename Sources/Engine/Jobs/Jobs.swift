@@ -118,8 +118,8 @@ public struct Jobs {
                     "automatic": .bool(task.automatic), "input": task.input,
                 ]
             })
-        try tx.run(JobQueries.insertTasks, job.id, tasks.serialized)
-        let snapshots = try machine.taskSnapshots(jobId: job.id)
+        // In the order `taskSnapshots` reads them.
+        let snapshots = try tx.rows(JobQueries.insertTasks, job.id, tasks.serialized).sorted { ($0.position, $0.id) < ($1.position, $1.id) }
         // One event: the tasks are created with their job, and their rows say so.
         try JobEvents.record([JobEvent(jobId: job.id, .jobCreated, actor: actor, to: job.status)], on: tx)
         try machine.apply(flow.start(snapshots, job: new.document), to: job, actor: actor)
