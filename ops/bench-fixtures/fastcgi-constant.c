@@ -3,6 +3,7 @@
  * finish it. */
 #include <fcgiapp.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -30,6 +31,9 @@ int main(int argc, char **argv) {
         perror("fastcgi-constant");
         return 1;
     }
+    /* libfcgi's own SIGTERM handler only sets a flag that a thread blocked in accept never
+     * reads: the bench's kill would leave this process behind. */
+    signal(SIGTERM, SIG_DFL);
     chmod(argv[1], 0660);
     pthread_t threads[THREADS];
     for (int i = 0; i < THREADS; i++) pthread_create(&threads[i], NULL, serve, NULL);

@@ -120,9 +120,11 @@ public struct Jobs {
             })
         // In the order `taskSnapshots` reads them.
         let snapshots = try tx.rows(JobQueries.insertTasks, job.id, tasks.serialized).sorted { ($0.position, $0.id) < ($1.position, $1.id) }
-        // One event: the tasks are created with their job, and their rows say so.
-        try JobEvents.record([JobEvent(jobId: job.id, .jobCreated, actor: actor, to: job.status)], on: tx)
-        try machine.apply(flow.start(snapshots, job: new.document), to: job, actor: actor)
+        try machine.recordingTogether { machine in
+            // One event: the tasks are created with their job, and their rows say so.
+            try machine.record(job, event: .jobCreated, actor: actor, to: job.status)
+            try machine.apply(flow.start(snapshots, job: new.document), to: job, actor: actor)
+        }
         return job
     }
 

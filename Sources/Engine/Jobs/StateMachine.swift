@@ -33,10 +33,29 @@ public struct StateMachine {
     package let connection: Connection
     /// Whose lifecycles decide which job status may follow which.
     package let surfaces: SurfaceRegistry
+    /// History rows held back to be recorded together (`recordingTogether`); nil: each at once.
+    private let held: HeldEvents?
 
     public init(_ connection: Connection, surfaces: SurfaceRegistry) {
+        self.init(connection, surfaces, held: nil)
+    }
+
+    private init(_ connection: Connection, _ surfaces: SurfaceRegistry, held: HeldEvents?) {
         self.connection = connection
         self.surfaces = surfaces
+        self.held = held
+    }
+
+    /// Runs `body` on a machine that holds back the history rows its changes write and records
+    /// them, in order, in one call at the end: a start or a finished task that moves several
+    /// tasks on costs one round trip of history, not one per row. Inside another such call it
+    /// joins that one.
+    package func recordingTogether<T>(_ body: (StateMachine) throws -> T) throws -> T {
+        if held != nil { return try body(self) }
+        let held = HeldEvents()
+        let result = try body(StateMachine(connection, surfaces, held: held))
+        if !held.events.isEmpty { try JobEvents.record(held.events, on: connection) }
+        return result
     }
 
     /// Locks a job row and returns it; nil if it does not exist.
@@ -87,15 +106,19 @@ public struct StateMachine {
         if status == .ready && automatic { try connection.run(JobQueries.notifyRunners) }
     }
 
-    /// Appends one history row.
+    /// Appends one history row (or holds it back, see `recordingTogether`).
     public func record(
         _ job: JobRef, taskId: Int64? = nil, taskKey: String? = nil, event: JobEventKind, actor: Actor,
         from: String? = nil, to: String? = nil, detail: JSON = [:]
     ) throws {
-        try JobEvents.record(
-            [JobEvent(jobId: job.id, taskId: taskId, taskKey: taskKey, event, actor: actor, from: from, to: to, detail: detail)],
-            on: connection)
+        let row = JobEvent(jobId: job.id, taskId: taskId, taskKey: taskKey, event, actor: actor, from: from, to: to, detail: detail)
+        if let held { held.events.append(row) } else { try JobEvents.record([row], on: connection) }
     }
+}
+
+/// The history rows of one `recordingTogether` call, in the order they were written.
+private final class HeldEvents {
+    var events: [JobEvent] = []
 }
 
 // MARK: Flow decisions and the runner's lease

@@ -233,7 +233,9 @@ public final class Runner: @unchecked Sendable {
         defer { running.remove(task) }
         let outcome = try run(task, on: connection)
         let kept = try connection.transaction { tx in
-            try StateMachine(tx, surfaces: surfaces).finishLeasedTask(task, owner: owner, outcome: outcome, surfaces: surfaces)
+            try StateMachine(tx, surfaces: surfaces).recordingTogether {
+                try $0.finishLeasedTask(task, owner: owner, outcome: outcome, surfaces: surfaces)
+            }
         }
         counts.finished(outcome, kept: kept)
         if !kept { logger.warning("lease lost; result discarded") }
