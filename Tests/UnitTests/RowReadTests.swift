@@ -44,11 +44,12 @@ final class StatementKindTests: XCTestCase {
         XCTAssertTrue(Statement.readsOnly("SELECT id, name FROM jobs WHERE status = $1"))
         XCTAssertTrue(Statement.readsOnly("  with recent AS (SELECT * FROM job_events) SELECT count(*) FROM recent"))
         XCTAssertTrue(Statement.readsOnly("SELECT last_update, lock_owner FROM tasks"), "words inside names do not count")
+        XCTAssertTrue(Statement.readsOnly("SELECT name FROM jobs WHERE name = 'Zürich-Lösung'"), "other scripts are no words")
         for writing in [
             "INSERT INTO jobs VALUES (1)", "WITH x AS (UPDATE jobs SET n = 1 RETURNING id) SELECT * FROM x",
             "SELECT id FROM tasks FOR UPDATE SKIP LOCKED", "SELECT nextval('s')", "SELECT record_job_events($1)",
             "SELECT * INTO copy_of_jobs FROM jobs", "SELECT pg_notify('c', 'x')", "DELETE FROM jobs", "LISTEN flowgate_tasks",
-            "CREATE TABLE t (n int)", "",
+            "CREATE TABLE t (n int)", "", "   ", "SELECT 1 FROM t WHERE a = 'é'||(DELETE)", "SELECT x→insert INTO y",
         ] {
             XCTAssertFalse(Statement.readsOnly(writing), writing)
         }
