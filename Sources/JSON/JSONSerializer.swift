@@ -40,10 +40,13 @@ extension JSON {
     /// multi-byte characters included, as its UTF-8 bytes.
     static func writeString(_ s: String, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
-        if !s.utf8.contains(where: needsEscape) {
-            out.append(contentsOf: s.utf8)
-        } else {
-            for byte in s.utf8 {
+        // Read as one buffer (contiguous already for native strings): through the view's
+        // iterator, the escape check was the largest single cost of writing a page of job types.
+        var text = s
+        text.makeContiguousUTF8()
+        _ = text.utf8.withContiguousStorageIfAvailable { bytes in
+            guard bytes.contains(where: needsEscape) else { return out.append(contentsOf: bytes) }
+            for byte in bytes {
                 switch byte {
                 case UInt8(ascii: "\""): out.append(contentsOf: #"\""#.utf8)
                 case UInt8(ascii: "\\"): out.append(contentsOf: #"\\"#.utf8)
