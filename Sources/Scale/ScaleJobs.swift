@@ -196,10 +196,10 @@ package enum ScaleJobQueries {
     /// The jobs `list` finds: $1 statuses, $2 job type ids, $3 job type names, $4/$5 the
     /// last status change from and to (a time, or an ISO duration back from now). Planned per
     /// call, so the absent filters fold away; one status is an equality, which `jobs_status`
-    /// reads in the list's order (`= ANY` of one status it cannot); job type names become ids once, which an
-    /// index reads (an IN subquery under the OR would be a filter on every row). Every Scale job
-    /// has its job type (migration 0026 checks it), so the count needs no join and is read from an
-    /// index alone.
+    /// reads in the list's order (`= ANY` of one status it cannot); job type names become ids
+    /// once, which an index reads (an IN subquery under the OR would be a filter on every row).
+    /// Every Scale job has its job type (migration 0026 checks it), so the count needs no join
+    /// and is read from an index alone.
     static let listed = """
         j.surface = 'scale'
           AND ($1::text[] IS NULL OR CASE WHEN cardinality($1::text[]) = 1 THEN j.status = ($1::text[])[1] ELSE j.status = ANY($1::text[]) END)

@@ -230,7 +230,7 @@ final class ScaleJobsTests: XCTestCase {
                 let sql = try XCTUnwrap(statements.first { $0.name == name }?.sql, name)
                 let explained = try XCTUnwrap(db.execute(sql: "EXPLAIN (FORMAT JSON) " + sql, parameters).first?.string(0))
                 let text = try db.execute(sql: "EXPLAIN " + sql, parameters).rows.compactMap { $0.string(0) }.joined(separator: "\n")
-                return (SearchAtScaleTests.nodes(try XCTUnwrap(JSON.parse(explained)[0]?["Plan"])), text)
+                return (planNodes(try XCTUnwrap(JSON.parse(explained)[0]?["Plan"])), text)
             }
             return [
                 "status": try plan("scale_job_list", [["COMPLETED"] as [String], none, noList, none, none, 25, 0]),

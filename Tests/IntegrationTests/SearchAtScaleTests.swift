@@ -114,18 +114,13 @@ final class SearchAtScaleTests: ItentialTestCase {
         ]
     }
 
-    /// Every node of an EXPLAIN (FORMAT JSON) plan.
-    static func nodes(_ plan: JSON) -> [JSON] {
-        [plan] + (plan["Plans"]?.arrayValue ?? []).flatMap(nodes)
-    }
-
     func testEveryDocumentedSearchUsesAnIndex() throws {
         let db = try TestStack.database()
         for (name, documents, search) in try searches() {
             let (sql, parameters) = search.sql(over: documents)
             let explained = try XCTUnwrap(db.execute(sql: "EXPLAIN (FORMAT JSON) " + sql, parameters).first?.string(0))
             let plan = try XCTUnwrap(JSON.parse(explained)[0]?["Plan"])
-            let scanned = Self.nodes(plan).filter { $0["Node Type"] == "Seq Scan" }.compactMap { $0["Relation Name"]?.stringValue }
+            let scanned = planNodes(plan).filter { $0["Node Type"] == "Seq Scan" }.compactMap { $0["Relation Name"]?.stringValue }
             if !scanned.filter({ ["jobs", "tasks"].contains($0) || $0.hasPrefix("job_events") }).isEmpty {
                 let text = try db.execute(sql: "EXPLAIN " + sql, parameters).rows.compactMap { $0.string(0) }.joined(separator: "\n")
                 XCTFail("\(name) scans \(scanned):\n\(text)")

@@ -155,6 +155,11 @@ final class Flag: @unchecked Sendable {
     var isSet: Bool { lock.withLock { raised } }
 }
 
+/// Every node of an EXPLAIN (FORMAT JSON) plan.
+func planNodes(_ plan: JSON) -> [JSON] {
+    [plan] + (plan["Plans"]?.arrayValue ?? []).flatMap(planNodes)
+}
+
 private struct RolledBack: Error {}
 
 extension Connection {
